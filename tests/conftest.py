@@ -1,0 +1,78 @@
+"""Models for the tests are made here, offline: random weights, real tokenizers.
+
+Random-weight models predict nonsense; they are here to test the mechanics (shapes, files, pages), not
+quality. The WordPiece tokenizer is bert-base-uncased's, taken from the pip-installed MiniLM package.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def save_bert(folder: Path, **shape) -> Path:
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    from bertgallery import offline
+    import torch
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig(**shape)).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(offline.encoder_dir()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """2 layers x 3 heads, random weights."""
+    return save_bert(tmp_path_factory.mktemp("tiny-bert"), hidden_size=48, num_hidden_layers=2,
+                     num_attention_heads=3, intermediate_size=96)
+
+
+@pytest.fixture(scope="session")
+def base_shaped_bert(tmp_path_factory) -> Path:
+    """BERT-base's shape (12 layers x 12 heads), random weights: BertConfig() defaults."""
+    return save_bert(tmp_path_factory.mktemp("base-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta(tmp_path_factory) -> Path:
+    """A RoBERTa-style model, whose mask token is <mask>: a byte-level BPE trained here on a few lines."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaForMaskedLM, RobertaTokenizerFast
+    import torch
+
+    folder = tmp_path_factory.mktemp("tiny-roberta")
+    bpe = ByteLevelBPETokenizer()
+    text = ["The cat sat on the mat and looked around.", "A dog ran in the park.", "I like green tea."] * 20
+    bpe.train_from_iterator(text, vocab_size=400, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
+    vocab = json.loads((folder / "vocab.json").read_text())
+    merges = [tuple(line.split()) for line in (folder / "merges.txt").read_text().splitlines()[1:] if line]
+    tok = RobertaTokenizerFast(vocab=vocab, merges=merges)
+    tok.save_pretrained(folder)
+    torch.manual_seed(0)
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=66, pad_token_id=tok.pad_token_id,
+                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    RobertaForMaskedLM(cfg).save_pretrained(folder)
+    return folder
+
+
+def run_generate(*args, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, str(ROOT / "generate.py"), *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_yaml(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
