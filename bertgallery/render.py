@@ -52,9 +52,7 @@ def layout(tokens: list[str]) -> Layout:
 
 
 def colormap(name: str):
-    cmap = colormaps[name].resampled(CMAP_LEVELS)
-    cmap.set_bad("white")
-    return cmap
+    return colormaps[name].resampled(CMAP_LEVELS).with_extremes(bad="white")
 
 
 def colour_scale(fig, rect, cmap_name: str, font: float) -> None:
@@ -104,10 +102,11 @@ def _keys(rgb: np.ndarray) -> np.ndarray:
 class Palette:
     """At most 256 colours: GREYS evenly spaced greys for antialiased text, then the picture's own colours.
 
-    Grey pixels snap to the nearest of the 64 greys (an error of at most 2 of 255 levels, invisible);
-    every other colour is kept exactly."""
+    Grey pixels snap to the nearest of the 32 greys (an error of at most 4 of 255 levels, invisible at
+    the edges of antialiased letters, and it keeps a 12-token head under 8 KB); every other colour is
+    kept exactly."""
 
-    GREYS = 64
+    GREYS = 32
 
     def __init__(self, colours: np.ndarray):
         colours = colours.reshape(-1, 3)
@@ -150,7 +149,7 @@ def encode_png(rgba: np.ndarray, palette: Palette | None = None) -> bytes:
         img = Image.fromarray(index, mode="P")
         img.putpalette(palette.rgb.ravel().tolist())
     out = io.BytesIO()
-    img.save(out, format="PNG", compress_level=6)
+    img.save(out, format="PNG", compress_level=7)
     return out.getvalue()
 
 
@@ -225,7 +224,7 @@ OVERVIEW_TILE = 0.62  # inches per head
 
 def overview_size(layers: int, heads: int) -> tuple[int, int]:
     """Pixel size of the overview picture."""
-    return round((heads * OVERVIEW_TILE + 1.4) * DPI), round((layers * OVERVIEW_TILE + 1.0) * DPI)
+    return round((heads * OVERVIEW_TILE + 1.4) * DPI), round((layers * OVERVIEW_TILE + 0.6) * DPI)
 
 
 def render_overview(attention: np.ndarray, cmap: str) -> tuple[bytes, tuple[int, int]]:

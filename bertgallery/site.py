@@ -53,9 +53,18 @@ def template_version() -> str:
     return h.hexdigest()[:16]
 
 
+def percent(p: float) -> str:
+    """Probabilities as people read them: 42.1%, 0.37%, <0.01% (never a misleading 0.0%)."""
+    if p >= 0.01:
+        return f"{p * 100:.1f}%"
+    return f"{p * 100:.2f}%" if p >= 0.0001 else "<0.01%"
+
+
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                       keep_trailing_newline=True)
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                      keep_trailing_newline=True)
+    env.filters["percent"] = percent
+    return env
 
 
 def page_title(sentence: Sentence, number: int) -> str:

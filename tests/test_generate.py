@@ -1,0 +1,46 @@
+"""The command line, run as a user runs it: a subprocess in a temp folder."""
+import json
+
+from conftest import run_generate, write_yaml
+
+
+def test_help_explains_each_option():
+    r = run_generate("--help")
+    assert r.returncode == 0
+    for option in ("CONFIG", "--out", "--model", "--top-k", "--no-fallback", "--force"):
+        assert option in r.stdout
+
+
+def test_build_prints_a_short_summary(tiny_bert, tmp_path):
+    cfg = write_yaml(tmp_path / "sentences.yaml", "sentences:\n  - The cat sat on the [MASK].\n")
+    r = run_generate("--model", tiny_bert, "--top-k", 3, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("built 1 of 1 sentences, 7 images")
+    assert str(tmp_path / "site" / "index.html") in r.stdout
+    assert r.stderr == ""  # no library chatter
+    data = json.loads((tmp_path / "site" / "the-cat-sat-on-the-mask" / "data.json").read_text())
+    assert len(data["masks"][0]["predictions"]) == 3  # --top-k overrides the file's default of 5
+    assert data["model"] == str(tiny_bert)  # --model overrides the file's bert-base-uncased
+    assert cfg.exists()
+
+
+def test_user_mistake_is_one_line_exit_2_no_traceback(tmp_path):
+    write_yaml(tmp_path / "s.yaml", "sentences:\n  - no mask here\n")
+    r = run_generate("s.yaml", "--out", "out", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: s.yaml:2: sentence 1 has no [MASK]: 'no mask here'"
+    assert r.stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_bert_base_shape_gives_144_heads(base_shaped_bert, tmp_path):
+    """BertConfig() defaults, random weights: the 12 x 12 = 144 files the gallery promises."""
+    write_yaml(tmp_path / "s.yaml", "sentences:\n  - The cat sat on the [MASK] and looked around.\n")
+    r = run_generate("s.yaml", "--model", base_shaped_bert, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "site" / "the-cat-sat-on-the-mask-and-looked-around"
+    names = {p.name for p in folder.glob("Attention_*.png")}
+    assert names == {f"Attention_Layer{l}_Head{h}.png" for l in range(1, 13) for h in range(1, 13)}
+    page = (folder / "index.html").read_text()
+    assert page.count('<img src="Attention_Layer') == 144
+    assert "Layer 12, head 12" in page

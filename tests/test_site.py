@@ -1,0 +1,133 @@
+"""Build a real sample site with a random-weight model and look inside its files."""
+import json
+from html import escape
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+from PIL import Image
+
+from bertgallery import build, config, site
+
+SAMPLE = """
+model: {model}
+top_k: 4
+sentences:
+  - id: cat
+    title: "Cats <b>& mats</b>"
+    text: The cat sat on the [MASK] and looked around.
+  - text: I [MASK] to the [MASK] every day.
+    note: "<script>alert('x')</script>"
+"""
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls, self.imgs, self.scripts = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in ("href", "src"):
+            if name in attrs:
+                self.urls.append(attrs[name])
+        if tag == "img":
+            self.imgs.append(attrs)
+        if tag == "script":
+            self.scripts += 1
+
+
+def parse(path: Path) -> Links:
+    links = Links()
+    links.feed(path.read_text(encoding="utf-8"))
+    return links
+
+
+@pytest.fixture(scope="module")
+def sample(tiny_bert, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sample")
+    cfg_path = folder / "sentences.yaml"
+    cfg_path.write_text(SAMPLE.format(model=tiny_bert), encoding="utf-8")
+    out = folder / "site"
+    summary = build.build(config.load(cfg_path), out, fallback=False, progress=False)
+    return out, summary
+
+
+def test_expected_tree(sample):
+    out, summary = sample
+    heads = {f"Attention_Layer{l}_Head{h}.png" for l in (1, 2) for h in (1, 2, 3)}
+    expected = {"index.html", "manifest.json", "static/style.css"}
+    for slug in ("cat", "i-mask-to-the-mask-every-day"):
+        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png"}}
+    assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
+    assert (summary.sentences, summary.rebuilt, summary.images) == (2, 2, 2 * 7)
+    assert not list(out.parent.glob(".site.*"))  # no staging folder left behind
+
+
+def test_every_link_is_relative_and_resolves(sample):
+    out, _ = sample
+    pages = list(out.rglob("*.html"))
+    assert len(pages) == 3
+    for page in pages:
+        for url in parse(page).urls:
+            parsed = urlparse(url)
+            assert not parsed.scheme and not parsed.netloc and not url.startswith("/"), (page, url)
+            target = (page.parent / unquote(parsed.path)).resolve()
+            assert target.is_file(), (page, url)
+            assert out.resolve() in target.parents
+
+
+def test_sentence_page_content(sample):
+    out, _ = sample
+    html = (out / "cat" / "index.html").read_text(encoding="utf-8")
+    links = parse(out / "cat" / "index.html")
+    data = json.loads((out / "cat" / "data.json").read_text(encoding="utf-8"))
+    # ranked table: the predictions in rank order with their percentages
+    for p in data["masks"][0]["predictions"]:
+        assert f'<td class="token">{escape(p["token"])}</td>' in html
+        assert escape(site.percent(p["probability"])) in html
+    assert '<mark class="mask">[MASK]</mark>' in html
+    assert data["filled"] in html
+    thumbs = [i for i in links.imgs if i["src"].startswith("Attention_")]
+    assert len(thumbs) == 6
+    for img in thumbs:
+        assert img["loading"] == "lazy" and int(img["width"]) > 0 and int(img["height"]) > 0
+        m = re.fullmatch(r"Attention_Layer(\d+)_Head(\d+)\.png", img["src"])
+        assert img["alt"] == f"Layer {m[1]}, head {m[2]}"
+        width, height = Image.open(out / "cat" / img["src"]).size
+        assert abs(int(img["height"]) / int(img["width"]) - height / width) < 0.02
+    assert any(i["src"] == "overview.png" for i in links.imgs)
+
+
+def test_data_json_schema(sample):
+    out, _ = sample
+    data = json.loads((out / "i-mask-to-the-mask-every-day" / "data.json").read_text(encoding="utf-8"))
+    assert data["text"] == "I [MASK] to the [MASK] every day."
+    assert data["model"].endswith("tiny-bert0")
+    assert data["tokens"][0] == "[CLS]"
+    assert [m["index"] for m in data["masks"]] == [i for i, t in enumerate(data["tokens"]) if t == "[MASK]"]
+    for m in data["masks"]:
+        probs = [p["probability"] for p in m["predictions"]]
+        assert len(probs) == 4 and probs == sorted(probs, reverse=True)
+        assert set(m["predictions"][0]) == {"token", "probability"}
+
+
+def test_user_text_is_escaped_everywhere(sample):
+    out, _ = sample
+    index = (out / "index.html").read_text(encoding="utf-8")
+    page = (out / "i-mask-to-the-mask-every-day" / "index.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+    assert "<b>& mats</b>" not in index and "Cats &lt;b&gt;&amp; mats&lt;/b&gt;" in index
+    assert parse(out / "index.html").scripts == 0
+
+
+def test_index_lists_every_sentence_with_predictions(sample):
+    out, _ = sample
+    index = (out / "index.html").read_text(encoding="utf-8")
+    links = parse(out / "index.html").urls
+    assert "cat/index.html" in links and "i-mask-to-the-mask-every-day/index.html" in links
+    cat = json.loads((out / "cat" / "data.json").read_text(encoding="utf-8"))
+    assert cat["masks"][0]["predictions"][0]["token"] in index
+    assert "mask 2:" in index  # the two-mask sentence lists both masks
