@@ -113,7 +113,26 @@ def _from_folder_or_hub(spec: str, allow_pickle: bool):
         return AutoTokenizer.from_pretrained(spec, local_files_only=True), \
             AutoModelForMaskedLM.from_pretrained(spec, local_files_only=True, **kwargs)
     except OSError:
+        if not hub_reachable():
+            raise
         return AutoTokenizer.from_pretrained(spec), AutoModelForMaskedLM.from_pretrained(spec, **kwargs)
+
+
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """One quick connection attempt, instead of the hub client's retries (about 50 s) when offline."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def load(spec: str, fallback: bool = True, allow_pickle: bool = False) -> Model:
