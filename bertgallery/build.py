@@ -138,7 +138,12 @@ def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: boo
     images = 0
     loaded = pool = None
     try:
-        bar = tqdm(cfg.sentences, desc="sentences", unit="sentence", disable=not progress or not todo,
+        if todo:
+            pool = _pool()
+            loaded = _load(cfg, fallback, allow_pickle)
+            info = loaded.info
+        # the bar only on a terminal (None): logs and pipes get just the summary line
+        bar = tqdm(cfg.sentences, desc="sentences", unit="sentence", disable=None if progress else True,
                    file=sys.stderr, leave=False)
         for number, s in enumerate(bar, start=1):
             folder = staging / s.slug
@@ -146,16 +151,11 @@ def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: boo
                 shutil.copytree(out / s.slug, folder, copy_function=_link_or_copy)
                 pages.append(site.read_page(folder, s, number))
                 continue
-            if loaded is None:
-                pool = _pool()
-                loaded = _load(cfg, fallback, allow_pickle)
-                info = loaded.info
             from .model import analyse
             result = analyse(loaded, s.text, cfg.top_k, culprit=f"{cfg.path}:{s.line}: sentence {number} ")
             folder.mkdir()
             images += len(render.render_heads(result.attention, result.tokens, cfg.colormap, str(folder), pool))
-            overview, overview_size = render.render_overview(result.attention, cfg.colormap)
-            (folder / "overview.png").write_bytes(overview)
+            (folder / "overview.png").write_bytes(render.render_overview(result.attention, cfg.colormap))
             images += 1
             masks = [PageMask(m.index, m.predictions) for m in result.masks]
             page = Page(s.slug, site.page_title(s, number), s.text, s.note, masks, result.filled)

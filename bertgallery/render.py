@@ -227,7 +227,7 @@ def overview_size(layers: int, heads: int) -> tuple[int, int]:
     return round((heads * OVERVIEW_TILE + 1.4) * DPI), round((layers * OVERVIEW_TILE + 0.6) * DPI)
 
 
-def render_overview(attention: np.ndarray, cmap: str) -> tuple[bytes, tuple[int, int]]:
+def render_overview(attention: np.ndarray, cmap: str) -> bytes:
     """Every head as a small tile in a layers x heads grid, rows and columns labelled."""
     layers, heads, n, _ = attention.shape
     gap = max(1, n // 8)
@@ -253,4 +253,4 @@ def render_overview(attention: np.ndarray, cmap: str) -> tuple[bytes, tuple[int,
     colour_scale(fig, ((0.7 + heads * tile + 0.15) / width, 0.25 / height, 0.12 / width, layers * tile / height),
                  cmap, 8)
     fig.canvas.draw()
-    return encode_png(np.asarray(fig.canvas.buffer_rgba())), size
+    return encode_png(np.asarray(fig.canvas.buffer_rgba()))

@@ -1,0 +1,74 @@
+"""The shipped offline model: the real MiniLM encoder plus our artefact, with no network."""
+import json
+
+import pytest
+from safetensors import safe_open
+
+from bertgallery import model, offline
+from conftest import run_generate, write_yaml
+
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return model.load(offline.NAME, fallback=False)
+
+
+def test_artefact_is_small_and_matches_the_installed_encoder():
+    assert offline.ARTEFACT.stat().st_size <= 10 * 1024 * 1024
+    with safe_open(offline.ARTEFACT, "pt") as f:
+        meta = f.metadata()
+    assert meta["encoder_sha256"] == offline.encoder_sha256()
+
+
+def test_assembles_a_standard_bert_masked_lm(loaded):
+    from transformers import BertForMaskedLM
+    assert isinstance(loaded.net, BertForMaskedLM)
+    assert (loaded.info.layers, loaded.info.heads) == (6, 12)
+    # the output layer is the frozen word-embedding matrix, as in BERT
+    assert loaded.net.cls.predictions.decoder.weight.data_ptr() == \
+        loaded.net.bert.embeddings.word_embeddings.weight.data_ptr()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("The [MASK] meowed and jumped onto the sofa.", "cat"),
+    ("She opened the [MASK] and walked into the room.", "door"),
+])
+def test_predicts_plausible_words(loaded, text, expected):
+    top5 = [p.token for p in model.analyse(loaded, text, top_k=5).masks[0].predictions]
+    assert expected in top5, top5
+    assert not any(t in ".,;:!?" for t in top5[:2]), top5  # words, not punctuation
+
+
+def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path):
+    write_yaml(tmp_path / "s.yaml", "model: bert-base-uncased\nsentences:\n  - id: cat\n    text: A [MASK] sat.\n")
+    env = dict(OFFLINE_ENV, HF_HOME=str(tmp_path / "empty-cache"))
+    r = run_generate("s.yaml", "--quiet", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "note: bert-base-uncased is not reachable or cached; using the offline model instead "
+        "(--no-fallback turns this off)"]
+    for page in (tmp_path / "site" / "index.html", tmp_path / "site" / "cat" / "index.html"):
+        html = page.read_text()
+        assert '<p class="banner" role="note">bert-base-uncased could not be downloaded' in html
+        assert "all-MiniLM-L6-v2" in html
+    assert json.loads((tmp_path / "site" / "cat" / "data.json").read_text())["model"] == "offline"
+    assert len(list((tmp_path / "site" / "cat").glob("Attention_*.png"))) == 72
+
+
+def test_no_fallback_fails_with_advice(tmp_path):
+    write_yaml(tmp_path / "s.yaml", "model: bert-base-uncased\nsentences:\n  - A [MASK] sat.\n")
+    env = dict(OFFLINE_ENV, HF_HOME=str(tmp_path / "empty-cache"))
+    r = run_generate("s.yaml", "--no-fallback", cwd=tmp_path, env=env)
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("error: model 'bert-base-uncased' cannot be downloaded and is not in the Hugging "
+                                "Face cache: connect to the internet once, or pass a local folder with --model")
+    assert not (tmp_path / "site").exists()
+
+
+def test_offline_by_name_has_no_banner(tmp_path):
+    write_yaml(tmp_path / "s.yaml", "model: offline\nsentences:\n  - id: x\n    text: A [MASK] sat.\n")
+    r = run_generate("s.yaml", "--quiet", cwd=tmp_path, env=OFFLINE_ENV)
+    assert r.returncode == 0 and r.stderr == ""
+    assert 'class="banner"' not in (tmp_path / "site" / "x" / "index.html").read_text()
