@@ -34,6 +34,9 @@ class Layout:
     cbar: tuple
     font: float  # points
     title_y: float
+    left: int  # the heat map's pixel box, from the top-left corner
+    top: int
+    cell: int  # pixels per token
 
 
 def layout(tokens: list[str]) -> Layout:
@@ -48,7 +51,7 @@ def layout(tokens: list[str]) -> Layout:
     return Layout(width, height,
                   ax=(left / width, bottom / height, side / width, side / height),
                   cbar=((left + side + 14) / width, bottom / height, 14 / width, side / height),
-                  font=font, title_y=1 - 12 / height)
+                  font=font, title_y=1 - 12 / height, left=left, top=top, cell=cell)
 
 
 def colormap(name: str):
@@ -144,10 +147,17 @@ def encode_png(rgba: np.ndarray, palette: Palette | None = None) -> bytes:
         palette = Palette.of(rgb)
         index = palette.indices(rgb) if palette else None
     if index is None:
-        img = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
-    else:
-        img = Image.fromarray(index, mode="P")
-        img.putpalette(palette.rgb.ravel().tolist())
+        return _save(Image.fromarray(np.ascontiguousarray(rgb), mode="RGB"))
+    return encode_indices(index, palette)
+
+
+def encode_indices(index: np.ndarray, palette: Palette) -> bytes:
+    img = Image.fromarray(index, mode="P")
+    img.putpalette(palette.rgb.ravel().tolist())
+    return _save(img)
+
+
+def _save(img: Image.Image) -> bytes:
     out = io.BytesIO()
     img.save(out, format="PNG", compress_level=7)
     return out.getvalue()
@@ -163,30 +173,39 @@ def render_head_slow(attn: np.ndarray, tokens: list[str], layer: int, head: int,
 
 
 class HeadRenderer:
-    """Draws the static parts of one sentence's head figure once; `pixels` paints one head on top."""
+    """One sentence's head figure, drawn by matplotlib once without data and kept as palette indices.
+
+    Per head, matplotlib draws only the title; the heat map is filled in directly: the layout puts every
+    cell on whole pixels, so imshow's nearest-neighbour picture is each cell's colour-map colour repeated
+    over a cell x cell block. tests/test_render.py checks the result against a full draw of a new figure."""
 
     def __init__(self, tokens: list[str], cmap: str):
         self.fig, self.ax, self.im, self.title = _figure(tokens, cmap)
+        self.lay = layout(tokens)
         self.im.set_visible(False)
         self.fig.canvas.draw()
         self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
-        self.im.set_visible(True)
-        # every colour a head can add: the colour map's (the title is grey text)
-        cmap_colours = self.im.cmap(np.arange(CMAP_LEVELS), bytes=True)[:, :3]
         static = np.asarray(self.fig.canvas.buffer_rgba())[..., :3]
+        # every colour a head can add is the colour map's (the title is grey text)
+        cmap_colours = self.im.cmap(np.arange(CMAP_LEVELS), bytes=True)[:, :3]
         self.palette = Palette(np.concatenate([static.reshape(-1, 3), cmap_colours]))
+        self.static = self.palette.indices(static)
 
-    def pixels(self, attn: np.ndarray, layer: int, head: int) -> np.ndarray:
-        canvas = self.fig.canvas
-        canvas.restore_region(self.background)
-        self.im.set_data(attn)
-        self.ax.draw_artist(self.im)
+    def indices(self, attn: np.ndarray, layer: int, head: int) -> np.ndarray:
+        lay, n = self.lay, attn.shape[0]
+        out = self.static.copy()
+        cells = self.palette.indices(self.im.to_rgba(attn, bytes=True)[..., :3])
+        side = n * lay.cell
+        out[lay.top:lay.top + side, lay.left:lay.left + side] = cells.repeat(lay.cell, 0).repeat(lay.cell, 1)
+        self.fig.canvas.restore_region(self.background)
         self.title.set_text(head_title(layer, head))
         self.fig.draw_artist(self.title)
-        return np.asarray(canvas.buffer_rgba())
+        band = np.asarray(self.fig.canvas.buffer_rgba())[:lay.top, :, :3]  # the title lies above the heat map
+        out[:lay.top] = self.palette.indices(band)
+        return out
 
     def png(self, attn: np.ndarray, layer: int, head: int) -> bytes:
-        return encode_png(self.pixels(attn, layer, head), self.palette)
+        return encode_indices(self.indices(attn, layer, head), self.palette)
 
 
 def head_filename(layer: int, head: int) -> str:
