@@ -47,6 +47,13 @@ def main(argv=None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a folder we may not write: not a bug, but not the input's fault either
+        if args.debug:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"error: could not write the site{where}: {e.strerror or e}; the previous site is unchanged",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: the previous site is unchanged", file=sys.stderr)
         return 130

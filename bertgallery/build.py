@@ -64,7 +64,7 @@ def check_output(out: Path) -> None:
         raise ConfigError(f"output path {out} is a file, not a folder")
     parent = out.parent
     if not parent.is_dir():
-        raise ConfigError(f"output path {out}: its parent folder {parent} does not exist")
+        raise ConfigError(f"output path {out}: {parent} is not an existing folder")
     if not os.access(parent, os.W_OK):
         raise ConfigError(f"output path {out}: cannot write in {parent}")
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
@@ -72,8 +72,24 @@ def check_output(out: Path) -> None:
                           "choose an empty or new folder with --out")
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        at_fdcwd, rename_exchange = -100, 2
+        return libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def _swap(staging: Path, out: Path) -> None:
-    """Put the finished staging folder where the site is; the old site goes only once the new one is in."""
+    """Put the finished staging folder where the site is. On Linux the two trade places atomically, so at
+    every moment `out` is a complete site; elsewhere two renames, and a crash between them is repaired by
+    the next build (_cleanup_leftovers)."""
+    if out.exists() and _exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous site
+        return
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():
         os.rename(out, old)
@@ -163,8 +179,9 @@ def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: boo
             tokens_of[s.slug] = result.tokens
             pages.append(page)
     finally:
-        if pool is not None:
-            pool.close()
+        if pool is not None:  # idle after a finished map; on an interrupt, stop them writing into staging
+            pool.terminate()
+            pool.join()
     for i, page in enumerate(pages):  # sentence pages link their neighbours, so they are written last
         if page.slug not in redo:
             continue

@@ -105,8 +105,11 @@ def load(path: Path) -> Config:
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError(f"{where}: YAML syntax error: {e.problem or e.context}") from None
+    except yaml.reader.ReaderError as e:
+        line = source[:e.position].count("\n") + 1
+        raise ConfigError(f"{path}:{line}: YAML does not allow the control character {e.character!r}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: YAML error: {e}") from None
+        raise ConfigError(f"{path}: YAML error: {' '.join(str(e).split())}") from None
     if root is None or not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}: expected a mapping with a 'sentences' list")
 

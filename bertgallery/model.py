@@ -107,15 +107,26 @@ def _from_folder_or_hub(spec: str, allow_pickle: bool):
             print(f"warning: loading pickle weights from {spec} (--allow-pickle)", file=sys.stderr)
         kwargs.update(local_files_only=True, use_safetensors=has_safe)
         return AutoTokenizer.from_pretrained(folder, local_files_only=True), \
-            AutoModelForMaskedLM.from_pretrained(folder, **kwargs)
+            _masked_lm(AutoModelForMaskedLM, folder, f"model folder {spec}", kwargs)
     kwargs.update(use_safetensors=None if allow_pickle else True)
     try:  # the cache first: no network round trip when the model is already here
         return AutoTokenizer.from_pretrained(spec, local_files_only=True), \
-            AutoModelForMaskedLM.from_pretrained(spec, local_files_only=True, **kwargs)
+            _masked_lm(AutoModelForMaskedLM, spec, f"model '{spec}'", dict(kwargs, local_files_only=True))
     except OSError:
         if not hub_reachable():
             raise
-        return AutoTokenizer.from_pretrained(spec), AutoModelForMaskedLM.from_pretrained(spec, **kwargs)
+        return AutoTokenizer.from_pretrained(spec), _masked_lm(AutoModelForMaskedLM, spec, f"model '{spec}'", kwargs)
+
+
+def _masked_lm(auto, source, culprit: str, kwargs: dict):
+    """The model, refusing one whose masked-LM head would be random (a bare encoder such as a BertModel)."""
+    net, info = auto.from_pretrained(source, output_loading_info=True, **kwargs)
+    missing = sorted(info["missing_keys"])
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ConfigError(f"{culprit} holds no masked-LM weights ({missing[0]}{more} missing): it is an encoder "
+                          "without a prediction head; use a masked-LM checkpoint such as bert-base-uncased")
+    return net
 
 
 def hub_reachable(timeout: float = 5.0) -> bool:
