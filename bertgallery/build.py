@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import render, site
+from . import heads, render, site
 from .config import Config, ConfigError
 from .site import ModelInfo, Page, PageMask
 
@@ -150,7 +150,6 @@ def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: boo
     info = ModelInfo(**old["model"]) if old.get("model") and len(todo) < len(cfg.sentences) else None
     redo = {s.slug for s in todo}
     pages: list[Page] = []
-    tokens_of: dict[str, list[str]] = {}
     images = 0
     loaded = pool = None
     try:
@@ -174,9 +173,13 @@ def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: boo
             (folder / "overview.png").write_bytes(render.render_overview(result.attention, cfg.colormap))
             images += 1
             masks = [PageMask(m.index, m.predictions) for m in result.masks]
-            page = Page(s.slug, site.page_title(s, number), s.text, s.note, masks, result.filled)
-            site.write_data(folder, page, info, result.tokens)
-            tokens_of[s.slug] = result.tokens
+            stats = heads.analyse(result.attention, result.tokens, loaded.tokenizer.cls_token,
+                                  loaded.tokenizer.sep_token)
+            page = Page(s.slug, site.page_title(s, number), s.text, s.note, masks, result.filled, result.tokens,
+                        [h.as_dict() for h in stats])
+            page.alts = [heads.describe(h.layer, h.head, h.tags, heads.strongest_pairs(
+                result.attention[h.layer - 1, h.head - 1], result.tokens)) for h in stats]
+            site.write_data(folder, page, info)
             pages.append(page)
     finally:
         if pool is not None:  # idle after a finished map; on an interrupt, stop them writing into staging
@@ -185,12 +188,15 @@ def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: boo
     for i, page in enumerate(pages):  # sentence pages link their neighbours, so they are written last
         if page.slug not in redo:
             continue
-        lay = render.layout(tokens_of[page.slug])
+        lay = render.layout(page.tokens)
         overview = render.overview_size(info.layers, info.heads)
         site.write_sentence_page(staging / page.slug, page, info, cfg.path.name,
                                  pages[i - 1] if i else None, pages[i + 1] if i + 1 < len(pages) else None,
-                                 _thumb((lay.width, lay.height)), overview)
+                                 _thumb((lay.width, lay.height)), overview, cfg.colormap)
     site.write_index(staging, pages, info, cfg.path.name)
+    means = heads.gallery_means([p.heads for p in pages])
+    site.write_heads_pages(staging, pages, means, info, cfg.path.name,
+                           render.render_layer_plot(heads.per_layer(means, ("cls", "sep", "punct"))))
     return info, images
 
 

@@ -273,3 +273,24 @@ def render_overview(attention: np.ndarray, cmap: str) -> bytes:
                  cmap, 8)
     fig.canvas.draw()
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
+
+
+LAYER_PLOT_SIZE = (640, 360)  # pixels
+
+
+def render_layer_plot(means: np.ndarray) -> bytes:
+    """Average attention to [CLS], [SEP] and punctuation per layer: means is [layers, 3] in that order."""
+    fig = Figure(figsize=(LAYER_PLOT_SIZE[0] / DPI, LAYER_PLOT_SIZE[1] / DPI), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.1, 0.15, 0.86, 0.78))
+    layers = np.arange(1, len(means) + 1)
+    for column, (label, style) in enumerate((("[CLS]", "o-"), ("[SEP]", "s-"), ("punctuation", "^-"))):
+        ax.plot(layers, means[:, column], style, label=label)
+    ax.set_xticks(layers)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("average attention")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    fig.canvas.draw()
+    return encode_png(np.asarray(fig.canvas.buffer_rgba()))

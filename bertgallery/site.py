@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -10,9 +11,13 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .config import MASK, Sentence
+from .render import LAYER_PLOT_SIZE
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-STATIC_FILES = ("style.css",)
+STATIC_FILES = ("style.css", "sort.js")
+# the statistics drawn as small layers x heads maps on each sentence page
+STAT_MAPS = (("prev", "Previous token"), ("next", "Next token"), ("self", "Itself"), ("cls", "[CLS]"),
+             ("sep", "[SEP]"), ("punct", "Punctuation"), ("broad", "Breadth (entropy ÷ ln T)"))
 STATIC = "static"  # no leading '_': GitHub Pages (Jekyll) would hide it
 
 
@@ -39,6 +44,9 @@ class Page:
     note: str
     masks: list[PageMask]
     filled: str
+    tokens: list[str]
+    heads: list[dict]  # heads.HeadStats as dicts, in layer-major order
+    alts: list[str] = field(default_factory=list)  # per head, only for pages written in this build
     parts: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -71,11 +79,10 @@ def page_title(sentence: Sentence, number: int) -> str:
     return sentence.title or f"Sentence {number}"
 
 
-def write_data(folder: Path, page: Page, model: ModelInfo, tokens: list[str], extra: dict | None = None) -> None:
-    data = {"text": page.text, "model": model.name, "tokens": tokens,
+def write_data(folder: Path, page: Page, model: ModelInfo) -> None:
+    data = {"text": page.text, "model": model.name, "tokens": page.tokens,
             "masks": [{"index": m.index, "predictions": [_pred(p) for p in m.predictions]} for m in page.masks],
-            "filled": page.filled, "layers": model.layers, "heads": model.heads}
-    data.update(extra or {})
+            "filled": page.filled, "layers": model.layers, "heads_per_layer": model.heads, "heads": page.heads}
     (folder / "data.json").write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
@@ -86,15 +93,75 @@ def _pred(p) -> dict:
 def read_page(folder: Path, sentence: Sentence, number: int) -> Page:
     data = json.loads((folder / "data.json").read_text(encoding="utf-8"))
     masks = [PageMask(m["index"], m["predictions"]) for m in data["masks"]]
-    return Page(sentence.slug, page_title(sentence, number), data["text"], sentence.note, masks, data["filled"])
+    return Page(sentence.slug, page_title(sentence, number), data["text"], sentence.note, masks, data["filled"],
+                data["tokens"], data["heads"])
+
+
+@dataclass
+class Cell:
+    layer: int
+    head: int
+    value: float
+    background: str
+    light_text: bool
+
+
+def colour(value: float, cmap_name: str) -> tuple[str, bool]:
+    """Hex colour of a 0-1 value, and whether text on it should be light."""
+    from matplotlib import colormaps
+    r, g, b, _ = colormaps[cmap_name](min(max(value, 0.0), 1.0))
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}", 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+
+
+def stat_maps(page: Page, model: ModelInfo, cmap_name: str) -> list[tuple[str, list[list[Cell]]]]:
+    """(label, layers x heads cells) for each statistic in STAT_MAPS, on the 0-1 colour scale."""
+    ln_t = math.log(len(page.tokens)) if len(page.tokens) > 1 else 1.0
+    maps = []
+    for key, label in STAT_MAPS:
+        rows = []
+        for layer in range(model.layers):
+            row = []
+            for head in range(model.heads):
+                stats = page.heads[layer * model.heads + head]
+                value = stats["entropy"] / ln_t if key == "broad" else stats[key]
+                row.append(Cell(layer + 1, head + 1, value, *colour(value, cmap_name)))
+            rows.append(row)
+        maps.append((label, rows))
+    return maps
 
 
 def write_sentence_page(folder: Path, page: Page, model: ModelInfo, config_name: str, prev: Page | None,
-                        next: Page | None, thumb: tuple[int, int], overview_size: tuple[int, int]) -> None:
+                        next: Page | None, thumb: tuple[int, int], overview_size: tuple[int, int],
+                        cmap_name: str) -> None:
     html = _env().get_template("sentence.html").render(
         root="../", page=page, model=model, config_name=config_name, prev=prev, next=next,
-        thumb=thumb, overview_size=overview_size)
+        thumb=thumb, overview_size=overview_size, maps=stat_maps(page, model, cmap_name))
     (folder / "index.html").write_text(html, encoding="utf-8")
+
+
+def head_page_name(layer: int, head: int) -> str:
+    return f"layer{layer}-head{head}.html"
+
+
+def write_heads_pages(out: Path, pages: list[Page], means: list[dict], model: ModelInfo, config_name: str,
+                      layer_plot: bytes) -> None:
+    """heads/index.html (every head averaged over the gallery), the per-layer plot, one page per head."""
+    folder = out / "heads"
+    folder.mkdir()
+    (folder / "per-layer.png").write_bytes(layer_plot)
+    env = _env()
+    html = env.get_template("heads.html").render(
+        root="../", model=model, config_name=config_name, means=means, pages=pages, page_name=head_page_name,
+        plot_size=LAYER_PLOT_SIZE)
+    (folder / "index.html").write_text(html, encoding="utf-8")
+    template = env.get_template("head.html")
+    for i, mean in enumerate(means):
+        layer, head = mean["layer"], mean["head"]
+        html = template.render(
+            root="../", model=model, config_name=config_name, layer=layer, head=head, mean=mean,
+            rows=[(p, p.heads[i]) for p in pages], page_name=head_page_name,
+            prev=means[i - 1] if i else None, next=means[i + 1] if i + 1 < len(means) else None)
+        (folder / head_page_name(layer, head)).write_text(html, encoding="utf-8")
 
 
 def write_index(out: Path, pages: list[Page], model: ModelInfo, config_name: str) -> None:

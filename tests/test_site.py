@@ -58,7 +58,8 @@ def sample(tiny_bert, tmp_path_factory):
 def test_expected_tree(sample):
     out, summary = sample
     heads = {f"Attention_Layer{l}_Head{h}.png" for l in (1, 2) for h in (1, 2, 3)}
-    expected = {"index.html", "manifest.json", "static/style.css"}
+    expected = {"index.html", "manifest.json", "static/style.css", "static/sort.js", "heads/index.html",
+                "heads/per-layer.png"} | {f"heads/layer{l}-head{h}.html" for l in (1, 2) for h in (1, 2, 3)}
     for slug in ("cat", "i-mask-to-the-mask-every-day"):
         expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png"}}
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
@@ -69,7 +70,7 @@ def test_expected_tree(sample):
 def test_every_link_is_relative_and_resolves(sample):
     out, _ = sample
     pages = list(out.rglob("*.html"))
-    assert len(pages) == 3
+    assert len(pages) == 3 + 1 + 6  # index, 2 sentences, heads index, a page per head
     for page in pages:
         for url in parse(page).urls:
             parsed = urlparse(url)
@@ -95,7 +96,7 @@ def test_sentence_page_content(sample):
     for img in thumbs:
         assert img["loading"] == "lazy" and int(img["width"]) > 0 and int(img["height"]) > 0
         m = re.fullmatch(r"Attention_Layer(\d+)_Head(\d+)\.png", img["src"])
-        assert img["alt"] == f"Layer {m[1]}, head {m[2]}"
+        assert re.match(rf"Layer {m[1]}, head {m[2]}( \([^)]*\))?: '[^']+' → '[^']+' \d\.\d\d, ", img["alt"])
         width, height = Image.open(out / "cat" / img["src"]).size
         assert abs(int(img["height"]) / int(img["width"]) - height / width) < 0.02
     assert any(i["src"] == "overview.png" for i in links.imgs)

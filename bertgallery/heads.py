@@ -1,0 +1,137 @@
+"""Stage 4: what each head looks at, as numbers (after Clark et al. 2019, "What Does BERT Look At?").
+
+For one head's T x T attention A (row i = the attending token, rows sum to 1), every statistic is a mean
+over all T rows, special tokens included, as in Clark et al.:
+  cls     attention to the [CLS] position(s)         sep   attention to the [SEP] position(s), summed
+  punct   attention to tokens made only of punctuation, summed
+  self    A[i, i]       prev  A[i, i-1] (i >= 1)     next  A[i, i+1] (i <= T-2)
+  entropy -sum_j A[i, j] ln A[i, j], in nats (0 ln 0 = 0)
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+STATS = ("cls", "sep", "punct", "self", "prev", "next", "entropy")
+# Tag thresholds. Clark et al. call a head positional when over half its attention goes to the previous or
+# next token, and count [CLS]/[SEP] heads above 0.6. "broad" compares entropy with its maximum, ln T, because
+# short sentences cannot reach Clark's 3.8 nats: 3.8 is 0.78 of ln 128, their input length.
+POSITIONAL = 0.5
+SPECIAL = 0.6
+PUNCT = 0.6
+SELF = 0.5
+BROAD = 0.78
+
+
+@dataclass
+class HeadStats:
+    layer: int  # 1-based
+    head: int
+    cls: float
+    sep: float
+    punct: float
+    self: float
+    prev: float
+    next: float
+    entropy: float
+    tags: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def is_punct(token: str) -> bool:
+    token = token.removeprefix("##")
+    return bool(token) and all(unicodedata.category(c).startswith("P") for c in token)
+
+
+def statistics(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]",
+               sep_token: str = "[SEP]") -> np.ndarray:
+    """[layers, heads, 7] array of STATS for attention [layers, heads, T, T]."""
+    a = attention.astype(np.float64)
+    cls = np.array([t == cls_token for t in tokens])
+    sep = np.array([t == sep_token for t in tokens])
+    punct = np.array([is_punct(t) for t in tokens])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(a > 0, a * np.log(np.where(a > 0, a, 1.0)), 0.0)
+    n = a.shape[-1]
+    prev = np.diagonal(a, offset=-1, axis1=-2, axis2=-1).mean(-1) if n > 1 else np.zeros(a.shape[:2])
+    nxt = np.diagonal(a, offset=1, axis1=-2, axis2=-1).mean(-1) if n > 1 else np.zeros(a.shape[:2])
+    return np.stack([
+        a[..., cls].sum(-1).mean(-1),
+        a[..., sep].sum(-1).mean(-1),
+        a[..., punct].sum(-1).mean(-1),
+        np.diagonal(a, axis1=-2, axis2=-1).mean(-1),
+        prev,
+        nxt,
+        -plogp.sum(-1).mean(-1),
+    ], axis=-1)
+
+
+def tags(values: dict, n_tokens: int) -> list[str]:
+    out = []
+    if values["prev"] >= POSITIONAL:
+        out.append("previous token")
+    if values["next"] >= POSITIONAL:
+        out.append("next token")
+    if values["self"] >= SELF:
+        out.append("self")
+    if values["cls"] >= SPECIAL:
+        out.append("[CLS]")
+    if values["sep"] >= SPECIAL:
+        out.append("[SEP]")
+    if values["punct"] >= PUNCT:
+        out.append("punctuation")
+    if n_tokens > 1 and values["entropy"] / np.log(n_tokens) >= BROAD:
+        out.append("broad")
+    return out
+
+
+def analyse(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]",
+            sep_token: str = "[SEP]") -> list[HeadStats]:
+    stats = statistics(attention, tokens, cls_token, sep_token)
+    heads = []
+    for l in range(stats.shape[0]):
+        for h in range(stats.shape[1]):
+            values = {name: round(float(v), 6) for name, v in zip(STATS, stats[l, h])}
+            heads.append(HeadStats(l + 1, h + 1, **values, tags=tags(values, len(tokens))))
+    return heads
+
+
+def strongest_pairs(attn: np.ndarray, tokens: list[str], k: int = 3) -> list[tuple[str, str, float]]:
+    """The k largest attention weights of one head as (from, to, weight)."""
+    flat = np.argsort(attn, axis=None)[::-1][:k]
+    n = attn.shape[1]
+    return [(tokens[i // n], tokens[i % n], float(attn.flat[i])) for i in flat]
+
+
+def describe(layer: int, head: int, tag_list: list[str], pairs) -> str:
+    """Alt text: 'Layer 3, head 10 (previous token): 'cat' → 'sat' 0.62, ...'."""
+    tagged = f" ({', '.join(tag_list)})" if tag_list else ""
+    strongest = ", ".join(f"'{a}' → '{b}' {w:.2f}" for a, b, w in pairs)
+    return f"Layer {layer}, head {head}{tagged}: {strongest}"
+
+
+def gallery_means(per_sentence: list[list[dict]]) -> list[dict]:
+    """Every head's statistics averaged over the sentences (tags: in how many sentences each held)."""
+    if not per_sentence:
+        return []
+    out = []
+    for i, first in enumerate(per_sentence[0]):
+        rows = [heads[i] for heads in per_sentence]
+        mean = {name: float(np.mean([r[name] for r in rows])) for name in STATS}
+        counts = {}
+        for r in rows:
+            for t in r["tags"]:
+                counts[t] = counts.get(t, 0) + 1
+        out.append({"layer": first["layer"], "head": first["head"], **mean, "tag_counts": counts})
+    return out
+
+
+def per_layer(means: list[dict], names: tuple[str, ...]) -> np.ndarray:
+    """[layers, len(names)]: the gallery means of each statistic averaged over the heads of each layer."""
+    layers = max(m["layer"] for m in means)
+    return np.array([[np.mean([m[k] for m in means if m["layer"] == layer]) for k in names]
+                     for layer in range(1, layers + 1)])

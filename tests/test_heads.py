@@ -1,0 +1,116 @@
+"""Head statistics: synthetic attention with known answers, and a real model against a direct computation."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bertgallery import build, config, heads, model, offline
+
+TOKENS = ["[CLS]", "the", "cat", ",", "sat", "on", "the", "mat", ".", "[SEP]"]
+T = len(TOKENS)
+
+
+def one_head(a):
+    return heads.analyse(np.asarray(a, dtype=np.float32)[None, None], TOKENS)[0]
+
+
+def test_previous_token_head():
+    a = np.zeros((T, T))
+    a[0, 0] = 1
+    for i in range(1, T):
+        a[i, i - 1] = 1
+    h = one_head(a)
+    assert h.prev == pytest.approx(1) and h.next == pytest.approx(0)
+    assert "previous token" in h.tags and "next token" not in h.tags
+    assert h.entropy == pytest.approx(0)
+
+
+def test_next_token_head():
+    a = np.zeros((T, T))
+    for i in range(T - 1):
+        a[i, i + 1] = 1
+    a[T - 1, T - 1] = 1
+    h = one_head(a)
+    assert h.next == pytest.approx(1) and "next token" in h.tags
+
+
+def test_uniform_attention_is_broad_with_entropy_ln_t():
+    h = one_head(np.full((T, T), 1 / T))
+    assert h.entropy == pytest.approx(math.log(T), abs=1e-5)
+    assert h.cls == pytest.approx(1 / T) and h.sep == pytest.approx(1 / T)
+    assert h.punct == pytest.approx(2 / T)  # ',' and '.'
+    assert h.tags == ["broad"]
+
+
+def test_all_to_sep_and_all_to_cls():
+    a = np.zeros((T, T))
+    a[:, T - 1] = 1
+    h = one_head(a)
+    assert h.sep == pytest.approx(1) and h.cls == 0 and h.tags == ["[SEP]"]
+    b = np.zeros((T, T))
+    b[:, 0] = 1
+    assert one_head(b).cls == pytest.approx(1) and "[CLS]" in one_head(b).tags
+
+
+def test_punctuation_tokens():
+    assert heads.is_punct(",") and heads.is_punct("...") and heads.is_punct("##.") and heads.is_punct("—")
+    assert not heads.is_punct("[SEP]") and not heads.is_punct("a.") and not heads.is_punct("")
+    a = np.zeros((T, T))
+    a[:, 3] = 0.5
+    a[:, 8] = 0.5
+    h = one_head(a)
+    assert h.punct == pytest.approx(1) and "punctuation" in h.tags
+
+
+def test_self_head():
+    h = one_head(np.eye(T))
+    assert h.self == pytest.approx(1) and h.tags == ["self"]
+
+
+def direct(a, tokens, cls="[CLS]", sep="[SEP]"):
+    """The definitions written out with loops, as an independent check of the vectorised code."""
+    n = len(tokens)
+    out = {}
+    out["cls"] = sum(sum(a[i][j] for j in range(n) if tokens[j] == cls) for i in range(n)) / n
+    out["sep"] = sum(sum(a[i][j] for j in range(n) if tokens[j] == sep) for i in range(n)) / n
+    out["punct"] = sum(sum(a[i][j] for j in range(n) if heads.is_punct(tokens[j])) for i in range(n)) / n
+    out["self"] = sum(a[i][i] for i in range(n)) / n
+    out["prev"] = sum(a[i][i - 1] for i in range(1, n)) / (n - 1)
+    out["next"] = sum(a[i][i + 1] for i in range(n - 1)) / (n - 1)
+    out["entropy"] = sum(-sum(a[i][j] * math.log(a[i][j]) for j in range(n) if a[i][j] > 0) for i in range(n)) / n
+    return out
+
+
+def test_real_model_statistics_in_data_json_match_a_direct_computation(tmp_path):
+    """The offline model (real weights): data.json's numbers equal the loops above to 1e-4."""
+    cfg_path = tmp_path / "s.yaml"
+    cfg_path.write_text("model: offline\nsentences:\n  - {id: s, text: 'The cat, tired, sat on the [MASK].'}\n")
+    cfg = config.load(cfg_path)
+    build.build(cfg, tmp_path / "site", progress=False)
+    data = json.loads((tmp_path / "site" / "s" / "data.json").read_text())
+    loaded = model.load(offline.NAME)
+    result = model.analyse(loaded, cfg.sentences[0].text, top_k=1)
+    assert data["tokens"] == result.tokens
+    assert len(data["heads"]) == 6 * 12
+    for stats in data["heads"]:
+        a = result.attention[stats["layer"] - 1, stats["head"] - 1].astype(float).tolist()
+        for name, value in direct(a, result.tokens).items():
+            assert stats[name] == pytest.approx(value, abs=1e-4), (stats["layer"], stats["head"], name)
+    assert set(data["heads"][0]) == {"layer", "head", "cls", "sep", "punct", "self", "prev", "next", "entropy", "tags"}
+
+
+def test_gallery_means_and_per_layer():
+    a = {"layer": 1, "head": 1, **{k: 0.0 for k in heads.STATS}, "tags": ["[SEP]"]}
+    b = {"layer": 1, "head": 1, **{k: 1.0 for k in heads.STATS}, "tags": ["[SEP]", "broad"]}
+    (m,) = heads.gallery_means([[a], [b]])
+    assert m["sep"] == 0.5 and m["tag_counts"] == {"[SEP]": 2, "broad": 1}
+    assert heads.per_layer([m], ("cls", "sep")).tolist() == [[0.5, 0.5]]
+
+
+def test_describe_names_the_strongest_pairs():
+    a = np.zeros((3, 3))
+    a[1, 0], a[2, 1], a[0, 0] = 0.9, 0.7, 0.5
+    pairs = heads.strongest_pairs(a, ["x", "cat", "sat"], k=2)
+    assert heads.describe(3, 10, ["previous token"], pairs) == \
+        "Layer 3, head 10 (previous token): 'cat' → 'x' 0.90, 'sat' → 'cat' 0.70"
