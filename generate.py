@@ -26,6 +26,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--allow-pickle", action="store_true",
                     help="allow loading a local model that only has pickle weights (pytorch_model.bin); "
                          "pickle files can run code, so only use this for models you trust")
+    ap.add_argument("--serve", action="store_true",
+                    help="after building, serve the site on http://127.0.0.1:PORT until Ctrl-C (a preview; the "
+                         "site also works opened straight from disk)")
+    ap.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000; 0 picks a free one)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--debug", action="store_true", help="show a full traceback on errors")
     return ap.parse_args(argv)
@@ -62,6 +66,32 @@ def main(argv=None) -> int:
     else:
         print(f"built {summary.rebuilt} of {summary.sentences} sentences, {summary.images} images, with "
               f"{summary.model.name} in {summary.seconds:.1f} s; open {summary.index}")
+    if args.serve:
+        return serve(summary.index.parent, args.port)
+    return 0
+
+
+def serve(folder: Path, port: int) -> int:
+    """Python's own static file server, on this machine only."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # one line per request would bury the URL
+            pass
+
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), partial(Quiet, directory=str(folder)))
+    except OSError as e:
+        print(f"error: cannot serve on port {port}: {e.strerror}; try another with --port", file=sys.stderr)
+        return 2
+    print(f"serving {folder} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return 0
 
 

@@ -179,6 +179,9 @@ def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: boo
                         [h.as_dict() for h in stats])
             page.alts = [heads.describe(h.layer, h.head, h.tags, heads.strongest_pairs(
                 result.attention[h.layer - 1, h.head - 1], result.tokens)) for h in stats]
+            special = [i for i, t in enumerate(result.tokens)
+                       if t in (loaded.tokenizer.cls_token, loaded.tokenizer.sep_token)]
+            page.interactive = site.interactive_data(result.attention, result.tokens, special, cfg.colormap)
             site.write_data(folder, page, info)
             pages.append(page)
     finally:

@@ -1,6 +1,7 @@
 """Stage 5: the HTML gallery, from Jinja2 templates in templates/. Every URL is relative."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -9,12 +10,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
 from .config import MASK, Sentence
 from .render import LAYER_PLOT_SIZE
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-STATIC_FILES = ("style.css", "sort.js")
+STATIC_FILES = ("style.css", "sort.js", "attention.js")
 # the statistics drawn as small layers x heads maps on each sentence page
 STAT_MAPS = (("prev", "Previous token"), ("next", "Next token"), ("self", "Itself"), ("cls", "[CLS]"),
              ("sep", "[SEP]"), ("punct", "Punctuation"), ("broad", "Breadth (entropy ÷ ln T)"))
@@ -47,6 +49,7 @@ class Page:
     tokens: list[str]
     heads: list[dict]  # heads.HeadStats as dicts, in layer-major order
     alts: list[str] = field(default_factory=list)  # per head, only for pages written in this build
+    interactive: str = ""  # inline JSON for attention.js, only for pages written in this build
     parts: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -130,12 +133,33 @@ def stat_maps(page: Page, model: ModelInfo, cmap_name: str) -> list[tuple[str, l
     return maps
 
 
+def inline_json(data: dict) -> Markup:
+    """JSON safe inside <script>: no '<', '>' or '&' can end the element or start a comment."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def interactive_data(attention, tokens: list[str], special: list[int], cmap_name: str) -> Markup:
+    """What attention.js needs: weights as bytes (w x 255, layer-major) in base64, and the colour map."""
+    import numpy as np
+    weights = np.clip(np.rint(attention * 255), 0, 255).astype(np.uint8)
+    stops = [colour(v, cmap_name)[0] for v in np.linspace(0, 1, 32)]
+    return inline_json({"tokens": tokens, "layers": int(attention.shape[0]), "heads": int(attention.shape[1]),
+                        "special": special, "colors": stops,
+                        "attention": base64.b64encode(weights.tobytes()).decode("ascii")})
+
+
+def legend(cmap_name: str) -> str:
+    import numpy as np
+    return ", ".join(colour(v, cmap_name)[0] for v in np.linspace(0, 1, 8))
+
+
 def write_sentence_page(folder: Path, page: Page, model: ModelInfo, config_name: str, prev: Page | None,
                         next: Page | None, thumb: tuple[int, int], overview_size: tuple[int, int],
                         cmap_name: str) -> None:
     html = _env().get_template("sentence.html").render(
         root="../", page=page, model=model, config_name=config_name, prev=prev, next=next,
-        thumb=thumb, overview_size=overview_size, maps=stat_maps(page, model, cmap_name))
+        thumb=thumb, overview_size=overview_size, maps=stat_maps(page, model, cmap_name), legend=legend(cmap_name))
     (folder / "index.html").write_text(html, encoding="utf-8")
 
 

@@ -44,3 +44,23 @@ def test_bert_base_shape_gives_144_heads(base_shaped_bert, tmp_path):
     page = (folder / "index.html").read_text()
     assert page.count('<img src="Attention_Layer') == 144
     assert "Layer 12, head 12" in page
+
+
+def test_serve_previews_the_site_over_http(tiny_bert, tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+    from conftest import ROOT
+    write_yaml(tmp_path / "s.yaml", "sentences:\n  - {id: cat, text: 'The cat sat on the [MASK].'}\n")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "generate.py"), "s.yaml", "--model", str(tiny_bert),
+                             "--quiet", "--serve", "--port", "0"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()  # the build summary
+        url = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())[0]
+        with urllib.request.urlopen(url + "cat/index.html", timeout=10) as r:
+            assert r.status == 200 and b"The cat sat on the" in r.read()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
