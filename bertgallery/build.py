@@ -166,41 +166,48 @@ def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: boo
                 shutil.copytree(out / s.slug, folder, copy_function=_link_or_copy)
                 pages.append(site.read_page(folder, s, number))
                 continue
-            from .model import analyse
-            result = analyse(loaded, s.text, cfg.top_k, culprit=f"{cfg.path}:{s.line}: sentence {number} ")
-            folder.mkdir()
-            images += len(render.render_heads(result.attention, result.tokens, cfg.colormap, str(folder), pool))
-            (folder / "overview.png").write_bytes(render.render_overview(result.attention, cfg.colormap))
-            images += 1
-            masks = [PageMask(m.index, m.predictions) for m in result.masks]
-            stats = heads.analyse(result.attention, result.tokens, loaded.tokenizer.cls_token,
-                                  loaded.tokenizer.sep_token)
-            page = Page(s.slug, site.page_title(s, number), s.text, s.note, masks, result.filled, result.tokens,
-                        [h.as_dict() for h in stats])
-            page.alts = [heads.describe(h.layer, h.head, h.tags, heads.strongest_pairs(
-                result.attention[h.layer - 1, h.head - 1], result.tokens)) for h in stats]
-            special = [i for i, t in enumerate(result.tokens)
-                       if t in (loaded.tokenizer.cls_token, loaded.tokenizer.sep_token)]
-            page.interactive = site.interactive_data(result.attention, result.tokens, special, cfg.colormap)
-            site.write_data(folder, page, info)
+            page, written = _sentence(loaded, cfg, number, folder, pool)
+            images += written
             pages.append(page)
     finally:
         if pool is not None:  # idle after a finished map; on an interrupt, stop them writing into staging
             pool.terminate()
             pool.join()
-    for i, page in enumerate(pages):  # sentence pages link their neighbours, so they are written last
-        if page.slug not in redo:
-            continue
-        lay = render.layout(page.tokens)
-        overview = render.overview_size(info.layers, info.heads)
-        site.write_sentence_page(staging / page.slug, page, info, cfg.path.name,
-                                 pages[i - 1] if i else None, pages[i + 1] if i + 1 < len(pages) else None,
-                                 _thumb((lay.width, lay.height)), overview, cfg.colormap)
     site.write_index(staging, pages, info, cfg.path.name)
     means = heads.gallery_means([p.heads for p in pages])
     site.write_heads_pages(staging, pages, means, info, cfg.path.name,
                            render.render_layer_plot(heads.per_layer(means, ("cls", "sep", "punct"))))
     return info, images
+
+
+def _sentence(loaded, cfg: Config, number: int, folder: Path, pool) -> tuple[Page, int]:
+    """Model run, pictures, statistics, data.json and page of one sentence. Returns its page, without the
+    attention, so memory stays flat however many sentences there are; and how many images it wrote."""
+    from .model import analyse
+
+    s = cfg.sentences[number - 1]
+    result = analyse(loaded, s.text, cfg.top_k, culprit=f"{cfg.path}:{s.line}: sentence {number} ")
+    folder.mkdir()
+    images = len(render.render_heads(result.attention, result.tokens, cfg.colormap, str(folder), pool))
+    (folder / "overview.png").write_bytes(render.render_overview(result.attention, cfg.colormap))
+    tok = loaded.tokenizer
+    stats = heads.analyse(result.attention, result.tokens, tok.cls_token, tok.sep_token)
+    masks = [PageMask(m.index, m.predictions) for m in result.masks]
+    page = Page(s.slug, site.page_title(s, number), s.text, s.note, masks, result.filled, result.tokens,
+                [h.as_dict() for h in stats])
+    page.alts = [heads.describe(h.layer, h.head, h.tags, heads.strongest_pairs(
+        result.attention[h.layer - 1, h.head - 1], result.tokens)) for h in stats]
+    special = [i for i, t in enumerate(result.tokens) if t in (tok.cls_token, tok.sep_token)]
+    page.interactive = site.interactive_data(result.attention, result.tokens, special, cfg.colormap)
+    site.write_data(folder, page, loaded.info)
+    lay = render.layout(result.tokens)
+    neighbours = cfg.sentences[number - 2] if number > 1 else None, \
+        cfg.sentences[number] if number < len(cfg.sentences) else None
+    site.write_sentence_page(folder, page, loaded.info, cfg.path.name, *neighbours,
+                             _thumb((lay.width, lay.height)), render.overview_size(*result.attention.shape[:2]),
+                             cfg.colormap)
+    page.alts, page.interactive = [], ""
+    return page, images + 1
 
 
 def _link_or_copy(src, dst):

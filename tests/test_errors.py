@@ -137,7 +137,7 @@ def test_odd_but_valid_input_builds_safely(tiny_bert, tmp_path):
     out.parent.mkdir()
     assert generate.main([str(tmp_path / "odd.yaml"), "--out", str(out), "--model", str(tiny_bert), "--quiet"]) == 0
     folders = sorted(p.name for p in out.iterdir() if p.is_dir())
-    assert folders == ["cafe-naive-mask", "etc-passwd", "img-src-x-onerror-alert-1",
+    assert folders == ["cafe-naive-mask", "etc-passwd", "heads", "img-src-x-onerror-alert-1",
                        "mask", "mask-mask-mask-mask-mask-mask-mask-mask", "outside", "static",
                        "the-cat-sat-on-the-mask", "the-cat-sat-on-the-mask-2"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "odd.yaml"]  # nothing written outside
@@ -147,6 +147,11 @@ def test_odd_but_valid_input_builds_safely(tiny_bert, tmp_path):
     evil = (out / "img-src-x-onerror-alert-1" / "index.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(&#39;text&#39;)&lt;/script&gt;" in evil
     assert "&lt;/title&gt;&lt;script&gt;" in evil
+    # the inline JSON of the interactive view: user text cannot close its <script> element
+    assert evil.count("<script") == evil.count("</script>") == 2
+    block = evil.split('<script type="application/json" id="attention-data">')[1].split("</script>")[0]
+    assert "<" not in block and "</" in "".join(json.loads(block)["tokens"] + ["</"])
+    assert "<" in json.loads(block)["tokens"]
     emoji = json.loads((out / "cafe-naive-mask" / "data.json").read_text(encoding="utf-8"))
     assert emoji["text"] == "Café ☕ — naïve 日本語 [MASK] 🐈‍⬛!"
     many = json.loads((out / "mask-mask-mask-mask-mask-mask-mask-mask" / "data.json").read_text())

@@ -58,7 +58,8 @@ def sample(tiny_bert, tmp_path_factory):
 def test_expected_tree(sample):
     out, summary = sample
     heads = {f"Attention_Layer{l}_Head{h}.png" for l in (1, 2) for h in (1, 2, 3)}
-    expected = {"index.html", "manifest.json", "static/style.css", "static/sort.js", "heads/index.html",
+    expected = {"index.html", "manifest.json", "static/style.css", "static/sort.js", "static/attention.js",
+                "heads/index.html",
                 "heads/per-layer.png"} | {f"heads/layer{l}-head{h}.html" for l in (1, 2) for h in (1, 2, 3)}
     for slug in ("cat", "i-mask-to-the-mask-every-day"):
         expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png"}}
