@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass
 
 import matplotlib
@@ -21,6 +22,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
+# tokens in scripts the default font lacks (CJK, emoji) are drawn as boxes; saying so per glyph is noise
+warnings.filterwarnings("ignore", message="Glyph .* missing from font")
 RENDER_VERSION = "1"  # bump when the pictures change, so incremental builds redo them
 DPI = 100
 CMAP_LEVELS = 128  # a 0-1 scale in 128 steps: smooth to the eye, and keeps PNGs paletted

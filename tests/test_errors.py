@@ -130,12 +130,13 @@ sentences:
 """
 
 
-def test_odd_but_valid_input_builds_safely(tiny_bert, tmp_path):
+def test_odd_but_valid_input_builds_safely(tiny_bert, tmp_path, capfd):
     import json
     (tmp_path / "odd.yaml").write_text(ODD, encoding="utf-8")
     out = tmp_path / "deep" / "site"
     out.parent.mkdir()
     assert generate.main([str(tmp_path / "odd.yaml"), "--out", str(out), "--model", str(tiny_bert), "--quiet"]) == 0
+    assert capfd.readouterr().err == ""  # no warnings about fonts lacking CJK glyphs, from any process
     folders = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert folders == ["cafe-naive-mask", "etc-passwd", "heads", "img-src-x-onerror-alert-1",
                        "mask", "mask-mask-mask-mask-mask-mask-mask-mask", "outside", "static",
