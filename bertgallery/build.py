@@ -188,7 +188,7 @@ def _sentence(loaded, cfg: Config, number: int, folder: Path, pool) -> tuple[Pag
     s = cfg.sentences[number - 1]
     result = analyse(loaded, s.text, cfg.top_k, culprit=f"{cfg.path}:{s.line}: sentence {number} ")
     folder.mkdir()
-    images = len(render.render_heads(result.attention, result.tokens, cfg.colormap, str(folder), pool))
+    heads_done = render.render_heads_async(result.attention, result.tokens, cfg.colormap, str(folder), pool)
     (folder / "overview.png").write_bytes(render.render_overview(result.attention, cfg.colormap))
     tok = loaded.tokenizer
     stats = heads.analyse(result.attention, result.tokens, tok.cls_token, tok.sep_token)
@@ -207,7 +207,7 @@ def _sentence(loaded, cfg: Config, number: int, folder: Path, pool) -> tuple[Pag
                              _thumb((lay.width, lay.height)), render.overview_size(*result.attention.shape[:2]),
                              cfg.colormap)
     page.alts, page.interactive = [], ""
-    return page, images + 1
+    return page, len(heads_done()) + 1
 
 
 def _link_or_copy(src, dst):

@@ -231,14 +231,21 @@ def _render_heads(args) -> list[tuple[str, int]]:
 
 def render_heads(attention: np.ndarray, tokens: list[str], cmap: str, folder: str, pool=None) -> list[tuple[str, int]]:
     """One PNG per head into `folder`; split across the worker processes of `pool` when given."""
+    return render_heads_async(attention, tokens, cmap, folder, pool)()
+
+
+def render_heads_async(attention: np.ndarray, tokens: list[str], cmap: str, folder: str, pool=None):
+    """Start render_heads; returns a function that waits for it and gives its result. With a pool, the
+    caller can do other work (the overview, the page) while the workers draw."""
     layers, heads = attention.shape[:2]
     jobs = [(l, h) for l in range(1, layers + 1) for h in range(1, heads + 1)]
     if pool is None:
-        return _render_heads((attention, tokens, cmap, folder, jobs))
+        written = _render_heads((attention, tokens, cmap, folder, jobs))
+        return lambda: written
     parts = getattr(pool, "_processes", 2)
-    chunks = [jobs[i::parts] for i in range(parts)]
-    return [w for ws in pool.map(_render_heads, [(attention, tokens, cmap, folder, c) for c in chunks if c])
-            for w in ws]
+    pending = pool.map_async(_render_heads, [(attention, tokens, cmap, folder, jobs[i::parts]) for i in range(parts)
+                                             if jobs[i::parts]])
+    return lambda: [w for ws in pending.get() for w in ws]
 
 
 OVERVIEW_TILE = 0.62  # inches per head
