@@ -70,20 +70,12 @@ def statistics(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]
     ], axis=-1)
 
 
+TAG_RULES = (("prev", POSITIONAL, "previous token"), ("next", POSITIONAL, "next token"), ("self", SELF, "self"),
+             ("cls", SPECIAL, "[CLS]"), ("sep", SPECIAL, "[SEP]"), ("punct", PUNCT, "punctuation"))
+
+
 def tags(values: dict, n_tokens: int) -> list[str]:
-    out = []
-    if values["prev"] >= POSITIONAL:
-        out.append("previous token")
-    if values["next"] >= POSITIONAL:
-        out.append("next token")
-    if values["self"] >= SELF:
-        out.append("self")
-    if values["cls"] >= SPECIAL:
-        out.append("[CLS]")
-    if values["sep"] >= SPECIAL:
-        out.append("[SEP]")
-    if values["punct"] >= PUNCT:
-        out.append("punctuation")
+    out = [tag for stat, threshold, tag in TAG_RULES if values[stat] >= threshold]
     if n_tokens > 1 and values["entropy"] / np.log(n_tokens) >= BROAD:
         out.append("broad")
     return out
