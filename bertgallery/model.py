@@ -81,7 +81,7 @@ def identity(spec: str) -> str:
             hit = try_to_load_from_cache(spec, name)
             if isinstance(hit, str):
                 return f"hub:{spec}@{Path(hit).parent.name}"  # the snapshot folder is the commit
-        return f"hub:{spec}@uncached"
+        return f"hub:{spec}@uncached+{identity(offline.NAME)}"  # what the fallback would use
     stats = [f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.exists()]
     return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]
 
