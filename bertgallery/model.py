@@ -157,8 +157,6 @@ def load(spec: str, fallback: bool = True, allow_pickle: bool = False) -> Model:
             tokenizer, net = offline.load()
         else:
             tokenizer, net = _from_folder_or_hub(spec, allow_pickle)
-    except offline.OfflineModelMissing as e:
-        raise ConfigError(str(e)) from None
     except ConfigError:
         raise
     except (OSError, ValueError) as e:
@@ -172,10 +170,7 @@ def load(spec: str, fallback: bool = True, allow_pickle: bool = False) -> Model:
                 f"uses the offline model ({offline.DESCRIPTION}).")
         print(f"note: {spec} is not reachable or cached; using the offline model instead "
               "(--no-fallback turns this off)", file=sys.stderr)
-        try:
-            tokenizer, net = offline.load()
-        except offline.OfflineModelMissing as missing:
-            raise ConfigError(str(missing)) from None
+        tokenizer, net = offline.load()
         spec = offline.NAME
     if getattr(net.config, "is_decoder", False) or tokenizer.mask_token is None:
         raise ConfigError(f"model {spec} is not a masked language model (it has no mask token)")

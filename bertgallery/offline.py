@@ -11,14 +11,16 @@ import hashlib
 import importlib.util
 from pathlib import Path
 
+from .config import ConfigError
+
 NAME = "offline"
 ARTEFACT = Path(__file__).resolve().parent.parent / "models" / "offline-minilm-mlm.safetensors"
 DESCRIPTION = ("all-MiniLM-L6-v2 encoder (6 layers x 12 heads) with a masked-LM head trained offline "
                "by models/train_offline.py")
 
 
-class OfflineModelMissing(Exception):
-    pass
+class OfflineModelMissing(ConfigError):
+    """The offline model cannot be assembled here: a user-facing, one-line error like any other."""
 
 
 def encoder_dir() -> Path:
