@@ -32,8 +32,11 @@ def test_assembles_a_standard_bert_masked_lm(loaded):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("The [MASK] meowed and jumped onto the sofa.", "cat"),
     ("She opened the [MASK] and walked into the room.", "door"),
+    ("He put on his [MASK] because his feet were cold.", "shoes"),
+    # a known gap, reported in the README: the training text has almost no cats in it. strict: this test
+    # fails the day the model gets it right, so the README gets updated
+    pytest.param("The [MASK] meowed and jumped onto the sofa.", "cat", marks=pytest.mark.xfail(strict=True)),
 ])
 def test_predicts_plausible_words(loaded, text, expected):
     top5 = [p.token for p in model.analyse(loaded, text, top_k=5).masks[0].predictions]
