@@ -108,6 +108,11 @@ class Cell:
     background: str
     light_text: bool
 
+    @property
+    def text(self) -> str:
+        """One digit is all a 1.3 rem cell holds: '.4', '1'."""
+        return "1" if self.value >= 0.95 else f"{self.value:.1f}".removeprefix("0")
+
 
 def colour(value: float, cmap_name: str) -> tuple[str, bool]:
     """Hex colour of a 0-1 value, and whether text on it should be light."""

@@ -141,11 +141,13 @@
     select(state.layer + d[0], state.head + d[1]);
   });
   // clicking a thumbnail or a statistics cell shows that head here (modifier-clicks still open the picture)
-  document.querySelectorAll("a[data-layer]").forEach(function (a) {
+  document.querySelectorAll("table.grid a, table.stat-map a").forEach(function (a) {
+    var m = /Attention_Layer(\d+)_Head(\d+)\.png$/.exec(a.getAttribute("href"));
+    if (!m) return;
     a.addEventListener("click", function (e) {
       if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
       e.preventDefault();
-      select(+a.dataset.layer - 1, +a.dataset.head - 1);
+      select(+m[1] - 1, +m[2] - 1);
       root.scrollIntoView({ block: "start" });
       view.focus({ preventScroll: true });
     });

@@ -98,7 +98,7 @@ def test_interactive_view(site, browser):
     page.check("#hide-special")
     assert page.locator("#view .from button.tok").count() == n - 2
     # a thumbnail click selects its head in the view
-    page.click('a[data-layer="1"][data-head="3"] img')
+    page.click('table.grid a[href="Attention_Layer1_Head3.png"] img')
     assert (page.locator("#layer").input_value(), page.locator("#head").input_value()) == ("0", "2")
     assert page.errors == []
     page.close()

@@ -32,7 +32,7 @@ def test_fast_path_draws_the_same_picture_as_a_fresh_figure(n):
         coloured = ~((slow[..., 0] == slow[..., 1]) & (slow[..., 1] == slow[..., 2]))
         diff = np.abs(png - slow)
         assert diff[coloured].max() == 0  # every coloured pixel exact: heat map and colour bar
-        assert diff.max() <= 4  # greys (antialiased text) within the palette's 32 grey levels
+        assert diff.max() <= 18  # greys (antialiased text) within half a step of the palette's 8 grey levels
 
 
 def test_head_png_is_small_paletted_and_labelled_by_size():
@@ -48,8 +48,7 @@ def test_head_png_is_small_paletted_and_labelled_by_size():
 def test_64_tokens_stay_legible():
     lay = render.layout(tokens(64))
     assert lay.font >= 7  # points
-    cell_px = lay.ax[3] * lay.height / 64
-    assert cell_px >= 13  # a 7 pt label (about 10 px) fits its row
+    assert lay.cell >= 13  # a 7 pt label (about 10 px) fits its row
 
 
 def test_values_map_to_the_fixed_scale():
