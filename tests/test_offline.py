@@ -75,3 +75,9 @@ def test_offline_by_name_has_no_banner(tmp_path):
     r = run_generate("s.yaml", "--quiet", cwd=tmp_path, env=OFFLINE_ENV)
     assert r.returncode == 0 and r.stderr == ""
     assert 'class="banner"' not in (tmp_path / "site" / "x" / "index.html").read_text()
+
+
+def test_refuses_an_encoder_it_was_not_trained_on(monkeypatch):
+    monkeypatch.setattr(offline, "encoder_sha256", lambda: "0" * 64)
+    with pytest.raises(offline.OfflineModelMissing, match="is not the encoder the offline model was trained on"):
+        offline.load()
