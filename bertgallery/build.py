@@ -1,4 +1,4 @@
-"""The pipeline: config -> model run -> render -> site, written into a staging folder and swapped in.
+"""The pipeline: config -> model run -> render -> analyse -> site, written into a staging folder and swapped in.
 
 A manifest in the output folder keys every sentence on everything that shapes its pages and pictures.
 Unchanged sentences are hard-linked from the previous site into the new one, so a rebuild redoes only

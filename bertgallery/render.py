@@ -1,10 +1,10 @@
 """Stage 3: attention maps to PNG with matplotlib.
 
-Every head of a sentence shares its tokens, so the labels, ticks and colour bar are the same picture
-144 times. HeadRenderer draws that once, keeps the pixels, and per head only paints the image, the spines
-over it and the title back onto a copy (blitting), then encodes the pixels as a palette PNG (a few KB: the
-picture has far fewer than 256 colours). `render_head_slow` draws the same figure from scratch; the tests
-check both give identical pixels and bench/ measures the difference.
+Every head of a sentence shares its tokens, so the labels and colour bar are the same picture 144 times.
+HeadRenderer draws that once and keeps it as palette indices; per head, matplotlib draws only the title,
+and the heat map's pixel-aligned cells are filled in directly; the result is saved as a palette PNG (a few
+KB). `render_head_slow` draws the same figure from scratch: the tests check both give the same picture,
+and bench/ measures the difference.
 """
 from __future__ import annotations
 

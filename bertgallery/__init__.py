@@ -1,0 +1,1 @@
+"""BERT attention gallery: config -> model run -> render -> analyse -> site (see README.md)."""
