@@ -206,7 +206,7 @@ def _sentence(loaded, cfg: Config, number: int, folder: Path, pool) -> tuple[Pag
     site.write_sentence_page(folder, page, loaded.info, cfg.path.name, *neighbours,
                              _thumb((lay.width, lay.height)), render.overview_size(*result.attention.shape[:2]),
                              cfg.colormap)
-    page.alts, page.interactive = [], ""
+    page.interactive = ""
     return page, len(heads_done()) + 1
 
 

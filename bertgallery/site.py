@@ -48,7 +48,7 @@ class Page:
     filled: str
     tokens: list[str]
     heads: list[dict]  # heads.HeadStats as dicts, in layer-major order
-    alts: list[str] = field(default_factory=list)  # per head, only for pages written in this build
+    alts: list[str] = field(default_factory=list)  # per head: layer, head, tags, strongest attention pairs
     interactive: str = ""  # inline JSON for attention.js, only for pages written in this build
     parts: list[str] = field(default_factory=list)
 
@@ -85,7 +85,8 @@ def page_title(sentence: Sentence, number: int) -> str:
 def write_data(folder: Path, page: Page, model: ModelInfo) -> None:
     data = {"text": page.text, "model": model.name, "tokens": page.tokens,
             "masks": [{"index": m.index, "predictions": [_pred(p) for p in m.predictions]} for m in page.masks],
-            "filled": page.filled, "layers": model.layers, "heads_per_layer": model.heads, "heads": page.heads}
+            "filled": page.filled, "layers": model.layers, "heads_per_layer": model.heads, "heads": page.heads,
+            "alt": page.alts}
     (folder / "data.json").write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
@@ -97,7 +98,7 @@ def read_page(folder: Path, sentence: Sentence, number: int) -> Page:
     data = json.loads((folder / "data.json").read_text(encoding="utf-8"))
     masks = [PageMask(m["index"], m["predictions"]) for m in data["masks"]]
     return Page(sentence.slug, page_title(sentence, number), data["text"], sentence.note, masks, data["filled"],
-                data["tokens"], data["heads"])
+                data["tokens"], data["heads"], data["alt"])
 
 
 @dataclass
@@ -188,7 +189,7 @@ def write_heads_pages(out: Path, pages: list[Page], means: list[dict], model: Mo
         layer, head = mean["layer"], mean["head"]
         html = template.render(
             root="../", model=model, config_name=config_name, layer=layer, head=head, mean=mean,
-            rows=[(p, p.heads[i]) for p in pages], page_name=head_page_name,
+            rows=[(p, p.heads[i], p.alts[i]) for p in pages], page_name=head_page_name,
             prev=means[i - 1] if i else None, next=means[i + 1] if i + 1 < len(means) else None)
         (folder / head_page_name(layer, head)).write_text(html, encoding="utf-8")
 

@@ -103,6 +103,18 @@ def test_sentence_page_content(sample):
     assert any(i["src"] == "overview.png" for i in links.imgs)
 
 
+def test_every_image_names_its_head_in_alt_text(sample):
+    out, _ = sample
+    for page in out.rglob("*.html"):
+        for img in parse(page).imgs:
+            m = re.search(r"Attention_Layer(\d+)_Head(\d+)\.png$", img["src"])
+            if m:  # a head picture: layer, head and its strongest attention pairs
+                assert re.match(rf"Layer {m[1]}, head {m[2]}( \([^)]*\))?: '[^']+' → '[^']+' \d\.\d\d", img["alt"]), \
+                    (page, img)
+            else:
+                assert len(img["alt"]) > 20, (page, img)
+
+
 def test_data_json_schema(sample):
     out, _ = sample
     data = json.loads((out / "i-mask-to-the-mask-every-day" / "data.json").read_text(encoding="utf-8"))
