@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import heads, render, site
@@ -124,7 +124,7 @@ def build(cfg: Config, out: Path, fallback: bool = True, force: bool = False, al
     old = {} if force else read_manifest(out)
     old_keys = old.get("sentences", {})
     todo = [s for s in cfg.sentences if old_keys.get(s.slug) != keys[s.slug] or not (out / s.slug).is_dir()]
-    index_key = _key(keys, site.template_version())
+    index_key = _key(keys)  # every key already holds the template version
     if not todo and old.get("index") == index_key and (out / "index.html").exists():
         return Summary(len(cfg.sentences), 0, 0, time.time() - start, out / "index.html",
                        ModelInfo(**old["model"]) if old.get("model") else None)
@@ -134,7 +134,7 @@ def build(cfg: Config, out: Path, fallback: bool = True, force: bool = False, al
     try:
         info, images = _build_into(staging, out, cfg, todo, fallback, allow_pickle, progress, old)
         manifest = {"version": MANIFEST_VERSION, "sentences": keys, "index": index_key,
-                    "model": site.model_info_dict(info)}
+                    "model": asdict(info)}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         _swap(staging, out)
     except BaseException:

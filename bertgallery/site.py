@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import math
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
@@ -71,7 +73,9 @@ def percent(p: float) -> str:
     return f"{p * 100:.2f}%" if p >= 0.0001 else "<0.01%"
 
 
+@functools.cache
 def _env() -> Environment:
+    """One environment per process, so each template compiles once, not once per page."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       keep_trailing_newline=True)
     env.filters["percent"] = percent
@@ -115,27 +119,28 @@ class Cell:
         return "1" if self.value >= 0.95 else f"{self.value:.1f}".removeprefix("0")
 
 
-def colour(value: float, cmap_name: str) -> tuple[str, bool]:
-    """Hex colour of a 0-1 value, and whether text on it should be light."""
+def colours(values, cmap_name: str) -> list[tuple[str, bool]]:
+    """Hex colour of each 0-1 value, and whether text on it should be light: one colour-map lookup for all
+    (a page has a thousand statistics cells, and each lookup copies the colour map)."""
     from matplotlib import colormaps
-    r, g, b, _ = colormaps[cmap_name](min(max(value, 0.0), 1.0))
-    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}", 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+    rgba = colormaps[cmap_name](np.clip(np.asarray(values, dtype=float), 0.0, 1.0))
+    return [(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}", 0.299 * r + 0.587 * g + 0.114 * b < 0.5)
+            for r, g, b, _ in rgba]
 
 
 def stat_maps(page: Page, model: ModelInfo, cmap_name: str) -> list[tuple[str, list[list[Cell]]]]:
     """(label, layers x heads cells) for each statistic in STAT_MAPS, on the 0-1 colour scale."""
     ln_t = math.log(len(page.tokens)) if len(page.tokens) > 1 else 1.0
-    maps = []
-    for key, label in STAT_MAPS:
-        rows = []
-        for layer in range(model.layers):
-            row = []
-            for head in range(model.heads):
-                stats = page.heads[layer * model.heads + head]
-                value = stats["entropy"] / ln_t if key == "broad" else stats[key]
-                row.append(Cell(layer + 1, head + 1, value, *colour(value, cmap_name)))
-            rows.append(row)
-        maps.append((label, rows))
+    values = [[stats["entropy"] / ln_t if key == "broad" else stats[key] for stats in page.heads]
+              for key, _ in STAT_MAPS]
+    painted = colours([v for vs in values for v in vs], cmap_name)
+    maps, i = [], 0
+    for (_, label), vs in zip(STAT_MAPS, values):
+        cells = []
+        for n, value in enumerate(vs):
+            cells.append(Cell(n // model.heads + 1, n % model.heads + 1, value, *painted[i]))
+            i += 1
+        maps.append((label, [cells[l * model.heads:(l + 1) * model.heads] for l in range(model.layers)]))
     return maps
 
 
@@ -147,17 +152,15 @@ def inline_json(data: dict) -> Markup:
 
 def interactive_data(attention, tokens: list[str], special: list[int], cmap_name: str) -> Markup:
     """What attention.js needs: weights as bytes (w x 255, layer-major) in base64, and the colour map."""
-    import numpy as np
     weights = np.clip(np.rint(attention * 255), 0, 255).astype(np.uint8)
-    stops = [colour(v, cmap_name)[0] for v in np.linspace(0, 1, 32)]
+    stops = [hex_colour for hex_colour, _ in colours(np.linspace(0, 1, 32), cmap_name)]
     return inline_json({"tokens": tokens, "layers": int(attention.shape[0]), "heads": int(attention.shape[1]),
                         "special": special, "colors": stops,
                         "attention": base64.b64encode(weights.tobytes()).decode("ascii")})
 
 
 def legend(cmap_name: str) -> str:
-    import numpy as np
-    return ", ".join(colour(v, cmap_name)[0] for v in np.linspace(0, 1, 8))
+    return ", ".join(hex_colour for hex_colour, _ in colours(np.linspace(0, 1, 8), cmap_name))
 
 
 def write_sentence_page(folder: Path, page: Page, model: ModelInfo, config_name: str, prev: Page | None,
@@ -202,6 +205,3 @@ def write_index(out: Path, pages: list[Page], model: ModelInfo, config_name: str
     for name in STATIC_FILES:
         shutil.copyfile(TEMPLATES / name, static / name)
 
-
-def model_info_dict(model: ModelInfo) -> dict:
-    return asdict(model)
