@@ -220,7 +220,20 @@ def _link_or_copy(src, dst):
 def _pool():
     """Worker processes for rendering, forked before torch starts its threads."""
     n = min(os.cpu_count() or 1, 4)
-    return multiprocessing.get_context("fork").Pool(n) if n > 1 else None
+    return multiprocessing.get_context("fork").Pool(n, _die_with_parent, (os.getpid(),)) if n > 1 else None
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker ends when the build does, even on kill -9: an orphan would go on writing into the staging
+    folder while the next build cleans it up (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the build died before prctl took effect
+        os._exit(1)
 
 
 def _load(cfg: Config, fallback: bool, allow_pickle: bool):
