@@ -1,6 +1,10 @@
 """Rebuild models/offline-minilm-mlm.safetensors: teach the all-MiniLM-L6-v2 encoder masked-LM again.
 
-    python models/train_offline.py --steps 3000        # about an hour on 2 CPU cores
+    python models/train_offline.py --steps 1800 --precision fp32               # stage 1: 90 min, 2 CPU cores
+    python models/train_offline.py --resume --steps 2400 --lr 1e-4 --head-lr 5e-4 --seed 1   # stage 2
+
+The shipped artefact is stage 1 followed by stage 2 (a warm restart from stage 1's artefact, with new
+batches and masks); the README lists what each stage measured.
 
 1. Corpus: English text with clear licences from Debian packages (fetched with `apt-get download`,
    unpacked with `dpkg -x`, no root install): Jane Austen's six novels (r-cran-janeaustenr, public domain),
@@ -11,7 +15,8 @@
    loss only at the chosen positions (the 30522-way output is most of the cost otherwise).
 3. Ship: the change to each encoder matrix as a rank-R SVD in float16, plus the tuned small tensors and
    head, which keeps the artefact under 10 MB. Held-out top-1/top-5 are printed for the full fine-tune and
-   for the compressed artefact, which is what users get.
+   for the compressed artefact, which is what users get (scored in float32, as the gallery runs it).
+   Training runs under bfloat16 autocast by default: 1.6x faster per step on a CPU with AVX512-BF16.
 """
 from __future__ import annotations
 
@@ -162,9 +167,11 @@ def mask_batch(ids: torch.Tensor, tokenizer, gen: torch.Generator, train: bool):
     return inputs, chosen.nonzero(), ids[chosen]
 
 
-def masked_logits(model, inputs, positions):
-    hidden = model.bert(input_ids=inputs).last_hidden_state
-    return model.cls(hidden[positions[:, 0], positions[:, 1]])
+def masked_logits(model, inputs, positions, bf16: bool = False):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        hidden = model.bert(input_ids=inputs).last_hidden_state
+        logits = model.cls(hidden[positions[:, 0], positions[:, 1]])
+    return logits.float()
 
 
 @torch.no_grad()
@@ -203,6 +210,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4, help="peak learning rate of the encoder")
     ap.add_argument("--head-lr", type=float, default=1e-3, help="peak learning rate of the new head")
     ap.add_argument("--rank", type=int, default=96, help="SVD rank of each shipped matrix change")
+    ap.add_argument("--warmup", type=int, default=None, help="warm-up steps (default min(200, steps/10))")
+    ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="training arithmetic")
+    ap.add_argument("--resume", action="store_true", help="start from the artefact at --out, not the bare encoder")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=offline.ARTEFACT)
@@ -220,6 +230,13 @@ def main() -> None:
 
     model = offline.base_model(attn_implementation="sdpa")
     base = {k: v.clone() for k, v in model.state_dict().items()}
+    if args.resume:  # the delta we ship stays relative to the pip-installed encoder
+        from safetensors.torch import load_file
+        from safetensors import safe_open
+        offline.apply(model, load_file(args.out))
+        with safe_open(args.out, "pt") as f:
+            args.prior_steps = int(f.metadata().get("steps", 0))
+        print(f"resumed from {args.out} ({args.prior_steps} steps)", flush=True)
     frozen = ("bert.embeddings.word_embeddings", "bert.embeddings.position_embeddings",
               "bert.embeddings.token_type_embeddings")
     enc_params, head_params = [], []
@@ -231,7 +248,8 @@ def main() -> None:
     opt = torch.optim.AdamW([{"params": enc_params, "lr": args.lr}, {"params": head_params, "lr": args.head_lr}],
                             weight_decay=0.01)
     peaks = [args.lr, args.head_lr]
-    warmup = min(200, args.steps // 10)
+    warmup = args.warmup if args.warmup is not None else min(200, args.steps // 10)
+    bf16 = args.precision == "bf16"
 
     gen = torch.Generator().manual_seed(args.seed)
     model.train()
@@ -243,7 +261,7 @@ def main() -> None:
             group["lr"] = peak * max(scale, 0.02)
         idx = torch.randint(len(train), (args.batch,), generator=gen)
         inputs, pos, targets = mask_batch(train[idx], tokenizer, gen, train=True)
-        loss = torch.nn.functional.cross_entropy(masked_logits(model, inputs, pos), targets)
+        loss = torch.nn.functional.cross_entropy(masked_logits(model, inputs, pos, bf16), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(enc_params + head_params, 1.0)
@@ -261,15 +279,20 @@ def main() -> None:
 def save(model, base, tokenizer, held_out, args, step):
     """Compress, score the compressed model (what users get), and write the artefact."""
     from safetensors.torch import save_file
+    f1, f5, _ = evaluate(model, tokenizer, held_out)
+    print(f"held-out, full fine-tune at step {step}: top-1 {f1:.1%}  top-5 {f5:.1%}", flush=True)
     tensors = offline.compress(base, {k: v.detach().clone() for k, v in model.state_dict().items()}, args.rank)
     shipped = offline.base_model(attn_implementation="sdpa")
     offline.apply(shipped, tensors)
     t1, t5, n = evaluate(shipped, tokenizer, held_out)
     print(f"held-out, shipped artefact at step {step} (rank {args.rank}): top-1 {t1:.1%}  top-5 {t5:.1%}", flush=True)
     everyday(shipped, tokenizer)
-    save_file(tensors, args.out, metadata={
-        "encoder_sha256": offline.encoder_sha256(), "rank": str(args.rank), "steps": str(step),
+    partial = args.out.with_suffix(".partial")  # a stopped run never leaves half an artefact
+    save_file(tensors, partial, metadata={
+        "encoder_sha256": offline.encoder_sha256(), "rank": str(args.rank),
+        "steps": str(getattr(args, "prior_steps", 0) + step),
         "held_out_top1": f"{t1:.4f}", "held_out_top5": f"{t5:.4f}", "held_out_tokens": str(n)})
+    partial.replace(args.out)
     return t1, t5, n
 
 
