@@ -8,6 +8,8 @@ from pathlib import Path
 from bertgallery import build, config
 from bertgallery.config import ConfigError
 
+PAGES_LIMIT = 10**9  # bytes: GitHub Pages publishes sites up to 1 GB
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
@@ -65,7 +67,11 @@ def main(argv=None) -> int:
         print(f"{summary.sentences} sentences up to date ({summary.seconds:.1f} s); open {summary.index}")
     else:
         print(f"built {summary.rebuilt} of {summary.sentences} sentences, {summary.images} images, with "
-              f"{summary.model.name} in {summary.seconds:.1f} s; open {summary.index}")
+              f"{summary.model.name} in {summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); "
+              f"open {summary.index}")
+        if summary.bytes > PAGES_LIMIT:
+            print(f"warning: the site is {summary.bytes / 1e9:.2f} GB; GitHub Pages publishes sites up to 1 GB "
+                  "(fewer sentences, or a model with fewer heads, make it smaller)", file=sys.stderr)
     if args.serve:
         return serve(summary.index.parent, args.port)
     return 0

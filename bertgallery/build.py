@@ -33,6 +33,7 @@ class Summary:
     seconds: float
     index: Path
     model: ModelInfo | None
+    bytes: int | None = None  # the whole site's size; None when nothing was rebuilt
 
 
 def _key(*parts) -> str:
@@ -136,11 +137,20 @@ def build(cfg: Config, out: Path, fallback: bool = True, force: bool = False, al
         manifest = {"version": MANIFEST_VERSION, "sentences": keys, "index": index_key,
                     "model": asdict(info)}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        size = folder_bytes(staging)
         _swap(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Summary(len(cfg.sentences), len(todo), images, time.time() - start, out / "index.html", info)
+    return Summary(len(cfg.sentences), len(todo), images, time.time() - start, out / "index.html", info, size)
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file under `folder`, hard links counted each time (as a published copy stores them)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        total += sum(os.stat(os.path.join(root, f)).st_size for f in files)
+    return total
 
 
 def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: bool, allow_pickle: bool,

@@ -1,5 +1,6 @@
 """The command line, run as a user runs it: a subprocess in a temp folder."""
 import json
+import re
 
 from conftest import run_generate, write_yaml
 
@@ -22,6 +23,19 @@ def test_build_prints_a_short_summary(tiny_bert, tmp_path):
     assert len(data["masks"][0]["predictions"]) == 3  # --top-k overrides the file's default of 5
     assert data["model"] == str(tiny_bert)  # --model overrides the file's bert-base-uncased
     assert cfg.exists()
+    size = sum(p.stat().st_size for p in (tmp_path / "site").rglob("*") if p.is_file())
+    said = float(re.search(r"\(([\d.]+) MB\)", r.stdout).group(1))
+    assert abs(said - size / 1e6) < 0.05  # the site's size, for people who publish it
+
+
+def test_a_site_over_the_pages_limit_gets_a_warning(tiny_bert, tmp_path, monkeypatch, capsys):
+    import generate
+    write_yaml(tmp_path / "s.yaml", "sentences:\n  - The cat sat on the [MASK].\n")
+    monkeypatch.setattr(generate, "PAGES_LIMIT", 10_000)  # bytes; a real 1 GB site takes too long to build
+    assert generate.main([str(tmp_path / "s.yaml"), "--model", str(tiny_bert), "--out", str(tmp_path / "site"),
+                          "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"warning: the site is 0\.\d\d GB; GitHub Pages publishes sites up to 1 GB .*\n", err)
 
 
 def test_user_mistake_is_one_line_exit_2_no_traceback(tmp_path):
