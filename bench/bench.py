@@ -82,7 +82,7 @@ def make_model(folder: Path) -> Path:
 def sentences_yaml(path: Path, model: Path, n: int, tokens_per: int = 12) -> Path:
     lines = [f"model: {model}", "sentences:"]
     for i in range(n):
-        words = [WORDS[(i * 7 + j) % len(WORDS)] for j in range(tokens_per - 3)]
+        words = [WORDS[(i * 7 + j) % len(WORDS)] for j in range(tokens_per - 4)]  # + "number i", [CLS], [SEP]
         words[len(words) // 2] = "[MASK]"
         lines.append(f"  - id: s{i}\n    text: {' '.join(words)} number {i}")
     path.write_text("\n".join(lines) + "\n")
@@ -118,9 +118,11 @@ def main():
         cold, peak = timed_build(cfg, tmp / "site")
         noop, _ = timed_build(cfg, tmp / "site")
         per = folder_bytes(tmp / "site" / "s0")
+        heads_png = sum(p.stat().st_size for p in (tmp / "site" / "s0").glob("Attention_*.png"))
         print(f"4-sentence site, BERT-base shape (144 heads): cold build {cold:.1f} s (peak {peak:.0f} MB), "
-              f"no-op rebuild {noop:.2f} s ({noop / cold:.0%} of cold); {per / 1024:.0f} KB per 12-token "
-              f"sentence ({per * 1000 / 1e9:.2f} GB for 1,000 sentences)")
+              f"no-op rebuild {noop:.2f} s ({noop / cold:.0%} of cold)")
+        print(f"{per / 1024:.0f} KB per 12-token sentence ({per * 1000 / 1e9:.2f} GB for 1,000 sentences): "
+              f"head PNGs {heads_png / 1024:.0f} KB, page, data.json and overview {(per - heads_png) / 1024:.0f} KB")
         if args.sentences:
             cfg = sentences_yaml(tmp / "many.yaml", model, args.sentences)
             secs, peak = timed_build(cfg, tmp / "many")
