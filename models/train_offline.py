@@ -37,13 +37,17 @@ from bertgallery import offline  # noqa: E402
 
 CACHE = ROOT / "models" / ".corpus"
 PACKAGES = ["r-cran-janeaustenr", "wordnet-base", "fortunes"]
-EVERYDAY = [
-    "I went to the [MASK] to buy some milk.",
-    "He put on his [MASK] because his feet were cold.",
-    "The [MASK] meowed and jumped onto the sofa.",
-    "She opened the [MASK] and walked into the room.",
-    "It was raining, so we took an [MASK].",
-]
+EVERYDAY = Path(__file__).with_name("everyday.tsv")  # sentences kept aside: never trained on
+
+
+def everyday_sentences() -> list[tuple[str, set[str]]]:
+    """(sentence, words that fit) from models/everyday.tsv."""
+    rows = []
+    for line in EVERYDAY.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            text, words = line.split("	")
+            rows.append((text, {w.strip() for w in words.split(",")}))
+    return rows
 
 
 # ---------------------------------------------------------------- corpus
@@ -190,15 +194,22 @@ def evaluate(model, tokenizer, held_out: torch.Tensor, batch: int = 64):
 
 
 @torch.no_grad()
-def everyday(model, tokenizer):
+def everyday(model, tokenizer, show: bool = True) -> int:
+    """How many of the kept-aside everyday sentences get a fitting word in the top 5."""
     model.eval()
-    for text in EVERYDAY:
+    hits = 0
+    rows = everyday_sentences()
+    for text, fitting in rows:
         enc = tokenizer(text, return_tensors="pt")
         logits = model(**enc).logits[0]
         at = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero()[0, 0]
         words = tokenizer.convert_ids_to_tokens(logits[at].topk(5).indices.tolist())
-        print(f"  {text}  ->  {', '.join(words)}", flush=True)
+        hits += bool(fitting & set(words))
+        if show:
+            print(f"  {'+' if fitting & set(words) else '-'} {text}  ->  {', '.join(words)}", flush=True)
+    print(f"everyday sentences with a fitting word in the top 5: {hits}/{len(rows)}", flush=True)
     model.train()
+    return hits
 
 
 # ---------------------------------------------------------------- training
@@ -213,6 +224,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=None, help="warm-up steps (default min(200, steps/10))")
     ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="training arithmetic")
     ap.add_argument("--resume", action="store_true", help="start from the artefact at --out, not the bare encoder")
+    ap.add_argument("--score", action="store_true", help="only score the artefact at --out, no training")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=offline.ARTEFACT)
@@ -227,6 +239,15 @@ def main() -> None:
     n_held = max(256, len(chunks) // 50)
     held_out, train = chunks[order[:n_held]], chunks[order[n_held:]]
     print(f"{len(train)} training / {len(held_out)} held-out sequences of {args.length} tokens", flush=True)
+
+    if args.score:
+        from safetensors.torch import load_file
+        shipped = offline.base_model(attn_implementation="sdpa")
+        offline.apply(shipped, load_file(args.out))
+        t1, t5, n = evaluate(shipped, tokenizer, held_out)
+        print(f"held-out, {args.out.name}: top-1 {t1:.1%}  top-5 {t5:.1%} ({n} masked tokens)", flush=True)
+        everyday(shipped, tokenizer)
+        return
 
     model = offline.base_model(attn_implementation="sdpa")
     base = {k: v.clone() for k, v in model.state_dict().items()}
