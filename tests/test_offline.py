@@ -8,6 +8,7 @@ from bertgallery import model, offline
 from conftest import run_generate, write_yaml
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1"}
+EVERYDAY_HITS = 15  # of 30, measured on the shipped artefact (models/train_offline.py --score)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,19 @@ def test_predicts_plausible_words(loaded, text, expected):
     top5 = [p.token for p in model.analyse(loaded, text, top_k=5).masks[0].predictions]
     assert expected in top5, top5
     assert not any(t in ".,;:!?" for t in top5[:2]), top5  # words, not punctuation
+
+
+def test_everyday_sentences_kept_aside_get_fitting_words(loaded):
+    """models/everyday.tsv: 30 everyday cloze sentences the model never trained on, each with the words that
+    fit, written before any model was scored. The README reports the shipped model's count; this guards it."""
+    rows = [line.split("\t") for line in (offline.ARTEFACT.parent / "everyday.tsv").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    hits = 0
+    for text, fitting in rows:
+        top5 = {p.token for p in model.analyse(loaded, text, top_k=5).masks[0].predictions}
+        hits += bool(top5 & {w.strip() for w in fitting.split(",")})
+    assert len(rows) == 30
+    assert hits >= EVERYDAY_HITS, hits
 
 
 def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path):
