@@ -55,6 +55,8 @@ def attention(n, seed=0):
 
 def bench_heads(pool, naive_sample=24):
     print("tokens | naive ms/head | ours ms/head (144 heads) | speed-up | KB/head")
+    with tempfile.TemporaryDirectory() as d:  # warm up: workers load fonts once per build, not per sentence
+        render.render_heads(attention(12)[:1, :4], tokens(12), "viridis", d, pool)
     for n in (12, 24, 48):
         a, toks = attention(n), tokens(n)
         with tempfile.TemporaryDirectory() as d:
