@@ -102,10 +102,6 @@ def timed_build(cfg: Path, out: Path, *extra) -> tuple[float, float]:
     return time.perf_counter() - t, usage.ru_maxrss / 1024
 
 
-def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sentences", type=int, default=0, help="also time a cold build of this many sentences")
@@ -119,7 +115,7 @@ def main():
         cfg = sentences_yaml(tmp / "four.yaml", model, 4)
         cold, peak = timed_build(cfg, tmp / "site")
         noop, _ = timed_build(cfg, tmp / "site")
-        per = folder_bytes(tmp / "site" / "s0")
+        per = build.folder_bytes(tmp / "site" / "s0")
         heads_png = sum(p.stat().st_size for p in (tmp / "site" / "s0").glob("Attention_*.png"))
         print(f"4-sentence site, BERT-base shape (144 heads): cold build {cold:.1f} s (peak {peak:.0f} MB), "
               f"no-op rebuild {noop:.2f} s ({noop / cold:.0%} of cold)")

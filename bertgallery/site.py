@@ -91,7 +91,7 @@ def write_data(folder: Path, page: Page, model: ModelInfo) -> None:
             "masks": [{"index": m.index, "predictions": [_pred(p) for p in m.predictions]} for m in page.masks],
             "filled": page.filled, "layers": model.layers, "heads_per_layer": model.heads, "heads": page.heads,
             "alt": page.alts}
-    # compact: a third of the size of indented JSON, and what a 1,000-sentence site stores matters (#4)
+    # compact: 22 % smaller than indented (36 vs 46 KB a 144-head sentence); a 1,000-sentence site adds up
     (folder / "data.json").write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
 
