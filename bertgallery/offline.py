@@ -15,6 +15,7 @@ from .config import ConfigError
 
 NAME = "offline"
 ARTEFACT = Path(__file__).resolve().parent.parent / "models" / "offline-minilm-mlm.safetensors"
+EVERYDAY = ARTEFACT.with_name("everyday.tsv")  # cloze sentences for judging the model, never trained on
 DESCRIPTION = ("all-MiniLM-L6-v2 encoder (6 layers x 12 heads) with a masked-LM head trained offline "
                "by models/train_offline.py")
 
@@ -37,6 +38,16 @@ def encoder_sha256() -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def everyday_sentences() -> list[tuple[str, set[str]]]:
+    """(sentence, the words that fit) of each line of models/everyday.tsv."""
+    rows = []
+    for line in EVERYDAY.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            text, words = line.split("\t")
+            rows.append((text, {w.strip() for w in words.split(",")}))
+    return rows
 
 
 def base_model(attn_implementation: str = "eager"):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import random
 import re
 import subprocess
 import sys
@@ -37,19 +36,6 @@ from bertgallery import offline  # noqa: E402
 
 CACHE = ROOT / "models" / ".corpus"
 PACKAGES = ["r-cran-janeaustenr", "wordnet-base", "fortunes"]
-EVERYDAY = Path(__file__).with_name("everyday.tsv")  # sentences kept aside: never trained on
-
-
-def everyday_sentences() -> list[tuple[str, set[str]]]:
-    """(sentence, words that fit) from models/everyday.tsv."""
-    rows = []
-    for line in EVERYDAY.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            text, words = line.split("	")
-            rows.append((text, {w.strip() for w in words.split(",")}))
-    return rows
-
-
 # ---------------------------------------------------------------- corpus
 def fetch_packages() -> Path:
     root = CACHE / "root"
@@ -194,22 +180,32 @@ def evaluate(model, tokenizer, held_out: torch.Tensor, batch: int = 64):
 
 
 @torch.no_grad()
-def everyday(model, tokenizer, show: bool = True) -> int:
-    """How many of the kept-aside everyday sentences get a fitting word in the top 5."""
+def everyday(model, tokenizer) -> int:
+    """How many of the kept-aside everyday sentences get a fitting word in the top 5 (each one printed)."""
     model.eval()
+    rows = offline.everyday_sentences()
     hits = 0
-    rows = everyday_sentences()
     for text, fitting in rows:
         enc = tokenizer(text, return_tensors="pt")
         logits = model(**enc).logits[0]
         at = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero()[0, 0]
         words = tokenizer.convert_ids_to_tokens(logits[at].topk(5).indices.tolist())
-        hits += bool(fitting & set(words))
-        if show:
-            print(f"  {'+' if fitting & set(words) else '-'} {text}  ->  {', '.join(words)}", flush=True)
+        hit = bool(fitting & set(words))
+        hits += hit
+        print(f"  {'+' if hit else '-'} {text}  ->  {', '.join(words)}", flush=True)
     print(f"everyday sentences with a fitting word in the top 5: {hits}/{len(rows)}", flush=True)
     model.train()
     return hits
+
+
+def score(tensors: dict, tokenizer, held_out, label: str):
+    """The artefact as users get it (the pip-installed encoder plus `tensors`): held-out and everyday scores."""
+    shipped = offline.base_model(attn_implementation="sdpa")
+    offline.apply(shipped, tensors)
+    t1, t5, n = evaluate(shipped, tokenizer, held_out)
+    print(f"held-out, {label}: top-1 {t1:.1%}  top-5 {t5:.1%} ({n} masked tokens)", flush=True)
+    everyday(shipped, tokenizer)
+    return t1, t5, n
 
 
 # ---------------------------------------------------------------- training
@@ -231,7 +227,6 @@ def main() -> None:
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
-    random.seed(args.seed)
     from transformers import AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(offline.encoder_dir())
     chunks = build_chunks(tokenizer, args.length)
@@ -240,24 +235,20 @@ def main() -> None:
     held_out, train = chunks[order[:n_held]], chunks[order[n_held:]]
     print(f"{len(train)} training / {len(held_out)} held-out sequences of {args.length} tokens", flush=True)
 
+    from safetensors import safe_open
+    from safetensors.torch import load_file
     if args.score:
-        from safetensors.torch import load_file
-        shipped = offline.base_model(attn_implementation="sdpa")
-        offline.apply(shipped, load_file(args.out))
-        t1, t5, n = evaluate(shipped, tokenizer, held_out)
-        print(f"held-out, {args.out.name}: top-1 {t1:.1%}  top-5 {t5:.1%} ({n} masked tokens)", flush=True)
-        everyday(shipped, tokenizer)
+        score(load_file(args.out), tokenizer, held_out, args.out.name)
         return
 
     model = offline.base_model(attn_implementation="sdpa")
     base = {k: v.clone() for k, v in model.state_dict().items()}
+    prior_steps = 0
     if args.resume:  # the delta we ship stays relative to the pip-installed encoder
-        from safetensors.torch import load_file
-        from safetensors import safe_open
         offline.apply(model, load_file(args.out))
         with safe_open(args.out, "pt") as f:
-            args.prior_steps = int(f.metadata().get("steps", 0))
-        print(f"resumed from {args.out} ({args.prior_steps} steps)", flush=True)
+            prior_steps = int(f.metadata().get("steps", 0))
+        print(f"resumed from {args.out} ({prior_steps} steps)", flush=True)
     frozen = ("bert.embeddings.word_embeddings", "bert.embeddings.position_embeddings",
               "bert.embeddings.token_type_embeddings")
     enc_params, head_params = [], []
@@ -291,30 +282,26 @@ def main() -> None:
         if step % 50 == 0:
             print(f"step {step}/{args.steps}  loss {running:.3f}  {time.time() - t0:.0f}s", flush=True)
         if step % args.eval_every == 0 and step < args.steps:
-            save(model, base, tokenizer, held_out, args, step)  # a usable artefact even if stopped early
+            save(model, base, tokenizer, held_out, args, step, prior_steps)  # usable even if stopped early
 
-    save(model, base, tokenizer, held_out, args, step=args.steps)
+    save(model, base, tokenizer, held_out, args, args.steps, prior_steps)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {time.time() - t0:.0f}s")
 
 
-def save(model, base, tokenizer, held_out, args, step):
-    """Compress, score the compressed model (what users get), and write the artefact."""
+def save(model, base, tokenizer, held_out, args, step: int, prior_steps: int):
+    """Compress, score the compressed model (what users get), and write the artefact. `step` counts this run,
+    the metadata every run so far."""
     from safetensors.torch import save_file
     f1, f5, _ = evaluate(model, tokenizer, held_out)
     print(f"held-out, full fine-tune at step {step}: top-1 {f1:.1%}  top-5 {f5:.1%}", flush=True)
     tensors = offline.compress(base, {k: v.detach().clone() for k, v in model.state_dict().items()}, args.rank)
-    shipped = offline.base_model(attn_implementation="sdpa")
-    offline.apply(shipped, tensors)
-    t1, t5, n = evaluate(shipped, tokenizer, held_out)
-    print(f"held-out, shipped artefact at step {step} (rank {args.rank}): top-1 {t1:.1%}  top-5 {t5:.1%}", flush=True)
-    everyday(shipped, tokenizer)
+    t1, t5, n = score(tensors, tokenizer, held_out, f"shipped artefact at step {step} (rank {args.rank})")
     partial = args.out.with_suffix(".partial")  # a stopped run never leaves half an artefact
     save_file(tensors, partial, metadata={
         "encoder_sha256": offline.encoder_sha256(), "rank": str(args.rank),
-        "steps": str(getattr(args, "prior_steps", 0) + step),
+        "steps": str(prior_steps + step),
         "held_out_top1": f"{t1:.4f}", "held_out_top5": f"{t5:.4f}", "held_out_tokens": str(n)})
     partial.replace(args.out)
-    return t1, t5, n
 
 
 if __name__ == "__main__":
