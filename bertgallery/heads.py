@@ -10,6 +10,7 @@ over all T rows, special tokens included, as in Clark et al.:
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -114,10 +115,7 @@ def gallery_means(per_sentence: list[list[dict]]) -> list[dict]:
     for i, first in enumerate(per_sentence[0]):
         rows = [heads[i] for heads in per_sentence]
         mean = {name: float(np.mean([r[name] for r in rows])) for name in STATS}
-        counts = {}
-        for r in rows:
-            for t in r["tags"]:
-                counts[t] = counts.get(t, 0) + 1
+        counts = dict(Counter(t for r in rows for t in r["tags"]))
         out.append({"layer": first["layer"], "head": first["head"], **mean, "tag_counts": counts})
     return out
 
