@@ -32,9 +32,9 @@ def test_fast_path_draws_the_same_picture_as_a_fresh_figure(n):
         coloured = ~((slow[..., 0] == slow[..., 1]) & (slow[..., 1] == slow[..., 2]))
         diff = np.abs(png - slow)
         assert diff[coloured].max() == 0  # every coloured pixel exact: heat map and colour bar
-        # greys (antialiased text) are the nearest of the palette's 4 grey levels, computed here on their own
-        levels = np.round(np.arange(4) * 255 / 3)
-        nearest = levels[np.abs(slow[..., :1] - levels).argmin(-1)]
+        # greys (antialiased text) are the nearest of the palette's 3 grey levels, computed here on their own
+        levels = np.arange(3) * 255 / 2  # 0, 127.5, 255, stored as 0, 128, 255
+        nearest = np.round(levels)[np.abs(slow[..., :1] - levels).argmin(-1)]
         assert np.array_equal(png[~coloured], np.repeat(nearest[~coloured][:, None], 3, axis=1))
 
 
