@@ -115,12 +115,21 @@ def main():
         cfg = sentences_yaml(tmp / "four.yaml", model, 4)
         cold, peak = timed_build(cfg, tmp / "site")
         noop, _ = timed_build(cfg, tmp / "site")
-        per = build.folder_bytes(tmp / "site" / "s0")
-        heads_png = sum(p.stat().st_size for p in (tmp / "site" / "s0").glob("Attention_*.png"))
         print(f"4-sentence site, BERT-base shape (144 heads): cold build {cold:.1f} s (peak {peak:.0f} MB), "
               f"no-op rebuild {noop:.2f} s ({noop / cold:.0%} of cold)")
-        print(f"{per / 1024:.0f} KB per 12-token sentence ({per * 1000 / 1e9:.2f} GB for 1,000 sentences): "
-              f"head PNGs {heads_png / 1024:.0f} KB, page, data.json and overview {(per - heads_png) / 1024:.0f} KB")
+        # bytes a sentence adds to the whole site (its folder and its rows on the 144 head pages), measured
+        # as the difference between a 4- and a 12-sentence site
+        cfg12 = sentences_yaml(tmp / "twelve.yaml", model, 12)
+        timed_build(cfg12, tmp / "site12")
+        four, twelve = build.folder_bytes(tmp / "site"), build.folder_bytes(tmp / "site12")
+        per = (twelve - four) / 8
+        folder = tmp / "site" / "s0"
+        parts = {"head PNGs": sum(p.stat().st_size for p in folder.glob("Attention_*.png"))}
+        parts.update((name, (folder / name).stat().st_size) for name in ("index.html", "data.json", "overview.png"))
+        parts["head pages' rows"] = per - build.folder_bytes(folder)
+        print(f"{per / 1024:.0f} KB per 12-token sentence; a 1,000-sentence site: "
+              f"{(four + 996 * per) / 1e9:.2f} GB. Of a sentence: "
+              + ", ".join(f"{name} {size / 1024:.0f} KB" for name, size in parts.items()))
         if args.sentences:
             cfg = sentences_yaml(tmp / "many.yaml", model, args.sentences)
             secs, peak = timed_build(cfg, tmp / "many")

@@ -21,7 +21,7 @@ from .config import Config, ConfigError
 from .site import ModelInfo, Page, PageMask
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: data.json holds each head's strongest pairs, not alt texts
 THUMB_WIDTH = 96
 
 
@@ -205,8 +205,6 @@ def _sentence(loaded, cfg: Config, number: int, folder: Path, pool) -> tuple[Pag
     masks = [PageMask(m.index, m.predictions) for m in result.masks]
     page = Page(s.slug, site.page_title(s, number), s.text, s.note, masks, result.filled, result.tokens,
                 [h.as_dict() for h in stats])
-    page.alts = [heads.describe(h.layer, h.head, h.tags, heads.strongest_pairs(
-        result.attention[h.layer - 1, h.head - 1], result.tokens)) for h in stats]
     special = [i for i, t in enumerate(result.tokens) if t in (tok.cls_token, tok.sep_token)]
     page.interactive = site.interactive_data(result.attention, result.tokens, special, cfg.colormap)
     site.write_data(folder, page, loaded.info)

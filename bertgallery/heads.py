@@ -38,6 +38,7 @@ class HeadStats:
     next: float
     entropy: float
     tags: list[str] = field(default_factory=list)
+    strongest: list[list] = field(default_factory=list)  # the largest weights as [from, to, weight], by position
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -89,22 +90,22 @@ def analyse(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]",
     for l in range(stats.shape[0]):
         for h in range(stats.shape[1]):
             values = {name: round(float(v), 6) for name, v in zip(STATS, stats[l, h])}
-            heads.append(HeadStats(l + 1, h + 1, **values, tags=tags(values, len(tokens))))
+            heads.append(HeadStats(l + 1, h + 1, **values, tags=tags(values, len(tokens)),
+                                   strongest=strongest(attention[l, h])))
     return heads
 
 
-def strongest_pairs(attn: np.ndarray, tokens: list[str], k: int = 3) -> list[tuple[str, str, float]]:
-    """The k largest attention weights of one head as (from, to, weight)."""
-    flat = np.argsort(attn, axis=None)[::-1][:k]
+def strongest(attn: np.ndarray, k: int = 3) -> list[list]:
+    """The k largest attention weights of one head as [from position, to position, weight]."""
     n = attn.shape[1]
-    return [(tokens[i // n], tokens[i % n], float(attn.flat[i])) for i in flat]
+    return [[int(i // n), int(i % n), round(float(attn.flat[i]), 4)] for i in np.argsort(attn, axis=None)[::-1][:k]]
 
 
-def describe(layer: int, head: int, tag_list: list[str], pairs) -> str:
-    """Alt text: 'Layer 3, head 10 (previous token): 'cat' → 'sat' 0.62, ...'."""
+def describe(layer: int, head: int, tag_list: list[str], pairs, tokens: list[str]) -> str:
+    """Alt text: 'Layer 3, head 10 (previous token): 'cat' → 'sat' 0.62, ...' from strongest()'s pairs."""
     tagged = f" ({', '.join(tag_list)})" if tag_list else ""
-    strongest = ", ".join(f"'{a}' → '{b}' {w:.2f}" for a, b, w in pairs)
-    return f"Layer {layer}, head {head}{tagged}: {strongest}"
+    named = ", ".join(f"'{tokens[i]}' → '{tokens[j]}' {w:.2f}" for i, j, w in pairs)
+    return f"Layer {layer}, head {head}{tagged}: {named}"
 
 
 def gallery_means(per_sentence: list[list[dict]]) -> list[dict]:

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from .config import MASK, Sentence
+from .heads import describe
 from .render import LAYER_PLOT_SIZE
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -50,12 +51,16 @@ class Page:
     filled: str
     tokens: list[str]
     heads: list[dict]  # heads.HeadStats as dicts, in layer-major order
-    alts: list[str] = field(default_factory=list)  # per head: layer, head, tags, strongest attention pairs
     interactive: str = ""  # inline JSON for attention.js, only for pages written in this build
     parts: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.parts = self.text.split(MASK)
+
+    @functools.cached_property
+    def alts(self) -> list[str]:
+        """Per head: layer, head, tags and strongest attention pairs, for the pictures' alt texts."""
+        return [describe(h["layer"], h["head"], h["tags"], h["strongest"], self.tokens) for h in self.heads]
 
 
 def template_version() -> str:
@@ -89,8 +94,7 @@ def page_title(sentence: Sentence, number: int) -> str:
 def write_data(folder: Path, page: Page, model: ModelInfo) -> None:
     data = {"text": page.text, "model": model.name, "tokens": page.tokens,
             "masks": [{"index": m.index, "predictions": [_pred(p) for p in m.predictions]} for m in page.masks],
-            "filled": page.filled, "layers": model.layers, "heads_per_layer": model.heads, "heads": page.heads,
-            "alt": page.alts}
+            "filled": page.filled, "layers": model.layers, "heads_per_layer": model.heads, "heads": page.heads}
     # compact: 22 % smaller than indented (36 vs 46 KB a 144-head sentence); a 1,000-sentence site adds up
     (folder / "data.json").write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
@@ -103,16 +107,20 @@ def read_page(folder: Path, sentence: Sentence, number: int) -> Page:
     data = json.loads((folder / "data.json").read_text(encoding="utf-8"))
     masks = [PageMask(m["index"], m["predictions"]) for m in data["masks"]]
     return Page(sentence.slug, page_title(sentence, number), data["text"], sentence.note, masks, data["filled"],
-                data["tokens"], data["heads"], data["alt"])
+                data["tokens"], data["heads"])
+
+
+SCALE_STEPS = 32  # statistics cells take one of 32 colour-map colours: the eye sees no steps at a cell's size
 
 
 @dataclass
 class Cell:
-    layer: int
-    head: int
     value: float
-    background: str
-    light_text: bool
+
+    @property
+    def step(self) -> int:
+        """The cell's colour class: c0 (0) to c31 (1)."""
+        return round(min(1.0, max(0.0, self.value)) * (SCALE_STEPS - 1))
 
     @property
     def text(self) -> str:
@@ -121,26 +129,25 @@ class Cell:
 
 
 def colours(values, cmap_name: str) -> list[tuple[str, bool]]:
-    """Hex colour of each 0-1 value, and whether text on it should be light: one colour-map lookup for all
-    (a page has a thousand statistics cells, and each lookup copies the colour map)."""
+    """Hex colour of each 0-1 value, and whether text on it should be light: one colour-map lookup for all."""
     from matplotlib import colormaps
     rgba = colormaps[cmap_name](np.clip(np.asarray(values, dtype=float), 0.0, 1.0))
     return [(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}", 0.299 * r + 0.587 * g + 0.114 * b < 0.5)
             for r, g, b, _ in rgba]
 
 
-def stat_maps(page: Page, model: ModelInfo, cmap_name: str) -> list[tuple[str, list[list[Cell]]]]:
+def scale(cmap_name: str) -> list[tuple[str, bool]]:
+    """(background, light text) of each colour class c0..c31, for the page's style sheet. Classes, not a
+    style on each of a page's thousand cells: that made the maps 100 KB of a 180 KB page."""
+    return colours(np.linspace(0, 1, SCALE_STEPS), cmap_name)
+
+
+def stat_maps(page: Page, model: ModelInfo) -> list[tuple[str, list[list[Cell]]]]:
     """(label, layers x heads cells) for each statistic in STAT_MAPS, on the 0-1 colour scale."""
     ln_t = math.log(len(page.tokens)) if len(page.tokens) > 1 else 1.0
-    values = [[stats["entropy"] / ln_t if key == "broad" else stats[key] for stats in page.heads]
-              for key, _ in STAT_MAPS]
-    painted = colours([v for vs in values for v in vs], cmap_name)
-    maps, i = [], 0
-    for (_, label), vs in zip(STAT_MAPS, values):
-        cells = []
-        for n, value in enumerate(vs):
-            cells.append(Cell(n // model.heads + 1, n % model.heads + 1, value, *painted[i]))
-            i += 1
+    maps = []
+    for key, label in STAT_MAPS:
+        cells = [Cell(stats["entropy"] / ln_t if key == "broad" else stats[key]) for stats in page.heads]
         maps.append((label, [cells[l * model.heads:(l + 1) * model.heads] for l in range(model.layers)]))
     return maps
 
@@ -169,7 +176,8 @@ def write_sentence_page(folder: Path, page: Page, model: ModelInfo, config_name:
                         cmap_name: str) -> None:
     html = _env().get_template("sentence.html").render(
         root="../", page=page, model=model, config_name=config_name, prev=prev, next=next,
-        thumb=thumb, overview_size=overview_size, maps=stat_maps(page, model, cmap_name), legend=legend(cmap_name))
+        thumb=thumb, overview_size=overview_size, maps=stat_maps(page, model), scale=scale(cmap_name),
+        legend=legend(cmap_name))
     (folder / "index.html").write_text(html, encoding="utf-8")
 
 

@@ -140,6 +140,19 @@
     e.preventDefault();
     select(state.layer + d[0], state.head + d[1]);
   });
+  // statistics cells become links to their head's picture (the page ships them bare: a link in each of
+  // a thousand cells was a third of the page's bytes); row = layer, column = head
+  document.querySelectorAll("table.stat-map").forEach(function (table) {
+    table.querySelectorAll("tbody tr").forEach(function (tr, l) {
+      tr.querySelectorAll("td").forEach(function (td, h) {
+        var a = document.createElement("a");
+        a.href = "Attention_Layer" + (l + 1) + "_Head" + (h + 1) + ".png";
+        a.textContent = td.textContent;
+        td.textContent = "";
+        td.appendChild(a);
+      });
+    });
+  });
   // clicking a thumbnail or a statistics cell shows that head here (modifier-clicks still open the picture)
   document.querySelectorAll("table.grid a, table.stat-map a").forEach(function (a) {
     var m = /Attention_Layer(\d+)_Head(\d+)\.png$/.exec(a.getAttribute("href"));

@@ -100,6 +100,14 @@ def test_interactive_view(site, browser):
     # a thumbnail click selects its head in the view
     page.click('table.grid a[href="Attention_Layer1_Head3.png"] img')
     assert (page.locator("#layer").input_value(), page.locator("#head").input_value()) == ("0", "2")
+    # statistics cells ship bare; the script makes each a link to its head (row = layer, column = head) in
+    # every map, and a click selects that head
+    last_map = page.locator("table.stat-map").last
+    assert last_map.locator("tbody tr").nth(1).locator("td a").nth(2).get_attribute("href") == "Attention_Layer2_Head3.png"
+    hrefs = page.eval_on_selector_all("table.stat-map td a", "as => as.map(a => a.getAttribute('href'))")
+    assert hrefs == [f"Attention_Layer{l}_Head{h}.png" for _ in range(7) for l in (1, 2) for h in (1, 2, 3)]
+    last_map.locator("tbody tr").nth(1).locator("td a").nth(2).click()
+    assert (page.locator("#layer").input_value(), page.locator("#head").input_value()) == ("1", "2")
     assert page.errors == []
     page.close()
 

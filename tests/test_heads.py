@@ -97,7 +97,13 @@ def test_real_model_statistics_in_data_json_match_a_direct_computation(tmp_path)
         a = result.attention[stats["layer"] - 1, stats["head"] - 1].astype(float).tolist()
         for name, value in direct(a, result.tokens).items():
             assert stats[name] == pytest.approx(value, abs=1e-4), (stats["layer"], stats["head"], name)
-    assert set(data["heads"][0]) == {"layer", "head", "cls", "sep", "punct", "self", "prev", "next", "entropy", "tags"}
+    assert set(data["heads"][0]) == {"layer", "head", "cls", "sep", "punct", "self", "prev", "next", "entropy", "tags",
+                                     "strongest"}
+    for stats in data["heads"]:  # the strongest pairs are the head's largest weights, by token position
+        a = result.attention[stats["layer"] - 1, stats["head"] - 1]
+        top = sorted(a.ravel(), reverse=True)[:3]
+        assert [w for _, _, w in stats["strongest"]] == pytest.approx(top, abs=1e-4)
+        assert [a[i, j] for i, j, _ in stats["strongest"]] == pytest.approx(top)
 
 
 def test_gallery_means_and_per_layer():
@@ -111,6 +117,7 @@ def test_gallery_means_and_per_layer():
 def test_describe_names_the_strongest_pairs():
     a = np.zeros((3, 3))
     a[1, 0], a[2, 1], a[0, 0] = 0.9, 0.7, 0.5
-    pairs = heads.strongest_pairs(a, ["x", "cat", "sat"], k=2)
-    assert heads.describe(3, 10, ["previous token"], pairs) == \
+    pairs = heads.strongest(a, k=2)
+    assert pairs == [[1, 0, 0.9], [2, 1, 0.7]]
+    assert heads.describe(3, 10, ["previous token"], pairs, ["x", "cat", "sat"]) == \
         "Layer 3, head 10 (previous token): 'cat' → 'x' 0.90, 'sat' → 'cat' 0.70"

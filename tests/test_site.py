@@ -1,5 +1,6 @@
 """Build a real sample site with a random-weight model and look inside its files."""
 import json
+import math
 from html import escape
 import re
 from html.parser import HTMLParser
@@ -7,6 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+import numpy as np
 from PIL import Image
 
 from bertgallery import build, config, site
@@ -145,3 +147,35 @@ def test_index_lists_every_sentence_with_predictions(sample):
     cat = json.loads((out / "cat" / "data.json").read_text(encoding="utf-8"))
     assert cat["masks"][0]["predictions"][0]["token"] in index
     assert "mask 2:" in index  # the two-mask sentence lists both masks
+
+
+def test_stat_maps_show_every_heads_statistic_in_its_colour(sample):
+    """Seven layers x heads maps: each cell's text and colour class come from that head's number in data.json,
+    and the page's style sheet gives each class the colour map's colour."""
+    out, _ = sample
+    html = (out / "cat" / "index.html").read_text(encoding="utf-8")
+    data = json.loads((out / "cat" / "data.json").read_text(encoding="utf-8"))
+    tables = re.findall(r'<table class="stat-map">(.*?)</table>', html, re.S)
+    assert [re.search(r"<caption>(.*?)</caption>", t)[1] for t in tables] == \
+        [escape(label, quote=False) for _, label in site.STAT_MAPS]
+    ln_t = math.log(len(data["tokens"]))
+    for (key, _), table in zip(site.STAT_MAPS, tables):
+        cells = re.findall(r'<td class="c(\d+)">([^<]*)</td>', table)
+        assert len(cells) == len(data["heads"])  # layer-major, like data.json
+        for (step, text), stats in zip(cells, data["heads"]):
+            value = stats["entropy"] / ln_t if key == "broad" else stats[key]
+            assert int(step) == round(value * (site.SCALE_STEPS - 1)), (key, stats)
+            assert text == ("1" if value >= 0.95 else f"{value:.1f}".removeprefix("0"))
+    style = dict(re.findall(r"\.stat-map \.c(\d+)\{background:(#[0-9a-f]{6})", html))
+    expected = site.colours(np.linspace(0, 1, site.SCALE_STEPS), "viridis")
+    assert style == {str(k): colour for k, (colour, _) in enumerate(expected)}
+
+
+def test_alt_text_comes_from_the_strongest_pairs_in_data_json(sample):
+    out, _ = sample
+    data = json.loads((out / "cat" / "data.json").read_text(encoding="utf-8"))
+    alts = {img["src"]: img["alt"] for img in parse(out / "cat" / "index.html").imgs}
+    for h in data["heads"]:
+        (i, j, w) = h["strongest"][0]
+        alt = alts[f"Attention_Layer{h['layer']}_Head{h['head']}.png"]
+        assert f"'{data['tokens'][i]}' → '{data['tokens'][j]}' {w:.2f}" in alt
