@@ -102,9 +102,10 @@ def strongest(attn: np.ndarray, k: int = 3) -> list[list]:
 
 
 def describe(layer: int, head: int, tag_list: list[str], pairs, tokens: list[str]) -> str:
-    """Alt text: 'Layer 3, head 10 (previous token): 'cat' → 'sat' 0.62, ...' from strongest()'s pairs."""
+    """Alt text: "Layer 3, head 10 (previous token): ‘cat’ → ‘sat’ 0.62, ..." from strongest()'s pairs.
+    Typographic quotes: HTML escapes ' as &#39;, 5 bytes, in 288 alt texts a sentence."""
     tagged = f" ({', '.join(tag_list)})" if tag_list else ""
-    named = ", ".join(f"'{tokens[i]}' → '{tokens[j]}' {w:.2f}" for i, j, w in pairs)
+    named = ", ".join(f"‘{tokens[i]}’ → ‘{tokens[j]}’ {w:.2f}" for i, j, w in pairs)
     return f"Layer {layer}, head {head}{tagged}: {named}"
 
 

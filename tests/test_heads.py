@@ -120,4 +120,4 @@ def test_describe_names_the_strongest_pairs():
     pairs = heads.strongest(a, k=2)
     assert pairs == [[1, 0, 0.9], [2, 1, 0.7]]
     assert heads.describe(3, 10, ["previous token"], pairs, ["x", "cat", "sat"]) == \
-        "Layer 3, head 10 (previous token): 'cat' → 'x' 0.90, 'sat' → 'cat' 0.70"
+        "Layer 3, head 10 (previous token): ‘cat’ → ‘x’ 0.90, ‘sat’ → ‘cat’ 0.70"

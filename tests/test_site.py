@@ -99,7 +99,7 @@ def test_sentence_page_content(sample):
     for img in thumbs:
         assert img["loading"] == "lazy" and int(img["width"]) > 0 and int(img["height"]) > 0
         m = re.fullmatch(r"Attention_Layer(\d+)_Head(\d+)\.png", img["src"])
-        assert re.match(rf"Layer {m[1]}, head {m[2]}( \([^)]*\))?: '[^']+' → '[^']+' \d\.\d\d, ", img["alt"])
+        assert re.match(rf"Layer {m[1]}, head {m[2]}( \([^)]*\))?: ‘[^’]+’ → ‘[^’]+’ \d\.\d\d, ", img["alt"])
         width, height = Image.open(out / "cat" / img["src"]).size
         assert abs(int(img["height"]) / int(img["width"]) - height / width) < 0.02
     assert any(i["src"] == "overview.png" for i in links.imgs)
@@ -111,7 +111,7 @@ def test_every_image_names_its_head_in_alt_text(sample):
         for img in parse(page).imgs:
             m = re.search(r"Attention_Layer(\d+)_Head(\d+)\.png$", img["src"])
             if m:  # a head picture: layer, head and its strongest attention pairs
-                assert re.match(rf"Layer {m[1]}, head {m[2]}( \([^)]*\))?: '[^']+' → '[^']+' \d\.\d\d", img["alt"]), \
+                assert re.match(rf"Layer {m[1]}, head {m[2]}( \([^)]*\))?: ‘[^’]+’ → ‘[^’]+’ \d\.\d\d", img["alt"]), \
                     (page, img)
             else:
                 assert len(img["alt"]) > 20, (page, img)
@@ -178,4 +178,4 @@ def test_alt_text_comes_from_the_strongest_pairs_in_data_json(sample):
     for h in data["heads"]:
         (i, j, w) = h["strongest"][0]
         alt = alts[f"Attention_Layer{h['layer']}_Head{h['head']}.png"]
-        assert f"'{data['tokens'][i]}' → '{data['tokens'][j]}' {w:.2f}" in alt
+        assert f"‘{data['tokens'][i]}’ → ‘{data['tokens'][j]}’ {w:.2f}" in alt
