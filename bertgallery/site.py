@@ -137,8 +137,9 @@ def colours(values, cmap_name: str) -> list[tuple[str, bool]]:
 
 
 def scale(cmap_name: str) -> list[tuple[str, bool]]:
-    """(background, light text) of each colour class c0..c31, for the page's style sheet. Classes, not a
-    style on each of a page's thousand cells: that made the maps 100 KB of a 180 KB page."""
+    """(background, light text) of each colour class c0..c31, for the page's style sheet (classes, not a
+    style on each of a page's thousand cells: that made the maps 100 KB of a 180 KB page) and the
+    interactive view's colour stops."""
     return colours(np.linspace(0, 1, SCALE_STEPS), cmap_name)
 
 
@@ -161,7 +162,7 @@ def inline_json(data: dict) -> Markup:
 def interactive_data(attention, tokens: list[str], special: list[int], cmap_name: str) -> Markup:
     """What attention.js needs: weights as bytes (w x 255, layer-major) in base64, and the colour map."""
     weights = np.clip(np.rint(attention * 255), 0, 255).astype(np.uint8)
-    stops = [hex_colour for hex_colour, _ in colours(np.linspace(0, 1, 32), cmap_name)]
+    stops = [hex_colour for hex_colour, _ in scale(cmap_name)]  # the statistics maps' 32 colours
     return inline_json({"tokens": tokens, "layers": int(attention.shape[0]), "heads": int(attention.shape[1]),
                         "special": special, "colors": stops,
                         "attention": base64.b64encode(weights.tobytes()).decode("ascii")})
