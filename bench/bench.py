@@ -2,10 +2,10 @@
 
 Prints, on this machine and in this one process:
 1. ms per head PNG for 12/24/48-token sentences: the naive way (a new matplotlib figure per head, imshow,
-   tick labels, colour bar, tight_layout, savefig) and ours (render.render_heads over 144 heads with the
-   build's worker pool), their ratio, and KB per head PNG;
-2. cold and no-op build times of a 4-sentence site with a BERT-base-shaped model (random weights:
-   the speed does not depend on the weights), and bytes per sentence;
+   tick labels, colour bar, tight_layout, savefig) and ours (render.Workers drawing 144 heads with the
+   build's worker processes), their ratio, and KB per head PNG;
+2. cold, no-op and page-only (a title changed) build times of a 4-sentence site with a BERT-base-shaped model
+   (random weights: the speed does not depend on the weights), and bytes per sentence;
 3. with --sentences N, a cold build of N sentences, its time and peak memory per process.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bertgallery import build, render  # noqa: E402
+from bertgallery import output, render  # noqa: E402
 
 WORDS = ("the quick brown fox jumps over a lazy dog while my friend reads old books near "
          "green hills and rivers under bright summer skies every single day").split()
@@ -53,10 +53,9 @@ def attention(n, seed=0):
     return a / a.sum(-1, keepdims=True)
 
 
-def bench_heads(pool, naive_sample=24):
+def bench_heads(workers, naive_sample=24):
     print("tokens | naive ms/head | ours ms/head (144 heads) | speed-up | KB/head")
-    with tempfile.TemporaryDirectory() as d:  # warm up: workers load fonts once per build, not per sentence
-        render.render_heads(attention(12)[:1, :4], tokens(12), "viridis", d, pool)
+    workers.heads(attention(12)[:1, :4], tokens(12), "viridis").get()  # warm up: fonts load once per build
     for n in (12, 24, 48):
         a, toks = attention(n), tokens(n)
         with tempfile.TemporaryDirectory() as d:
@@ -65,9 +64,9 @@ def bench_heads(pool, naive_sample=24):
                 naive_head(a[k // 12, k % 12], toks, k // 12 + 1, k % 12 + 1, os.path.join(d, f"{k}.png"))
             naive = (time.perf_counter() - t) / naive_sample
             t = time.perf_counter()
-            written = render.render_heads(a, toks, "viridis", d, pool)
+            written = workers.heads(a, toks, "viridis").get()
             ours = (time.perf_counter() - t) / len(written)
-            kb = np.mean([size for _, size in written]) / 1024
+            kb = np.mean([len(png) for _, png in written]) / 1024
         print(f"{n:6} | {naive * 1000:13.1f} | {ours * 1000:24.2f} | {naive / ours:7.1f}x | {kb:7.1f}")
 
 
@@ -106,27 +105,30 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sentences", type=int, default=0, help="also time a cold build of this many sentences")
     args = ap.parse_args()
-    pool = build._pool()
-    bench_heads(pool)
-    pool.close()
+    with render.Workers() as workers:
+        bench_heads(workers)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = make_model(tmp / "model")
         cfg = sentences_yaml(tmp / "four.yaml", model, 4)
         cold, peak = timed_build(cfg, tmp / "site")
         noop, _ = timed_build(cfg, tmp / "site")
+        cfg.write_text(cfg.read_text().replace("id: s0", "id: s0\n    title: A new title"))
+        pages, _ = timed_build(cfg, tmp / "site")
         print(f"4-sentence site, BERT-base shape (144 heads): cold build {cold:.1f} s (peak {peak:.0f} MB), "
-              f"no-op rebuild {noop:.2f} s ({noop / cold:.0%} of cold)")
+              f"no-op rebuild {noop:.2f} s ({noop / cold:.0%} of cold), a title changed {pages:.2f} s "
+              f"({pages / cold:.0%} of cold)")
         # bytes a sentence adds to the whole site (its folder and its rows on the 144 head pages), measured
         # as the difference between a 4- and a 12-sentence site
         cfg12 = sentences_yaml(tmp / "twelve.yaml", model, 12)
         timed_build(cfg12, tmp / "site12")
-        four, twelve = build.folder_bytes(tmp / "site"), build.folder_bytes(tmp / "site12")
+        four, twelve = output.folder_bytes(tmp / "site"), output.folder_bytes(tmp / "site12")
         per = (twelve - four) / 8
         folder = tmp / "site" / "s0"
         parts = {"head PNGs": sum(p.stat().st_size for p in folder.glob("Attention_*.png"))}
-        parts.update((name, (folder / name).stat().st_size) for name in ("index.html", "data.json", "overview.png"))
-        parts["head pages' rows"] = per - build.folder_bytes(folder)
+        parts.update((name, (folder / name).stat().st_size) for name in ("index.html", "data.json", "overview.png",
+                                                                          "view-data.js"))
+        parts["head pages' rows"] = per - output.folder_bytes(folder)
         print(f"{per / 1024:.0f} KB per 12-token sentence; a 1,000-sentence site: "
               f"{(four + 996 * per) / 1e9:.2f} GB. Of a sentence: "
               + ", ".join(f"{name} {size / 1024:.0f} KB" for name, size in parts.items()))

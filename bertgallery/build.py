@@ -1,28 +1,29 @@
 """The pipeline: config -> model run -> render -> analyse -> site, written into a staging folder and swapped in.
 
-A manifest in the output folder keys every sentence on everything that shapes its pages and pictures.
-Unchanged sentences are hard-linked from the previous site into the new one, so a rebuild redoes only
-what changed, and a rebuild where nothing changed returns before importing torch.
+A sentence's expensive results (model run, PNGs, data.json, the view's data) are reused from the previous
+site when their key (cache.result_key) and every file's hash match; all HTML is rewritten from the results
+on every build. A build where nothing changed writes nothing and never imports torch.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import multiprocessing
-import os
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import heads, render, site
-from .config import Config, ConfigError
-from .site import ModelInfo, Page, PageMask
+from . import cache, heads, model, names, output, site
+from .config import Config
+from .records import Result
 
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 2  # 2: data.json holds each head's strongest pairs, not alt texts
-THUMB_WIDTH = 96
+
+@dataclass
+class Options:
+    fallback: bool = True  # use the offline model when a hub model cannot be had
+    force: bool = False  # recompute every sentence
+    allow_pickle: bool = False
+    progress: bool = True
+    wait: bool = True  # for another build of the same output to finish
 
 
 @dataclass
@@ -32,218 +33,135 @@ class Summary:
     images: int
     seconds: float
     index: Path
-    model: ModelInfo | None
-    bytes: int | None = None  # the whole site's size; None when nothing was rebuilt
+    model: model.ModelInfo
+    bytes: int | None = None  # the whole site's size; None when nothing was written
 
 
-def _key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:20]
-
-
-def sentence_keys(cfg: Config, model_identity: str) -> dict[str, str]:
-    """slug -> key over everything that shapes that sentence's folder (its neighbours' links included)."""
-    versions = (render.RENDER_VERSION, site.template_version())
-    keys = {}
-    for i, s in enumerate(cfg.sentences):
-        prev = cfg.sentences[i - 1].slug if i else ""
-        nxt = cfg.sentences[i + 1].slug if i + 1 < len(cfg.sentences) else ""
-        keys[s.slug] = _key(cfg.model, model_identity, s.text, s.title, s.note, cfg.top_k, cfg.colormap,
-                            prev, nxt, i, versions, cfg.path.name)
-    return keys
-
-
-def read_manifest(out: Path) -> dict:
-    try:
-        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-        return data if data.get("version") == MANIFEST_VERSION else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def check_output(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output path {out} is a file, not a folder")
-    parent = out.parent
-    if not parent.is_dir():
-        raise ConfigError(f"output path {out}: {parent} is not an existing folder")
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"output path {out}: cannot write in {parent}")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
-        raise ConfigError(f"output folder {out} already holds files this tool did not make; "
-                          "choose an empty or new folder with --out")
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        at_fdcwd, rename_exchange = -100, 2
-        return libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _swap(staging: Path, out: Path) -> None:
-    """Put the finished staging folder where the site is. On Linux the two trade places atomically, so at
-    every moment `out` is a complete site; elsewhere two renames, and a crash between them is repaired by
-    the next build (_cleanup_leftovers)."""
-    if out.exists() and _exchange(staging, out):
-        shutil.rmtree(staging, ignore_errors=True)  # now holds the previous site
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.rename(out, old)
-    os.rename(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _cleanup_leftovers(out: Path) -> None:
-    """Folders an interrupted build left beside the output: an unfinished staging folder goes; an old site
-    whose replacement never arrived is put back."""
-    for leftover in out.parent.glob(f".{out.name}.*-*"):
-        if ".old-" in leftover.name and not out.exists():
-            os.rename(leftover, out)
-        else:
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _thumb(size: tuple[int, int]) -> tuple[int, int]:
-    return THUMB_WIDTH, round(THUMB_WIDTH * size[1] / size[0])
-
-
-def build(cfg: Config, out: Path, fallback: bool = True, force: bool = False, allow_pickle: bool = False,
-          progress: bool = True) -> Summary:
-    from . import model as model_stage  # no torch here: model.py imports it only when loading
-
+def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
     start = time.time()
-    out = Path(out).absolute()
-    check_output(out)
-    _cleanup_leftovers(out)
-    identity = model_stage.identity(cfg.model)
-    keys = sentence_keys(cfg, identity)
-    old = {} if force else read_manifest(out)
-    old_keys = old.get("sentences", {})
-    todo = [s for s in cfg.sentences if old_keys.get(s.slug) != keys[s.slug] or not (out / s.slug).is_dir()]
-    index_key = _key(keys)  # every key already holds the template version
-    if not todo and old.get("index") == index_key and (out / "index.html").exists():
-        return Summary(len(cfg.sentences), 0, 0, time.time() - start, out / "index.html",
-                       ModelInfo(**old["model"]) if old.get("model") else None)
+    out = output.target(out)
+    with output.lock(out, options.wait):
+        output.cleanup(out)
+        old = output.read_manifest(out, options.force)
+        hashes = cache.FileHashes(old.get("hashes"))
+        resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes)
+        reuse = _reusable(cfg, resolved.identity, old, out)
+        todo = [s for s in cfg.sentences if s.slug not in reuse]
+        prepared = None
+        if not todo:
+            info = _info(old)
+            prepared = _gallery(cfg, info, reuse, {}, out)
+            if _unchanged(cfg, old, reuse, prepared, out):
+                return Summary(len(cfg.sentences), 0, 0, time.time() - start, out / names.PAGE, info)
+        from . import render  # matplotlib, and the worker processes forked before torch starts its threads
+        with output.Staging(out) as staging, render.Workers(0 if not todo else None) as workers:
+            results, identity = {}, resolved.identity
+            if todo:
+                loaded = model.load(resolved, options.fallback, options.allow_pickle)
+                identity, info = loaded.identity, loaded.info
+                if identity != resolved.identity:  # downloaded, or fell back, just now
+                    reuse = _reusable(cfg, identity, old, out)
+                    todo = [s for s in cfg.sentences if s.slug not in reuse]
+                results = _compute(cfg, loaded, todo, workers, staging, options.progress)
+            else:
+                info = _info(old)
+            for s in cfg.sentences:
+                if s.slug in reuse:
+                    for name, digest in reuse[s.slug]["files"].items():
+                        staging.link(f"{s.slug}/{name}", out / reuse[s.slug]["slug"] / name, digest)
+            sentences = [{"slug": s.slug, "key": _key(cfg, identity, s.text),
+                          "files": {p.split("/", 1)[1]: h for p, h in staging.hashes.items()
+                                    if p.startswith(s.slug + "/")}} for s in cfg.sentences]
+            pages = {relpath: staging.write(relpath, content)
+                     for relpath, content in _pages(prepared or _gallery(cfg, info, reuse, results, out))}
+            manifest = {"tool": output.TOOL, "version": output.VERSION, "model": {**asdict(info), "identity": identity},
+                        "sentences": sentences, "pages": pages, "hashes": hashes.used, "extra": {}}
+            staging.write(names.MANIFEST, json.dumps(manifest, indent=1))
+            size = output.folder_bytes(staging.path)
+            staging.swap()
+    images = sum(len(r.heads) + 1 for r in results.values())
+    return Summary(len(cfg.sentences), len(results), images, time.time() - start, out / names.PAGE, info, size)
 
-    staging = out.parent / f".{out.name}.building-{os.getpid()}"
-    staging.mkdir()
-    try:
-        info, images = _build_into(staging, out, cfg, todo, fallback, allow_pickle, progress, old)
-        manifest = {"version": MANIFEST_VERSION, "sentences": keys, "index": index_key,
-                    "model": asdict(info)}
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        size = folder_bytes(staging)
-        _swap(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return Summary(len(cfg.sentences), len(todo), images, time.time() - start, out / "index.html", info, size)
+
+def _key(cfg: Config, identity: str, text: str) -> str:
+    from .render import RENDER_VERSION
+    return cache.result_key(identity, text, cfg.top_k, cfg.colormap, (RENDER_VERSION,))
 
 
-def folder_bytes(folder: Path) -> int:
-    """Bytes of every file under `folder`, hard links counted each time (as a published copy stores them)."""
-    total = 0
-    for root, _, files in os.walk(folder):
-        total += sum(os.stat(os.path.join(root, f)).st_size for f in files)
-    return total
+def _reusable(cfg: Config, identity: str, old: dict, out: Path) -> dict[str, dict]:
+    """slug -> the previous build's entry whose results this sentence can take over (its key matches and its
+    files are whole and unmodified), wherever in the old site they are."""
+    if not identity or not old:
+        return {}
+    by_key = {}
+    for entry in old["sentences"]:
+        if entry["key"] not in by_key and cache.verified(out / entry["slug"], entry["files"]):
+            by_key[entry["key"]] = entry
+    return {s.slug: by_key[k] for s in cfg.sentences if (k := _key(cfg, identity, s.text)) in by_key}
 
 
-def _build_into(staging: Path, out: Path, cfg: Config, todo: list, fallback: bool, allow_pickle: bool,
-                progress: bool, old: dict) -> tuple[ModelInfo, int]:
+def _info(old: dict) -> model.ModelInfo:
+    return model.ModelInfo(**{k: v for k, v in old["model"].items() if k != "identity"})
+
+
+def _compute(cfg: Config, loaded, todo: list, workers, staging: output.Staging, progress: bool) -> dict:
+    """Model run, pictures, statistics and data files of each sentence in `todo`, written as they come, so
+    memory stays flat however many sentences there are. Returns their results, without the attention."""
     from tqdm import tqdm
 
-    info = ModelInfo(**old["model"]) if old.get("model") and len(todo) < len(cfg.sentences) else None
-    redo = {s.slug for s in todo}
-    pages: list[Page] = []
-    images = 0
-    loaded = pool = None
-    try:
-        if todo:
-            pool = _pool()
-            loaded = _load(cfg, fallback, allow_pickle)
-            info = loaded.info
-        # the bar only on a terminal (None): logs and pipes get just the summary line
-        bar = tqdm(cfg.sentences, desc="sentences", unit="sentence", disable=None if progress else True,
-                   file=sys.stderr, leave=False)
-        for number, s in enumerate(bar, start=1):
-            folder = staging / s.slug
-            if s.slug not in redo:  # unchanged: the previous build's files, hard-linked
-                shutil.copytree(out / s.slug, folder, copy_function=_link_or_copy)
-                pages.append(site.read_page(folder, s, number))
-                continue
-            page, written = _sentence(loaded, cfg, number, folder, pool)
-            images += written
-            pages.append(page)
-    finally:
-        if pool is not None:  # idle after a finished map; on an interrupt, stop them writing into staging
-            pool.terminate()
-            pool.join()
-    site.write_index(staging, pages, info, cfg.path.name)
-    means = heads.gallery_means([p.heads for p in pages])
-    site.write_heads_pages(staging, pages, means, info, cfg.path.name,
-                           render.render_layer_plot(heads.per_layer(means, ("cls", "sep", "punct"))))
-    return info, images
-
-
-def _sentence(loaded, cfg: Config, number: int, folder: Path, pool) -> tuple[Page, int]:
-    """Model run, pictures, statistics, data.json and page of one sentence. Returns its page, without the
-    attention, so memory stays flat however many sentences there are; and how many images it wrote."""
-    from .model import analyse
-
-    s = cfg.sentences[number - 1]
-    result = analyse(loaded, s.text, cfg.top_k, culprit=f"{cfg.path}:{s.line}: sentence {number} ")
-    folder.mkdir()
-    heads_done = render.render_heads_async(result.attention, result.tokens, cfg.colormap, str(folder), pool)
-    (folder / "overview.png").write_bytes(render.render_overview(result.attention, cfg.colormap))
+    from . import render
     tok = loaded.tokenizer
-    stats = heads.analyse(result.attention, result.tokens, tok.cls_token, tok.sep_token)
-    masks = [PageMask(m.index, m.predictions) for m in result.masks]
-    page = Page(s.slug, site.page_title(s, number), s.text, s.note, masks, result.filled, result.tokens,
-                [h.as_dict() for h in stats])
-    special = [i for i, t in enumerate(result.tokens) if t in (tok.cls_token, tok.sep_token)]
-    page.interactive = site.interactive_data(result.attention, result.tokens, special, cfg.colormap)
-    site.write_data(folder, page, loaded.info)
-    lay = render.layout(result.tokens)
-    neighbours = cfg.sentences[number - 2] if number > 1 else None, \
-        cfg.sentences[number] if number < len(cfg.sentences) else None
-    site.write_sentence_page(folder, page, loaded.info, cfg.path.name, *neighbours,
-                             _thumb((lay.width, lay.height)), render.overview_size(*result.attention.shape[:2]),
-                             cfg.colormap)
-    page.interactive = ""
-    return page, len(heads_done()) + 1
+    results = {}
+    numbers = {s.slug: i for i, s in enumerate(cfg.sentences, start=1)}
+    # the bar only on a terminal (None): logs and pipes get just the summary line
+    for s in tqdm(todo, desc="sentences", unit="sentence", disable=None if progress else True, file=sys.stderr,
+                  leave=False):
+        run = model.predict(loaded, s.text, cfg.top_k, culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ")
+        pending = workers.heads(run.attention, run.tokens, cfg.colormap)
+        lay = render.layout(run.tokens)
+        layers, per_layer = run.attention.shape[:2]
+        result = Result(s.text, run.tokens, run.masks, run.filled,
+                        heads.analyse(run.attention, run.tokens, tok.cls_token, tok.sep_token), layers, per_layer,
+                        run.special, (lay.width, lay.height), render.overview_size(layers, per_layer), run.attention)
+        staging.write(f"{s.slug}/{names.OVERVIEW}", render.render_overview(run.attention, cfg.colormap))
+        staging.write(f"{s.slug}/{names.VIEW_DATA}", site.view_data(result, cfg.colormap))
+        staging.write(f"{s.slug}/{names.DATA}", json.dumps(result.to_json(loaded.info), ensure_ascii=False,
+                                                           separators=(",", ":")))
+        for name, png in pending.get():
+            staging.write(f"{s.slug}/{name}", png)
+        result.attention = None
+        results[s.slug] = result
+    return results
 
 
-def _link_or_copy(src, dst):
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+def _gallery(cfg: Config, info, reuse: dict, results: dict, out: Path) -> tuple[site.Gallery, bytes]:
+    """The site's view of every sentence (computed now, or read back from the previous data.json), and the
+    per-layer plot of their statistics."""
+    from . import render
+    entries = []
+    totals = None
+    for number, s in enumerate(cfg.sentences, start=1):
+        result = results.get(s.slug) or Result.from_json(
+            json.loads((out / reuse[s.slug]["slug"] / names.DATA).read_text(encoding="utf-8")))
+        totals = totals or heads.Totals.empty(result.layers, result.heads_per_layer)
+        totals.add(result.values(), len(result.tokens))
+        entries.append(site.Entry(s.slug, s.title or f"Sentence {number}", s.note, result))
+    plot = render.render_layer_plot(heads.per_layer(totals, site.LAYER_PLOT_KEYS), site.LAYER_PLOT_SIZE)
+    return site.Gallery(entries, info, cfg.path.name, cfg.colormap, totals), plot
 
 
-def _pool():
-    """Worker processes for rendering, forked before torch starts its threads."""
-    n = min(os.cpu_count() or 1, 4)
-    return multiprocessing.get_context("fork").Pool(n, _die_with_parent, (os.getpid(),)) if n > 1 else None
+def _pages(prepared: tuple[site.Gallery, bytes]):
+    """Every file that is rewritten on each build: the pages, static files and the per-layer plot."""
+    gallery, plot = prepared
+    yield from site.pages(gallery)
+    yield f"{names.HEADS}/{names.LAYER_PLOT}", plot
 
 
-def _die_with_parent(parent: int) -> None:
-    """A worker ends when the build does, even on kill -9: an orphan would go on writing into the staging
-    folder while the next build cleans it up (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
-    import ctypes
-    import signal
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the build died before prctl took effect
-        os._exit(1)
-
-
-def _load(cfg: Config, fallback: bool, allow_pickle: bool):
-    from .model import load
-    return load(cfg.model, fallback=fallback, allow_pickle=allow_pickle)
+def _unchanged(cfg: Config, old: dict, reuse: dict, prepared, out: Path) -> bool:
+    """Whether the site on disk is exactly what this build would write: same folders, same pages."""
+    if any(reuse[s.slug]["slug"] != s.slug for s in cfg.sentences) or len(old["sentences"]) != len(cfg.sentences):
+        return False
+    pages = {relpath: cache.sha256_bytes(c.encode() if isinstance(c, str) else c) for relpath, c in _pages(prepared)}
+    expected = set(pages) | {names.MANIFEST} | {f"{e['slug']}/{n}" for e in old["sentences"] for n in e["files"]}
+    return pages == old["pages"] and output.listing(out) == expected \
+        and all(cache.regular_file(out / p) and cache.sha256_file(out / p) == h for p, h in pages.items())

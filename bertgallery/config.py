@@ -9,12 +9,17 @@ from pathlib import Path
 
 import yaml
 
+from .names import RESERVED
+
 MASK = "[MASK]"  # how masks are written in the file, whatever the model's own mask token
 DEFAULT_MODEL = "bert-base-uncased"
 DEFAULT_TOP_K = 5
 DEFAULT_COLORMAP = "viridis"
 TOP_KEYS = ("model", "top_k", "colormap", "sentences")
 SENTENCE_KEYS = ("text", "id", "title", "note")
+MAX_BYTES = 10_000_000  # a sentences file is text a person wrote; /dev/zero is not
+MAX_CHARS = 20_000  # per sentence: far more than any model's 512 tokens, and checked before tokenising
+STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")}
 
 
 class ConfigError(Exception):
@@ -53,14 +58,47 @@ def _where(path: Path, node) -> str:
 def _unknown(path: Path, node, key: str, allowed) -> ConfigError:
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
-    return ConfigError(f"{_where(path, node)}: unknown key '{key}'{hint}")
+    return ConfigError(f"{_where(path, node)}: unknown key {key!r}{hint}")
+
+
+def _pairs(path: Path, node) -> list[tuple[str, object, object]]:
+    """(key, key node, value node) of a mapping node; a key given twice is an error naming both lines."""
+    seen: dict[str, int] = {}
+    pairs = []
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(f"{path}:{line}: {key!r} appears twice (lines {seen[key]} and {line}); "
+                              "the second would silently replace the first")
+        seen[key] = line
+        pairs.append((key, key_node, value_node))
+    return pairs
+
+
+def _check_tags(path: Path, root) -> None:
+    """Only plain YAML: a tag such as !foo or !!python/object names a constructor we never run."""
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if node.tag not in STANDARD_TAGS:
+            raise ConfigError(f"{_where(path, node)}: the YAML tag {node.tag!r} is not allowed here; "
+                              "write plain values")
+        if isinstance(node, yaml.MappingNode):
+            todo += [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            todo += node.value
 
 
 def _scalar(path: Path, node, what: str, kind):
     """The Python value of a scalar node, checked to be of `kind`."""
-    value = yaml.safe_load(yaml.serialize(node)) if isinstance(node, yaml.ScalarNode) else None
-    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = yaml.serialize(node).strip().removesuffix("...").strip()  # ids like 42 are fine as text
+    try:
+        value = yaml.safe_load(yaml.serialize(node)) if isinstance(node, yaml.ScalarNode) else None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError):  # !!int abc, !!timestamp 2001-13-45
+        value = None
+    if kind is str and isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null" \
+            and not isinstance(value, (str, bool)) and value is not None:
+        value = str(node.value)  # ids like 42 or 2024-01-01 are fine as text
     if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
         name = {str: "text", int: "a whole number"}[kind]
         raise ConfigError(f"{_where(path, node)}: {what} must be {name}")
@@ -72,8 +110,7 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         values = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
+        for key, key_node, value_node in _pairs(path, node):
             if key not in SENTENCE_KEYS:
                 raise _unknown(path, key_node, key, SENTENCE_KEYS)
             values[key] = "" if value_node.tag.endswith(":null") else _scalar(path, value_node, f"'{key}'", str)
@@ -83,6 +120,8 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
     else:
         text = _scalar(path, node, f"sentence {index}", str)
         values = {}
+    if len(text) > MAX_CHARS:
+        raise ConfigError(f"{path}:{line}: sentence {index} is {len(text):,} characters long; at most {MAX_CHARS:,}")
     text = " ".join(text.split())
     if not text:
         raise ConfigError(f"{path}:{line}: sentence {index} is empty")
@@ -94,13 +133,19 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
 def load(path: Path) -> Config:
     path = Path(path)
     try:
-        source = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_BYTES // 1_000_000} MB; a sentences file is short text")
+        source = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it ({e.__class__.__name__}: {e})") from None
+        raise ConfigError(f"{path}: cannot read it ({e.__class__.__name__}: {' '.join(str(e).split())})") from None
     try:
         root = yaml.compose(source, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a sentences file") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -112,17 +157,19 @@ def load(path: Path) -> Config:
         raise ConfigError(f"{path}: YAML error: {' '.join(str(e).split())}") from None
     if root is None or not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}: expected a mapping with a 'sentences' list")
+    _check_tags(path, root)
 
     cfg = Config(path=path)
     sentences_node = None
-    for key_node, value_node in root.value:
-        key = str(key_node.value)
+    for key, key_node, value_node in _pairs(path, root):
         if key not in TOP_KEYS:
             raise _unknown(path, key_node, key, TOP_KEYS)
         if key == "model":
             cfg.model = _scalar(path, value_node, "'model'", str).strip()
             if not cfg.model:
                 raise ConfigError(f"{_where(path, value_node)}: 'model' is empty")
+            if not cfg.model.isprintable():
+                raise ConfigError(f"{_where(path, value_node)}: 'model' holds a line break or control character")
         elif key == "top_k":
             cfg.top_k = _scalar(path, value_node, "'top_k'", int)
         elif key == "colormap":
@@ -143,7 +190,7 @@ def load(path: Path) -> Config:
     for i, item in enumerate(sentences_node.value, start=1):
         text, sid, title, note, line = _sentence(path, item, i)
         base = slugify(sid or text, fallback=f"sentence-{i}")
-        if base in ("heads", "static"):  # names the site itself uses
+        if base in RESERVED:  # names the site itself uses
             base = f"{base}-sentence"
         slug, n = base, 2
         while slug in taken:
@@ -163,4 +210,4 @@ def check_colormap(name: str, culprit: str) -> None:
     if name not in colormaps:
         close = difflib.get_close_matches(name, list(colormaps), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"{culprit}: unknown matplotlib colormap '{name}'{hint}")
+        raise ConfigError(f"{culprit}: unknown matplotlib colormap {name!r}{hint}")

@@ -1,47 +1,94 @@
 """Stage 4: what each head looks at, as numbers (after Clark et al. 2019, "What Does BERT Look At?").
 
-For one head's T x T attention A (row i = the attending token, rows sum to 1), every statistic is a mean
-over all T rows, special tokens included, as in Clark et al.:
-  cls     attention to the [CLS] position(s)         sep   attention to the [SEP] position(s), summed
-  punct   attention to tokens made only of punctuation, summed
-  self    A[i, i]       prev  A[i, i-1] (i >= 1)     next  A[i, i+1] (i <= T-2)
-  entropy -sum_j A[i, j] ln A[i, j], in nats (0 ln 0 = 0)
+STATISTICS is the one table of head statistics: the heads pages, the sentence page's maps, the alt texts,
+data.json and the statistics page all read it. Adding a statistic is one entry there plus its function.
+Every statistic of a head is computed from its T x T attention A (row i = the attending token, rows sum
+to 1) and is a mean over all T rows, special tokens included, as in Clark et al.
 """
 from __future__ import annotations
 
+import functools
 import unicodedata
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
-STATS = ("cls", "sep", "punct", "self", "prev", "next", "entropy")
-# Tag thresholds. Clark et al. call a head positional when over half its attention goes to the previous or
-# next token, and count [CLS]/[SEP] heads above 0.6. "broad" compares entropy with its maximum, ln T, because
-# short sentences cannot reach Clark's 3.8 nats: 3.8 is 0.78 of ln 128, their input length.
-POSITIONAL = 0.5
-SPECIAL = 0.6
-PUNCT = 0.6
-SELF = 0.5
-BROAD = 0.78
-
 
 @dataclass
-class HeadStats:
-    layer: int  # 1-based
-    head: int
-    cls: float
-    sep: float
-    punct: float
-    self: float
-    prev: float
-    next: float
-    entropy: float
-    tags: list[str] = field(default_factory=list)
-    strongest: list[list] = field(default_factory=list)  # the largest weights as [from, to, weight], by position
+class Sentence:
+    """What a statistic may use: one sentence's attention [layers, heads, T, T] and its kinds of token."""
+    attention: np.ndarray  # float64
+    cls: np.ndarray  # bool [T]: the [CLS] (or <s>) positions
+    sep: np.ndarray
+    punct: np.ndarray
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    @functools.cached_property
+    def entropy(self) -> np.ndarray:
+        a = self.attention
+        with np.errstate(divide="ignore", invalid="ignore"):
+            plogp = np.where(a > 0, a * np.log(np.where(a > 0, a, 1.0)), 0.0)
+        return -plogp.sum(-1).mean(-1)
+
+
+def _diagonal(s: Sentence, offset: int) -> np.ndarray:
+    a = s.attention
+    if a.shape[-1] <= abs(offset):
+        return np.zeros(a.shape[:2])
+    return np.diagonal(a, offset=offset, axis1=-2, axis2=-1).mean(-1)
+
+
+def _to(kind: str) -> Callable[[Sentence], np.ndarray]:
+    return lambda s: s.attention[..., getattr(s, kind)].sum(-1).mean(-1)
+
+
+def _breadth(s: Sentence) -> np.ndarray:
+    n = s.attention.shape[-1]
+    return s.entropy / np.log(n) if n > 1 else np.zeros(s.attention.shape[:2])
+
+
+@dataclass(frozen=True)
+class Statistic:
+    key: str  # its name in data.json
+    label: str  # a map's caption
+    short: str  # a table's column, running text
+    formula: str
+    about: str  # what it says, for the statistics page
+    compute: Callable[[Sentence], np.ndarray]  # -> [layers, heads]
+    tag: str = ""  # the tag a head earns when the value reaches threshold
+    threshold: float = 0.0
+    why: str = ""  # the reason for the threshold
+    unit: bool = True  # on the 0-1 scale: drawn as a coloured map
+
+
+STATISTICS = (
+    Statistic("prev", "Previous token", "previous", "mean over i ≥ 1 of A[i, i−1]", "attention to the token just before",
+              lambda s: _diagonal(s, -1), "previous token", 0.5,
+              "Clark et al.'s positional heads put most of their attention on one neighbour"),
+    Statistic("next", "Next token", "next", "mean over i ≤ T−2 of A[i, i+1]", "attention to the token just after",
+              lambda s: _diagonal(s, 1), "next token", 0.5, "as for the previous token"),
+    Statistic("self", "Itself", "self", "mean of A[i, i]", "attention of each token to itself",
+              lambda s: _diagonal(s, 0), "self", 0.5, "most of its attention on itself"),
+    Statistic("cls", "[CLS]", "[CLS]", "mean of Σ A[i, j] over the [CLS] positions j",
+              "attention to [CLS] (<s> in RoBERTa-style models)", _to("cls"), "[CLS]", 0.6,
+              "Clark et al. count heads above 0.6 as attending to the special tokens"),
+    Statistic("sep", "[SEP]", "[SEP]", "mean of Σ A[i, j] over the [SEP] positions j",
+              "attention to [SEP] (</s> in RoBERTa-style models)", _to("sep"), "[SEP]", 0.6,
+              "as for [CLS]"),
+    Statistic("punct", "Punctuation", "punct.", "mean of Σ A[i, j] over the tokens j made only of punctuation",
+              "attention to tokens made only of Unicode punctuation (, . — …)", _to("punct"), "punctuation", 0.6,
+              "the same bar as for the special tokens"),
+    Statistic("breadth", "Breadth (entropy ÷ ln T)", "breadth", "entropy ÷ ln T", "how spread out the attention is, from 0 "
+              "(one token) to 1 (every token alike); ln T is the largest possible entropy", _breadth, "broad", 0.78,
+              "Clark et al.'s broad heads reach about 3.8 nats on 128-token inputs, and 3.8 ÷ ln 128 ≈ 0.78; "
+              "a fixed 3.8 nats could never be reached by a 12-token sentence (ln 12 ≈ 2.5)"),
+    Statistic("entropy", "Entropy (nats)", "entropy (nats)", "mean of −Σ_j A[i, j] ln A[i, j] (0 · ln 0 = 0)",
+              "how spread out the attention is, in nats", lambda s: s.entropy, unit=False),
+)
+KEYS = tuple(s.key for s in STATISTICS)
+INDEX = {key: i for i, key in enumerate(KEYS)}
+TAGGED = tuple(s for s in STATISTICS if s.tag)
+TAGS = tuple(s.tag for s in TAGGED)
 
 
 def is_punct(token: str) -> bool:
@@ -49,50 +96,44 @@ def is_punct(token: str) -> bool:
     return bool(token) and all(unicodedata.category(c).startswith("P") for c in token)
 
 
-def statistics(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]",
-               sep_token: str = "[SEP]") -> np.ndarray:
-    """[layers, heads, 7] array of STATS for attention [layers, heads, T, T]."""
-    a = attention.astype(np.float64)
-    cls = np.array([t == cls_token for t in tokens])
-    sep = np.array([t == sep_token for t in tokens])
-    punct = np.array([is_punct(t) for t in tokens])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(a > 0, a * np.log(np.where(a > 0, a, 1.0)), 0.0)
-    n = a.shape[-1]
-    prev = np.diagonal(a, offset=-1, axis1=-2, axis2=-1).mean(-1) if n > 1 else np.zeros(a.shape[:2])
-    nxt = np.diagonal(a, offset=1, axis1=-2, axis2=-1).mean(-1) if n > 1 else np.zeros(a.shape[:2])
-    return np.stack([
-        a[..., cls].sum(-1).mean(-1),
-        a[..., sep].sum(-1).mean(-1),
-        a[..., punct].sum(-1).mean(-1),
-        np.diagonal(a, axis1=-2, axis2=-1).mean(-1),
-        prev,
-        nxt,
-        -plogp.sum(-1).mean(-1),
-    ], axis=-1)
+def sentence(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]") -> Sentence:
+    return Sentence(attention.astype(np.float64), np.array([t == cls_token for t in tokens], dtype=bool),
+                    np.array([t == sep_token for t in tokens], dtype=bool),
+                    np.array([is_punct(t) for t in tokens], dtype=bool))
 
 
-TAG_RULES = (("prev", POSITIONAL, "previous token"), ("next", POSITIONAL, "next token"), ("self", SELF, "self"),
-             ("cls", SPECIAL, "[CLS]"), ("sep", SPECIAL, "[SEP]"), ("punct", PUNCT, "punctuation"))
+def statistics(s: Sentence) -> np.ndarray:
+    """[layers, heads, len(STATISTICS)]."""
+    return np.stack([stat.compute(s) for stat in STATISTICS], axis=-1)
 
 
-def tags(values: dict, n_tokens: int) -> list[str]:
-    out = [tag for stat, threshold, tag in TAG_RULES if values[stat] >= threshold]
-    if n_tokens > 1 and values["entropy"] / np.log(n_tokens) >= BROAD:
-        out.append("broad")
-    return out
+def tags_of(values) -> list[str]:
+    return [stat.tag for stat in TAGGED if values[INDEX[stat.key]] >= stat.threshold]
+
+
+@dataclass
+class HeadStats:
+    """One head's statistics in one sentence (values in STATISTICS order) and the tags they earn."""
+    layer: int  # 1-based
+    head: int
+    values: tuple
+    strongest: list = field(default_factory=list)  # its largest weights as [from, to, weight], by position
+
+    def __getitem__(self, key: str) -> float:
+        return self.values[INDEX[key]]
+
+    @property
+    def tags(self) -> list[str]:
+        return tags_of(self.values)
 
 
 def analyse(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]",
             sep_token: str = "[SEP]") -> list[HeadStats]:
-    stats = statistics(attention, tokens, cls_token, sep_token)
-    heads = []
-    for l in range(stats.shape[0]):
-        for h in range(stats.shape[1]):
-            values = {name: round(float(v), 6) for name, v in zip(STATS, stats[l, h])}
-            heads.append(HeadStats(l + 1, h + 1, **values, tags=tags(values, len(tokens)),
-                                   strongest=strongest(attention[l, h])))
-    return heads
+    """Every head's statistics, layer-major."""
+    values = statistics(sentence(attention, tokens, cls_token, sep_token))
+    layers, heads = values.shape[:2]
+    return [HeadStats(l + 1, h + 1, tuple(round(float(v), 6) for v in values[l, h]), strongest(attention[l, h]))
+            for l in range(layers) for h in range(heads)]
 
 
 def strongest(attn: np.ndarray, k: int = 3) -> list[list]:
@@ -101,29 +142,88 @@ def strongest(attn: np.ndarray, k: int = 3) -> list[list]:
     return [[int(i // n), int(i % n), round(float(attn.flat[i]), 4)] for i in np.argsort(attn, axis=None)[::-1][:k]]
 
 
-def describe(layer: int, head: int, tag_list: list[str], pairs, tokens: list[str]) -> str:
-    """Alt text: "Layer 3, head 10 (previous token): ‘cat’ → ‘sat’ 0.62, ..." from strongest()'s pairs.
+def describe(stats: HeadStats, tokens: list[str]) -> str:
+    """Alt text: "Layer 3, head 10 (previous token): ‘cat’ → ‘sat’ 0.62, ..." from the strongest pairs.
     Typographic quotes: HTML escapes ' as &#39;, 5 bytes, in 288 alt texts a sentence."""
-    tagged = f" ({', '.join(tag_list)})" if tag_list else ""
-    named = ", ".join(f"‘{tokens[i]}’ → ‘{tokens[j]}’ {w:.2f}" for i, j, w in pairs)
-    return f"Layer {layer}, head {head}{tagged}: {named}"
+    from .names import head_name
+    tags = stats.tags
+    tagged = f" ({', '.join(tags)})" if tags else ""
+    named = ", ".join(f"‘{tokens[i]}’ → ‘{tokens[j]}’ {w:.2f}" for i, j, w in stats.strongest)
+    return f"{head_name(stats.layer, stats.head)}{tagged}: {named}"
 
 
-def gallery_means(per_sentence: list[list[dict]]) -> list[dict]:
-    """Every head's statistics averaged over the sentences (tags: in how many sentences each held)."""
-    if not per_sentence:
-        return []
-    out = []
-    for i, first in enumerate(per_sentence[0]):
-        rows = [heads[i] for heads in per_sentence]
-        mean = {name: float(np.mean([r[name] for r in rows])) for name in STATS}
-        counts = dict(Counter(t for r in rows for t in r["tags"]))
-        out.append({"layer": first["layer"], "head": first["head"], **mean, "tag_counts": counts})
-    return out
+@dataclass
+class Totals:
+    """Running sums of every head's statistics over many sentences: memory does not grow with them.
+    A gallery mean is the mean of the per-sentence values; its spread the standard error of that mean."""
+    sentences: int
+    tokens: int
+    sums: np.ndarray  # [layers, heads, statistics]
+    squares: np.ndarray
+    tag_counts: np.ndarray  # [layers, heads, tags]: in how many sentences each tag held
+
+    @classmethod
+    def empty(cls, layers: int, heads: int) -> "Totals":
+        shape = (layers, heads, len(STATISTICS))
+        return cls(0, 0, np.zeros(shape), np.zeros(shape), np.zeros((layers, heads, len(TAGS)), dtype=np.int64))
+
+    def add(self, values: np.ndarray, n_tokens: int) -> None:
+        """One sentence's [layers, heads, statistics]."""
+        self.sentences += 1
+        self.tokens += n_tokens
+        self.sums += values
+        self.squares += values ** 2
+        self.tag_counts += np.stack([values[..., INDEX[s.key]] >= s.threshold for s in TAGGED], axis=-1)
+
+    def merge(self, other: "Totals") -> "Totals":
+        return Totals(self.sentences + other.sentences, self.tokens + other.tokens, self.sums + other.sums,
+                      self.squares + other.squares, self.tag_counts + other.tag_counts)
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.sums / max(self.sentences, 1)
+
+    @property
+    def stderr(self) -> np.ndarray:
+        n = self.sentences
+        if n < 2:
+            return np.zeros_like(self.sums)
+        variance = np.maximum(self.squares / n - self.means ** 2, 0.0) * n / (n - 1)
+        return np.sqrt(variance / n)
+
+    def to_json(self) -> dict:
+        return {"sentences": self.sentences, "tokens": self.tokens, "statistics": list(KEYS), "tags": list(TAGS),
+                "sums": self.sums.tolist(), "squares": self.squares.tolist(), "tag_counts": self.tag_counts.tolist()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Totals":
+        if data["statistics"] != list(KEYS) or data["tags"] != list(TAGS):
+            raise ValueError("statistics changed")
+        return cls(int(data["sentences"]), int(data["tokens"]), np.array(data["sums"], dtype=float),
+                   np.array(data["squares"], dtype=float), np.array(data["tag_counts"], dtype=np.int64))
 
 
-def per_layer(means: list[dict], names: tuple[str, ...]) -> np.ndarray:
-    """[layers, len(names)]: the gallery means of each statistic averaged over the heads of each layer."""
-    layers = max(m["layer"] for m in means)
-    return np.array([[np.mean([m[k] for m in means if m["layer"] == layer]) for k in names]
-                     for layer in range(1, layers + 1)])
+@dataclass
+class HeadSummary:
+    """One head over the whole gallery: the mean and standard error of each statistic, and its tags' counts."""
+    layer: int
+    head: int
+    mean: tuple
+    stderr: tuple
+    tag_counts: dict  # tag -> in how many sentences it held (only tags that held at least once)
+
+    def __getitem__(self, key: str) -> float:
+        return self.mean[INDEX[key]]
+
+
+def summaries(totals: Totals) -> list[HeadSummary]:
+    means, errors = totals.means, totals.stderr
+    layers, heads = means.shape[:2]
+    return [HeadSummary(l + 1, h + 1, tuple(float(v) for v in means[l, h]), tuple(float(v) for v in errors[l, h]),
+                        {tag: int(n) for tag, n in zip(TAGS, totals.tag_counts[l, h]) if n})
+            for l in range(layers) for h in range(heads)]
+
+
+def per_layer(totals: Totals, keys: tuple[str, ...]) -> np.ndarray:
+    """[layers, len(keys)]: the gallery means of each statistic averaged over the heads of each layer."""
+    return totals.means[..., [INDEX[k] for k in keys]].mean(axis=1)

@@ -1,24 +1,38 @@
-"""Stage 2: load a BERT-family masked LM and run one forward pass per sentence.
+"""Stage 2: find, check and load a BERT-family masked LM, and run one forward pass per sentence.
 
-torch and transformers are imported inside the functions that need them, so a rebuild that has nothing
-to do (see build.py) never pays for importing them.
+Everything before loading is plain Python (folders, JSON, safetensors headers: see checks.py), so a
+rebuild that has nothing to do never imports torch, and a bad model folder fails in a moment with one line.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import offline
+from . import checks, offline
+from .cache import FileHashes, key
 from .config import MASK, ConfigError
-from .site import ModelInfo
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
+
+@dataclass
+class ModelInfo:
+    """What the pages say about the model: what was used, its shape, and why if not what was asked."""
+    name: str  # the hub id, folder or "offline"
+    layers: int
+    heads: int
+    note: str = ""  # why this is not the model the user asked for; shown as a banner
+    about: str = ""  # what it is, where that needs saying (the offline model)
+
+
+@dataclass
+class Resolved:
+    """The model a build will use, known without loading it."""
+    spec: str  # what to load: the user's hub id or folder, or "offline"
+    identity: str  # a content fingerprint; "" when only a download can tell
+    note: str = ""
 
 
 @dataclass
@@ -28,105 +42,79 @@ class Prediction:
 
 
 @dataclass
-class MaskResult:
+class Mask:
     index: int  # token position, [CLS] = 0
     predictions: list[Prediction]
+    target: int = -1  # the top prediction's token id
 
 
 @dataclass
-class Analysis:
+class Run:
+    """One forward pass over one sentence."""
     tokens: list[str]
-    masks: list[MaskResult]
+    masks: list[Mask]
     filled: str  # the sentence with every mask replaced by its top-1 prediction
     attention: np.ndarray  # float32 [layers, heads, T, T]; row = attending token
+    special: list[int]  # positions of [CLS]/[SEP] (<s>, </s>)
+    offsets: list[tuple[int, int]]  # each token's characters in the text with the model's own mask token
+    inputs: object = None  # the tokenizer's tensors, for the analyses that run the model again
 
 
 @dataclass
 class Model:
     tokenizer: object
     net: object
-    info: ModelInfo  # what was used (hub id, folder or "offline"), its shape, and why if not what was asked
+    info: ModelInfo
+    identity: str
     max_tokens: int = 512
-    special_ids: set = field(default_factory=set)
 
 
 def quiet() -> None:
-    """Our output is a summary line, not library chatter."""
+    """Our output is a summary line, not library chatter: silence the libraries' own loggers and bars."""
+    import logging
     import warnings
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore")
     import transformers
     from huggingface_hub.utils import disable_progress_bars
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     disable_progress_bars()
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    for module in ("transformers", "torch", "huggingface_hub"):
+        warnings.filterwarnings("ignore", module=module)
 
 
-def looks_like_path(spec: str) -> bool:
-    """Hub ids are 'name' or 'org/name'; anything else that names a place on disk is a folder."""
-    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec \
-        or Path(spec).expanduser().exists()
+def offline_identity(hashes: FileHashes) -> str:
+    return "offline:" + key(*(hashes(f) for f in offline.files()))
 
 
-def identity(spec: str) -> str:
-    """What the weights are, cheaply and without torch: changes when the weights change."""
+def resolve(spec: str, fallback: bool, allow_pickle: bool, hashes: FileHashes) -> Resolved:
+    """Which model a build uses, and its fingerprint, without torch. Raises ConfigError for a model that
+    cannot be used, before any work is done."""
     if spec == offline.NAME:
-        files = [offline.ARTEFACT, offline.encoder_dir() / "model.safetensors"]
-    elif looks_like_path(spec):
-        folder = Path(spec).expanduser()
-        files = [folder / f for f in WEIGHT_FILES + ("config.json",) if (folder / f).exists()]
-    else:
-        from huggingface_hub import try_to_load_from_cache
-        for name in WEIGHT_FILES:
-            hit = try_to_load_from_cache(spec, name)
-            if isinstance(hit, str):
-                return f"hub:{spec}@{Path(hit).parent.name}"  # the snapshot folder is the commit
-        return f"hub:{spec}@uncached+{identity(offline.NAME)}"  # what the fallback would use
-    stats = [f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.exists()]
-    return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]
+        return Resolved(spec, offline_identity(hashes))
+    if checks.looks_like_path(spec):
+        files = checks.model_folder(Path(spec).expanduser(), spec, allow_pickle)
+        return Resolved(spec, "folder:" + key(*((f.name, hashes(f)) for f in files)))
+    checks.hub_id(spec)
+    from huggingface_hub import try_to_load_from_cache
+    for name in ("model.safetensors", "model.safetensors.index.json", "config.json"):
+        hit = try_to_load_from_cache(spec, name)
+        if isinstance(hit, str):
+            return Resolved(spec, f"hub:{spec}@{Path(hit).parent.name}")  # the snapshot folder is the commit
+    if hub_reachable():
+        return Resolved(spec, "")
+    if not fallback:
+        raise ConfigError(f"model '{spec}' cannot be downloaded and is not in the Hugging Face cache: "
+                          "connect to the internet once, or pass a local folder with --model")
+    print(f"note: {spec} is not reachable or cached; using the offline model instead "
+          "(--no-fallback turns this off)", file=sys.stderr)
+    return Resolved(offline.NAME, offline_identity(hashes), fallback_note(spec))
 
 
-def _from_folder_or_hub(spec: str, allow_pickle: bool):
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
-
-    kwargs = dict(attn_implementation="eager", trust_remote_code=False)
-    if looks_like_path(spec):
-        folder = Path(spec).expanduser()
-        if not folder.is_dir():
-            raise ConfigError(f"model folder {spec} does not exist")
-        if not (folder / "config.json").is_file():
-            raise ConfigError(f"model folder {spec} has no config.json: not a Hugging Face model folder")
-        has_safe = any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").exists()
-        has_bin = any(folder.glob("pytorch_model*.bin"))
-        if not has_safe and not has_bin:
-            raise ConfigError(f"model folder {spec} holds no model weights (*.safetensors)")
-        if not has_safe and not allow_pickle:
-            raise ConfigError(f"model folder {spec} has only pickle weights (pytorch_model.bin), which can run "
-                              "code when loaded; convert them to safetensors or pass --allow-pickle")
-        if not has_safe:
-            print(f"warning: loading pickle weights from {spec} (--allow-pickle)", file=sys.stderr)
-        kwargs.update(local_files_only=True, use_safetensors=has_safe)
-        return AutoTokenizer.from_pretrained(folder, local_files_only=True), \
-            _masked_lm(AutoModelForMaskedLM, folder, f"model folder {spec}", kwargs)
-    kwargs.update(use_safetensors=None if allow_pickle else True)
-    try:  # the cache first: no network round trip when the model is already here
-        return AutoTokenizer.from_pretrained(spec, local_files_only=True), \
-            _masked_lm(AutoModelForMaskedLM, spec, f"model '{spec}'", dict(kwargs, local_files_only=True))
-    except OSError:
-        if not hub_reachable():
-            raise
-        return AutoTokenizer.from_pretrained(spec), _masked_lm(AutoModelForMaskedLM, spec, f"model '{spec}'", kwargs)
-
-
-def _masked_lm(auto, source, culprit: str, kwargs: dict):
-    """The model, refusing one whose masked-LM head would be random (a bare encoder such as a BertModel)."""
-    net, info = auto.from_pretrained(source, output_loading_info=True, **kwargs)
-    missing = sorted(info["missing_keys"])
-    if missing:
-        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise ConfigError(f"{culprit} holds no masked-LM weights ({missing[0]}{more} missing): it is an encoder "
-                          "without a prediction head; use a masked-LM checkpoint such as bert-base-uncased")
-    return net
+def fallback_note(spec: str) -> str:
+    return (f"{spec} could not be downloaded and is not in the Hugging Face cache, so this gallery uses the "
+            f"offline model ({offline.DESCRIPTION}).")
 
 
 def hub_reachable(timeout: float = 5.0) -> bool:
@@ -146,32 +134,71 @@ def hub_reachable(timeout: float = 5.0) -> bool:
         return False
 
 
-def load(spec: str, fallback: bool = True, allow_pickle: bool = False) -> Model:
-    """The model named by `spec`; the offline model instead when a hub id cannot be had and `fallback`."""
+def _masked_lm(source, culprit: str, kwargs: dict):
+    """The model, refusing one whose masked-LM head would be random (a bare encoder such as a BertModel)."""
+    from transformers import AutoModelForMaskedLM
+    net, info = AutoModelForMaskedLM.from_pretrained(source, output_loading_info=True, **kwargs)
+    missing = sorted(info["missing_keys"])
+    head = [k for k in missing if k.split(".")[0] in ("cls", "lm_head", "vocab_projector", "vocab_transform",
+                                                       "vocab_layer_norm", "predictions", "generator_lm_head")]
+    if missing and len(head) < len(missing):
+        body = [k for k in missing if k not in head]
+        raise ConfigError(f"{culprit}: its weights do not match its config.json ({body[0]} and {len(body) - 1} "
+                          "more missing)")
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ConfigError(f"{culprit} holds no masked-LM weights ({missing[0]}{more} missing): it is an encoder "
+                          "without a prediction head; use a masked-LM checkpoint such as bert-base-uncased")
+    return net
+
+
+def _load_named(spec: str, allow_pickle: bool):
+    from transformers import AutoTokenizer
+    safe = dict(trust_remote_code=False)  # never run a model's own code, never ask
+    if checks.looks_like_path(spec):
+        folder = Path(spec).expanduser()
+        kwargs = dict(safe, attn_implementation="eager", local_files_only=True,
+                      use_safetensors=not checks.pickle_only(folder))
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True, **safe), \
+            _masked_lm(folder, f"model folder {spec}", kwargs)
+    kwargs = dict(safe, attn_implementation="eager", use_safetensors=None if allow_pickle else True)
+    try:  # the cache first: no network round trip when the model is already here
+        return AutoTokenizer.from_pretrained(spec, local_files_only=True, **safe), \
+            _masked_lm(spec, f"model '{spec}'", dict(kwargs, local_files_only=True))
+    except OSError:
+        if not hub_reachable():
+            raise
+        return AutoTokenizer.from_pretrained(spec, **safe), _masked_lm(spec, f"model '{spec}'", kwargs)
+
+
+def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = False) -> Model:
+    """The model `resolved` names (or a hub id, folder or "offline"); the offline model instead when a hub id
+    cannot be had and `fallback`."""
+    if isinstance(resolved, str):
+        resolved = resolve(resolved, fallback, allow_pickle, FileHashes())
     quiet()
     import torch
     torch.set_grad_enabled(False)
-    note = ""
+    spec, note = resolved.spec, resolved.note
     try:
-        if spec == offline.NAME:
-            tokenizer, net = offline.load()
-        else:
-            tokenizer, net = _from_folder_or_hub(spec, allow_pickle)
+        tokenizer, net = offline.load() if spec == offline.NAME else _load_named(spec, allow_pickle)
     except ConfigError:
         raise
-    except (OSError, ValueError) as e:
-        if looks_like_path(spec):
-            raise ConfigError(f"model folder {spec} could not be loaded as a masked LM: "
-                              f"{str(e).splitlines()[0]}") from None
+    except Exception as e:  # noqa: BLE001 - a model we cannot load is the user's input, not our bug
+        first = checks.one_line(str(e).splitlines()[0] if str(e) else e.__class__.__name__)
+        if "mismatched_sizes" in first:
+            first = "its weights do not match its config.json (tensors of other shapes)"
+        if checks.looks_like_path(spec):
+            raise ConfigError(f"model folder {spec} could not be loaded as a masked LM: {first}") from None
+        if not isinstance(e, OSError):
+            raise ConfigError(f"model '{spec}' could not be loaded as a masked LM: {first}") from None
         if not fallback:
             raise ConfigError(f"model '{spec}' cannot be downloaded and is not in the Hugging Face cache: "
                               "connect to the internet once, or pass a local folder with --model") from None
-        note = (f"{spec} could not be downloaded and is not in the Hugging Face cache, so this gallery "
-                f"uses the offline model ({offline.DESCRIPTION}).")
         print(f"note: {spec} is not reachable or cached; using the offline model instead "
               "(--no-fallback turns this off)", file=sys.stderr)
         tokenizer, net = offline.load()
-        spec = offline.NAME
+        spec, note = offline.NAME, fallback_note(spec)
     if getattr(net.config, "is_decoder", False) or tokenizer.mask_token is None:
         raise ConfigError(f"model {spec} is not a masked language model (it has no mask token)")
     net.eval()
@@ -179,9 +206,12 @@ def load(spec: str, fallback: bool = True, allow_pickle: bool = False) -> Model:
     max_tokens = min(getattr(cfg, "max_position_embeddings", 512), tokenizer.model_max_length)
     if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
         max_tokens -= 2  # RoBERTa's positions start after the padding index
-    info = ModelInfo(name=spec, layers=cfg.num_hidden_layers, heads=cfg.num_attention_heads, note=note)
-    return Model(tokenizer=tokenizer, net=net, info=info, max_tokens=max_tokens,
-                 special_ids=set(tokenizer.all_special_ids))
+    identity = resolved.identity if spec == resolved.spec else offline_identity(FileHashes())
+    if not identity:  # downloaded just now: the snapshot is in the cache
+        identity = resolve(spec, False, allow_pickle, FileHashes()).identity
+    info = ModelInfo(name=spec, layers=cfg.num_hidden_layers, heads=cfg.num_attention_heads, note=note,
+                     about=offline.DESCRIPTION if spec == offline.NAME else "")
+    return Model(tokenizer=tokenizer, net=net, info=info, identity=identity, max_tokens=max_tokens)
 
 
 def _word(tokenizer, token_id: int) -> str:
@@ -189,12 +219,23 @@ def _word(tokenizer, token_id: int) -> str:
     return tokenizer.decode([token_id]).strip() or tokenizer.convert_ids_to_tokens(token_id)
 
 
-def analyse(model: Model, text: str, top_k: int, culprit: str = "") -> Analysis:
+def fill(text: str, best: list[str]) -> str:
+    """The sentence with each [MASK] replaced by its top prediction; a word piece ('##s') joins the word before."""
+    pieces = text.split(MASK)
+    filled = pieces[0]
+    for word, after in zip(best, pieces[1:]):
+        filled = (filled.rstrip() + word[2:] if word.startswith("##") else filled + word) + after
+    return filled
+
+
+def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
     """One forward pass: ranked predictions for every mask and all attention maps."""
     import torch
 
     tok = model.tokenizer
-    enc = tok(text.replace(MASK, tok.mask_token), return_tensors="pt", truncation=False)
+    masked = text.replace(MASK, tok.mask_token)
+    enc = tok(masked, return_tensors="pt", truncation=False, return_offsets_mapping=tok.is_fast)
+    offsets = [tuple(o) for o in enc.pop("offset_mapping")[0].tolist()] if tok.is_fast else []
     ids = enc["input_ids"][0]
     if len(ids) > model.max_tokens:
         raise ConfigError(f"{culprit}is {len(ids)} tokens long; {model.info.name} accepts at most {model.max_tokens}")
@@ -205,14 +246,11 @@ def analyse(model: Model, text: str, top_k: int, culprit: str = "") -> Analysis:
     positions = (ids == tok.mask_token_id).nonzero().flatten().tolist()
     probs = torch.softmax(out.logits[0, positions].float(), dim=-1)
     values, indices = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
-    masks = [MaskResult(index=pos, predictions=[Prediction(_word(tok, i), float(p))
-                                                for p, i in zip(vals.tolist(), idxs.tolist())])
-             for pos, vals, idxs in zip(positions, values, indices)]
-    pieces = text.split(MASK)
-    filled = pieces[0]
-    for m, after in zip(masks, pieces[1:]):
-        best = m.predictions[0].token
-        # a word piece ('##s') joins the word before it
-        filled = (filled.rstrip() + best[2:] if best.startswith("##") else filled + best) + after
-    tokens = [_word(tok, i) if i not in model.special_ids else tok.convert_ids_to_tokens(i) for i in ids.tolist()]
-    return Analysis(tokens=tokens, masks=masks, filled=filled, attention=attention)
+    masks = [Mask(index=pos, target=idxs[0], predictions=[Prediction(_word(tok, i), float(p))
+                                                          for p, i in zip(vals.tolist(), idxs)])
+             for pos, vals, idxs in zip(positions, values, indices.tolist())]
+    special_ids = set(tok.all_special_ids)
+    tokens = [tok.convert_ids_to_tokens(i) if i in special_ids else _word(tok, i) for i in ids.tolist()]
+    special = [i for i, t in enumerate(tokens) if t in (tok.cls_token, tok.sep_token)]
+    return Run(tokens=tokens, masks=masks, filled=fill(text, [m.predictions[0].token for m in masks]),
+               attention=attention, special=special, offsets=offsets, inputs=enc)

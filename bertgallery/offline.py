@@ -32,6 +32,13 @@ def encoder_dir() -> Path:
     return Path(spec.origin).parent / "model"
 
 
+def files() -> list[Path]:
+    """Every file the offline model is assembled from: its fingerprint for the build's cache."""
+    folder = encoder_dir()
+    return [ARTEFACT] + [folder / f for f in ("config.json", "model.safetensors", "special_tokens_map.json",
+                                              "tokenizer.json", "tokenizer_config.json", "vocab.txt")]
+
+
 def encoder_sha256() -> str:
     h = hashlib.sha256()
     with open(encoder_dir() / "model.safetensors", "rb") as f:

@@ -8,6 +8,7 @@ and bench/ measures the difference.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import warnings
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from matplotlib import colormaps  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from .names import head_png, head_title  # noqa: E402
 from .png import Palette, encode_indices, encode_png  # noqa: E402
 
 # tokens in scripts the default font lacks (CJK, emoji) are drawn as boxes; saying so per glyph is noise
@@ -122,10 +124,6 @@ def _figure(tokens: list[str], cmap_name: str):
     return fig, ax, im, title
 
 
-def head_title(layer: int, head: int) -> str:
-    return f"Layer {layer} · Head {head}"
-
-
 def render_head_slow(attn: np.ndarray, tokens: list[str], layer: int, head: int, cmap: str) -> np.ndarray:
     """The obvious way: a new figure, a full draw. Returns its RGBA pixels (the reference picture)."""
     fig, _, im, title = _figure(tokens, cmap)
@@ -171,41 +169,64 @@ class HeadRenderer:
         return encode_indices(self.indices(attn, layer, head), self.palette)
 
 
-def head_filename(layer: int, head: int) -> str:
-    return f"Attention_Layer{layer}_Head{head}.png"
-
-
-def _render_heads(args) -> list[tuple[str, int]]:
-    """Worker: write the PNGs of the heads listed in `jobs`; returns (file name, bytes) for each."""
-    attention, tokens, cmap, folder, jobs = args
+def _draw_heads(args) -> list[tuple[str, bytes]]:
+    """Draw the PNGs of the heads listed in `jobs`: (file name, PNG bytes) of each."""
+    attention, tokens, cmap, jobs = args
     renderer = HeadRenderer(tokens, cmap)
-    written = []
-    for layer, head in jobs:
-        data = renderer.png(attention[layer - 1, head - 1], layer, head)
-        name = head_filename(layer, head)
-        with open(os.path.join(folder, name), "wb") as f:
-            f.write(data)
-        written.append((name, len(data)))
-    return written
+    return [(head_png(layer, head), renderer.png(attention[layer - 1, head - 1], layer, head)) for layer, head in jobs]
 
 
-def render_heads(attention: np.ndarray, tokens: list[str], cmap: str, folder: str, pool=None) -> list[tuple[str, int]]:
-    """One PNG per head into `folder`; split across the worker processes of `pool` when given."""
-    return render_heads_async(attention, tokens, cmap, folder, pool)()
+def _worker_start(parent: int) -> None:
+    """Ctrl-C reaches the whole process group: only the build reports it, once. A worker also ends when the
+    build does, even on kill -9 (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    import ctypes
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the build died before prctl took effect
+        os._exit(1)
 
 
-def render_heads_async(attention: np.ndarray, tokens: list[str], cmap: str, folder: str, pool=None):
-    """Start render_heads; returns a function that waits for it and gives its result. With a pool, the
-    caller can do other work (the overview, the page) while the workers draw."""
-    layers, heads = attention.shape[:2]
-    jobs = [(l, h) for l in range(1, layers + 1) for h in range(1, heads + 1)]
-    if pool is None:
-        written = _render_heads((attention, tokens, cmap, folder, jobs))
-        return lambda: written
-    parts = getattr(pool, "_processes", 2)
-    pending = pool.map_async(_render_heads, [(attention, tokens, cmap, folder, jobs[i::parts]) for i in range(parts)
-                                             if jobs[i::parts]])
-    return lambda: [w for ws in pending.get() for w in ws]
+class Pending:
+    """Head PNGs being drawn; get() waits for them."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    def get(self) -> list[tuple[str, bytes]]:
+        return [png for part in (self.parts.get() if hasattr(self.parts, "get") else self.parts) for png in part]
+
+
+class Workers:
+    """The processes that draw head PNGs, forked before torch starts its threads:
+    `with render.Workers() as w: pending = w.heads(...); ...; pngs = pending.get()`."""
+
+    def __init__(self, processes: int | None = None):
+        self.processes = processes if processes is not None else min(os.cpu_count() or 1, 4)
+        self.pool = None
+
+    def __enter__(self) -> "Workers":
+        if self.processes > 1:
+            self.pool = multiprocessing.get_context("fork").Pool(self.processes, _worker_start, (os.getpid(),))
+        return self
+
+    def __exit__(self, *_):
+        if self.pool is not None:  # idle after a finished map; on an interrupt, stop them at once
+            self.pool.terminate()
+            self.pool.join()
+
+    def heads(self, attention: np.ndarray, tokens: list[str], cmap: str) -> Pending:
+        """Start drawing every head of a sentence; the caller can do other work until get()."""
+        layers, heads = attention.shape[:2]
+        jobs = [(l, h) for l in range(1, layers + 1) for h in range(1, heads + 1)]
+        if self.pool is None:
+            return Pending([_draw_heads((attention, tokens, cmap, jobs))])
+        n = self.processes
+        return Pending(self.pool.map_async(_draw_heads, [(attention, tokens, cmap, jobs[i::n]) for i in range(n)
+                                                         if jobs[i::n]]))
 
 
 OVERVIEW_TILE = 0.62  # inches per head
@@ -245,12 +266,9 @@ def render_overview(attention: np.ndarray, cmap: str) -> bytes:
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
 
 
-LAYER_PLOT_SIZE = (640, 360)  # pixels
-
-
-def render_layer_plot(means: np.ndarray) -> bytes:
+def render_layer_plot(means: np.ndarray, size: tuple[int, int]) -> bytes:
     """Average attention to [CLS], [SEP] and punctuation per layer: means is [layers, 3] in that order."""
-    fig = Figure(figsize=(LAYER_PLOT_SIZE[0] / DPI, LAYER_PLOT_SIZE[1] / DPI), dpi=DPI, facecolor="white")
+    fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.1, 0.15, 0.86, 0.78))
     layers = np.arange(1, len(means) + 1)

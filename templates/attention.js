@@ -1,15 +1,19 @@
 // The interactive attention view of a sentence page, in the spirit of bertviz's head view, with no server
-// and no network: the data is inline in the page (<script type="application/json" id="attention-data">),
-// so it works from file:// too. Attention is stored as bytes (weight x 255), layer-major, base64-encoded.
+// and no network: the data comes from the sentence's view-data.js (window.bertGalleryView), a script file,
+// so it works from file:// too. Attention is stored as 16-bit integers (weight x data.scale), layer-major,
+// little-endian, base64-encoded.
 (function () {
   "use strict";
-  var source = document.getElementById("attention-data");
+  var data = window.bertGalleryView;
   var root = document.getElementById("explore");
-  if (!source || !root) return;
-  var data = JSON.parse(source.textContent);
+  if (!data || !root) return;
   var raw = atob(data.attention);
-  var bytes = new Uint8Array(raw.length);
-  for (var k = 0; k < raw.length; k++) bytes[k] = raw.charCodeAt(k);
+  var buffer = new Uint8Array(raw.length);
+  for (var k = 0; k < raw.length; k++) buffer[k] = raw.charCodeAt(k);
+  var weights = new Uint16Array(buffer.buffer);
+  function headPng(layer, head) {  // 1-based, from the one pattern Python uses (names.py)
+    return data.names.headPng.replace("{layer}", layer).replace("{head}", head);
+  }
   var L = data.layers, H = data.heads, T = data.tokens.length;
   var special = data.special;  // token positions of [CLS]/[SEP] (or <s>, </s>)
 
@@ -45,7 +49,7 @@
   function matrix(keep) {
     var base = (state.layer * H + state.head) * T * T, m = [];
     keep.forEach(function (i) {
-      var row = keep.map(function (j) { return bytes[base + i * T + j] / 255; });
+      var row = keep.map(function (j) { return weights[base + i * T + j] / data.scale; });
       if (hideSpecial.checked) {
         var sum = row.reduce(function (a, b) { return a + b; }, 0) || 1;
         row = row.map(function (w) { return w / sum; });
@@ -55,9 +59,8 @@
     return m;
   }
 
-  function colour(w) {
-    var stops = data.colors;
-    return stops[Math.min(stops.length - 1, Math.round(w * (stops.length - 1)))];
+  function step(w) {  // the colour class of a weight, as the statistics maps use them
+    return Math.min(data.colors.length - 1, Math.round(w * (data.colors.length - 1)));
   }
 
   function tokenButtons(column, keep, side) {
@@ -103,8 +106,8 @@
         var w = null;
         if (f && f.side === "from" && side === 1) w = m[f.row][row];
         if (f && f.side === "to" && side === 0) w = m[row][f.row];
-        btn.style.background = w === null ? "" : colour(w);
-        btn.classList.toggle("light", w !== null && w < 0.55);
+        btn.style.background = w === null ? "" : data.colors[step(w)];
+        btn.classList.toggle("light", w !== null && data.light[step(w)]);  // chosen by contrast in Python
         btn.title = w === null ? "" : w.toFixed(2);
         btn.classList.toggle("focused", !!f && ((f.side === "from" && side === 0) || (f.side === "to" && side === 1)) && f.row === row);
       });
@@ -113,7 +116,7 @@
     headSelect.value = String(state.head);
     var name = "Layer " + (state.layer + 1) + ", head " + (state.head + 1);
     status.textContent = name + (f ? ": " + data.tokens[keep[f.row]] + (f.side === "from" ? " attends to the highlighted tokens" : " is attended to by the highlighted tokens") : "");
-    fullLink.href = "Attention_Layer" + (state.layer + 1) + "_Head" + (state.head + 1) + ".png";
+    fullLink.href = headPng(state.layer + 1, state.head + 1);
     fullLink.textContent = "Open the full picture of layer " + (state.layer + 1) + ", head " + (state.head + 1);
   }
 
@@ -146,23 +149,25 @@
     table.querySelectorAll("tbody tr").forEach(function (tr, l) {
       tr.querySelectorAll("td").forEach(function (td, h) {
         var a = document.createElement("a");
-        a.href = "Attention_Layer" + (l + 1) + "_Head" + (h + 1) + ".png";
+        a.href = headPng(l + 1, h + 1);
         a.textContent = td.textContent;
         td.textContent = "";
         td.appendChild(a);
       });
     });
   });
-  // clicking a thumbnail or a statistics cell shows that head here (modifier-clicks still open the picture)
-  document.querySelectorAll("table.grid a, table.stat-map a").forEach(function (a) {
-    var m = /Attention_Layer(\d+)_Head(\d+)\.png$/.exec(a.getAttribute("href"));
-    if (!m) return;
-    a.addEventListener("click", function (e) {
-      if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
-      e.preventDefault();
-      select(+m[1] - 1, +m[2] - 1);
-      root.scrollIntoView({ block: "start" });
-      view.focus({ preventScroll: true });
+  // clicking a thumbnail or a statistics cell shows that head here (modifier-clicks still open the picture);
+  // both are layers x heads tables, so a cell's row and column name its head
+  document.querySelectorAll("table.grid tbody tr, table.stat-map tbody tr").forEach(function (tr, _) {
+    var l = tr.sectionRowIndex;
+    tr.querySelectorAll("td a").forEach(function (a, h) {
+      a.addEventListener("click", function (e) {
+        if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+        e.preventDefault();
+        select(l, h);
+        root.scrollIntoView({ block: "start" });
+        view.focus({ preventScroll: true });
+      });
     });
   });
   root.hidden = false;

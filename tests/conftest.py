@@ -5,6 +5,7 @@ quality. The WordPiece tokenizer is bert-base-uncased's, taken from the pip-inst
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -30,11 +31,13 @@ def save_bert(folder: Path, **shape) -> Path:
     return folder
 
 
+TINY_SHAPE = dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=3, intermediate_size=96)
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """2 layers x 3 heads, random weights."""
-    return save_bert(tmp_path_factory.mktemp("tiny-bert"), hidden_size=48, num_hidden_layers=2,
-                     num_attention_heads=3, intermediate_size=96)
+    return save_bert(tmp_path_factory.mktemp("tiny-bert"), **TINY_SHAPE)
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +68,48 @@ def tiny_roberta(tmp_path_factory) -> Path:
                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
     RobertaForMaskedLM(cfg).save_pretrained(folder)
     return folder
+
+
+# The sample gallery every site, page and browser test looks at, and tests/golden/ holds as expected output:
+# a seeded tiny model (named by a relative path, so pages do not depend on where the test runs), markup and
+# script in a title and a note, two masks in one sentence.
+SAMPLE = """model: ./tiny-model
+top_k: 4
+sentences:
+  - id: cat
+    title: "Cats <b>& mats</b>"
+    text: The cat sat on the [MASK] and looked around.
+  - text: I [MASK] to the [MASK] every day.
+    note: "<script>alert('x')</script>"
+"""
+
+
+@contextlib.contextmanager
+def working_folder(folder: Path):
+    old = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield folder
+    finally:
+        os.chdir(old)
+
+
+def build_sample(folder: Path, model_folder: Path) -> Path:
+    """Build the sample gallery in `folder` (its model copied to folder/tiny-model); returns the site."""
+    import shutil
+
+    from bertgallery import build, config
+    shutil.copytree(model_folder, folder / "tiny-model")
+    (folder / "sentences.yaml").write_text(SAMPLE, encoding="utf-8")
+    with working_folder(folder):
+        build.build(config.load(Path("sentences.yaml")), Path("site"), build.Options(fallback=False, progress=False))
+    return folder / "site"
+
+
+@pytest.fixture(scope="session")
+def sample_site(tiny_bert, tmp_path_factory) -> Path:
+    """Built once for the whole session; tests must not change it."""
+    return build_sample(tmp_path_factory.mktemp("sample"), tiny_bert)
 
 
 def run_generate(*args, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProcess:

@@ -12,7 +12,6 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from bertgallery import build, config
 from conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,17 +24,8 @@ sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
 
 @pytest.fixture(scope="module")
-def site(tiny_bert, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser")
-    (folder / "s.yaml").write_text(f"""model: {tiny_bert}
-sentences:
-  - id: cat
-    title: "The <b>cat</b>"
-    text: The cat sat on the [MASK] and looked around.
-  - text: I [MASK] to the [MASK] every morning.
-""")
-    build.build(config.load(folder / "s.yaml"), folder / "site", fallback=False, progress=False)
-    return folder / "site"
+def site(sample_site):
+    return sample_site
 
 
 @pytest.fixture(scope="module")

@@ -30,8 +30,9 @@ def test_build_prints_a_short_summary(tiny_bert, tmp_path):
 
 def test_a_site_over_the_pages_limit_gets_a_warning(tiny_bert, tmp_path, monkeypatch, capsys):
     import generate
+    from bertgallery import cli
     write_yaml(tmp_path / "s.yaml", "sentences:\n  - The cat sat on the [MASK].\n")
-    monkeypatch.setattr(generate, "PAGES_LIMIT", 10_000)  # bytes; a real 1 GB site takes too long to build
+    monkeypatch.setattr(cli, "PAGES_LIMIT", 10_000)  # bytes; a real 1 GB site takes too long to build
     assert generate.main([str(tmp_path / "s.yaml"), "--model", str(tiny_bert), "--out", str(tmp_path / "site"),
                           "--quiet"]) == 0
     err = capsys.readouterr().err

@@ -21,9 +21,9 @@ def test_previous_token_head():
     for i in range(1, T):
         a[i, i - 1] = 1
     h = one_head(a)
-    assert h.prev == pytest.approx(1) and h.next == pytest.approx(0)
+    assert h["prev"] == pytest.approx(1) and h["next"] == pytest.approx(0)
     assert "previous token" in h.tags and "next token" not in h.tags
-    assert h.entropy == pytest.approx(0)
+    assert h["entropy"] == pytest.approx(0)
 
 
 def test_next_token_head():
@@ -32,14 +32,14 @@ def test_next_token_head():
         a[i, i + 1] = 1
     a[T - 1, T - 1] = 1
     h = one_head(a)
-    assert h.next == pytest.approx(1) and "next token" in h.tags
+    assert h["next"] == pytest.approx(1) and "next token" in h.tags
 
 
 def test_uniform_attention_is_broad_with_entropy_ln_t():
     h = one_head(np.full((T, T), 1 / T))
-    assert h.entropy == pytest.approx(math.log(T), abs=1e-5)
-    assert h.cls == pytest.approx(1 / T) and h.sep == pytest.approx(1 / T)
-    assert h.punct == pytest.approx(2 / T)  # ',' and '.'
+    assert h["entropy"] == pytest.approx(math.log(T), abs=1e-5)
+    assert h["cls"] == pytest.approx(1 / T) and h["sep"] == pytest.approx(1 / T)
+    assert h["punct"] == pytest.approx(2 / T)  # ',' and '.'
     assert h.tags == ["broad"]
 
 
@@ -47,10 +47,10 @@ def test_all_to_sep_and_all_to_cls():
     a = np.zeros((T, T))
     a[:, T - 1] = 1
     h = one_head(a)
-    assert h.sep == pytest.approx(1) and h.cls == 0 and h.tags == ["[SEP]"]
+    assert h["sep"] == pytest.approx(1) and h["cls"] == 0 and h.tags == ["[SEP]"]
     b = np.zeros((T, T))
     b[:, 0] = 1
-    assert one_head(b).cls == pytest.approx(1) and "[CLS]" in one_head(b).tags
+    assert one_head(b)["cls"] == pytest.approx(1) and "[CLS]" in one_head(b).tags
 
 
 def test_punctuation_tokens():
@@ -60,12 +60,12 @@ def test_punctuation_tokens():
     a[:, 3] = 0.5
     a[:, 8] = 0.5
     h = one_head(a)
-    assert h.punct == pytest.approx(1) and "punctuation" in h.tags
+    assert h["punct"] == pytest.approx(1) and "punctuation" in h.tags
 
 
 def test_self_head():
     h = one_head(np.eye(T))
-    assert h.self == pytest.approx(1) and h.tags == ["self"]
+    assert h["self"] == pytest.approx(1) and h.tags == ["self"]
 
 
 def direct(a, tokens, cls="[CLS]", sep="[SEP]"):
@@ -87,18 +87,19 @@ def test_real_model_statistics_in_data_json_match_a_direct_computation(tmp_path)
     cfg_path = tmp_path / "s.yaml"
     cfg_path.write_text("model: offline\nsentences:\n  - {id: s, text: 'The cat, tired, sat on the [MASK].'}\n")
     cfg = config.load(cfg_path)
-    build.build(cfg, tmp_path / "site", progress=False)
+    build.build(cfg, tmp_path / "site", build.Options(progress=False))
     data = json.loads((tmp_path / "site" / "s" / "data.json").read_text())
     loaded = model.load(offline.NAME)
-    result = model.analyse(loaded, cfg.sentences[0].text, top_k=1)
+    result = model.predict(loaded, cfg.sentences[0].text, top_k=1)
     assert data["tokens"] == result.tokens
     assert len(data["heads"]) == 6 * 12
     for stats in data["heads"]:
         a = result.attention[stats["layer"] - 1, stats["head"] - 1].astype(float).tolist()
         for name, value in direct(a, result.tokens).items():
             assert stats[name] == pytest.approx(value, abs=1e-4), (stats["layer"], stats["head"], name)
-    assert set(data["heads"][0]) == {"layer", "head", "cls", "sep", "punct", "self", "prev", "next", "entropy", "tags",
-                                     "strongest"}
+        assert stats["breadth"] == pytest.approx(stats["entropy"] / math.log(len(result.tokens)), abs=1e-4)
+    assert set(data["heads"][0]) == {"layer", "head", "cls", "sep", "punct", "self", "prev", "next", "breadth",
+                                     "entropy", "tags", "strongest"}
     for stats in data["heads"]:  # the strongest pairs are the head's largest weights, by token position
         a = result.attention[stats["layer"] - 1, stats["head"] - 1]
         top = sorted(a.ravel(), reverse=True)[:3]
@@ -106,12 +107,32 @@ def test_real_model_statistics_in_data_json_match_a_direct_computation(tmp_path)
         assert [a[i, j] for i, j, _ in stats["strongest"]] == pytest.approx(top)
 
 
-def test_gallery_means_and_per_layer():
-    a = {"layer": 1, "head": 1, **{k: 0.0 for k in heads.STATS}, "tags": ["[SEP]"]}
-    b = {"layer": 1, "head": 1, **{k: 1.0 for k in heads.STATS}, "tags": ["[SEP]", "broad"]}
-    (m,) = heads.gallery_means([[a], [b]])
-    assert m["sep"] == 0.5 and m["tag_counts"] == {"[SEP]": 2, "broad": 1}
-    assert heads.per_layer([m], ("cls", "sep")).tolist() == [[0.5, 0.5]]
+def test_totals_mean_spread_tags_and_per_layer():
+    n = len(heads.STATISTICS)
+    totals = heads.Totals.empty(1, 2)
+    a = np.zeros((1, 2, n))
+    b = np.ones((1, 2, n))
+    b[0, 1] = 0.0
+    totals.add(a, 10)
+    totals.add(b, 20)
+    assert (totals.sentences, totals.tokens) == (2, 30)
+    assert totals.means[0, 0].tolist() == [0.5] * n and totals.means[0, 1].tolist() == [0.0] * n
+    # standard error of the mean of (0, 1): sample sd 0.7071 / sqrt(2)
+    assert totals.stderr[0, 0] == pytest.approx([0.5] * n)
+    (first, second) = heads.summaries(totals)
+    assert first.tag_counts == {t: 1 for t in heads.TAGS} and second.tag_counts == {}
+    assert heads.per_layer(totals, ("cls", "sep")).tolist() == [[0.25, 0.25]]
+    merged = totals.merge(totals)
+    assert merged.sentences == 4 and np.allclose(merged.means, totals.means)
+    assert heads.Totals.from_json(json.loads(json.dumps(totals.to_json()))).to_json() == totals.to_json()
+
+
+def test_one_table_drives_keys_tags_and_maps():
+    keys = [s.key for s in heads.STATISTICS]
+    assert keys == list(heads.KEYS) and len(set(keys)) == len(keys)
+    for stat in heads.STATISTICS:
+        assert stat.label and stat.short and stat.formula and stat.about
+        assert not stat.tag or stat.why  # every threshold says where it comes from
 
 
 def test_describe_names_the_strongest_pairs():
@@ -119,5 +140,8 @@ def test_describe_names_the_strongest_pairs():
     a[1, 0], a[2, 1], a[0, 0] = 0.9, 0.7, 0.5
     pairs = heads.strongest(a, k=2)
     assert pairs == [[1, 0, 0.9], [2, 1, 0.7]]
-    assert heads.describe(3, 10, ["previous token"], pairs, ["x", "cat", "sat"]) == \
+    values = [0.0] * len(heads.STATISTICS)
+    values[heads.INDEX["prev"]] = 0.9
+    stats = heads.HeadStats(3, 10, tuple(values), pairs)
+    assert heads.describe(stats, ["x", "cat", "sat"]) == \
         "Layer 3, head 10 (previous token): ‘cat’ → ‘x’ 0.90, ‘sat’ → ‘cat’ 0.70"

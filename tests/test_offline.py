@@ -40,7 +40,7 @@ def test_assembles_a_standard_bert_masked_lm(loaded):
     pytest.param("The [MASK] meowed and jumped onto the sofa.", "cat", marks=pytest.mark.xfail(strict=True)),
 ])
 def test_predicts_plausible_words(loaded, text, expected):
-    top5 = [p.token for p in model.analyse(loaded, text, top_k=5).masks[0].predictions]
+    top5 = [p.token for p in model.predict(loaded, text, top_k=5).masks[0].predictions]
     assert expected in top5, top5
     assert not any(t in ".,;:!?" for t in top5[:2]), top5  # words, not punctuation
 
@@ -51,7 +51,7 @@ def test_everyday_sentences_kept_aside_get_fitting_words(loaded):
     rows = offline.everyday_sentences()
     hits = 0
     for text, fitting in rows:
-        top5 = {p.token for p in model.analyse(loaded, text, top_k=5).masks[0].predictions}
+        top5 = {p.token for p in model.predict(loaded, text, top_k=5).masks[0].predictions}
         hits += bool(top5 & fitting)
     assert len(rows) == 30
     assert hits >= EVERYDAY_HITS, hits
@@ -71,6 +71,11 @@ def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path):
         assert "all-MiniLM-L6-v2" in html
     assert json.loads((tmp_path / "site" / "cat" / "data.json").read_text())["model"] == "offline"
     assert len(list((tmp_path / "site" / "cat").glob("Attention_*.png"))) == 72
+    # the fallback is part of what the site was built from: --no-fallback is not "up to date" with it
+    before = {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()}
+    r = run_generate("s.yaml", "--quiet", "--no-fallback", cwd=tmp_path, env=env)
+    assert r.returncode == 2 and "cannot be downloaded" in r.stderr
+    assert {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()} == before
 
 
 def test_no_fallback_fails_with_advice(tmp_path):

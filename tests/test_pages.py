@@ -1,7 +1,7 @@
 """The GitHub Pages workflow: valid YAML with the steps the README promises."""
 import yaml
 
-from bertgallery import config, site
+from bertgallery import config, names
 from conftest import ROOT
 
 
@@ -27,4 +27,4 @@ def test_workflow_builds_and_deploys_the_site():
 
 
 def test_no_underscore_folders_that_jekyll_would_hide():
-    assert not site.STATIC.startswith("_")
+    assert not names.STATIC.startswith("_") and not names.HEADS.startswith("_")

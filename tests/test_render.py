@@ -1,5 +1,4 @@
 import io
-import multiprocessing
 
 import numpy as np
 import pytest
@@ -70,17 +69,15 @@ def test_values_map_to_the_fixed_scale():
     assert centre(0, 0) == bottom and centre(3, 5) == bottom
 
 
-def test_render_heads_writes_one_file_per_head_with_and_without_workers(tmp_path):
+def test_workers_draw_one_png_per_head_the_same_as_one_process():
     a = attention(2, 3, 8)
-    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
-    serial.mkdir(), parallel.mkdir()
-    render.render_heads(a, tokens(8), "viridis", str(serial))
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        render.render_heads(a, tokens(8), "viridis", str(parallel), pool)
-    names = sorted(p.name for p in serial.iterdir())
-    assert names == sorted(f"Attention_Layer{l}_Head{h}.png" for l in (1, 2) for h in (1, 2, 3))
-    for name in names:
-        assert np.array_equal(decode((serial / name).read_bytes()), decode((parallel / name).read_bytes()))
+    with render.Workers(processes=0) as serial, render.Workers(processes=2) as parallel:
+        one = dict(serial.heads(a, tokens(8), "viridis").get())
+        two = dict(parallel.heads(a, tokens(8), "viridis").get())
+    assert sorted(one) == sorted(f"Attention_Layer{l}_Head{h}.png" for l in (1, 2) for h in (1, 2, 3))
+    assert one.keys() == two.keys()
+    for name in one:
+        assert np.array_equal(decode(one[name]), decode(two[name]))
 
 
 def test_overview_has_a_tile_per_head():

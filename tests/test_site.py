@@ -11,19 +11,8 @@ import pytest
 import numpy as np
 from PIL import Image
 
-from bertgallery import build, config, site
-
-SAMPLE = """
-model: {model}
-top_k: 4
-sentences:
-  - id: cat
-    title: "Cats <b>& mats</b>"
-    text: The cat sat on the [MASK] and looked around.
-  - text: I [MASK] to the [MASK] every day.
-    note: "<script>alert('x')</script>"
-"""
-
+from bertgallery import names, site
+from update_golden import GOLDEN, snapshot
 
 class Links(HTMLParser):
     def __init__(self):
@@ -48,26 +37,33 @@ def parse(path: Path) -> Links:
 
 
 @pytest.fixture(scope="module")
-def sample(tiny_bert, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sample")
-    cfg_path = folder / "sentences.yaml"
-    cfg_path.write_text(SAMPLE.format(model=tiny_bert), encoding="utf-8")
-    out = folder / "site"
-    summary = build.build(config.load(cfg_path), out, fallback=False, progress=False)
-    return out, summary
+def sample(sample_site):
+    return sample_site, json.loads((sample_site / "manifest.json").read_text())
+
+
+def test_the_sample_site_is_the_expected_tree(sample_site):
+    """Every page, data file and the manifest byte for byte as in tests/golden/; the PNGs by the manifest's
+    SHA-256s. An intended change of the output: python tests/update_golden.py, and review the diff."""
+    got, expected = snapshot(sample_site), {str(p.relative_to(GOLDEN)): p.read_bytes()
+                                            for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
+    assert sorted(got) == sorted(expected)
+    for relpath in expected:
+        assert got[relpath] == expected[relpath], f"{relpath} differs from tests/golden/ (python tests/update_golden.py)"
 
 
 def test_expected_tree(sample):
-    out, summary = sample
-    heads = {f"Attention_Layer{l}_Head{h}.png" for l in (1, 2) for h in (1, 2, 3)}
+    out, manifest = sample
+    heads = {names.head_png(l, h) for l in (1, 2) for h in (1, 2, 3)}
     expected = {"index.html", "manifest.json", "static/style.css", "static/sort.js", "static/attention.js",
                 "heads/index.html",
                 "heads/per-layer.png"} | {f"heads/layer{l}-head{h}.html" for l in (1, 2) for h in (1, 2, 3)}
     for slug in ("cat", "i-mask-to-the-mask-every-day"):
-        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png"}}
+        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png", "view-data.js"}}
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
-    assert (summary.sentences, summary.rebuilt, summary.images) == (2, 2, 2 * 7)
-    assert not list(out.parent.glob(".site.*"))  # no staging folder left behind
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".bertgallery-") and p.is_dir()]
+    # the manifest names every file with its hash: the next build trusts nothing else
+    files = {f"{s['slug']}/{n}" for s in manifest["sentences"] for n in s["files"]} | set(manifest["pages"])
+    assert files == expected - {"manifest.json"}
 
 
 def test_every_link_is_relative_and_resolves(sample):
@@ -121,7 +117,7 @@ def test_data_json_schema(sample):
     out, _ = sample
     data = json.loads((out / "i-mask-to-the-mask-every-day" / "data.json").read_text(encoding="utf-8"))
     assert data["text"] == "I [MASK] to the [MASK] every day."
-    assert data["model"].endswith("tiny-bert0")
+    assert data["model"] == "./tiny-model"
     assert data["tokens"][0] == "[CLS]"
     assert [m["index"] for m in data["masks"]] == [i for i, t in enumerate(data["tokens"]) if t == "[MASK]"]
     for m in data["masks"]:
@@ -157,14 +153,15 @@ def test_stat_maps_show_every_heads_statistic_in_its_colour(sample):
     data = json.loads((out / "cat" / "data.json").read_text(encoding="utf-8"))
     tables = re.findall(r'<table class="stat-map">(.*?)</table>', html, re.S)
     assert [re.search(r"<caption>(.*?)</caption>", t)[1] for t in tables] == \
-        [escape(label, quote=False) for _, label in site.STAT_MAPS]
+        [escape(stat.label, quote=False) for stat in site.MAPS]
+    assert [stat.key for stat in site.MAPS] == ["prev", "next", "self", "cls", "sep", "punct", "breadth"]
     ln_t = math.log(len(data["tokens"]))
-    for (key, _), table in zip(site.STAT_MAPS, tables):
+    for stat, table in zip(site.MAPS, tables):
         cells = re.findall(r'<td class="c(\d+)">([^<]*)</td>', table)
         assert len(cells) == len(data["heads"])  # layer-major, like data.json
         for (step, text), stats in zip(cells, data["heads"]):
-            value = stats["entropy"] / ln_t if key == "broad" else stats[key]
-            assert int(step) == round(value * (site.SCALE_STEPS - 1)), (key, stats)
+            value = stats["entropy"] / ln_t if stat.key == "breadth" else stats[stat.key]
+            assert int(step) == round(value * (site.SCALE_STEPS - 1)), (stat.key, stats)
             assert text == ("1" if value >= 0.95 else f"{value:.1f}".removeprefix("0"))
     style = dict(re.findall(r"\.stat-map \.c(\d+)\{background:(#[0-9a-f]{6})", html))
     expected = site.colours(np.linspace(0, 1, site.SCALE_STEPS), "viridis")

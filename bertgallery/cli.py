@@ -1,0 +1,128 @@
+"""The command line: python generate.py [CONFIG] [--out DIR] [--model ID_OR_PATH] [--top-k N] ...
+
+Exit status 0 for a built site, 2 for a mistake in the input, 1 when the machine stops us (a full disk,
+another build holding the output), 130 on Ctrl-C. Every failure is one line on standard error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import build, config, output
+from .config import ConfigError
+
+PAGES_LIMIT = 10**9  # bytes: GitHub Pages publishes sites up to 1 GB
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535; 0 picks a free one)")
+    return value
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line, like every other mistake, instead of the usage text and the error."""
+        self.exit(2, f"error: {' '.join(message.split())} (python generate.py --help lists the options)\n")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = Parser(
+        prog="generate.py",
+        description="Predict every [MASK] in the sentences of CONFIG with a BERT masked-language model, draw "
+                    "every attention head as a PNG, and write a static HTML gallery you can open from disk.")
+    ap.add_argument("config", nargs="?", default="sentences.yaml", type=Path,
+                    help="YAML file with 'model', 'top_k' and 'sentences' (default: sentences.yaml)")
+    ap.add_argument("--out", default=Path("site"), type=Path, help="folder for the gallery (default: site)")
+    ap.add_argument("--model", help="hub id (e.g. bert-base-uncased), a local model folder, or 'offline'; "
+                                    "overrides 'model' in CONFIG")
+    ap.add_argument("--top-k", type=int, help="how many ranked predictions per mask; overrides 'top_k' in CONFIG")
+    ap.add_argument("--no-fallback", action="store_true",
+                    help="fail instead of using the offline model when the hub model cannot be downloaded")
+    ap.add_argument("--force", action="store_true", help="rebuild every sentence, even unchanged ones")
+    ap.add_argument("--allow-pickle", action="store_true",
+                    help="allow loading a local model that only has pickle weights (pytorch_model.bin); "
+                         "pickle files can run code, so only use this for models you trust")
+    ap.add_argument("--serve", action="store_true",
+                    help="after building, serve the site on http://127.0.0.1:PORT until Ctrl-C (a preview; the "
+                         "site also works opened straight from disk)")
+    ap.add_argument("--port", type=port, default=8000, help="port for --serve (default 8000; 0 picks a free one)")
+    ap.add_argument("--no-wait", action="store_true",
+                    help="fail at once, instead of waiting, when another build is writing the same --out")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--debug", action="store_true", help="show a full traceback on errors")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = config.load(args.config)
+        if args.model is not None:
+            cfg.model = args.model.strip() or cfg.model
+        if args.top_k is not None:
+            config.check_top_k(args.top_k, "--top-k")
+            cfg.top_k = args.top_k
+        options = build.Options(fallback=not args.no_fallback, force=args.force, allow_pickle=args.allow_pickle,
+                                progress=not args.quiet, wait=not args.no_wait)
+        summary = build.build(cfg, args.out, options)
+    except ConfigError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a folder we may not write: not a bug, but not the input's fault either
+        if args.debug:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"error: could not write the site{where}: {e.strerror or e}; the previous site is unchanged",
+              file=sys.stderr)
+        return 1
+    except output.Busy as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: the previous site is unchanged", file=sys.stderr)
+        return 130
+    if summary.rebuilt == 0:
+        print(f"{summary.sentences} sentences up to date ({summary.seconds:.1f} s); open {summary.index}")
+    else:
+        print(f"built {summary.rebuilt} of {summary.sentences} sentences, {summary.images} images, with "
+              f"{summary.model.name} in {summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); "
+              f"open {summary.index}")
+        if summary.bytes > PAGES_LIMIT:
+            print(f"warning: the site is {summary.bytes / 1e9:.2f} GB; GitHub Pages publishes sites up to 1 GB "
+                  "(fewer sentences, or a model with fewer heads, make it smaller)", file=sys.stderr)
+    if args.serve:
+        return serve(summary.index.parent, args.port)
+    return 0
+
+
+def serve(folder: Path, port: int) -> int:
+    """Python's own static file server, on this machine only."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # one line per request would bury the URL
+            pass
+
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), partial(Quiet, directory=str(folder)))
+    except OSError as e:
+        print(f"error: cannot serve on port {port}: {e.strerror}; try another with --port", file=sys.stderr)
+        return 2
+    print(f"serving {folder} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+

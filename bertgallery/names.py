@@ -1,0 +1,38 @@
+"""Every file name and head name of the site, in one place: Python uses these functions, the templates get
+them as Jinja globals, and attention.js gets the patterns as data (it fills in {layer} and {head})."""
+from __future__ import annotations
+
+HEAD_PNG = "Attention_Layer{layer}_Head{head}.png"  # 1-based, as the gallery has always promised
+HEAD_PAGE = "layer{layer}-head{head}.html"
+OVERVIEW = "overview.png"
+DATA = "data.json"
+VIEW_DATA = "view-data.js"  # the interactive view's attention, loaded with <script src> (works from file://)
+PAGE = "index.html"
+MANIFEST = "manifest.json"
+HEADS = "heads"  # the folder of the gallery-wide head pages
+STATIC = "static"  # no leading '_': GitHub Pages (Jekyll) would hide it
+STATISTICS_PAGE = "statistics.html"  # in HEADS: what every number means
+LAYER_PLOT = "per-layer.png"
+RESERVED = (HEADS, STATIC)  # sentence folders may not take these names
+
+
+def head_png(layer: int, head: int) -> str:
+    return HEAD_PNG.format(layer=layer, head=head)
+
+
+def head_page(layer: int, head: int) -> str:
+    return HEAD_PAGE.format(layer=layer, head=head)
+
+
+def head_title(layer: int, head: int) -> str:
+    """As in a picture's title: 'Layer 3 · Head 10'."""
+    return f"Layer {layer} · Head {head}"
+
+
+def head_name(layer: int, head: int) -> str:
+    """As in running text and alt text: 'Layer 3, head 10'."""
+    return f"Layer {layer}, head {head}"
+
+
+def for_js() -> dict:
+    return {"headPng": HEAD_PNG, "headPage": HEAD_PAGE}

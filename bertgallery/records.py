@@ -1,0 +1,57 @@
+"""The one shape of a sentence's results, between the analysis stages and the site, and its data.json form.
+
+A sentence computed in this build and one read back from the previous build's data.json are the same
+type; dicts appear only at the JSON boundary (to_json/from_json).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .heads import KEYS, HeadStats
+from .model import Mask, ModelInfo, Prediction
+
+
+@dataclass
+class Result:
+    """One sentence through the model and the analyses."""
+    text: str
+    tokens: list[str]
+    masks: list[Mask]
+    filled: str
+    heads: list[HeadStats]  # layer-major
+    layers: int
+    heads_per_layer: int
+    special: list[int]  # positions of [CLS]/[SEP]
+    head_size: tuple[int, int]  # pixels of each head PNG
+    overview_size: tuple[int, int]
+    attention: np.ndarray | None = field(default=None, repr=False)  # only while this build computes it
+
+    def values(self) -> np.ndarray:
+        """[layers, heads, statistics] of this sentence, for the gallery's totals."""
+        return np.array([h.values for h in self.heads], dtype=float).reshape(self.layers, self.heads_per_layer, -1)
+
+    def to_json(self, model: ModelInfo) -> dict:
+        return {
+            "text": self.text, "model": model.name, "tokens": self.tokens,
+            "masks": [{"index": m.index, "predictions": [{"token": p.token, "probability": _prob(p.probability)}
+                                                          for p in m.predictions]} for m in self.masks],
+            "filled": self.filled, "layers": self.layers, "heads_per_layer": self.heads_per_layer,
+            "heads": [{"layer": h.layer, "head": h.head, **dict(zip(KEYS, h.values)), "tags": h.tags,
+                       "strongest": h.strongest} for h in self.heads],
+            "special": self.special, "images": {"head": list(self.head_size), "overview": list(self.overview_size)},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Result":
+        masks = [Mask(m["index"], [Prediction(p["token"], p["probability"]) for p in m["predictions"]])
+                 for m in data["masks"]]
+        heads = [HeadStats(h["layer"], h["head"], tuple(h[k] for k in KEYS), h["strongest"]) for h in data["heads"]]
+        return cls(data["text"], data["tokens"], masks, data["filled"], heads, data["layers"], data["heads_per_layer"],
+                   data["special"], tuple(data["images"]["head"]), tuple(data["images"]["overview"]))
+
+
+def _prob(p: float) -> float:
+    """Six significant digits: all a page shows, and the same on every CPU."""
+    return float(f"{p:.6g}")

@@ -1,0 +1,21 @@
+// Click (or press Enter on) a column title of a table.sortable to sort its rows by that column.
+// Cells carry their sort key in data-value; without JavaScript the table simply stays in head order.
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var headers = table.querySelectorAll("thead th");
+  headers.forEach(function (th, column) {
+    var button = th.querySelector("button");
+    if (!button) return;
+    button.addEventListener("click", function () {
+      var descending = th.getAttribute("aria-sort") === "ascending";
+      headers.forEach(function (other) { other.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = parseFloat(a.cells[column].dataset.value), y = parseFloat(b.cells[column].dataset.value);
+        return descending ? y - x : x - y;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
