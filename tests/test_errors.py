@@ -2,8 +2,12 @@
 
 Each file in bad_configs/ is a config a user might write; its '# expect:' line is (part of) the one line
 the user must see, and '# args:' adds command-line options ({tiny}, {roberta}, ... are filled in here)."""
+import contextlib
 import hashlib
+import json
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,6 +41,44 @@ def pickle_model(tiny_bert, tmp_path_factory):
     return folder
 
 
+def variant(tiny_bert: Path, folder: Path, config=None, drop=(), files=None) -> Path:
+    """A copy of the tiny model with its config.json changed, files dropped or written."""
+    shutil.copytree(tiny_bert, folder, ignore=shutil.ignore_patterns(*drop))
+    if config:
+        cfg = json.loads((folder / "config.json").read_text())
+        cfg.update(config)
+        (folder / "config.json").write_text(json.dumps(cfg))
+    for name, data in (files or {}).items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def broken_models(tiny_bert, tmp_path_factory):
+    """Model folders a user might point at, each wrong in one way."""
+    tmp = tmp_path_factory.mktemp("broken")
+    weights = (tiny_bert / "model.safetensors").read_bytes()
+    pickle = (tmp / "pickle.bin")
+    import torch
+    from safetensors.torch import load_file
+    torch.save(load_file(tiny_bert / "model.safetensors"), pickle)
+    index = json.dumps({"metadata": {}, "weight_map": {"bert.embeddings.word_embeddings.weight": "weights.bin"}})
+    return {
+        "no_tokenizer": variant(tiny_bert, tmp / "no-tokenizer", drop=("tokenizer*", "vocab*", "special*")),
+        "truncated": variant(tiny_bert, tmp / "truncated", files={"model.safetensors": weights[:len(weights) // 2]}),
+        "renamed_pickle": variant(tiny_bert, tmp / "renamed", files={"model.safetensors": pickle.read_bytes()}),
+        "layers_mismatch": variant(tiny_bert, tmp / "sixty", config={"num_hidden_layers": 60}),
+        "huge_layers": variant(tiny_bert, tmp / "huge", config={"num_hidden_layers": 100000}),
+        "shape_mismatch": variant(tiny_bert, tmp / "shape", config={"intermediate_size": 100}),
+        "remote_code": variant(tiny_bert, tmp / "evil", config={"model_type": "evilbert",
+                                                                "auto_map": {"AutoModel": "evil.EvilModel"}},
+                               files={"evil.py": b"open('/tmp/pwned', 'w').write('ran')\n"}),
+        "index_to_pickle": variant(tiny_bert, tmp / "index", drop=("model.safetensors",),
+                                   files={"weights.bin": pickle.read_bytes(),
+                                          "model.safetensors.index.json": index.encode()}),
+    }
+
+
 @pytest.fixture(scope="module")
 def old_site(tiny_bert, tmp_path_factory):
     """A good site, built before each bad run, which must come through unchanged."""
@@ -47,15 +89,35 @@ def old_site(tiny_bert, tmp_path_factory):
     return folder / "site"
 
 
+def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
+    """Folders that are not the tool's own, though they hold a manifest.json, and one whose manifest was
+    tampered with."""
+    web_app = tmp_path / "public"
+    web_app.mkdir()
+    (web_app / "manifest.json").write_text('{"name": "My App"}')
+    (web_app / "index.html").write_text("hi")
+    tampered_list = tmp_path / "tampered-list"
+    shutil.copytree(old_site, tampered_list)
+    (tampered_list / "manifest.json").write_text("[]")
+    tampered_extra = tmp_path / "tampered-extra"
+    shutil.copytree(old_site, tampered_extra)
+    manifest = json.loads((tampered_extra / "manifest.json").read_text())
+    manifest["model"]["extra"] = 1
+    (tampered_extra / "manifest.json").write_text(json.dumps(manifest))
+    return {"web_app": web_app, "tampered_list": tampered_list, "tampered_extra": tampered_extra}
+
+
 @pytest.mark.parametrize("path", sorted(BAD.glob("*.yaml")), ids=lambda p: p.stem)
-def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta, pickle_model, old_site):
+def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta, pickle_model, broken_models,
+                    old_site):
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
     foreign = tmp_path / "my-photos"
     foreign.mkdir()
     (foreign / "holiday.jpg").write_text("precious")
     values = {"tiny": tiny_bert, "roberta": tiny_roberta, "pickle_model": pickle_model,
-              "encoder": offline.encoder_dir(), "a_file": a_file, "foreign": foreign}
+              "encoder": offline.encoder_dir(), "a_file": a_file, "foreign": foreign, **broken_models,
+              **foreign_folders(tmp_path, old_site)}
     header = dict(re.findall(r"^# (\w+): (.*)$", path.read_text(), re.M))
     expect = header["expect"].format(**values)
     args = header.get("args", "").format(**values).split()
@@ -64,15 +126,20 @@ def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(path.parent)
-    before = snapshot(old_site), snapshot(foreign)
-    assert generate.main([path.name, "--quiet", *args]) == 2
+    untouched = [old_site, foreign] + [values[k] for k in ("web_app", "tampered_list", "tampered_extra")]
+    before = [snapshot(f) for f in untouched]
+    with pytest.raises(SystemExit) if "--port" in args else contextlib.nullcontext() as exited:
+        assert generate.main([header.get("config", path.name), "--quiet", *args]) == 2
+    if exited:
+        assert exited.value.code == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("error: "), err  # one line, no traceback
     assert expect in err
-    assert (snapshot(old_site), snapshot(foreign)) == before
+    assert [snapshot(f) for f in untouched] == before
     assert a_file.read_text() == "not a folder"
-    assert not list(old_site.parent.glob(".site.*"))  # no staging folder left behind
+    assert not os.path.exists("/tmp/pwned")  # the remote code never ran
+    assert not list(old_site.parent.glob(".bertgallery-*-build-*"))  # no staging folder left behind
 
 
 def test_debug_shows_the_traceback(capsys):
@@ -148,11 +215,11 @@ def test_odd_but_valid_input_builds_safely(tiny_bert, tmp_path, capfd):
     evil = (out / "img-src-x-onerror-alert-1" / "index.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(&#39;text&#39;)&lt;/script&gt;" in evil
     assert "&lt;/title&gt;&lt;script&gt;" in evil
-    # the inline JSON of the interactive view: user text cannot close its <script> element
-    assert evil.count("<script") == evil.count("</script>") == 2
-    block = evil.split('<script type="application/json" id="attention-data">')[1].split("</script>")[0]
-    assert "<" not in block and "</" in "".join(json.loads(block)["tokens"] + ["</"])
-    assert "<" in json.loads(block)["tokens"]
+    assert evil.count("<script") == evil.count("</script>") == 2  # the view's data and attention.js
+    # the view's data file: user text cannot end a script or start a comment in any page that inlines it
+    view = (out / "img-src-x-onerror-alert-1" / "view-data.js").read_text(encoding="utf-8")
+    assert "<" not in view and view.startswith("window.bertGalleryView = ")
+    assert "<" in json.loads(view.removeprefix("window.bertGalleryView = ").rstrip().rstrip(";"))["tokens"]
     emoji = json.loads((out / "cafe-naive-mask" / "data.json").read_text(encoding="utf-8"))
     assert emoji["text"] == "Café ☕ — naïve 日本語 [MASK] 🐈‍⬛!"
     many = json.loads((out / "mask-mask-mask-mask-mask-mask-mask-mask" / "data.json").read_text())
@@ -184,20 +251,21 @@ def test_interrupted_build_leaves_the_old_site_whole(base_shaped_bert, tiny_bert
     # a slow rebuild (BERT-base shape: 144 heads a sentence), interrupted once it is writing pictures
     cfg = _slow_config(tmp_path, base_shaped_bert, 6)
     proc = subprocess.Popen([sys.executable, str(ROOT / "generate.py"), str(cfg), "--out", str(out),
-                             "--model", str(base_shaped_bert), "--quiet"], stderr=subprocess.PIPE, text=True)
+                             "--model", str(base_shaped_bert), "--quiet"], stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     deadline = time.time() + 120
-    while not list(tmp_path.glob(".site.building-*/s0/Attention_Layer1_Head1.png")):
+    while not list(tmp_path.glob(".bertgallery-*-build-*/s0/Attention_Layer1_Head1.png")):
         assert proc.poll() is None and time.time() < deadline, "the build ended before it could be interrupted"
         time.sleep(0.05)
-    os.kill(proc.pid, getattr(signal, sig))
+    os.killpg(proc.pid, getattr(signal, sig))  # the whole process group, as a terminal's Ctrl-C does
     rc = proc.wait(60)
     assert snapshot(out) == before  # every file of the old site, byte for byte
     if sig == "SIGINT":
         assert rc == 130
-        assert proc.stderr.read().strip() == "interrupted: the previous site is unchanged"
-        assert not list(tmp_path.glob(".site.*"))
+        assert proc.stderr.read() == "interrupted: the previous site is unchanged\n"  # one line, from the build
+        assert not list(tmp_path.glob(".bertgallery-*-*"))
     # the next build cleans up whatever was left and succeeds
     assert generate.main([str(_slow_config(tmp_path, tiny_bert, 2)), "--out", str(out), "--model", str(tiny_bert),
                           "--quiet", "--force"]) == 0
-    assert not list(tmp_path.glob(".site.*"))
+    assert not list(tmp_path.glob(".bertgallery-*-*"))
     assert (out / "s1" / "index.html").exists()

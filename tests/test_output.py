@@ -1,0 +1,156 @@
+"""The output folder: a person's files are never lost to a build (the data-loss cases of issue 14)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import generate
+from bertgallery import output
+from conftest import ROOT
+from test_errors import snapshot
+
+ONE = "sentences:\n  - {id: a, text: 'The cat sat on the [MASK].'}\n"
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(ONE)
+    return path
+
+
+def gen(cfg, out, tiny_bert, *extra):
+    return generate.main([str(cfg), "--out", str(out), "--model", str(tiny_bert), "--quiet", *extra])
+
+
+def test_a_web_apps_folder_with_a_manifest_is_refused_untouched(cfg, tmp_path, tiny_bert, capsys):
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "manifest.json").write_text('{"name": "My App"}')
+    (public / "index.html").write_text("hi")
+    (public / "robots.txt").write_text("x")
+    before = snapshot(public)
+    assert gen(cfg, public, tiny_bert) == 2
+    assert "already holds files this tool did not make" in capsys.readouterr().err
+    assert snapshot(public) == before
+
+
+def test_the_tools_own_manifest_is_recognised_by_structure():
+    good = {"tool": output.TOOL, "version": output.VERSION, "pages": {}, "hashes": {}, "extra": {},
+            "model": {"name": "m", "layers": 1, "heads": 1, "note": "", "about": "", "identity": "x"},
+            "sentences": [{"slug": "a", "key": "k", "files": {"data.json": "0" * 64}}]}
+    assert output.valid_manifest(good)
+    for broken in ({**good, "tool": "other"}, {**good, "more": 1}, {**good, "sentences": [{"slug": "a"}]},
+                   {**good, "model": {**good["model"], "extra": 1}}, [], {"name": "My App"},
+                   {**good, "sentences": [{"slug": "a", "key": "k", "files": {"../x": "0" * 64}}]}):
+        assert not output.valid_manifest(broken)
+
+
+def test_sibling_folders_a_person_made_survive_every_build(cfg, tmp_path, tiny_bert):
+    public = tmp_path / "public"
+    mine = [tmp_path / ".public.backup-2024", tmp_path / ".public.v2-draft", tmp_path / ".bertgallery-notes"]
+    for folder in mine:
+        folder.mkdir()
+        (folder / "keep.txt").write_text("precious")
+    assert gen(cfg, public, tiny_bert) == 0
+    assert gen(cfg, public, tiny_bert, "--force") == 0
+    for folder in mine:
+        assert (folder / "keep.txt").read_text() == "precious"
+
+
+def test_cleanup_takes_only_marked_leftovers(cfg, tmp_path, tiny_bert):
+    site = tmp_path / "site"
+    assert gen(cfg, site, tiny_bert) == 0
+    stem = output._stem(site)
+    unmarked = tmp_path / f"{stem}-build-1"  # the right name, but no marker and no manifest: not ours
+    unmarked.mkdir()
+    (unmarked / "keep.txt").write_text("precious")
+    marked = tmp_path / f"{stem}-build-2"  # what an interrupted build leaves
+    marked.mkdir()
+    (marked / output.MARKER).write_text(json.dumps({"output": "site", "pid": 2}))
+    other = tmp_path / f"{stem}-build-3"  # marked for another output folder
+    other.mkdir()
+    (other / output.MARKER).write_text(json.dumps({"output": "elsewhere", "pid": 3}))
+    assert gen(cfg, site, tiny_bert, "--force") == 0
+    assert (unmarked / "keep.txt").exists() and other.exists() and not marked.exists()
+
+
+def test_an_old_site_whose_swap_was_cut_short_is_put_back(cfg, tmp_path, tiny_bert):
+    site = tmp_path / "site"
+    assert gen(cfg, site, tiny_bert) == 0
+    before = snapshot(site)
+    os.rename(site, tmp_path / f"{output._stem(site)}-old-99")  # a crash between the two renames
+    output.cleanup(site)
+    assert snapshot(site) == before
+
+
+def test_out_through_a_symbolic_link_builds_in_its_target(cfg, tmp_path, tiny_bert):
+    target = tmp_path / "real"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    assert gen(cfg, link, tiny_bert) == 0
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert (target / "index.html").exists() and (target / "a" / "data.json").exists()
+    assert gen(cfg, link, tiny_bert, "--force") == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["link", "real", "s.yaml"]
+
+
+def test_a_dangling_link_is_refused(cfg, tmp_path, tiny_bert, capsys):
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    assert gen(cfg, tmp_path / "link", tiny_bert) == 2
+    assert "is a symbolic link to" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("where", [".", "..", "/"])
+def test_the_working_folder_and_its_ancestors_are_refused(cfg, tmp_path, tiny_bert, monkeypatch, capsys, where):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mine.txt").write_text("precious")
+    monkeypatch.chdir(work)
+    assert gen(cfg, where, tiny_bert) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("folder you are working in" in err or "root of the file system" in err)
+    assert (work / "mine.txt").read_text() == "precious" and Path.cwd() == work
+
+
+def test_the_project_folder_is_refused(cfg, tiny_bert, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert gen(cfg, ROOT, tiny_bert) == 2
+    assert "holds this tool's own files" in capsys.readouterr().err
+
+
+def test_a_250_character_folder_name_builds(cfg, tmp_path, tiny_bert):
+    out = tmp_path / ("s" * 250)
+    assert gen(cfg, out, tiny_bert) == 0
+    assert gen(cfg, out, tiny_bert, "--force") == 0
+    assert (out / "index.html").exists()
+
+
+def test_a_second_build_waits_for_the_first_or_fails_with_no_wait(cfg, tmp_path, tiny_bert):
+    """While one build holds the lock, a second one waits (saying so), or with --no-wait gives up at once;
+    neither touches the first one's staging folder."""
+    site = tmp_path / "site"
+    assert gen(cfg, site, tiny_bert) == 0
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from bertgallery import output\n"
+        "with output.lock(Path(sys.argv[1]), wait=False):\n"
+        "    print('locked', flush=True); time.sleep(4)\n"), str(site)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        busy = subprocess.run([sys.executable, str(ROOT / "generate.py"), str(cfg), "--out", str(site), "--model",
+                               str(tiny_bert), "--quiet", "--no-wait", "--force"], capture_output=True, text=True)
+        assert busy.returncode == 1
+        assert busy.stderr == f"error: another build is writing {site}; try again when it is done " \
+                              "(or leave out --no-wait)\n"
+        waited = subprocess.run([sys.executable, str(ROOT / "generate.py"), str(cfg), "--out", str(site), "--model",
+                                 str(tiny_bert), "--quiet", "--force"], capture_output=True, text=True)
+        assert waited.returncode == 0, waited.stderr
+        assert waited.stderr.startswith(f"another build is writing {site}; waiting\n")
+        assert holder.poll() == 0  # it finished after the holder let go
+    finally:
+        holder.kill()
