@@ -119,13 +119,15 @@ def _hooked(net, positions: list[int], gate, grow: frozenset = frozenset()):
             handle.remove()
 
 
-def _log_probs(net, inputs: dict, positions: list[int], targets: list[int], gate, grow=frozenset()):
-    """log p(target_k | sentence) at mask k for every batch row: [rows, masks]."""
+def _log_probs(net, inputs: dict, positions: list[int], targets: list[int] | None, gate, grow=frozenset()):
+    """log p(target_k | sentence) at mask k for every batch row: [rows, masks]. No targets: row 0's top-1."""
     import torch
 
     with _hooked(net, positions, gate, grow):
         logits = net(**inputs).logits  # [rows, masks, vocabulary]: keep_masks dropped the other positions
-    return torch.log_softmax(logits, dim=-1)[:, torch.arange(len(positions)), torch.as_tensor(targets)]
+    log_p = torch.log_softmax(logits, dim=-1)
+    targets = log_p[0].argmax(-1) if targets is None else torch.as_tensor(targets)
+    return log_p[:, torch.arange(len(positions)), targets]
 
 
 def gated_log_probs(net, inputs: dict, positions: list[int], targets: list[int], gates) -> "torch.Tensor":
@@ -151,22 +153,23 @@ def _frozen(net):
             p.requires_grad_(flag)
 
 
-def head_importance(net, inputs: dict, positions: list[int], targets: list[int],
+def head_importance(net, inputs: dict, positions: list[int], targets: list[int] | None = None,
                     method: str = "gradient") -> np.ndarray:
     """I[m, l, h] (float64, [masks, layers, heads]): how much head h of layer l supports token
-    targets[m] at mask position positions[m]; positive = supports. `inputs` is the tokenizer's batch of
-    one; `net` in eval mode (as model.load leaves it). Raises ValueError for an unsupported model: ask
-    reason_unsupported first."""
+    targets[m] at mask position positions[m]; positive = supports. No targets: the model's own top-1 at
+    each mask, found in the same forward pass. `inputs` is the tokenizer's batch of one; `net` in eval
+    mode (as model.load leaves it). Raises ValueError for an unsupported model: ask reason_unsupported."""
     reason = reason_unsupported(net)
     if reason:
         raise ValueError(reason)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    if len(positions) != len(targets) or inputs["input_ids"].shape[0] != 1:
+    if (targets is not None and len(positions) != len(targets)) or inputs["input_ids"].shape[0] != 1:
         raise ValueError("one sentence, and one target per mask position")
     if not positions:
         return np.zeros((0, net.config.num_hidden_layers, net.config.num_attention_heads))
-    return (_gradient if method == "gradient" else _ablation)(net, inputs, list(positions), list(targets))
+    targets = None if targets is None else list(targets)
+    return (_gradient if method == "gradient" else _ablation)(net, inputs, list(positions), targets)
 
 
 def _gradient(net, inputs, positions, targets) -> np.ndarray:
