@@ -131,8 +131,8 @@ def _log_probs(net, inputs: dict, positions: list[int], targets: list[int] | Non
 
 
 def gated_log_probs(net, inputs: dict, positions: list[int], targets: list[int], gates) -> "torch.Tensor":
-    """log p(target_k) at each mask with head h of layer l scaled by gates[l, h] ([layers, heads]); the
-    model's own prediction when every gate is 1. For checking the scores (tests) and exploring."""
+    """log p(target_k) at each mask with head h of layer l scaled by gates[l, h] ([layers, heads], in the
+    model's dtype); the model as it is when every gate is 1. For checking the scores (tests) and exploring."""
     import torch
 
     with torch.no_grad():
@@ -178,13 +178,13 @@ def _gradient(net, inputs, positions, targets) -> np.ndarray:
     import torch
 
     shape = (net.config.num_hidden_layers, net.config.num_attention_heads)
-    dtype = next(net.parameters()).dtype
+    like = next(net.parameters())  # gates in the model's dtype, on its device
     with torch.enable_grad(), _frozen(net):  # model.load turned gradients off for the whole process
-        gates = torch.ones(shape, dtype=dtype, requires_grad=True)
+        gates = torch.ones(shape, dtype=like.dtype, device=like.device, requires_grad=True)
         log_p = _log_probs(net, inputs, positions, targets, lambda layer, rows: gates[layer][None])[0]
         scores = [torch.autograd.grad(log_p[k], gates, retain_graph=k + 1 < len(positions))[0]
                   for k in range(len(positions))]
-    return (torch.stack(scores) * gates.detach()).double().numpy()  # xi * d/dxi; xi = 1 here
+    return (torch.stack(scores) * gates.detach()).double().cpu().numpy()  # xi * d/dxi; xi = 1 here
 
 
 def _ablation(net, inputs, positions, targets) -> np.ndarray:
@@ -194,9 +194,9 @@ def _ablation(net, inputs, positions, targets) -> np.ndarray:
 
     layers, heads = net.config.num_hidden_layers, net.config.num_attention_heads
     tokens = inputs["input_ids"].shape[1]
-    dtype = next(net.parameters()).dtype
+    like = next(net.parameters())
     per_pass = max(1, (ABLATION_TOKENS // tokens - 1) // heads)  # rows at the last layer: 1 + per_pass * heads
-    zero_one = 1 - torch.eye(heads, dtype=dtype)  # row h: every head but h
+    zero_one = 1 - torch.eye(heads, dtype=like.dtype, device=like.device)  # row h: every head but h
     out = np.empty((len(positions), layers, heads))
     for first in range(0, layers, per_pass):
         grow = frozenset(range(first, min(layers, first + per_pass)))
@@ -204,13 +204,13 @@ def _ablation(net, inputs, positions, targets) -> np.ndarray:
         def gate(layer, rows):
             if layer not in grow:
                 return None  # rows from earlier layers keep this layer whole
-            g = torch.ones(rows, heads, dtype=dtype)
+            g = torch.ones(rows, heads, dtype=like.dtype, device=like.device)
             g[rows - heads:] = zero_one  # the rows that joined at this layer's input
             return g
 
         with torch.no_grad():
             log_p = _log_probs(net, inputs, positions, targets, gate, grow)  # [1 + len(grow) * heads, masks]
-        drop = (log_p[:1] - log_p[1:]).double().numpy()  # log p(w) - log p(w | head zeroed)
+        drop = (log_p[:1] - log_p[1:]).double().cpu().numpy()  # log p(w) - log p(w | head zeroed)
         out[:, first:first + len(grow)] = drop.T.reshape(len(positions), len(grow), heads)
     return out
 
