@@ -96,7 +96,7 @@ def _hooked(net, positions: list[int], gate, grow: frozenset = frozenset()):
             return (x, *args[1:])
         return hook
 
-    def grow_hook(module, args, kwargs):
+    def grow_hook(module, args, kwargs):  # the attention mask, made for a batch of one, broadcasts
         import torch
         if args:
             h = args[0]
