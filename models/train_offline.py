@@ -2,6 +2,7 @@
 
     python models/train_offline.py --steps 1800 --precision fp32 --eval-every 300     # stage 1: 90 min, 2 cores
     python models/train_offline.py --resume --steps 2400 --lr 1e-4 --head-lr 5e-4 --seed 1 --eval-every 300
+    python models/attention_drift.py       # drift: per layer, how far the artefact's attention is from MiniLM's
 
 The shipped artefact is stage 1 followed by stage 2 (79 min: a warm restart from stage 1's artefact, with new
 batches and masks); the README lists what each stage measured.

@@ -20,6 +20,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "offline_model: uses the real offline model (the pip-installed MiniLM "
+                                       "encoder and models/offline-minilm-mlm.safetensors)")
+
+
 def save_bert(folder: Path, **shape) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
