@@ -130,7 +130,7 @@ def _log_probs(net, inputs: dict, positions: list[int], targets: list[int] | Non
     return log_p[:, torch.arange(len(positions)), targets]
 
 
-def gated_log_probs(net, inputs: dict, positions: list[int], targets: list[int], gates) -> "torch.Tensor":
+def gated_log_probs(net, inputs: dict, positions: list[int], targets: list[int], gates):
     """log p(target_k) at each mask with head h of layer l scaled by gates[l, h] ([layers, heads], in the
     model's dtype); the model as it is when every gate is 1. For checking the scores (tests) and exploring."""
     import torch
@@ -229,3 +229,21 @@ def rollout(attention: np.ndarray) -> np.ndarray:
         flow = a[layer] @ flow
         out[layer] = flow
     return out
+
+
+def explain(net, run, method: str) -> str:
+    """Give each mask of a model run (model.Run) its row of the rollout at every layer and, where the model's
+    family allows, its heads' importance for the top prediction. Returns '' or, in one line, why there is
+    no importance."""
+    flow = rollout(run.attention)
+    for mask in run.masks:
+        mask.rollout = flow[:, mask.index, :]
+    if not run.masks:
+        return ""
+    reason = reason_unsupported(net)
+    if reason:
+        return reason
+    scores = head_importance(net, run.inputs, [m.index for m in run.masks], [m.target for m in run.masks], method)
+    for mask, score in zip(run.masks, scores):
+        mask.importance = score
+    return ""

@@ -2,18 +2,21 @@
 
 A sentence's expensive results (model run, PNGs, data.json, the view's data) are reused from the previous
 site when their key (cache.result_key) and every file's hash match; all HTML is rewritten from the results
-on every build. A build where nothing changed writes nothing and never imports torch.
+on every build. When the new site would be the old one, nothing is swapped in, and torch is never imported.
 """
 from __future__ import annotations
 
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import cache, heads, model, names, output, site
-from .config import Config
+from .config import Config, Sentence
+from .output import Entry, Manifest
 from .records import Result
 
 
@@ -29,7 +32,7 @@ class Options:
 @dataclass
 class Summary:
     sentences: int
-    rebuilt: int
+    rebuilt: int  # sentences that went through the model
     images: int
     seconds: float
     index: Path
@@ -37,131 +40,127 @@ class Summary:
     bytes: int | None = None  # the whole site's size; None when nothing was written
 
 
+@dataclass
+class Reused:
+    entry: Entry  # in the previous site's manifest
+    result: Result
+
+
 def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
     start = time.time()
     out = output.target(out)
+    output.read_manifest(out)  # refuses a folder that is not ours before the lock file goes beside it
     with output.lock(out, options.wait):
         output.cleanup(out)
-        old = output.read_manifest(out, options.force)
-        hashes = cache.FileHashes(old.get("hashes"))
+        old, before = output.read_manifest(out), output.snapshot(out)
+        hashes = cache.FileHashes(old.hashes if old else None)
+        old = None if options.force else old
         resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes)
-        reuse = _reusable(cfg, resolved.identity, old, out)
-        todo = [s for s in cfg.sentences if s.slug not in reuse]
-        prepared = None
-        if not todo:
-            info = _info(old)
-            prepared = _gallery(cfg, info, reuse, {}, out)
-            if _unchanged(cfg, old, reuse, prepared, out):
-                return Summary(len(cfg.sentences), 0, 0, time.time() - start, out / names.PAGE, info)
-        from . import render  # matplotlib, and the worker processes forked before torch starts its threads
-        with output.Staging(out) as staging, render.Workers(0 if not todo else None) as workers:
-            results, identity = {}, resolved.identity
+        identity, reused = resolved.identity, _reusable(cfg, resolved.identity, old, out)
+        todo = [s for s in cfg.sentences if s.slug not in reused]
+        from . import render  # matplotlib; the workers fork before torch starts its threads
+        with output.Staging(out) as staging, render.Workers(enabled=bool(todo)) as workers:
+            info, files, results = None, {}, {}
             if todo:
                 loaded = model.load(resolved, options.fallback, options.allow_pickle)
-                identity, info = loaded.identity, loaded.info
+                info, identity = loaded.info, loaded.identity
                 if identity != resolved.identity:  # downloaded, or fell back, just now
-                    reuse = _reusable(cfg, identity, old, out)
-                    todo = [s for s in cfg.sentences if s.slug not in reuse]
-                results = _compute(cfg, loaded, todo, workers, staging, options.progress)
-            else:
-                info = _info(old)
-            for s in cfg.sentences:
-                if s.slug in reuse:
-                    for name, digest in reuse[s.slug]["files"].items():
-                        staging.link(f"{s.slug}/{name}", out / reuse[s.slug]["slug"] / name, digest)
-            sentences = [{"slug": s.slug, "key": _key(cfg, identity, s.text),
-                          "files": {p.split("/", 1)[1]: h for p, h in staging.hashes.items()
-                                    if p.startswith(s.slug + "/")}} for s in cfg.sentences]
+                    reused = _reusable(cfg, identity, old, out)
+                    todo = [s for s in cfg.sentences if s.slug not in reused]
+                for s, result, written in _compute(cfg, loaded, todo, workers, options.progress):
+                    results[s.slug] = result
+                    files[s.slug] = {name: staging.write(f"{s.slug}/{name}", data) for name, data in written.items()}
+            for slug, r in reused.items():
+                for name, digest in r.entry.files.items():
+                    staging.link(f"{slug}/{name}", out / r.entry.slug / name, digest)
+                results[slug], files[slug] = r.result, r.entry.files
+            first = results[cfg.sentences[0].slug]
+            info = info or model.describe(resolved, first.layers, first.heads_per_layer)
+            gallery = _gallery(cfg, info, [results[s.slug] for s in cfg.sentences])
+            plot = render.render_layer_plot(heads.per_layer(gallery.totals, site.LAYER_PLOT_KEYS), site.LAYER_PLOT_KEYS,
+                                            site.LAYER_PLOT_SIZE)
             pages = {relpath: staging.write(relpath, content)
-                     for relpath, content in _pages(prepared or _gallery(cfg, info, reuse, results, out))}
-            manifest = {"tool": output.TOOL, "version": output.VERSION, "model": {**asdict(info), "identity": identity},
-                        "sentences": sentences, "pages": pages, "hashes": hashes.used, "extra": {}}
-            staging.write(names.MANIFEST, json.dumps(manifest, indent=1))
+                     for relpath, content in [*site.pages(gallery), (f"{names.HEADS}/{names.LAYER_PLOT}", plot)]}
+            manifest = Manifest(identity, [Entry(s.slug, _key(cfg, identity, s.text), files[s.slug])
+                                           for s in cfg.sentences], pages, hashes.used)
+            # every reused folder was verified file by file; a computed one may have replaced a damaged one
+            if old and not todo and (manifest.sentences, manifest.pages) == (old.sentences, old.pages) \
+                    and output.untouched(out, old):
+                return Summary(len(cfg.sentences), 0, 0, time.time() - start, out / names.PAGE, info)
+            staging.write(names.MANIFEST, json.dumps(manifest.to_json(), indent=1))
             size = output.folder_bytes(staging.path)
-            staging.swap()
-    images = sum(len(r.heads) + 1 for r in results.values())
-    return Summary(len(cfg.sentences), len(results), images, time.time() - start, out / names.PAGE, info, size)
+            staging.swap(before)
+    images = sum(len(r.heads) + 1 + bool(r.masks) for r in (results[s.slug] for s in todo))  # heads, overview, rollout
+    return Summary(len(cfg.sentences), len(todo), images, time.time() - start, out / names.PAGE, info, size)
 
 
 def _key(cfg: Config, identity: str, text: str) -> str:
     from .render import RENDER_VERSION
-    return cache.result_key(identity, text, cfg.top_k, cfg.colormap, (RENDER_VERSION,))
+    return cache.result_key(identity, text, cfg.top_k, cfg.colormap,
+                            (RENDER_VERSION, cfg.importance, heads.signature()))
 
 
-def _reusable(cfg: Config, identity: str, old: dict, out: Path) -> dict[str, dict]:
-    """slug -> the previous build's entry whose results this sentence can take over (its key matches and its
-    files are whole and unmodified), wherever in the old site they are."""
-    if not identity or not old:
+def _reusable(cfg: Config, identity: str, old: Manifest | None, out: Path) -> dict[str, Reused]:
+    """slug -> the previous build's results this sentence can take over: the key matches, the folder holds
+    exactly the files such results have, unmodified, and its data.json reads back as this sentence's.
+    Found by key, wherever in the old site they are."""
+    if not identity or old is None:
         return {}
-    by_key = {}
-    for entry in old["sentences"]:
-        if entry["key"] not in by_key and cache.verified(out / entry["slug"], entry["files"]):
-            by_key[entry["key"]] = entry
-    return {s.slug: by_key[k] for s in cfg.sentences if (k := _key(cfg, identity, s.text)) in by_key}
+    wanted = {_key(cfg, identity, s.text): s.text for s in cfg.sentences}
+    found: dict[str, Reused] = {}
+    for entry in old.sentences:
+        if entry.key not in wanted or entry.key in found or not cache.verified(out / entry.slug, entry.files):
+            continue
+        try:
+            result = Result.from_json(json.loads((out / entry.slug / names.DATA).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            continue  # unreadable after all: computed again
+        if result.text == wanted[entry.key] and set(entry.files) == _files(result):
+            found[entry.key] = Reused(entry, result)
+    return {s.slug: found[k] for s in cfg.sentences if (k := _key(cfg, identity, s.text)) in found}
 
 
-def _info(old: dict) -> model.ModelInfo:
-    return model.ModelInfo(**{k: v for k, v in old["model"].items() if k != "identity"})
+def _files(result: Result) -> set[str]:
+    """The files a sentence's results consist of."""
+    pngs = {names.head_png(h.layer, h.head) for h in result.heads} | ({names.ROLLOUT} if result.masks else set())
+    return {names.DATA, names.VIEW_DATA, names.OVERVIEW} | pngs
 
 
-def _compute(cfg: Config, loaded, todo: list, workers, staging: output.Staging, progress: bool) -> dict:
-    """Model run, pictures, statistics and data files of each sentence in `todo`, written as they come, so
-    memory stays flat however many sentences there are. Returns their results, without the attention."""
+def _compute(cfg: Config, loaded, todo: list[Sentence], workers, progress: bool):
+    """Yields (sentence, result, {file name: bytes}) for each sentence in `todo`: model run, head PNGs,
+    importance and rollout, statistics and data files. One at a time, so memory stays flat."""
     from tqdm import tqdm
 
-    from . import render
+    from . import attribution, render
     tok = loaded.tokenizer
-    results = {}
     numbers = {s.slug: i for i, s in enumerate(cfg.sentences, start=1)}
     # the bar only on a terminal (None): logs and pipes get just the summary line
     for s in tqdm(todo, desc="sentences", unit="sentence", disable=None if progress else True, file=sys.stderr,
                   leave=False):
         run = model.predict(loaded, s.text, cfg.top_k, culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ")
         pending = workers.heads(run.attention, run.tokens, cfg.colormap)
-        lay = render.layout(run.tokens)
+        note = attribution.explain(loaded.net, run, cfg.importance)
+        scored = bool(run.masks) and not note
+        importance = np.stack([m.importance for m in run.masks]) if scored else None
         layers, per_layer = run.attention.shape[:2]
         result = Result(s.text, run.tokens, run.masks, run.filled,
-                        heads.analyse(run.attention, run.tokens, tok.cls_token, tok.sep_token), layers, per_layer,
-                        run.special, (lay.width, lay.height), render.overview_size(layers, per_layer), run.attention)
-        staging.write(f"{s.slug}/{names.OVERVIEW}", render.render_overview(run.attention, cfg.colormap))
-        staging.write(f"{s.slug}/{names.VIEW_DATA}", site.view_data(result, cfg.colormap))
-        staging.write(f"{s.slug}/{names.DATA}", json.dumps(result.to_json(loaded.info), ensure_ascii=False,
-                                                           separators=(",", ":")))
-        for name, png in pending.get():
-            staging.write(f"{s.slug}/{name}", png)
-        result.attention = None
-        results[s.slug] = result
-    return results
+                        heads.analyse(run.attention, run.tokens, tok.cls_token, tok.sep_token, importance),
+                        layers, per_layer, run.special, render.head_size(run.tokens),
+                        render.overview_size(layers, per_layer), cfg.importance if scored else "", note)
+        files = {names.OVERVIEW: render.render_overview(run.attention, cfg.colormap),
+                 names.VIEW_DATA: site.view_data(result, run.attention, cfg.colormap),
+                 names.DATA: json.dumps(result.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
+        if run.masks:
+            files[names.ROLLOUT] = render.render_rollout([m.rollout for m in run.masks], run.tokens,
+                                                         site.rollout_labels(result), cfg.colormap)
+        files.update(pending.get())
+        yield s, result, files
 
 
-def _gallery(cfg: Config, info, reuse: dict, results: dict, out: Path) -> tuple[site.Gallery, bytes]:
-    """The site's view of every sentence (computed now, or read back from the previous data.json), and the
-    per-layer plot of their statistics."""
-    from . import render
+def _gallery(cfg: Config, info: model.ModelInfo, results: list[Result]) -> site.Gallery:
+    totals = heads.Totals.empty(results[0].layers, results[0].heads_per_layer)
     entries = []
-    totals = None
-    for number, s in enumerate(cfg.sentences, start=1):
-        result = results.get(s.slug) or Result.from_json(
-            json.loads((out / reuse[s.slug]["slug"] / names.DATA).read_text(encoding="utf-8")))
-        totals = totals or heads.Totals.empty(result.layers, result.heads_per_layer)
+    for number, (s, result) in enumerate(zip(cfg.sentences, results), start=1):
         totals.add(result.values(), len(result.tokens))
         entries.append(site.Entry(s.slug, s.title or f"Sentence {number}", s.note, result))
-    plot = render.render_layer_plot(heads.per_layer(totals, site.LAYER_PLOT_KEYS), site.LAYER_PLOT_SIZE)
-    return site.Gallery(entries, info, cfg.path.name, cfg.colormap, totals), plot
-
-
-def _pages(prepared: tuple[site.Gallery, bytes]):
-    """Every file that is rewritten on each build: the pages, static files and the per-layer plot."""
-    gallery, plot = prepared
-    yield from site.pages(gallery)
-    yield f"{names.HEADS}/{names.LAYER_PLOT}", plot
-
-
-def _unchanged(cfg: Config, old: dict, reuse: dict, prepared, out: Path) -> bool:
-    """Whether the site on disk is exactly what this build would write: same folders, same pages."""
-    if any(reuse[s.slug]["slug"] != s.slug for s in cfg.sentences) or len(old["sentences"]) != len(cfg.sentences):
-        return False
-    pages = {relpath: cache.sha256_bytes(c.encode() if isinstance(c, str) else c) for relpath, c in _pages(prepared)}
-    expected = set(pages) | {names.MANIFEST} | {f"{e['slug']}/{n}" for e in old["sentences"] for n in e["files"]}
-    return pages == old["pages"] and output.listing(out) == expected \
-        and all(cache.regular_file(out / p) and cache.sha256_file(out / p) == h for p, h in pages.items())
+    return site.Gallery(entries, info, cfg.path.name, cfg.colormap, totals)

@@ -30,8 +30,11 @@ def one_line(text: str) -> str:
 
 def looks_like_path(spec: str) -> bool:
     """Hub ids are 'name' or 'org/name'; anything else that names a place on disk is a folder."""
-    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec \
-        or Path(spec).expanduser().exists()
+    try:
+        exists = Path(spec).expanduser().exists()
+    except (OSError, ValueError):  # a name too long for a path, a NUL byte: not a folder
+        exists = False
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec or exists
 
 
 def hub_id(spec: str) -> None:
@@ -98,12 +101,15 @@ def weight_files(folder: Path, culprit: str, allow_pickle: bool) -> tuple[list[P
         if not allow_pickle:
             raise ConfigError(f"{culprit} has only pickle weights (pytorch_model.bin), which can run code when "
                               "loaded; convert them to safetensors or pass --allow-pickle")
-        print(f"warning: loading pickle weights from {culprit.removeprefix('model folder ')} (--allow-pickle)",
-              file=sys.stderr)
         files = [folder / pickles[0]]
         if pickles[0].endswith(".json"):
             index = _json(files[0], culprit)
-            files += sorted({_plain_name(n, folder, culprit) for n in (index.get("weight_map") or {}).values()})
+            weight_map = index.get("weight_map") if isinstance(index, dict) else None
+            if not isinstance(weight_map, dict) or not weight_map:
+                raise ConfigError(f"{culprit}: pytorch_model.bin.index.json has no weight_map")
+            files += sorted({_plain_name(n, folder, culprit) for n in weight_map.values()})
+        print(f"warning: loading pickle weights from {culprit.removeprefix('model folder ')} (--allow-pickle)",
+              file=sys.stderr)
         return files, []
     return files, [k for f in files for k in safetensors_names(f, culprit)]
 
@@ -142,7 +148,8 @@ def model_folder(folder: Path, spec: str, allow_pickle: bool) -> list[Path]:
     if not any((folder / f).is_file() for f in TOKENIZER_FILES):
         raise ConfigError(f"{culprit} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, …): save the "
                           "tokenizer into it too (tokenizer.save_pretrained)")
-    layers = {int(m[1]) for n in names if (m := re.search(r"\blayers?\.(\d+)\.", n))}
+    # BERT, RoBERTa, ELECTRA: encoder.layer.N; DistilBERT: transformer.layer.N (ALBERT shares one layer: skipped)
+    layers = {int(m[1]) for n in names if (m := re.search(r"(?:^|\.)layer\.(\d+)\.", n))}
     if layers and "layers" in shape and shape["layers"] != max(layers) + 1:
         raise ConfigError(f"{culprit}: config.json says {shape['layers']} layers but the weights hold "
                           f"{max(layers) + 1}; the two do not belong together")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from . import build, config, output
@@ -83,14 +84,21 @@ def main(argv=None) -> int:
         print(f"error: could not write the site{where}: {e.strerror or e}; the previous site is unchanged",
               file=sys.stderr)
         return 1
-    except output.Busy as e:
+    except (output.Busy, output.Changed) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except BrokenProcessPool:
+        print("error: a process drawing the pictures ended unexpectedly (out of memory?); the previous site is "
+              "unchanged", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: the previous site is unchanged", file=sys.stderr)
         return 130
-    if summary.rebuilt == 0:
+    if summary.bytes is None:
         print(f"{summary.sentences} sentences up to date ({summary.seconds:.1f} s); open {summary.index}")
+    elif summary.rebuilt == 0:
+        print(f"rewrote the pages of {summary.sentences} sentences (none needed the model) in "
+              f"{summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); open {summary.index}")
     else:
         print(f"built {summary.rebuilt} of {summary.sentences} sentences, {summary.images} images, with "
               f"{summary.model.name} in {summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); "

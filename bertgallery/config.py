@@ -15,7 +15,8 @@ MASK = "[MASK]"  # how masks are written in the file, whatever the model's own m
 DEFAULT_MODEL = "bert-base-uncased"
 DEFAULT_TOP_K = 5
 DEFAULT_COLORMAP = "viridis"
-TOP_KEYS = ("model", "top_k", "colormap", "sentences")
+IMPORTANCE = ("gradient", "ablation")  # how head importance is measured (attribution.py); the first is the default
+TOP_KEYS = ("model", "top_k", "colormap", "importance", "sentences")
 SENTENCE_KEYS = ("text", "id", "title", "note")
 MAX_BYTES = 10_000_000  # a sentences file is text a person wrote; /dev/zero is not
 MAX_CHARS = 20_000  # per sentence: far more than any model's 512 tokens, and checked before tokenising
@@ -40,6 +41,7 @@ class Config:
     model: str = DEFAULT_MODEL
     top_k: int = DEFAULT_TOP_K
     colormap: str = DEFAULT_COLORMAP
+    importance: str = IMPORTANCE[0]
     sentences: list[Sentence] = field(default_factory=list)
     path: Path = Path("sentences.yaml")
 
@@ -78,9 +80,12 @@ def _pairs(path: Path, node) -> list[tuple[str, object, object]]:
 
 def _check_tags(path: Path, root) -> None:
     """Only plain YAML: a tag such as !foo or !!python/object names a constructor we never run."""
-    todo = [root]
+    todo, seen = [root], set()
     while todo:
         node = todo.pop()
+        if id(node) in seen:  # an alias: the same node again, or a node that holds itself
+            continue
+        seen.add(id(node))
         if node.tag not in STANDARD_TAGS:
             raise ConfigError(f"{_where(path, node)}: the YAML tag {node.tag!r} is not allowed here; "
                               "write plain values")
@@ -174,6 +179,11 @@ def load(path: Path) -> Config:
             cfg.top_k = _scalar(path, value_node, "'top_k'", int)
         elif key == "colormap":
             cfg.colormap = _scalar(path, value_node, "'colormap'", str)
+        elif key == "importance":
+            cfg.importance = _scalar(path, value_node, "'importance'", str)
+            if cfg.importance not in IMPORTANCE:
+                raise ConfigError(f"{_where(path, value_node)}: 'importance' must be one of {', '.join(IMPORTANCE)}, "
+                                  f"not {cfg.importance!r}")
         else:
             sentences_node = value_node
     check_top_k(cfg.top_k, f"{path}: 'top_k'")

@@ -17,11 +17,13 @@ import numpy as np
 
 @dataclass
 class Sentence:
-    """What a statistic may use: one sentence's attention [layers, heads, T, T] and its kinds of token."""
+    """What a statistic may use: one sentence's attention [layers, heads, T, T], its kinds of token, and
+    the importance of each head for each mask's prediction [masks, layers, heads] (attribution.py)."""
     attention: np.ndarray  # float64
     cls: np.ndarray  # bool [T]: the [CLS] (or <s>) positions
     sep: np.ndarray
     punct: np.ndarray
+    importance: np.ndarray | None = None  # None: not measured (no mask, or a model family without it)
 
     @functools.cached_property
     def entropy(self) -> np.ndarray:
@@ -47,6 +49,12 @@ def _breadth(s: Sentence) -> np.ndarray:
     return s.entropy / np.log(n) if n > 1 else np.zeros(s.attention.shape[:2])
 
 
+def _importance(s: Sentence) -> np.ndarray:
+    if s.importance is None or not len(s.importance):
+        return np.full(s.attention.shape[:2], np.nan)  # not applicable: left out of every mean
+    return np.abs(s.importance).mean(axis=0)
+
+
 @dataclass(frozen=True)
 class Statistic:
     key: str  # its name in data.json
@@ -58,7 +66,7 @@ class Statistic:
     tag: str = ""  # the tag a head earns when the value reaches threshold
     threshold: float = 0.0
     why: str = ""  # the reason for the threshold
-    unit: bool = True  # on the 0-1 scale: drawn as a coloured map
+    scale: str = "unit"  # "unit": a 0-1 share, drawn as a map; "relative": drawn against the largest; "": not drawn
 
 
 STATISTICS = (
@@ -83,7 +91,11 @@ STATISTICS = (
               "Clark et al.'s broad heads reach about 3.8 nats on 128-token inputs, and 3.8 ÷ ln 128 ≈ 0.78; "
               "a fixed 3.8 nats could never be reached by a 12-token sentence (ln 12 ≈ 2.5)"),
     Statistic("entropy", "Entropy (nats)", "entropy (nats)", "mean of −Σ_j A[i, j] ln A[i, j] (0 · ln 0 = 0)",
-              "how spread out the attention is, in nats", lambda s: s.entropy, unit=False),
+              "how spread out the attention is, in nats", lambda s: s.entropy, scale=""),
+    Statistic("importance", "Importance for the prediction", "importance", "mean over the sentence's masks of |I|",
+              "how much the top prediction at each [MASK] depends on the head: |I|, in nats of log-probability, "
+              "where I is the head's importance (gradient or ablation, below; Michel et al. 2019); only "
+              "sentences with a mask count", _importance, scale="relative"),
 )
 KEYS = tuple(s.key for s in STATISTICS)
 INDEX = {key: i for i, key in enumerate(KEYS)}
@@ -91,15 +103,22 @@ TAGGED = tuple(s for s in STATISTICS if s.tag)
 TAGS = tuple(s.tag for s in TAGGED)
 
 
+def signature() -> list:
+    """What of the table shapes a sentence's stored results: a changed formula, tag or threshold makes
+    the build compute them again."""
+    return [(s.key, s.formula, s.tag, s.threshold) for s in STATISTICS]
+
+
 def is_punct(token: str) -> bool:
     token = token.removeprefix("##")
     return bool(token) and all(unicodedata.category(c).startswith("P") for c in token)
 
 
-def sentence(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]") -> Sentence:
+def sentence(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]",
+             importance: np.ndarray | None = None) -> Sentence:
     return Sentence(attention.astype(np.float64), np.array([t == cls_token for t in tokens], dtype=bool),
                     np.array([t == sep_token for t in tokens], dtype=bool),
-                    np.array([is_punct(t) for t in tokens], dtype=bool))
+                    np.array([is_punct(t) for t in tokens], dtype=bool), importance)
 
 
 def statistics(s: Sentence) -> np.ndarray:
@@ -127,10 +146,10 @@ class HeadStats:
         return tags_of(self.values)
 
 
-def analyse(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]",
-            sep_token: str = "[SEP]") -> list[HeadStats]:
+def analyse(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]",
+            importance: np.ndarray | None = None) -> list[HeadStats]:
     """Every head's statistics, layer-major."""
-    values = statistics(sentence(attention, tokens, cls_token, sep_token))
+    values = statistics(sentence(attention, tokens, cls_token, sep_token, importance))
     layers, heads = values.shape[:2]
     return [HeadStats(l + 1, h + 1, tuple(round(float(v), 6) for v in values[l, h]), strongest(attention[l, h]))
             for l in range(layers) for h in range(heads)]
@@ -155,52 +174,60 @@ def describe(stats: HeadStats, tokens: list[str]) -> str:
 @dataclass
 class Totals:
     """Running sums of every head's statistics over many sentences: memory does not grow with them.
-    A gallery mean is the mean of the per-sentence values; its spread the standard error of that mean."""
+    A gallery mean is the mean of the per-sentence values (a NaN, "not applicable", is left out); its
+    spread the standard error of that mean."""
     sentences: int
     tokens: int
     sums: np.ndarray  # [layers, heads, statistics]
     squares: np.ndarray
+    counts: np.ndarray  # how many sentences each sum holds
     tag_counts: np.ndarray  # [layers, heads, tags]: in how many sentences each tag held
 
     @classmethod
     def empty(cls, layers: int, heads: int) -> "Totals":
         shape = (layers, heads, len(STATISTICS))
-        return cls(0, 0, np.zeros(shape), np.zeros(shape), np.zeros((layers, heads, len(TAGS)), dtype=np.int64))
+        return cls(0, 0, np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=np.int64),
+                   np.zeros((layers, heads, len(TAGS)), dtype=np.int64))
 
-    def add(self, values: np.ndarray, n_tokens: int) -> None:
-        """One sentence's [layers, heads, statistics]."""
-        self.sentences += 1
+    def add(self, values: np.ndarray, n_tokens: int, sentences: int = 1) -> None:
+        """One sentence's [layers, heads, statistics]; or, with `sentences`, the sum over that many."""
+        known = ~np.isnan(values)
+        self.sentences += sentences
         self.tokens += n_tokens
-        self.sums += values
-        self.squares += values ** 2
-        self.tag_counts += np.stack([values[..., INDEX[s.key]] >= s.threshold for s in TAGGED], axis=-1)
+        self.sums += np.where(known, values, 0.0)
+        self.squares += np.where(known, values, 0.0) ** 2
+        self.counts += known
+        with np.errstate(invalid="ignore"):
+            self.tag_counts += np.stack([values[..., INDEX[s.key]] >= s.threshold for s in TAGGED], axis=-1)
 
     def merge(self, other: "Totals") -> "Totals":
         return Totals(self.sentences + other.sentences, self.tokens + other.tokens, self.sums + other.sums,
-                      self.squares + other.squares, self.tag_counts + other.tag_counts)
+                      self.squares + other.squares, self.counts + other.counts, self.tag_counts + other.tag_counts)
 
     @property
     def means(self) -> np.ndarray:
-        return self.sums / max(self.sentences, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.counts > 0, self.sums / np.maximum(self.counts, 1), np.nan)
 
     @property
     def stderr(self) -> np.ndarray:
-        n = self.sentences
-        if n < 2:
-            return np.zeros_like(self.sums)
-        variance = np.maximum(self.squares / n - self.means ** 2, 0.0) * n / (n - 1)
-        return np.sqrt(variance / n)
+        n = self.counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = np.maximum(self.squares / n - self.means ** 2, 0.0) * n / (n - 1)
+            return np.where(n >= 2, np.sqrt(variance / n), np.nan)
 
     def to_json(self) -> dict:
         return {"sentences": self.sentences, "tokens": self.tokens, "statistics": list(KEYS), "tags": list(TAGS),
-                "sums": self.sums.tolist(), "squares": self.squares.tolist(), "tag_counts": self.tag_counts.tolist()}
+                "sums": self.sums.tolist(), "squares": self.squares.tolist(), "counts": self.counts.tolist(),
+                "tag_counts": self.tag_counts.tolist()}
 
     @classmethod
     def from_json(cls, data: dict) -> "Totals":
         if data["statistics"] != list(KEYS) or data["tags"] != list(TAGS):
             raise ValueError("statistics changed")
         return cls(int(data["sentences"]), int(data["tokens"]), np.array(data["sums"], dtype=float),
-                   np.array(data["squares"], dtype=float), np.array(data["tag_counts"], dtype=np.int64))
+                   np.array(data["squares"], dtype=float), np.array(data["counts"], dtype=np.int64),
+                   np.array(data["tag_counts"], dtype=np.int64))
 
 
 @dataclass

@@ -46,6 +46,8 @@ class Mask:
     index: int  # token position, [CLS] = 0
     predictions: list[Prediction]
     target: int = -1  # the top prediction's token id
+    importance: np.ndarray | None = None  # [layers, heads]: each head's importance for the top prediction
+    rollout: np.ndarray | None = None  # [layers, T]: the attention rollout at this position after each layer
 
 
 @dataclass
@@ -95,7 +97,8 @@ def resolve(spec: str, fallback: bool, allow_pickle: bool, hashes: FileHashes) -
         return Resolved(spec, offline_identity(hashes))
     if checks.looks_like_path(spec):
         files = checks.model_folder(Path(spec).expanduser(), spec, allow_pickle)
-        return Resolved(spec, "folder:" + key(*((f.name, hashes(f)) for f in files)))
+        # the name too: data.json and the pages say which folder it was
+        return Resolved(spec, "folder:" + key(spec, *((f.name, hashes(f)) for f in files)))
     checks.hub_id(spec)
     from huggingface_hub import try_to_load_from_cache
     for name in ("model.safetensors", "model.safetensors.index.json", "config.json"):
@@ -105,14 +108,19 @@ def resolve(spec: str, fallback: bool, allow_pickle: bool, hashes: FileHashes) -
     if hub_reachable():
         return Resolved(spec, "")
     if not fallback:
-        raise ConfigError(f"model '{spec}' cannot be downloaded and is not in the Hugging Face cache: "
-                          "connect to the internet once, or pass a local folder with --model")
-    print(f"note: {spec} is not reachable or cached; using the offline model instead "
-          "(--no-fallback turns this off)", file=sys.stderr)
+        raise _unreachable(spec)
     return Resolved(offline.NAME, offline_identity(hashes), fallback_note(spec))
 
 
+def _unreachable(spec: str) -> ConfigError:
+    return ConfigError(f"model '{spec}' cannot be downloaded and is not in the Hugging Face cache: connect to "
+                       "the internet once, or pass a local folder with --model")
+
+
 def fallback_note(spec: str) -> str:
+    """The banner of a gallery that fell back; saying so on the terminal too, once per build."""
+    print(f"note: {spec} is not reachable or cached; using the offline model instead "
+          "(--no-fallback turns this off)", file=sys.stderr)
     return (f"{spec} could not be downloaded and is not in the Hugging Face cache, so this gallery uses the "
             f"offline model ({offline.DESCRIPTION}).")
 
@@ -193,14 +201,14 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
         if not isinstance(e, OSError):
             raise ConfigError(f"model '{spec}' could not be loaded as a masked LM: {first}") from None
         if not fallback:
-            raise ConfigError(f"model '{spec}' cannot be downloaded and is not in the Hugging Face cache: "
-                              "connect to the internet once, or pass a local folder with --model") from None
-        print(f"note: {spec} is not reachable or cached; using the offline model instead "
-              "(--no-fallback turns this off)", file=sys.stderr)
+            raise _unreachable(spec) from None
         tokenizer, net = offline.load()
         spec, note = offline.NAME, fallback_note(spec)
     if getattr(net.config, "is_decoder", False) or tokenizer.mask_token is None:
         raise ConfigError(f"model {spec} is not a masked language model (it has no mask token)")
+    if len(tokenizer) > net.get_input_embeddings().num_embeddings:
+        raise ConfigError(f"model {spec}: its tokenizer knows {len(tokenizer):,} tokens but its weights only "
+                          f"{net.get_input_embeddings().num_embeddings:,}; the two do not belong together")
     net.eval()
     cfg = net.config
     max_tokens = min(getattr(cfg, "max_position_embeddings", 512), tokenizer.model_max_length)
@@ -209,9 +217,14 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
     identity = resolved.identity if spec == resolved.spec else offline_identity(FileHashes())
     if not identity:  # downloaded just now: the snapshot is in the cache
         identity = resolve(spec, False, allow_pickle, FileHashes()).identity
-    info = ModelInfo(name=spec, layers=cfg.num_hidden_layers, heads=cfg.num_attention_heads, note=note,
-                     about=offline.DESCRIPTION if spec == offline.NAME else "")
+    info = describe(Resolved(spec, identity, note), cfg.num_hidden_layers, cfg.num_attention_heads)
     return Model(tokenizer=tokenizer, net=net, info=info, identity=identity, max_tokens=max_tokens)
+
+
+def describe(resolved: Resolved, layers: int, heads: int) -> ModelInfo:
+    """What the pages say about the model, known without loading it."""
+    return ModelInfo(resolved.spec, layers, heads, resolved.note,
+                     offline.DESCRIPTION if resolved.spec == offline.NAME else "")
 
 
 def _word(tokenizer, token_id: int) -> str:
@@ -239,7 +252,11 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
     ids = enc["input_ids"][0]
     if len(ids) > model.max_tokens:
         raise ConfigError(f"{culprit}is {len(ids)} tokens long; {model.info.name} accepts at most {model.max_tokens}")
-    out = model.net(**enc, output_attentions=True)
+    try:
+        out = model.net(**enc, output_attentions=True)
+    except (RuntimeError, IndexError, ValueError) as e:  # a model folder whose parts do not fit together
+        raise ConfigError(f"{culprit}could not be run through {model.info.name}: "
+                          f"{checks.one_line(str(e).splitlines()[0] if str(e) else type(e).__name__)}") from None
     if out.attentions is None or any(a is None for a in out.attentions):
         raise ConfigError(f"model {model.info.name} does not return attention weights")
     attention = torch.stack([a[0] for a in out.attentions]).float().numpy()

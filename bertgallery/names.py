@@ -2,9 +2,10 @@
 them as Jinja globals, and attention.js gets the patterns as data (it fills in {layer} and {head})."""
 from __future__ import annotations
 
-HEAD_PNG = "Attention_Layer{layer}_Head{head}.png"  # 1-based, as the gallery has always promised
+HEAD_PNG = "Attention_Layer{layer}_Head{head}.png"  # layer and head 1-based
 HEAD_PAGE = "layer{layer}-head{head}.html"
 OVERVIEW = "overview.png"
+ROLLOUT = "Rollout.png"  # where each mask's information comes from, layer by layer
 DATA = "data.json"
 VIEW_DATA = "view-data.js"  # the interactive view's attention, loaded with <script src> (works from file://)
 PAGE = "index.html"

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .cache import sha256_bytes
@@ -35,29 +36,61 @@ def _hex(value, n: int = 64) -> bool:
     return isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{n}}}", value) is not None
 
 
+def _name(value) -> bool:
+    """A file or sentence-folder name as this tool makes them: never a path, a dot-name or empty."""
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value) is not None \
+        and ".." not in value
+
+
 def _files(value) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and "/" not in k and _hex(v) for k, v in value.items())
+    return isinstance(value, dict) and all(_name(k) and _hex(v) for k, v in value.items())
 
 
-def valid_manifest(data) -> bool:
-    """The structure this version writes, checked key by key: a web app's manifest.json is not ours."""
-    if not isinstance(data, dict) or set(data) != {"tool", "version", "model", "sentences", "pages", "hashes",
-                                                   "extra"}:
-        return False
-    model = data["model"]
-    return data["tool"] == TOOL and data["version"] == VERSION and isinstance(model, dict) \
-        and set(model) == {"name", "layers", "heads", "note", "about", "identity"} \
-        and all(isinstance(model[k], str) for k in ("name", "note", "about", "identity")) \
-        and all(isinstance(model[k], int) and not isinstance(model[k], bool) for k in ("layers", "heads")) \
-        and isinstance(data["sentences"], list) \
-        and all(isinstance(s, dict) and set(s) == {"slug", "key", "files"} and isinstance(s["slug"], str)
-                and isinstance(s["key"], str) and _files(s["files"]) for s in data["sentences"]) \
-        and isinstance(data["pages"], dict) and all(isinstance(k, str) and _hex(v) for k, v in data["pages"].items()) \
-        and isinstance(data["hashes"], dict) and isinstance(data["extra"], dict)
+@dataclass
+class Entry:
+    """One sentence's folder in a built site: its results' key and every cached file's SHA-256."""
+    slug: str
+    key: str
+    files: dict  # name -> sha256
 
 
-def _older_manifest(data) -> bool:
-    """What version 2 of this tool wrote (no 'tool' key yet), recognised exactly so an upgrade can rebuild."""
+@dataclass
+class Manifest:
+    """What a site was built from and every file's SHA-256: the next build trusts nothing else."""
+    model: str  # the model's content fingerprint
+    sentences: list[Entry]
+    pages: dict  # relative path -> sha256 of every file rewritten on each build
+    hashes: dict = field(default_factory=dict)  # cache.FileHashes' memory of the model's files
+
+    def to_json(self) -> dict:
+        return {"tool": TOOL, "version": VERSION, "model": self.model,
+                "sentences": [asdict(e) for e in self.sentences], "pages": self.pages, "hashes": self.hashes}
+
+    @classmethod
+    def from_json(cls, data) -> "Manifest | None":
+        """The manifest, if `data` has exactly the structure this version writes (checked key by key: a web
+        app's manifest.json is not ours), else None."""
+        if not isinstance(data, dict) or set(data) != {"tool", "version", "model", "sentences", "pages", "hashes"} \
+                or data["tool"] != TOOL or data["version"] != VERSION or not isinstance(data["model"], str) \
+                or not isinstance(data["sentences"], list) or not isinstance(data["hashes"], dict) \
+                or not isinstance(data["pages"], dict) \
+                or not all(isinstance(k, str) and all(map(_name, k.split("/"))) and _hex(v)
+                           for k, v in data["pages"].items()):
+            return None
+        entries = data["sentences"]
+        if not all(isinstance(e, dict) and set(e) == {"slug", "key", "files"} and _name(e["slug"])
+                   and isinstance(e["key"], str) and _files(e["files"]) for e in entries):
+            return None
+        return cls(data["model"], [Entry(**e) for e in entries], data["pages"], data["hashes"])
+
+    def files(self) -> set[str]:
+        """Every file the site should hold, relative to it."""
+        return set(self.pages) | {MANIFEST} | {f"{e.slug}/{n}" for e in self.sentences for n in e.files}
+
+
+def _before_3(data) -> bool:
+    """What version 2 of this tool wrote (before the 'tool' key), recognised by its exact structure so that
+    upgrading does not refuse a user's own gallery."""
     return isinstance(data, dict) and set(data) == {"version", "sentences", "index", "model"} \
         and data["version"] == 2 and isinstance(data["sentences"], dict) and _hex(data["index"], 20) \
         and all(_hex(v, 20) for v in data["sentences"].values()) \
@@ -66,7 +99,13 @@ def _older_manifest(data) -> bool:
 
 def target(out: Path) -> Path:
     """The folder a build writes, after the refusals that protect the user's files."""
-    out = Path(os.path.abspath(out))
+    try:
+        return _target(Path(os.path.abspath(out)))
+    except OSError as e:  # a name too long for the file system, a folder we may not look into
+        raise ConfigError(f"output path {str(out)[:80]}{'…' if len(str(out)) > 80 else ''}: {e.strerror}") from None
+
+
+def _target(out: Path) -> Path:
     if os.path.islink(out):
         real = Path(os.path.realpath(out))
         if not real.is_dir():
@@ -89,10 +128,12 @@ def target(out: Path) -> Path:
     return out
 
 
-def read_manifest(out: Path, force: bool) -> dict:
-    """The previous build's manifest ({} when there is none to trust); refuses a folder that is not ours."""
+def read_manifest(out: Path) -> Manifest | None:
+    """The previous build's manifest (None when there is nothing to reuse). Refuses a folder that is not
+    ours, a manifest of ours that was damaged, and a site holding anything the manifest does not name (a
+    person's file inside it would go with the next swap)."""
     if not out.is_dir() or not any(out.iterdir()):
-        return {}
+        return None
     foreign = ConfigError(f"output folder {out} already holds files this tool did not make; "
                           "choose an empty or new folder with --out")
     path = out / MANIFEST
@@ -102,16 +143,33 @@ def read_manifest(out: Path, force: bool) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         raise foreign from None
-    if valid_manifest(data):
-        return {} if force else data
-    if _older_manifest(data):
-        return {}
-    if isinstance(data, dict) and data.get("tool") == TOOL:
-        if force:
-            return {}
-        raise ConfigError(f"{path} is damaged (it is not what this tool writes); rebuild the site with --force "
-                          "or delete the folder")
-    raise foreign
+    if _before_3(data):
+        return None  # a site of an earlier version of this tool: ours, rebuilt whole
+    if not isinstance(data, dict) or data.get("tool") != TOOL:
+        raise foreign
+    manifest = Manifest.from_json(data)
+    if manifest is None:
+        if data.get("version") == VERSION:
+            raise ConfigError(f"{path} is damaged (it is not what this tool writes): delete {out} and build again")
+        return None  # another version's: ours, but nothing in it to reuse
+    extra = sorted(listing(out) - manifest.files())
+    if extra:
+        raise ConfigError(f"{out / extra[0]} was not made by this tool: move it out of {out}, which every build "
+                          "replaces whole" + (f" ({len(extra) - 1} more such)" if len(extra) > 1 else ""))
+    return manifest
+
+
+def snapshot(out: Path) -> tuple:
+    """What the output folder is now: a build swaps its new site in only if this has not changed meanwhile."""
+    try:
+        st = os.stat(out, follow_symlinks=False)
+    except FileNotFoundError:
+        return ()
+    return st.st_dev, st.st_ino, frozenset(listing(out))
+
+
+class Changed(Exception):
+    """The output folder changed while we built: nothing was replaced."""
 
 
 def _stem(out: Path) -> str:
@@ -121,7 +179,8 @@ def _stem(out: Path) -> str:
 
 @contextlib.contextmanager
 def lock(out: Path, wait: bool):
-    """Only one build writes into `out` at a time (fcntl.flock; a no-op where that does not exist)."""
+    """Only one build writes into `out` at a time. A POSIX record lock (lockf): unlike flock, the drawing
+    processes forked while it is held do not inherit it, so a build that fails early frees it at once."""
     try:
         import fcntl
     except ImportError:
@@ -130,13 +189,13 @@ def lock(out: Path, wait: bool):
     fd = os.open(out.parent / f"{_stem(out)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
             if not wait:
                 raise Busy(f"another build is writing {out}; try again when it is done (or leave out --no-wait)") \
                     from None
             print(f"another build is writing {out}; waiting", file=sys.stderr, flush=True)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.lockf(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -152,14 +211,15 @@ def _ours(folder: Path, out: Path) -> bool:
     except (OSError, ValueError):
         pass
     try:
-        return valid_manifest(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
+        return Manifest.from_json(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))) is not None
+    except (OSError, ValueError, RecursionError):
         return False
 
 
 def cleanup(out: Path) -> None:
     """What an interrupted build of `out` left beside it (call with the lock held): an unfinished staging
-    folder goes; an old site whose replacement never arrived is put back. Anything else stays."""
+    folder or an old site on its way out goes; an old site whose replacement never arrived is put back.
+    Anything else stays."""
     for leftover in sorted(out.parent.glob(f"{_stem(out)}-*")):
         kind = re.fullmatch(re.escape(_stem(out)) + r"-(build|old)-\d+", leftover.name)
         if not kind or not _ours(leftover, out):
@@ -167,7 +227,18 @@ def cleanup(out: Path) -> None:
         if kind[1] == "old" and not out.exists():
             os.rename(leftover, out)
         else:
-            shutil.rmtree(leftover, ignore_errors=True)
+            _discard(leftover, out)
+
+
+def _discard(folder: Path, out: Path) -> None:
+    """Delete a folder of ours with its marker written first and removed last, so that a build killed
+    halfway leaves something the next cleanup still recognises."""
+    (folder / MARKER).write_text(json.dumps({"output": out.name, "pid": os.getpid()}), encoding="utf-8")
+    for child in folder.iterdir():
+        if child.name != MARKER:
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    (folder / MARKER).unlink()
+    folder.rmdir()
 
 
 class Staging:
@@ -184,8 +255,8 @@ class Staging:
         return self
 
     def __exit__(self, kind, *_):
-        if kind is not None or self.path.exists():  # failed, or never swapped in
-            shutil.rmtree(self.path, ignore_errors=True)
+        if self.path.exists():  # failed, or never swapped in
+            _discard(self.path, self.out)
 
     def write(self, relpath: str, data: bytes | str) -> str:
         if isinstance(data, str):
@@ -206,30 +277,54 @@ class Staging:
             shutil.copyfile(source, path, follow_symlinks=False)
         self.hashes[relpath] = digest
 
-    def swap(self) -> None:
-        """Put the finished site where the old one is. On Linux the two trade places in one step, so at every
-        moment `out` is a complete site; elsewhere two renames, and cleanup() repairs a crash between them."""
-        (self.path / MARKER).unlink()  # from here on the folder is recognised by its manifest
+    def swap(self, before: tuple) -> None:
+        """Put the finished site where the old one is, if the output folder is still as it was when the
+        build began (`before`, a snapshot()). On Linux the two trade places in one step, so at every moment
+        `out` is a complete site; elsewhere two renames, and cleanup() repairs a crash between them."""
         out = self.out
-        if out.exists() and _exchange(self.path, out):
-            shutil.rmtree(self.path, ignore_errors=True)  # now holds the previous site
+        if snapshot(out) != before:
+            raise Changed(f"{out} changed while this build ran (a file or folder appeared or went); nothing was "
+                          "replaced: build again")
+        (self.path / MARKER).unlink()  # from here on the folder is recognised by its manifest
+        if not before:
+            if not _rename(self.path, out, noreplace=True):
+                raise Changed(f"{out} appeared while this build ran; it was left as it is: build again")
+            return
+        if _rename(self.path, out, exchange=True):
+            _discard(self.path, out)  # now holds the previous site
             return
         old = out.parent / f"{_stem(out)}-old-{os.getpid()}"
-        if out.exists():
-            os.rename(out, old)
+        os.rename(out, old)
         os.rename(self.path, out)
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old, out)
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+def _rename(a: Path, b: Path, exchange: bool = False, noreplace: bool = False) -> bool:
+    """Linux renameat2: swap two folders in one step (exchange), or rename only if `b` does not exist
+    (noreplace). Where renameat2 is missing: no exchange (False), and a plain rename after a check."""
+    flags = 2 if exchange else 1 if noreplace else 0
     try:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
-        at_fdcwd, rename_exchange = -100, 2
-        return libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+        at_fdcwd = -100
+        if libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
+            return True
+        if ctypes.get_errno() not in (38, 22):  # ENOSYS, EINVAL: this system or file system lacks it
+            return False
     except (OSError, AttributeError):
+        pass
+    if exchange or b.exists():
         return False
+    os.rename(a, b)
+    return True
+
+
+def untouched(out: Path, manifest: Manifest) -> bool:
+    """Whether `out` holds exactly the manifest's files, each a regular file with its recorded SHA-256 (the
+    sentence folders' files are checked when they are reused)."""
+    from .cache import regular_file, sha256_file
+    return listing(out) == manifest.files() and all(
+        regular_file(out / p) and sha256_file(out / p) == h for p, h in manifest.pages.items())
 
 
 def listing(folder: Path) -> set[str]:

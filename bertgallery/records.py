@@ -5,7 +5,7 @@ type; dicts appear only at the JSON boundary (to_json/from_json).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +26,8 @@ class Result:
     special: list[int]  # positions of [CLS]/[SEP]
     head_size: tuple[int, int]  # pixels of each head PNG
     overview_size: tuple[int, int]
-    attention: np.ndarray | None = field(default=None, repr=False)  # only while this build computes it
+    importance_method: str = ""  # how each mask's head importance was measured ("" when it was not)
+    importance_note: str = ""  # why it was not, in one line for the page
 
     def values(self) -> np.ndarray:
         """[layers, heads, statistics] of this sentence, for the gallery's totals."""
@@ -35,23 +36,39 @@ class Result:
     def to_json(self, model: ModelInfo) -> dict:
         return {
             "text": self.text, "model": model.name, "tokens": self.tokens,
-            "masks": [{"index": m.index, "predictions": [{"token": p.token, "probability": _prob(p.probability)}
-                                                          for p in m.predictions]} for m in self.masks],
+            "masks": [{"index": m.index, "predictions": [{"token": p.token, "probability": _digits(p.probability)}
+                                                          for p in m.predictions],
+                       "importance": None if m.importance is None else
+                       {"method": self.importance_method, "values": _rows(m.importance, 5)},
+                       "rollout": None if m.rollout is None else _rows(m.rollout, 4)} for m in self.masks],
+            "importance_note": self.importance_note,
             "filled": self.filled, "layers": self.layers, "heads_per_layer": self.heads_per_layer,
-            "heads": [{"layer": h.layer, "head": h.head, **dict(zip(KEYS, h.values)), "tags": h.tags,
-                       "strongest": h.strongest} for h in self.heads],
+            "heads": [{"layer": h.layer, "head": h.head, **{k: _number(v) for k, v in zip(KEYS, h.values)},
+                       "tags": h.tags, "strongest": h.strongest} for h in self.heads],
             "special": self.special, "images": {"head": list(self.head_size), "overview": list(self.overview_size)},
         }
 
     @classmethod
     def from_json(cls, data: dict) -> "Result":
-        masks = [Mask(m["index"], [Prediction(p["token"], p["probability"]) for p in m["predictions"]])
-                 for m in data["masks"]]
-        heads = [HeadStats(h["layer"], h["head"], tuple(h[k] for k in KEYS), h["strongest"]) for h in data["heads"]]
+        masks = [Mask(m["index"], [Prediction(p["token"], p["probability"]) for p in m["predictions"]],
+                      importance=None if m["importance"] is None else np.array(m["importance"]["values"]),
+                      rollout=None if m["rollout"] is None else np.array(m["rollout"])) for m in data["masks"]]
+        methods = {m["importance"]["method"] for m in data["masks"] if m["importance"]}
+        heads = [HeadStats(h["layer"], h["head"], tuple(np.nan if h[k] is None else h[k] for k in KEYS),
+                           h["strongest"]) for h in data["heads"]]
         return cls(data["text"], data["tokens"], masks, data["filled"], heads, data["layers"], data["heads_per_layer"],
-                   data["special"], tuple(data["images"]["head"]), tuple(data["images"]["overview"]))
+                   data["special"], tuple(data["images"]["head"]), tuple(data["images"]["overview"]),
+                   methods.pop() if methods else "", data["importance_note"])
 
 
-def _prob(p: float) -> float:
-    """Six significant digits: all a page shows, and the same on every CPU."""
-    return float(f"{p:.6g}")
+def _digits(x: float, n: int = 6) -> float:
+    """n significant digits: all a page shows, and the same on every CPU."""
+    return float(f"{x:.{n}g}")
+
+
+def _number(x: float):
+    return None if np.isnan(x) else x  # JSON has no NaN: "not applicable" is null
+
+
+def _rows(a: np.ndarray, n: int) -> list:
+    return [[_digits(float(x), n) for x in row] for row in a]

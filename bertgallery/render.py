@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import warnings
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 import matplotlib
@@ -64,7 +65,7 @@ def layout(tokens: list[str]) -> Layout:
     band = round((font + 3) * 1.6 * DPI / 72) + 10  # the title's line
     bar_top = band + round(font * 1.4 * DPI / 72) + 6  # the colour bar's labels sit between title and bar
     bar = 10
-    title = round(len("Layer 12 · Head 12") * (font + 3) * 0.6 * DPI / 72)  # the longest title's width
+    title = round(len(head_title(12, 12)) * (font + 3) * 0.6 * DPI / 72)  # the longest title's width
     left, bottom, top, right = label, label, bar_top + bar + 10, max(24, (title - side) // 2 + 8)
     width, height = left + side + right, bottom + side + top
     return Layout(width, height,
@@ -191,32 +192,33 @@ def _worker_start(parent: int) -> None:
 
 
 class Pending:
-    """Head PNGs being drawn; get() waits for them."""
+    """Head PNGs being drawn; get() waits for them (and raises BrokenProcessPool if a worker died)."""
 
-    def __init__(self, parts):
-        self.parts = parts
+    def __init__(self, parts: list):
+        self.parts = parts  # futures, or lists drawn already
 
     def get(self) -> list[tuple[str, bytes]]:
-        return [png for part in (self.parts.get() if hasattr(self.parts, "get") else self.parts) for png in part]
+        return [png for part in self.parts for png in (part.result() if isinstance(part, Future) else part)]
 
 
 class Workers:
     """The processes that draw head PNGs, forked before torch starts its threads:
     `with render.Workers() as w: pending = w.heads(...); ...; pngs = pending.get()`."""
 
-    def __init__(self, processes: int | None = None):
-        self.processes = processes if processes is not None else min(os.cpu_count() or 1, 4)
+    def __init__(self, processes: int | None = None, enabled: bool = True):
+        self.processes = (processes if processes is not None else min(os.cpu_count() or 1, 4)) if enabled else 0
         self.pool = None
 
     def __enter__(self) -> "Workers":
         if self.processes > 1:
-            self.pool = multiprocessing.get_context("fork").Pool(self.processes, _worker_start, (os.getpid(),))
+            self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_worker_start, initargs=(os.getpid(),))
+            list(self.pool.map(abs, range(self.processes)))  # fork them all now, while no thread runs
         return self
 
-    def __exit__(self, *_):
-        if self.pool is not None:  # idle after a finished map; on an interrupt, stop them at once
-            self.pool.terminate()
-            self.pool.join()
+    def __exit__(self, kind, *_):
+        if self.pool is not None:  # on an interrupt, nothing new starts; a worker finishes its part and ends
+            self.pool.shutdown(wait=kind is None, cancel_futures=True)
 
     def heads(self, attention: np.ndarray, tokens: list[str], cmap: str) -> Pending:
         """Start drawing every head of a sentence; the caller can do other work until get()."""
@@ -225,8 +227,8 @@ class Workers:
         if self.pool is None:
             return Pending([_draw_heads((attention, tokens, cmap, jobs))])
         n = self.processes
-        return Pending(self.pool.map_async(_draw_heads, [(attention, tokens, cmap, jobs[i::n]) for i in range(n)
-                                                         if jobs[i::n]]))
+        return Pending([self.pool.submit(_draw_heads, (attention, tokens, cmap, jobs[i::n])) for i in range(n)
+                        if jobs[i::n]])
 
 
 OVERVIEW_TILE = 0.62  # inches per head
@@ -266,14 +268,57 @@ def render_overview(attention: np.ndarray, cmap: str) -> bytes:
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
 
 
-def render_layer_plot(means: np.ndarray, size: tuple[int, int]) -> bytes:
-    """Average attention to [CLS], [SEP] and punctuation per layer: means is [layers, 3] in that order."""
+def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str], cmap: str) -> bytes:
+    """Attention rollout: for each mask, a panel of layers (down) x input tokens (across), the mask's row
+    of the rollout after each layer. One colour scale for every panel, from 0 to the largest value."""
+    layers, n = rows[0].shape
+    cell = min(24, max(14, 480 // n))
+    font = 8
+    label = round(max(len(t) for t in tokens) * font * 0.62 * DPI / 72) + 16
+    panel = layers * cell
+    width, height = 60 + n * cell + 90, sum(panel + 34 for _ in rows) + label + 10
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    top = max(float(r.max()) for r in rows) or 1.0
+    y = height - 10
+    for k, (row, text) in enumerate(zip(rows, labels)):
+        y -= panel + 24
+        ax = fig.add_axes((60 / width, y / height, n * cell / width, panel / height))
+        ax.imshow(row, cmap=colormap(cmap), vmin=0.0, vmax=top, interpolation="nearest", aspect="auto")
+        ax.set_yticks(range(layers), [f"L{l}" for l in range(1, layers + 1)], fontsize=font)
+        ax.set_xticks(range(n), tokens if k == len(rows) - 1 else [""] * n, rotation=90, fontsize=font)
+        ax.tick_params(length=0)
+        ax.set_title(text, fontsize=font + 2, loc="left")
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        y -= 10
+    cax = fig.add_axes(((60 + n * cell + 20) / width, y / height, 12 / width, (height - 10 - y - 24) / height))
+    ramp = np.linspace(0, top, CMAP_LEVELS)
+    cax.imshow(ramp[::-1, None], cmap=colormap(cmap), vmin=0.0, vmax=top, aspect="auto", extent=(0, 1, 0, top))
+    cax.set_xticks([])
+    cax.yaxis.tick_right()
+    cax.tick_params(labelsize=font, length=2)
+    with warnings.catch_warnings():  # as for the head pictures: CJK tokens drawn as boxes need no warning
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.canvas.draw()
+    return encode_png(np.asarray(fig.canvas.buffer_rgba()))
+
+
+def head_size(tokens: list[str]) -> tuple[int, int]:
+    """Pixels of a head PNG of these tokens."""
+    lay = layout(tokens)
+    return lay.width, lay.height
+
+
+def render_layer_plot(means: np.ndarray, keys: tuple[str, ...], size: tuple[int, int]) -> bytes:
+    """Average of each statistic in `keys` per layer: means is [layers, len(keys)]."""
+    from .heads import INDEX, STATISTICS
     fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.1, 0.15, 0.86, 0.78))
     layers = np.arange(1, len(means) + 1)
-    for column, (label, style) in enumerate((("[CLS]", "o-"), ("[SEP]", "s-"), ("punctuation", "^-"))):
-        ax.plot(layers, means[:, column], style, label=label)
+    for column, (key, style) in enumerate(zip(keys, ("o-", "s-", "^-", "d-", "v-"))):
+        ax.plot(layers, means[:, column], style, label=STATISTICS[INDEX[key]].label)
     ax.set_xticks(layers)
     ax.set_ylim(0, 1)
     ax.set_xlabel("layer")

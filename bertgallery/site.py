@@ -22,8 +22,11 @@ from .records import Result
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC_FILES = ("style.css", "sort.js", "attention.js")
-MAPS = tuple(s for s in STATISTICS if s.unit)  # drawn as small layers x heads maps on each sentence page
+MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
+DRAWN = tuple(s for s in STATISTICS if s.scale)  # maps of the gallery means on the heads page
 SCALE_STEPS = 32  # statistics cells take one of 32 colour-map colours: the eye sees no steps at a cell's size
+IMPORTANCE_CMAP = "RdBu"  # diverging: blue where a head supports the prediction, red where it opposes it
+TOP_HEADS = 5
 LAYER_PLOT_KEYS = ("cls", "sep", "punct")
 LAYER_PLOT_SIZE = (640, 360)  # pixels
 
@@ -68,6 +71,8 @@ def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       keep_trailing_newline=True)
     env.filters["percent"] = percent
+    env.filters["signed"] = signed_number
+    env.filters["number"] = lambda v, digits=2: "–" if v != v else f"{v:.{digits}f}"
     env.globals.update(names=names, STATISTICS=STATISTICS, MAPS=MAPS)
     return env
 
@@ -78,15 +83,11 @@ def _luminance(rgb) -> float:
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
 
-DARK_TEXT = "#111111"
-DARK_LUMINANCE = _luminance([0x11 / 255] * 3)
-
-
 def light_text(rgb) -> bool:
-    """Whether white text reads better than dark text on this background: the higher WCAG contrast wins,
-    for any colour map."""
+    """Whether white text reads better than black on this background: the higher WCAG contrast wins, for any
+    colour map. With white and black to choose from, the winner always reaches at least 4.58:1 (AA)."""
     lum = _luminance(rgb)
-    return bool(1.05 / (lum + 0.05) > (lum + 0.05) / (DARK_LUMINANCE + 0.05))
+    return bool(1.05 / (lum + 0.05) > (lum + 0.05) / 0.05)
 
 
 def colours(values, cmap_name: str) -> list[tuple[str, bool]]:
@@ -103,34 +104,96 @@ def scale(cmap_name: str) -> list[tuple[str, bool]]:
     return colours(np.linspace(0, 1, SCALE_STEPS), cmap_name)
 
 
+def signed_number(value: float) -> str:
+    return f"{value:+.3g}".replace("-", "−")
+
+
 @dataclass
 class Cell:
-    value: float
+    value: float  # 0-1, or -1 to 1 for a signed map
+    signed: bool = False
 
     @property
     def step(self) -> int:
-        """The cell's colour class: c0 (0) to c31 (1)."""
-        return round(min(1.0, max(0.0, self.value)) * (SCALE_STEPS - 1))
+        """The cell's colour class: c0 (0, or -1 when signed) to c31 (1)."""
+        v = (self.value + 1) / 2 if self.signed else self.value
+        return round(min(1.0, max(0.0, v)) * (SCALE_STEPS - 1)) if v == v else 0
 
     @property
     def text(self) -> str:
-        """One digit is all a 1.3 rem cell holds: '.4', '1'."""
-        return "1" if self.value >= 0.95 else f"{self.value:.1f}".removeprefix("0")
+        """One digit is all a 1.3 rem cell holds: '.4', '1', '−.3'."""
+        v = self.value
+        if v != v:
+            return "–"
+        digit = "1" if abs(v) >= 0.95 else f"{abs(v):.1f}".removeprefix("0")
+        return ("−" if v < 0 and digit != ".0" else "") + digit
+
+
+def grid(values: np.ndarray, signed: bool = False) -> list[list[Cell]]:
+    """A layers x heads array as rows of cells."""
+    return [[Cell(float(v), signed) for v in row] for row in values]
 
 
 def stat_maps(result: Result) -> list[tuple[str, list[list[Cell]]]]:
     """(label, layers x heads cells) for each statistic drawn as a map."""
-    n = result.heads_per_layer
-    return [(stat.label, [[Cell(h[stat.key]) for h in result.heads[l * n:(l + 1) * n]] for l in range(result.layers)])
-            for stat in MAPS]
+    values = result.values()
+    return [(stat.label, grid(values[..., heads.INDEX[stat.key]])) for stat in MAPS]
 
 
-def view_data(result: Result, cmap_name: str) -> str:
+def mean_maps(totals: Totals) -> list[tuple[str, list[list[Cell]]]]:
+    """The gallery means as maps; a statistic not on the 0-1 scale is drawn against its largest head."""
+    maps = []
+    for stat in DRAWN:
+        values = totals.means[..., heads.INDEX[stat.key]]
+        if stat.scale == "relative":
+            if np.all(np.isnan(values)):
+                continue
+            values = values / (np.nanmax(values) or 1.0)
+        maps.append((stat.label + (" (÷ the largest)" if stat.scale == "relative" else ""), grid(values)))
+    return maps
+
+
+@dataclass
+class Explained:
+    """One mask's explanation as the page shows it."""
+    top: list  # the most important heads: (HeadStats, signed importance), largest |I| first
+    cells: list[list[Cell]]  # importance ÷ the largest |I|, signed
+    largest: float
+    strip: list  # (token, rollout share after the last layer, Cell relative to the largest share)
+
+
+def explained(result: Result) -> list[Explained | None]:
+    out = []
+    for mask in result.masks:
+        if mask.rollout is None:
+            out.append(None)
+            continue
+        last = np.asarray(mask.rollout)[-1]
+        strip = [(t, float(v), Cell(float(v) / (last.max() or 1.0))) for t, v in zip(result.tokens, last)]
+        if mask.importance is None:
+            out.append(Explained([], [], 0.0, strip))
+            continue
+        imp = np.asarray(mask.importance)
+        largest = float(np.abs(imp).max()) or 1.0
+        order = np.argsort(-np.abs(imp), axis=None)[:TOP_HEADS]
+        top = [(result.heads[int(i)], float(imp.flat[i])) for i in order]
+        out.append(Explained(top, grid(imp / largest, signed=True), largest, strip))
+    return out
+
+
+def rollout_labels(result: Result) -> list[str]:
+    """The title of each mask's panel in the rollout picture."""
+    n = len(result.masks)
+    return [f"{f'Mask {i} of {n}' if n > 1 else 'The mask'} (token {m.index}): ‘{m.predictions[0].token}’"
+            for i, m in enumerate(result.masks, start=1)]
+
+
+def view_data(result: Result, attention: np.ndarray, cmap_name: str) -> str:
     """The interactive view's data file: weights as 16-bit integers (w x 10000, layer-major, little-endian)
     in base64, the tokens and the colour map, assigned to window.bertGalleryView. A script file, not a
     fetch, so the view works from file://. JSON is valid JavaScript; '<' is escaped anyway."""
     import json
-    weights = np.clip(np.rint(result.attention * 10000), 0, 10000).astype("<u2")
+    weights = np.clip(np.rint(attention * 10000), 0, 10000).astype("<u2")
     steps = scale(cmap_name)
     data = {"tokens": result.tokens, "layers": result.layers, "heads": result.heads_per_layer,
             "special": result.special, "colors": [c for c, _ in steps], "light": [light for _, light in steps],
@@ -156,7 +219,8 @@ def sentence_page(gallery: Gallery, i: int) -> str:
         **_common(gallery, "../"), page=entry, result=entry.result,
         prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
         thumb=_thumb(entry.result.head_size), maps=stat_maps(entry.result), scale=scale(gallery.colormap),
-        legend=legend(gallery.colormap))
+        legend=legend(gallery.colormap), explained=explained(entry.result),
+        signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP))
 
 
 def _thumb(size) -> tuple[int, int]:
@@ -170,7 +234,9 @@ def index_page(gallery: Gallery) -> str:
 
 def heads_index(gallery: Gallery, means: list[HeadSummary]) -> str:
     return _env().get_template("heads.html").render(
-        **_common(gallery, "../"), means=means, pages=gallery.entries, plot_size=LAYER_PLOT_SIZE)
+        **_common(gallery, "../"), means=means, pages=gallery.entries, plot_size=LAYER_PLOT_SIZE,
+        plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS],
+        maps=mean_maps(gallery.totals), scale=scale(gallery.colormap))
 
 
 def head_page(gallery: Gallery, means: list[HeadSummary], i: int) -> str:
@@ -181,6 +247,12 @@ def head_page(gallery: Gallery, means: list[HeadSummary], i: int) -> str:
         prev=means[i - 1] if i else None, next=means[i + 1] if i + 1 < len(means) else None)
 
 
+def statistics_page(gallery: Gallery) -> str:
+    from .attribution import FAMILIES
+    families = ", ".join(sorted({f.split("-")[0] for f in FAMILIES}))
+    return _env().get_template("statistics.html").render(**_common(gallery, "../"), importance_families=families)
+
+
 def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
     """Every page and static file of the site as (relative path, content)."""
     yield names.PAGE, index_page(gallery)
@@ -188,6 +260,7 @@ def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
         yield f"{entry.slug}/{names.PAGE}", sentence_page(gallery, i)
     means = heads.summaries(gallery.totals)
     yield f"{names.HEADS}/{names.PAGE}", heads_index(gallery, means)
+    yield f"{names.HEADS}/{names.STATISTICS_PAGE}", statistics_page(gallery)
     for i, mean in enumerate(means):
         yield f"{names.HEADS}/{names.head_page(mean.layer, mean.head)}", head_page(gallery, means, i)
     for name in STATIC_FILES:

@@ -104,10 +104,17 @@ def build_sample(folder: Path, model_folder: Path) -> Path:
     import shutil
 
     from bertgallery import build, config
+    import torch
     shutil.copytree(model_folder, folder / "tiny-model")
     (folder / "sentences.yaml").write_text(SAMPLE, encoding="utf-8")
-    with working_folder(folder):
-        build.build(config.load(Path("sentences.yaml")), Path("site"), build.Options(fallback=False, progress=False))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # sums in one order, whatever the tests before it set: the same bytes every time
+    try:
+        with working_folder(folder):
+            build.build(config.load(Path("sentences.yaml")), Path("site"),
+                        build.Options(fallback=False, progress=False))
+    finally:
+        torch.set_num_threads(threads)
     return folder / "site"
 
 
@@ -115,6 +122,28 @@ def build_sample(folder: Path, model_folder: Path) -> Path:
 def sample_site(tiny_bert, tmp_path_factory) -> Path:
     """Built once for the whole session; tests must not change it."""
     return build_sample(tmp_path_factory.mktemp("sample"), tiny_bert)
+
+
+def file_hashes(folder: Path) -> dict:
+    """Every file under `folder` by SHA-256: what must come through a failed build unchanged."""
+    import hashlib
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def site_files(site: Path, pngs: bool = True) -> dict:
+    """Every file of a built site, the manifest without 'hashes' (the model files' sizes and times on this
+    machine): two builds of the same gallery give the same."""
+    files = {}
+    for path in sorted(site.rglob("*")):
+        if path.is_file() and (pngs or path.suffix != ".png"):
+            data = path.read_bytes()
+            if path.name == "manifest.json" and path.parent == site:
+                manifest = json.loads(data)
+                manifest.pop("hashes")
+                data = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+            files[str(path.relative_to(site))] = data
+    return files
 
 
 def run_generate(*args, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProcess:

@@ -179,7 +179,7 @@ def test_each_family_gives_importance_and_rollout_in_the_pipeline(fixture, reque
     net, tok = loaded.net, loaded.tokenizer
     assert attribution.reason_unsupported(net) is None
     text = f"The cat sat on the {MASK} and looked {MASK} ."
-    result = model.analyse(loaded, text, top_k=3)
+    result = model.predict(loaded, text, top_k=3)
     inputs = tok(text.replace(MASK, tok.mask_token), return_tensors="pt")
     positions = [m.index for m in result.masks]
     targets = net(**inputs).logits[0, positions].argmax(-1).tolist()
@@ -196,7 +196,7 @@ def test_each_family_gives_importance_and_rollout_in_the_pipeline(fixture, reque
     # the model is left as it was: no hooks, no gradients, the same predictions
     assert not torch.is_grad_enabled()
     assert not any(m._forward_pre_hooks for m in net.modules())
-    assert model.analyse(loaded, text, top_k=3).masks == result.masks
+    assert model.predict(loaded, text, top_k=3).masks == result.masks
 
 
 def test_an_unsupported_family_gets_a_one_line_reason():
@@ -224,3 +224,66 @@ def test_no_masks_and_bad_arguments():
         attribution.head_importance(net, inputs, [3], [5], method="taylor")
     with pytest.raises(ValueError, match="one target per mask"):
         attribution.head_importance(net, inputs, [3, 4], [5])
+
+
+# ---------------------------------------------------------------- in the built site
+def test_the_sample_site_carries_importance_and_rollout(sample_site):
+    """data.json per mask: the importance (layers x heads, signed, method named) equals the score computed here
+    from the model; the rollout row equals rollout() of the attention; the page names the top heads, linked."""
+    import json
+    from conftest import working_folder
+    data = json.loads((sample_site / "cat" / "data.json").read_text())
+    with working_folder(sample_site.parent):
+        loaded = model.load("./tiny-model", fallback=False)
+    run = model.predict(loaded, data["text"], top_k=4)
+    expected = attribution.head_importance(loaded.net, run.inputs, [m.index for m in run.masks])
+    flow = attribution.rollout(run.attention)
+    (mask,) = data["masks"]
+    assert mask["importance"]["method"] == "gradient"
+    np.testing.assert_allclose(mask["importance"]["values"], expected[0], rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(mask["rollout"], flow[:, mask["index"]], atol=1e-4)
+    np.testing.assert_allclose(np.sum(mask["rollout"], axis=1), 1, atol=1e-3)
+    html = (sample_site / "cat" / "index.html").read_text()
+    values = np.array(mask["importance"]["values"])
+    order = np.argsort(-np.abs(values), axis=None)[:5]
+    named = [f'<li><a href="Attention_Layer{i // 3 + 1}_Head{i % 3 + 1}.png">Layer {i // 3 + 1}, head {i % 3 + 1}</a>'
+             for i in order]
+    positions = [html.index(n) for n in named]
+    assert positions == sorted(positions)  # largest |I| first
+    assert (sample_site / "cat" / "Rollout.png").stat().st_size > 1000
+
+
+def test_an_unsupported_family_builds_with_a_one_line_note(tmp_path):
+    """ALBERT (one layer shared by every depth, so no per-layer gates): the page says so; rollout still shows."""
+    import json
+    from transformers import AlbertConfig, AlbertForMaskedLM, AutoTokenizer
+
+    from bertgallery import build, config, offline
+    tok = AutoTokenizer.from_pretrained(offline.encoder_dir())
+    tok.save_pretrained(tmp_path / "albert")
+    torch.manual_seed(0)
+    AlbertForMaskedLM(AlbertConfig(vocab_size=len(tok), embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                                   num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path / "albert")
+    (tmp_path / "s.yaml").write_text(f"model: {tmp_path / 'albert'}\nsentences:\n  - {{id: a, text: 'A [MASK] ran.'}}\n")
+    build.build(config.load(tmp_path / "s.yaml"), tmp_path / "site", build.Options(fallback=False, progress=False))
+    data = json.loads((tmp_path / "site" / "a" / "data.json").read_text())
+    assert data["importance_note"] == "head importance is not available for albert models"
+    assert data["masks"][0]["importance"] is None and len(data["masks"][0]["rollout"]) == 2
+    html = (tmp_path / "site" / "a" / "index.html").read_text()
+    assert html.count("head importance is not available for albert models.") == 1
+    assert "Where its information comes from" in html
+
+
+def test_ablation_is_chosen_in_the_yaml(tiny_bert, tmp_path):
+    import json
+
+    from bertgallery import build, config
+    (tmp_path / "s.yaml").write_text(f"model: {tiny_bert}\nimportance: ablation\nsentences:\n"
+                                     "  - {id: a, text: 'The cat sat on the [MASK].'}\n")
+    build.build(config.load(tmp_path / "s.yaml"), tmp_path / "site", build.Options(fallback=False, progress=False))
+    mask = json.loads((tmp_path / "site" / "a" / "data.json").read_text())["masks"][0]
+    loaded = model.load(str(tiny_bert), fallback=False)
+    run = model.predict(loaded, "The cat sat on the [MASK].", top_k=5)
+    expected = attribution.head_importance(loaded.net, run.inputs, [run.masks[0].index], method="ablation")
+    assert mask["importance"]["method"] == "ablation"
+    np.testing.assert_allclose(mask["importance"]["values"], expected[0], rtol=1e-4, atol=1e-9)

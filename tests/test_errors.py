@@ -3,7 +3,6 @@
 Each file in bad_configs/ is a config a user might write; its '# expect:' line is (part of) the one line
 the user must see, and '# args:' adds command-line options ({tiny}, {roberta}, ... are filled in here)."""
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -16,15 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import generate
+from conftest import file_hashes, save_bert
 from bertgallery import config, offline
 from bertgallery.config import ConfigError
 
 BAD = Path(__file__).resolve().parent / "bad_configs"
-
-
-def snapshot(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +68,10 @@ def broken_models(tiny_bert, tmp_path_factory):
         "remote_code": variant(tiny_bert, tmp / "evil", config={"model_type": "evilbert",
                                                                 "auto_map": {"AutoModel": "evil.EvilModel"}},
                                files={"evil.py": b"open('/tmp/pwned', 'w').write('ran')\n"}),
+        "small_vocab": save_bert(tmp / "small-vocab", vocab_size=200, hidden_size=16, num_hidden_layers=1,
+                                 num_attention_heads=2, intermediate_size=32),
+        "pickle_index_list": variant(tiny_bert, tmp / "pickle-index", drop=("model.safetensors",),
+                                     files={"pytorch_model.bin.index.json": b"[1]"}),
         "index_to_pickle": variant(tiny_bert, tmp / "index", drop=("model.safetensors",),
                                    files={"weights.bin": pickle.read_bytes(),
                                           "model.safetensors.index.json": index.encode()}),
@@ -102,7 +101,7 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     tampered_extra = tmp_path / "tampered-extra"
     shutil.copytree(old_site, tampered_extra)
     manifest = json.loads((tampered_extra / "manifest.json").read_text())
-    manifest["model"]["extra"] = 1
+    manifest["model"] = {"identity": manifest["model"], "extra": 1}
     (tampered_extra / "manifest.json").write_text(json.dumps(manifest))
     return {"web_app": web_app, "tampered_list": tampered_list, "tampered_extra": tampered_extra}
 
@@ -127,7 +126,7 @@ def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(path.parent)
     untouched = [old_site, foreign] + [values[k] for k in ("web_app", "tampered_list", "tampered_extra")]
-    before = [snapshot(f) for f in untouched]
+    before = [file_hashes(f) for f in untouched]
     with pytest.raises(SystemExit) if "--port" in args else contextlib.nullcontext() as exited:
         assert generate.main([header.get("config", path.name), "--quiet", *args]) == 2
     if exited:
@@ -136,7 +135,7 @@ def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("error: "), err  # one line, no traceback
     assert expect in err
-    assert [snapshot(f) for f in untouched] == before
+    assert [file_hashes(f) for f in untouched] == before
     assert a_file.read_text() == "not a folder"
     assert not os.path.exists("/tmp/pwned")  # the remote code never ran
     assert not list(old_site.parent.glob(".bertgallery-*-build-*"))  # no staging folder left behind
@@ -247,7 +246,7 @@ def test_interrupted_build_leaves_the_old_site_whole(base_shaped_bert, tiny_bert
     out = tmp_path / "site"
     cfg = _slow_config(tmp_path, tiny_bert, 2)
     assert generate.main([str(cfg), "--out", str(out), "--model", str(tiny_bert), "--quiet"]) == 0
-    before = snapshot(out)
+    before = file_hashes(out)
     # a slow rebuild (BERT-base shape: 144 heads a sentence), interrupted once it is writing pictures
     cfg = _slow_config(tmp_path, base_shaped_bert, 6)
     proc = subprocess.Popen([sys.executable, str(ROOT / "generate.py"), str(cfg), "--out", str(out),
@@ -259,7 +258,7 @@ def test_interrupted_build_leaves_the_old_site_whole(base_shaped_bert, tiny_bert
         time.sleep(0.05)
     os.killpg(proc.pid, getattr(signal, sig))  # the whole process group, as a terminal's Ctrl-C does
     rc = proc.wait(60)
-    assert snapshot(out) == before  # every file of the old site, byte for byte
+    assert file_hashes(out) == before  # every file of the old site, byte for byte
     if sig == "SIGINT":
         assert rc == 130
         assert proc.stderr.read() == "interrupted: the previous site is unchanged\n"  # one line, from the build
@@ -269,3 +268,21 @@ def test_interrupted_build_leaves_the_old_site_whole(base_shaped_bert, tiny_bert
                           "--quiet", "--force"]) == 0
     assert not list(tmp_path.glob(".bertgallery-*-*"))
     assert (out / "s1" / "index.html").exists()
+
+
+# ---------------------------------------------------------------- bounds before work
+def test_huge_inputs_fail_at_once_with_one_line(tmp_path, capsys, tiny_bert):
+    """A 50 MB sentence file and a 30,000-character sentence are refused before anything is tokenised; the
+    bound is on seconds here only to catch a return of the old behaviour (minutes, gigabytes)."""
+    import time
+    big = tmp_path / "big.yaml"
+    big.write_text("sentences:\n  - '" + "word " * 10_000_000 + "[MASK]'\n")
+    long = tmp_path / "long.yaml"
+    long.write_text("sentences:\n  - ok [MASK]\n  - '" + "a" * 30_000 + " [MASK]'\n")
+    for path, message in ((big, "big.yaml: larger than 10 MB"),
+                          (long, "long.yaml:3: sentence 2 is 30,007 characters long; at most 20,000")):
+        started = time.time()
+        assert generate.main([str(path), "--out", str(tmp_path / "site"), "--model", str(tiny_bert)]) == 2
+        assert time.time() - started < 5
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err

@@ -16,7 +16,7 @@ def test_build_prints_a_short_summary(tiny_bert, tmp_path):
     cfg = write_yaml(tmp_path / "sentences.yaml", "sentences:\n  - The cat sat on the [MASK].\n")
     r = run_generate("--model", tiny_bert, "--top-k", 3, "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("built 1 of 1 sentences, 7 images")
+    assert r.stdout.startswith("built 1 of 1 sentences, 8 images")  # 6 heads, the overview, the rollout
     assert str(tmp_path / "site" / "index.html") in r.stdout
     assert r.stderr == ""  # no library chatter
     data = json.loads((tmp_path / "site" / "the-cat-sat-on-the-mask" / "data.json").read_text())

@@ -99,7 +99,7 @@ def test_real_model_statistics_in_data_json_match_a_direct_computation(tmp_path)
             assert stats[name] == pytest.approx(value, abs=1e-4), (stats["layer"], stats["head"], name)
         assert stats["breadth"] == pytest.approx(stats["entropy"] / math.log(len(result.tokens)), abs=1e-4)
     assert set(data["heads"][0]) == {"layer", "head", "cls", "sep", "punct", "self", "prev", "next", "breadth",
-                                     "entropy", "tags", "strongest"}
+                                     "entropy", "importance", "tags", "strongest"}
     for stats in data["heads"]:  # the strongest pairs are the head's largest weights, by token position
         a = result.attention[stats["layer"] - 1, stats["head"] - 1]
         top = sorted(a.ravel(), reverse=True)[:3]

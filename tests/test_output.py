@@ -9,8 +9,7 @@ import pytest
 
 import generate
 from bertgallery import output
-from conftest import ROOT
-from test_errors import snapshot
+from conftest import ROOT, file_hashes
 
 ONE = "sentences:\n  - {id: a, text: 'The cat sat on the [MASK].'}\n"
 
@@ -32,21 +31,22 @@ def test_a_web_apps_folder_with_a_manifest_is_refused_untouched(cfg, tmp_path, t
     (public / "manifest.json").write_text('{"name": "My App"}')
     (public / "index.html").write_text("hi")
     (public / "robots.txt").write_text("x")
-    before = snapshot(public)
+    before = file_hashes(public)
     assert gen(cfg, public, tiny_bert) == 2
     assert "already holds files this tool did not make" in capsys.readouterr().err
-    assert snapshot(public) == before
+    assert file_hashes(public) == before
 
 
 def test_the_tools_own_manifest_is_recognised_by_structure():
-    good = {"tool": output.TOOL, "version": output.VERSION, "pages": {}, "hashes": {}, "extra": {},
-            "model": {"name": "m", "layers": 1, "heads": 1, "note": "", "about": "", "identity": "x"},
-            "sentences": [{"slug": "a", "key": "k", "files": {"data.json": "0" * 64}}]}
-    assert output.valid_manifest(good)
+    good = {"tool": output.TOOL, "version": output.VERSION, "model": "folder:x", "pages": {"index.html": "0" * 64},
+            "hashes": {}, "sentences": [{"slug": "a", "key": "k", "files": {"data.json": "0" * 64}}]}
+    assert output.Manifest.from_json(good).to_json() == good
     for broken in ({**good, "tool": "other"}, {**good, "more": 1}, {**good, "sentences": [{"slug": "a"}]},
-                   {**good, "model": {**good["model"], "extra": 1}}, [], {"name": "My App"},
-                   {**good, "sentences": [{"slug": "a", "key": "k", "files": {"../x": "0" * 64}}]}):
-        assert not output.valid_manifest(broken)
+                   {**good, "model": {"name": "m", "extra": 1}}, [], {"name": "My App"},
+                   {**good, "sentences": [{"slug": "a", "key": "k", "files": {"../x": "0" * 64}}]},
+                   {**good, "sentences": [{"slug": "..", "key": "k", "files": {}}]},
+                   {**good, "pages": {"../../etc/passwd": "0" * 64}}):
+        assert output.Manifest.from_json(broken) is None
 
 
 def test_sibling_folders_a_person_made_survive_every_build(cfg, tmp_path, tiny_bert):
@@ -81,10 +81,10 @@ def test_cleanup_takes_only_marked_leftovers(cfg, tmp_path, tiny_bert):
 def test_an_old_site_whose_swap_was_cut_short_is_put_back(cfg, tmp_path, tiny_bert):
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 0
-    before = snapshot(site)
+    before = file_hashes(site)
     os.rename(site, tmp_path / f"{output._stem(site)}-old-99")  # a crash between the two renames
     output.cleanup(site)
-    assert snapshot(site) == before
+    assert file_hashes(site) == before
 
 
 def test_out_through_a_symbolic_link_builds_in_its_target(cfg, tmp_path, tiny_bert):
@@ -154,3 +154,57 @@ def test_a_second_build_waits_for_the_first_or_fails_with_no_wait(cfg, tmp_path,
         assert holder.poll() == 0  # it finished after the holder let go
     finally:
         holder.kill()
+
+
+def test_a_folder_that_appears_at_out_during_the_build_is_left_alone(tmp_path):
+    out = tmp_path / "site"
+    before = output.snapshot(out)
+    with pytest.raises(output.Changed, match="while this build ran"):
+        with output.Staging(out) as staging:
+            staging.write("index.html", "new")
+            out.mkdir()  # made by someone else while we built
+            (out / "notes.txt").write_text("precious")
+            staging.swap(before)
+    assert (out / "notes.txt").read_text() == "precious" and not list(tmp_path.glob(".bertgallery-*-build-*"))
+
+
+def test_a_file_added_to_the_site_during_the_build_stops_the_swap(cfg, tmp_path, tiny_bert):
+    site = tmp_path / "site"
+    assert gen(cfg, site, tiny_bert) == 0
+    before = output.snapshot(site)
+    (site / "notes.txt").write_text("precious")
+    with pytest.raises(output.Changed, match="changed while this build ran"):
+        with output.Staging(site) as staging:
+            staging.swap(before)
+    assert (site / "notes.txt").read_text() == "precious"
+
+
+def test_a_leftover_killed_halfway_through_its_deletion_is_still_recognised(tmp_path):
+    """_discard removes the marker last: whatever a kill leaves, the next cleanup knows it is ours."""
+    out = tmp_path / "site"
+    leftover = tmp_path / f"{output._stem(out)}-build-7"
+    (leftover / "cat").mkdir(parents=True)
+    (leftover / output.MARKER).write_text(json.dumps({"output": "site", "pid": 7}))
+    (leftover / "cat" / "data.json").write_text("{}")
+    output.cleanup(out)
+    assert not leftover.exists()
+
+
+def test_an_output_name_too_long_for_the_file_system_is_one_line(cfg, tmp_path, tiny_bert, capsys):
+    assert gen(cfg, tmp_path / ("x" * 300), tiny_bert) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "File name too long" in err and len(err) < 200
+
+
+def die(args):
+    os._exit(1)  # as a process the kernel's OOM killer picked would
+
+
+def test_a_drawing_process_that_dies_ends_the_build_with_one_line(cfg, tmp_path, tiny_bert, capsys, monkeypatch):
+    from bertgallery import render
+    monkeypatch.setattr(render, "_draw_heads", die)
+    site = tmp_path / "site"
+    assert gen(cfg, site, tiny_bert) == 1
+    assert capsys.readouterr().err == ("error: a process drawing the pictures ended unexpectedly (out of memory?); "
+                                       "the previous site is unchanged\n")
+    assert not site.exists() and not list(tmp_path.glob(".bertgallery-*-build-*"))

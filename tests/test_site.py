@@ -1,4 +1,5 @@
 """Build a real sample site with a random-weight model and look inside its files."""
+import base64
 import json
 import math
 from html import escape
@@ -12,7 +13,8 @@ import numpy as np
 from PIL import Image
 
 from bertgallery import names, site
-from update_golden import GOLDEN, snapshot
+from conftest import site_files
+from update_golden import GOLDEN
 
 class Links(HTMLParser):
     def __init__(self):
@@ -41,24 +43,50 @@ def sample(sample_site):
     return sample_site, json.loads((sample_site / "manifest.json").read_text())
 
 
+def close(a, b) -> bool:
+    """The same JSON, numbers equal to 1e-4 relative: another CPU's float rounding is not an output change."""
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-4,
+                                                                                            abs_tol=1e-7)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def view_weights(data: bytes) -> tuple[dict, np.ndarray]:
+    view = json.loads(data.decode().removeprefix("window.bertGalleryView = ").rstrip().rstrip(";"))
+    return view, np.frombuffer(base64.b64decode(view.pop("attention")), dtype="<u2").astype(int)
+
+
 def test_the_sample_site_is_the_expected_tree(sample_site):
-    """Every page, data file and the manifest byte for byte as in tests/golden/; the PNGs by the manifest's
-    SHA-256s. An intended change of the output: python tests/update_golden.py, and review the diff."""
-    got, expected = snapshot(sample_site), {str(p.relative_to(GOLDEN)): p.read_bytes()
-                                            for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
+    """Every page and the manifest byte for byte as in tests/golden/, data files to float rounding; the PNGs
+    by the manifest's SHA-256s. An intended change of the output: python tests/update_golden.py, and review
+    the diff."""
+    got, expected = site_files(sample_site, pngs=False), {str(p.relative_to(GOLDEN)): p.read_bytes()
+                                                          for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
     assert sorted(got) == sorted(expected)
     for relpath in expected:
-        assert got[relpath] == expected[relpath], f"{relpath} differs from tests/golden/ (python tests/update_golden.py)"
+        hint = f"{relpath} differs from tests/golden/ (python tests/update_golden.py)"
+        if relpath.endswith(".json") and relpath != "manifest.json":
+            assert close(json.loads(got[relpath]), json.loads(expected[relpath])), hint
+        elif relpath.endswith("view-data.js"):
+            (view, weights), (view_expected, weights_expected) = view_weights(got[relpath]), \
+                view_weights(expected[relpath])
+            assert view == view_expected and np.abs(weights - weights_expected).max() <= 1, hint
+        else:
+            assert got[relpath] == expected[relpath], hint
 
 
 def test_expected_tree(sample):
     out, manifest = sample
     heads = {names.head_png(l, h) for l in (1, 2) for h in (1, 2, 3)}
     expected = {"index.html", "manifest.json", "static/style.css", "static/sort.js", "static/attention.js",
-                "heads/index.html",
+                "heads/index.html", "heads/statistics.html",
                 "heads/per-layer.png"} | {f"heads/layer{l}-head{h}.html" for l in (1, 2) for h in (1, 2, 3)}
     for slug in ("cat", "i-mask-to-the-mask-every-day"):
-        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png", "view-data.js"}}
+        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png", "view-data.js", "Rollout.png"}}
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".bertgallery-") and p.is_dir()]
     # the manifest names every file with its hash: the next build trusts nothing else
@@ -69,7 +97,7 @@ def test_expected_tree(sample):
 def test_every_link_is_relative_and_resolves(sample):
     out, _ = sample
     pages = list(out.rglob("*.html"))
-    assert len(pages) == 3 + 1 + 6  # index, 2 sentences, heads index, a page per head
+    assert len(pages) == 3 + 2 + 6  # index, 2 sentences, heads index and statistics page, a page per head
     for page in pages:
         for url in parse(page).urls:
             parsed = urlparse(url)
@@ -163,9 +191,29 @@ def test_stat_maps_show_every_heads_statistic_in_its_colour(sample):
             value = stats["entropy"] / ln_t if stat.key == "breadth" else stats[stat.key]
             assert int(step) == round(value * (site.SCALE_STEPS - 1)), (stat.key, stats)
             assert text == ("1" if value >= 0.95 else f"{value:.1f}".removeprefix("0"))
-    style = dict(re.findall(r"\.stat-map \.c(\d+)\{background:(#[0-9a-f]{6})", html))
+    style = {k: (bg, fg) for k, bg, fg in re.findall(r"\}\.c(\d+)\{background:(#[0-9a-f]{6});color:(#[0-9a-f]{3,6})",
+                                                      "}" + html.split("<style>")[1].split("\n")[0])}
     expected = site.colours(np.linspace(0, 1, site.SCALE_STEPS), "viridis")
-    assert style == {str(k): colour for k, (colour, _) in enumerate(expected)}
+    assert style == {str(k): (colour, "#fff" if light else "#000") for k, (colour, light) in enumerate(expected)}
+
+
+@pytest.mark.parametrize("cmap", ["viridis", "Greys", "magma", "RdBu", "cividis"])
+def test_text_on_every_colour_class_is_chosen_by_contrast(cmap):
+    """WCAG 2: the text colour the pages and the view use on each colour class is the one with the higher
+    contrast, computed here from the definition; with white or black that is always at least 4.5:1."""
+    def luminance(hex_colour):
+        rgb = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    def contrast(a, b):
+        hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+        return (hi + 0.05) / (lo + 0.05)
+
+    for background, light in site.scale(cmap):
+        chosen, other = ("#ffffff", "#000000") if light else ("#000000", "#ffffff")
+        assert contrast(chosen, background) >= contrast(other, background)
+        assert contrast(chosen, background) >= 4.5, (cmap, background)
 
 
 def test_alt_text_comes_from_the_strongest_pairs_in_data_json(sample):

@@ -8,7 +8,6 @@ It holds every file of the sample site but the PNGs, which the manifest's SHA-25
 """
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -18,29 +17,16 @@ HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
 
 
-def snapshot(site: Path) -> dict[str, bytes]:
-    files = {}
-    for path in sorted(site.rglob("*")):
-        if path.is_file() and path.suffix != ".png":
-            data = path.read_bytes()
-            if path.name == "manifest.json" and path.parent == site:
-                manifest = json.loads(data)
-                manifest.pop("hashes")
-                data = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
-            files[str(path.relative_to(site))] = data
-    return files
-
-
 def main() -> None:
     sys.path.insert(0, str(HERE))
     import os
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from conftest import TINY_SHAPE, build_sample, save_bert
+    from conftest import TINY_SHAPE, build_sample, save_bert, site_files
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         site = build_sample(tmp / "sample", save_bert(tmp / "model", **TINY_SHAPE))
         shutil.rmtree(GOLDEN, ignore_errors=True)
-        for relpath, data in snapshot(site).items():
+        for relpath, data in site_files(site, pngs=False).items():
             (GOLDEN / relpath).parent.mkdir(parents=True, exist_ok=True)
             (GOLDEN / relpath).write_bytes(data)
     print(f"wrote {GOLDEN}; review it with git diff")
