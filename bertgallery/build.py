@@ -138,8 +138,10 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], workers, progress: bool)
     for s in tqdm(todo, desc="sentences", unit="sentence", disable=None if progress else True, file=sys.stderr,
                   leave=False):
         run = model.predict(loaded, s.text, cfg.top_k, culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ")
-        pending = workers.heads(run.attention, run.tokens, cfg.colormap)
+        # before the workers start drawing: on 2 cores, torch and the workers slow each other down more than
+        # running one after the other costs
         note = attribution.explain(loaded.net, run, cfg.importance)
+        pending = workers.heads(run.attention, run.tokens, cfg.colormap)
         scored = bool(run.masks) and not note
         importance = np.stack([m.importance for m in run.masks]) if scored else None
         layers, per_layer = run.attention.shape[:2]
