@@ -149,6 +149,28 @@ def test_tags_need_twenty_instances_and_ten_points_over_the_baseline():
     assert summaries[0].tags == summaries[3].tags == []
 
 
+def test_thresholds_directions_and_ties_on_a_pool_written_by_hand():
+    # 1 layer x 2 heads; correct[r] = [[dep->head per head], [head->dep per head]]
+    pool = syntax.Pool.from_json({
+        "layers": 1, "heads": 2, "sentences": 5, "relations": ["nsubj", "amod", "det", "conj"],
+        "counts": [20, 19, 20, 9],
+        "correct": [[[[12, 0]], [[0, 16]]],  # nsubj: head->dep of head 2 wins (0.8 against 0.6)
+                    [[[19, 0]], [[0, 0]]],  # amod: 1.0 over 0.5, but 19 instances: no tag
+                    [[[11, 0]], [[0, 0]]],  # det: 0.55 over 0.5: five points, no tag
+                    [[[9, 0]], [[0, 0]]]],
+        "offsets": [[[-1, 10], [1, 10]], [[1, 10], [2, 9]], [[-2, 10], [1, 10]], [[3, 9]]]})
+    rows = syntax.table(pool)
+    assert [r.relation for r in rows] == ["det", "nsubj", "amod", "conj"]
+    nsubj = rows[1]
+    assert (nsubj.layer, nsubj.head, nsubj.direction, nsubj.accuracy) == (1, 2, "head→dep", 0.8)
+    # ties between offsets go to the nearer head, then the leftward one
+    assert (nsubj.baseline_offset, nsubj.baseline) == (-1, 0.5) and rows[0].baseline_offset == 1
+    assert rows[3].too_few and not rows[2].too_few
+    np.testing.assert_allclose(syntax.matrix(pool, rows)[1], [[0, 0.8]])  # the row's own direction
+    tags = {(h.layer, h.head): h.tags for h in syntax.head_summaries(pool)}
+    assert tags == {(1, 1): ["nsubj→head"], (1, 2): ["head→nsubj"]}  # +10 points exactly is enough
+
+
 def test_right_arcs_per_sentence_and_json():
     s = synthetic(S1)
     right = s.right()
@@ -292,6 +314,10 @@ def test_unalignable_sentences_give_a_reason(wordpiece, sentencepiece):
     reason, _ = aligned(wordpiece, text, [], syntax.parse([text])[0])
     assert reason == "no token covers the parser's word '\ufffd'"
     assert syntax.align(make([], [], []), syntax.fill("", []), "", [], [], "[MASK]") == "the parser found no words"
+    # a special token belongs to no word even when its tokenizer gives it characters
+    got = syntax.align(make(["cat"], [0], ["ROOT"]), syntax.fill("cat", []), "cat", [(0, 3), (0, 3)],
+                       [True, False], "[MASK]")
+    assert got.tolist() == [-1, 0]
 
 
 # ---- the real parser, offline
@@ -353,3 +379,12 @@ def test_svg_escapes_words_and_is_stable():
     assert svg.count('class="displacy-arc"') == 4 and svg.count('href="#arrow-dep-7-') == 4
     with pytest.raises(ValueError):
         syntax.svg(p, '"><script>')
+
+
+def test_svg_draws_what_displacy_draws_from_the_doc():
+    from spacy import displacy
+    doc = syntax.load_parser()("The cat sat on the mat.")
+    theirs = displacy.render(doc, style="dep", jupyter=False, minify=True, options=syntax.SVG_OPTIONS)
+    theirs = re.sub(r"[0-9a-f]{32}-0", "d", theirs)
+    ours = re.sub(r' viewBox="[^"]*" role="img" aria-label="[^"]*"', "", syntax.svg(syntax.parse([doc.text])[0], "d"))
+    assert ours == theirs
