@@ -77,10 +77,11 @@ def align(parsed: Parse, filled: Filled, text: str, offsets, special, mask_token
 def word_attention(attention: np.ndarray, token_word: np.ndarray, n_words: int) -> np.ndarray:
     """[L, H, T, T] token attention -> [L, H, W, W]: to a word, the sum over its tokens; from a word, the mean;
     tokens in no word ([CLS], [SEP]) dropped and each row renormalised (a row with nothing left: uniform)."""
-    member = np.zeros((n_words, len(token_word)))
+    member = np.zeros((n_words, len(token_word)), dtype=np.float32)  # float32: no float64 copy of [L, H, T, T]
     on = np.flatnonzero(token_word >= 0)
     member[token_word[on], on] = 1
-    words = (member / member.sum(1, keepdims=True)) @ (attention.astype(np.float64) @ member.T)
+    to = (attention.reshape(-1, attention.shape[-1]) @ member.T).reshape(*attention.shape[:-1], n_words)  # one GEMM
+    words = ((member / member.sum(1, keepdims=True)) @ to).astype(np.float64)
     total = words.sum(-1, keepdims=True)
     return np.where(total > 0, words / np.where(total > 0, total, 1), 1 / n_words)
 
