@@ -325,7 +325,16 @@ def test_unalignable_sentences_give_a_reason(wordpiece, sentencepiece):
 
 # ---- the real parser, offline
 
-def test_real_parser_offline():
+def test_real_parser_offline(monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the parser tried to use the network")
+    with monkeypatch.context() as m:
+        m.setattr(socket.socket, "connect", no_network)
+        m.setattr(socket, "create_connection", no_network)
+        fresh = parser.load_parser.__wrapped__()  # a real load, not the cached parser
+        assert [t.dep_ for t in fresh("the cat")][0] == "det"
     nlp = parser.load_parser()
     assert parser.load_parser() is nlp and "ner" not in nlp.pipe_names and "parser" in nlp.pipe_names
     the_cat, dont = parser.parse(["the cat sat.", "I don't live in the U.S. now.\n"])
