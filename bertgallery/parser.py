@@ -100,5 +100,12 @@ def svg(s: Parse, svg_id: str) -> str:
     random_id = re.search(r' id="([0-9a-f]{32})-0"', markup).group(1)
     markup = markup.replace(f"{random_id}-0", svg_id)
     width, height = re.search(r'width="([\d.]+)" height="([\d.]+)"', markup).groups()
-    return markup.replace(' class="displacy"', f' class="displacy" viewBox="0 0 {width} {height}" role="img" '
+    # compact arcs rise a third as high as the room displaCy leaves above them: crop it (the highest arc + 4 px)
+    arc_ys = [float(y) for d in re.findall(r'class="displacy-arc"[^>]* d="([^"]+)"', markup)
+              for y in re.findall(r",([\d.]+)", d)]
+    top = round(max(min(arc_ys, default=4) - 4, 0), 1)
+    tall = round(float(height) - top, 1)
+    markup = markup.replace(f'height="{height}"', f'height="{tall}"', 1)
+    markup = markup.replace(f"height: {height}px", f"height: {tall}px", 1)
+    return markup.replace(' class="displacy"', f' class="displacy" viewBox="0 {top} {width} {tall}" role="img" '
                           f'aria-label="{html.escape("dependency parse: " + " ".join(s.words))}"', 1)
