@@ -55,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--port", type=port, default=8000, help="port for --serve (default 8000; 0 picks a free one)")
     ap.add_argument("--no-wait", action="store_true",
                     help="fail at once, instead of waiting, when another build is writing the same --out")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="where the model runs: auto (a GPU when torch sees one; the default), cpu or cuda")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--debug", action="store_true", help="show a full traceback on errors")
     return ap.parse_args(argv)
@@ -70,7 +72,7 @@ def main(argv=None) -> int:
             config.check_top_k(args.top_k, "--top-k")
             cfg.top_k = args.top_k
         options = build.Options(fallback=not args.no_fallback, force=args.force, allow_pickle=args.allow_pickle,
-                                progress=not args.quiet, wait=not args.no_wait)
+                                progress=not args.quiet, wait=not args.no_wait, device=args.device)
         summary = build.build(cfg, args.out, options)
     except ConfigError as e:
         if args.debug:
@@ -96,11 +98,12 @@ def main(argv=None) -> int:
         return 130
     if summary.bytes is None:
         print(f"{summary.sentences} sentences up to date ({summary.seconds:.1f} s); open {summary.index}")
-    elif summary.rebuilt == 0:
+    elif summary.rebuilt == 0 and not summary.corpus:
         print(f"rewrote the pages of {summary.sentences} sentences (none needed the model) in "
               f"{summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); open {summary.index}")
     else:
-        print(f"built {summary.rebuilt} of {summary.sentences} sentences, {summary.images} images, with "
+        counted = f" and counted {summary.corpus:,} corpus sentences" if summary.corpus else ""
+        print(f"built {summary.rebuilt} of {summary.sentences} sentences{counted}, {summary.images} images, with "
               f"{summary.model.name} in {summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); "
               f"open {summary.index}")
         if summary.bytes > PAGES_LIMIT:

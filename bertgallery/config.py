@@ -16,10 +16,11 @@ DEFAULT_MODEL = "bert-base-uncased"
 DEFAULT_TOP_K = 5
 DEFAULT_COLORMAP = "viridis"
 IMPORTANCE = ("gradient", "ablation")  # how head importance is measured (attribution.py); the first is the default
-TOP_KEYS = ("model", "top_k", "colormap", "importance", "sentences")
+TOP_KEYS = ("model", "top_k", "colormap", "importance", "corpus", "sentences")
 SENTENCE_KEYS = ("text", "id", "title", "note")
 MAX_BYTES = 10_000_000  # a sentences file is text a person wrote; /dev/zero is not
 MAX_CHARS = 20_000  # per sentence: far more than any model's 512 tokens, and checked before tokenising
+MAX_FILE_BYTES = 200_000_000  # a corpus file
 STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")}
 
 
@@ -42,8 +43,44 @@ class Config:
     top_k: int = DEFAULT_TOP_K
     colormap: str = DEFAULT_COLORMAP
     importance: str = IMPORTANCE[0]
+    corpus: list[Line] = field(default_factory=list)  # more sentences for the heads pages' statistics only
+    corpus_files: list[Path] = field(default_factory=list)
     sentences: list[Sentence] = field(default_factory=list)
     path: Path = Path("sentences.yaml")
+
+
+@dataclass
+class Line:
+    text: str
+    file: str  # as the user named it
+    number: int  # 1-based line number in that file
+
+
+def read_corpus(path: Path, name: str) -> list[Line]:
+    """The sentences of one corpus file: one a line, blank lines and lines starting with # left out."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"corpus file {name} is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"corpus file {name}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"corpus file {name} is a folder, not a text file") from None
+    except OSError as e:
+        raise ConfigError(f"corpus file {name}: cannot read it ({e.strerror})") from None
+    if b"\0" in data:
+        line = data[:data.index(b"\0")].count(b"\n") + 1
+        raise ConfigError(f"corpus file {name} is not text (a NUL byte on line {line})")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ConfigError(f"corpus file {name} is not UTF-8 text (line {line})") from None
+    lines = [Line(" ".join(t.split()), name, n) for n, t in enumerate(text.splitlines(), start=1)
+             if t.strip() and not t.lstrip().startswith("#")]
+    if not lines:
+        raise ConfigError(f"corpus file {name} holds no sentences (only blank lines and # comments)")
+    return lines
 
 
 def slugify(text: str, fallback: str) -> str:
@@ -179,6 +216,8 @@ def load(path: Path) -> Config:
             cfg.top_k = _scalar(path, value_node, "'top_k'", int)
         elif key == "colormap":
             cfg.colormap = _scalar(path, value_node, "'colormap'", str)
+        elif key == "corpus":
+            _corpus(cfg, value_node)
         elif key == "importance":
             cfg.importance = _scalar(path, value_node, "'importance'", str)
             if cfg.importance not in IMPORTANCE:
@@ -208,6 +247,23 @@ def load(path: Path) -> Config:
         taken.add(slug)
         cfg.sentences.append(Sentence(text=text, slug=slug, title=title, note=note, line=line))
     return cfg
+
+
+def _corpus(cfg: Config, node) -> None:
+    """corpus: a file or a list of files, relative to the YAML file."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    if not items:
+        raise ConfigError(f"{_where(cfg.path, node)}: 'corpus' is an empty list")
+    for item in items:
+        name = _scalar(cfg.path, item, "'corpus'", str).strip()
+        if not name or not name.isprintable():
+            raise ConfigError(f"{_where(cfg.path, item)}: 'corpus' needs a file name")
+        path = cfg.path.parent / Path(name).expanduser()
+        try:
+            cfg.corpus += read_corpus(path, name)
+        except ConfigError as e:
+            raise ConfigError(f"{_where(cfg.path, item)}: {e}") from None
+        cfg.corpus_files.append(path)
 
 
 def check_top_k(top_k: int, culprit: str) -> None:

@@ -179,7 +179,18 @@ def _load_named(spec: str, allow_pickle: bool):
         return AutoTokenizer.from_pretrained(spec, **safe), _masked_lm(spec, f"model '{spec}'", kwargs)
 
 
-def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = False) -> Model:
+def device_for(name: str) -> str:
+    """auto: a GPU when torch sees one. Results are the same to 1e-4 on either (float32 everywhere)."""
+    import torch
+    if name not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, not {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: torch sees no GPU here (pip's CPU build of torch, or no driver); "
+                          "use --device cpu")
+    return "cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name
+
+
+def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = False, device: str = "auto") -> Model:
     """The model `resolved` names (or a hub id, folder or "offline"); the offline model instead when a hub id
     cannot be had and `fallback`."""
     if isinstance(resolved, str):
@@ -187,6 +198,7 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
     quiet()
     import torch
     torch.set_grad_enabled(False)
+    device = device_for(device)
     spec, note = resolved.spec, resolved.note
     try:
         tokenizer, net = offline.load() if spec == offline.NAME else _load_named(spec, allow_pickle)
@@ -204,6 +216,7 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
             raise _unreachable(spec) from None
         tokenizer, net = offline.load()
         spec, note = offline.NAME, fallback_note(spec)
+    net.to(device)
     if getattr(net.config, "is_decoder", False) or tokenizer.mask_token is None:
         raise ConfigError(f"model {spec} is not a masked language model (it has no mask token)")
     if len(tokenizer) > net.get_input_embeddings().num_embeddings:
@@ -232,13 +245,27 @@ def _word(tokenizer, token_id: int) -> str:
     return tokenizer.decode([token_id]).strip() or tokenizer.convert_ids_to_tokens(token_id)
 
 
-def fill(text: str, best: list[str]) -> str:
-    """The sentence with each [MASK] replaced by its top prediction; a word piece ('##s') joins the word before."""
+@dataclass
+class Filled:
+    text: str  # the sentence with each [MASK] replaced by its best prediction
+    source: np.ndarray  # int [len(text)]: each character's offset in the masked text; a prediction's -> its [MASK]
+
+
+def fill(text: str, fills: list[str]) -> Filled:
+    """The sentence with each [MASK] replaced by its top prediction (a word piece such as '##s' joins the word
+    before it), and where each of its characters came from in the masked text (syntax.py aligns words by it)."""
     pieces = text.split(MASK)
-    filled = pieces[0]
-    for word, after in zip(best, pieces[1:]):
-        filled = (filled.rstrip() + word[2:] if word.startswith("##") else filled + word) + after
-    return filled
+    if len(fills) != len(pieces) - 1:
+        raise ValueError(f"{len(pieces) - 1} masks but {len(fills)} predictions")
+    out, source, pos = pieces[0], list(range(len(pieces[0]))), len(pieces[0])
+    for best, after in zip(fills, pieces[1:]):
+        if best.startswith("##"):  # a word piece joins the word before it, as in model.analyse
+            out, best = out.rstrip(), best[2:]
+            del source[len(out):]
+        out += best + after
+        source += [pos] * len(best) + list(range(pos + len(MASK), pos + len(MASK) + len(after)))
+        pos += len(MASK) + len(after)
+    return Filled(out, np.array(source, dtype=np.int64))
 
 
 def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
@@ -252,6 +279,7 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
     ids = enc["input_ids"][0]
     if len(ids) > model.max_tokens:
         raise ConfigError(f"{culprit}is {len(ids)} tokens long; {model.info.name} accepts at most {model.max_tokens}")
+    enc = enc.to(next(model.net.parameters()).device)
     try:
         out = model.net(**enc, output_attentions=True)
     except (RuntimeError, IndexError, ValueError) as e:  # a model folder whose parts do not fit together
@@ -259,15 +287,15 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
                           f"{checks.one_line(str(e).splitlines()[0] if str(e) else type(e).__name__)}") from None
     if out.attentions is None or any(a is None for a in out.attentions):
         raise ConfigError(f"model {model.info.name} does not return attention weights")
-    attention = torch.stack([a[0] for a in out.attentions]).float().numpy()
+    attention = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
     positions = (ids == tok.mask_token_id).nonzero().flatten().tolist()
     probs = torch.softmax(out.logits[0, positions].float(), dim=-1)
-    values, indices = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+    values, indices = (t.cpu() for t in probs.topk(min(top_k, probs.shape[-1]), dim=-1))
     masks = [Mask(index=pos, target=idxs[0], predictions=[Prediction(_word(tok, i), float(p))
                                                           for p, i in zip(vals.tolist(), idxs)])
              for pos, vals, idxs in zip(positions, values, indices.tolist())]
     special_ids = set(tok.all_special_ids)
     tokens = [tok.convert_ids_to_tokens(i) if i in special_ids else _word(tok, i) for i in ids.tolist()]
     special = [i for i, t in enumerate(tokens) if t in (tok.cls_token, tok.sep_token)]
-    return Run(tokens=tokens, masks=masks, filled=fill(text, [m.predictions[0].token for m in masks]),
+    return Run(tokens=tokens, masks=masks, filled=fill(text, [m.predictions[0].token for m in masks]).text,
                attention=attention, special=special, offsets=offsets, inputs=enc)

@@ -6,6 +6,7 @@ HEAD_PNG = "Attention_Layer{layer}_Head{head}.png"  # layer and head 1-based
 HEAD_PAGE = "layer{layer}-head{head}.html"
 OVERVIEW = "overview.png"
 ROLLOUT = "Rollout.png"  # where each mask's information comes from, layer by layer
+PARSE = "Parse.svg"  # the filled sentence's dependency arcs, drawn by displaCy
 DATA = "data.json"
 VIEW_DATA = "view-data.js"  # the interactive view's attention, loaded with <script src> (works from file://)
 PAGE = "index.html"
@@ -14,6 +15,7 @@ HEADS = "heads"  # the folder of the gallery-wide head pages
 STATIC = "static"  # no leading '_': GitHub Pages (Jekyll) would hide it
 STATISTICS_PAGE = "statistics.html"  # in HEADS: what every number means
 LAYER_PLOT = "per-layer.png"
+CORPUS = "corpus.json"  # in HEADS: the corpus's counts, kept for the next build
 RESERVED = (HEADS, STATIC)  # sentence folders may not take these names
 
 

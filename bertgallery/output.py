@@ -60,32 +60,37 @@ class Manifest:
     model: str  # the model's content fingerprint
     sentences: list[Entry]
     pages: dict  # relative path -> sha256 of every file rewritten on each build
-    hashes: dict = field(default_factory=dict)  # cache.FileHashes' memory of the model's files
+    corpus: Entry | None = None  # the corpus counts (slug: their folder), when the gallery has a corpus
+    hashes: dict = field(default_factory=dict)  # cache.FileHashes' memory of the model's and corpus's files
 
     def to_json(self) -> dict:
         return {"tool": TOOL, "version": VERSION, "model": self.model,
-                "sentences": [asdict(e) for e in self.sentences], "pages": self.pages, "hashes": self.hashes}
+                "sentences": [asdict(e) for e in self.sentences], "pages": self.pages,
+                "corpus": asdict(self.corpus) if self.corpus else None, "hashes": self.hashes}
 
     @classmethod
     def from_json(cls, data) -> "Manifest | None":
         """The manifest, if `data` has exactly the structure this version writes (checked key by key: a web
         app's manifest.json is not ours), else None."""
-        if not isinstance(data, dict) or set(data) != {"tool", "version", "model", "sentences", "pages", "hashes"} \
+        if not isinstance(data, dict) or set(data) != {"tool", "version", "model", "sentences", "pages", "corpus",
+                                                       "hashes"} \
                 or data["tool"] != TOOL or data["version"] != VERSION or not isinstance(data["model"], str) \
                 or not isinstance(data["sentences"], list) or not isinstance(data["hashes"], dict) \
                 or not isinstance(data["pages"], dict) \
                 or not all(isinstance(k, str) and all(map(_name, k.split("/"))) and _hex(v)
                            for k, v in data["pages"].items()):
             return None
-        entries = data["sentences"]
+        entries = data["sentences"] + ([data["corpus"]] if data["corpus"] is not None else [])
         if not all(isinstance(e, dict) and set(e) == {"slug", "key", "files"} and _name(e["slug"])
                    and isinstance(e["key"], str) and _files(e["files"]) for e in entries):
             return None
-        return cls(data["model"], [Entry(**e) for e in entries], data["pages"], data["hashes"])
+        corpus = Entry(**data["corpus"]) if data["corpus"] is not None else None
+        return cls(data["model"], [Entry(**e) for e in data["sentences"]], data["pages"], corpus, data["hashes"])
 
     def files(self) -> set[str]:
         """Every file the site should hold, relative to it."""
-        return set(self.pages) | {MANIFEST} | {f"{e.slug}/{n}" for e in self.sentences for n in e.files}
+        entries = self.sentences + ([self.corpus] if self.corpus else [])
+        return set(self.pages) | {MANIFEST} | {f"{e.slug}/{n}" for e in entries for n in e.files}
 
 
 def _before_3(data) -> bool:

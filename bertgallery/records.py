@@ -11,6 +11,7 @@ import numpy as np
 
 from .heads import KEYS, HeadStats
 from .model import Mask, ModelInfo, Prediction
+from .syntax import SentenceSyntax
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Result:
     overview_size: tuple[int, int]
     importance_method: str = ""  # how each mask's head importance was measured ("" when it was not)
     importance_note: str = ""  # why it was not, in one line for the page
+    syntax: SentenceSyntax | None = None  # the filled sentence's parse and what each head predicts of it
+    syntax_note: str = ""  # why there is none, in one line for the page
 
     def values(self) -> np.ndarray:
         """[layers, heads, statistics] of this sentence, for the gallery's totals."""
@@ -42,6 +45,7 @@ class Result:
                        {"method": self.importance_method, "values": _rows(m.importance, 5)},
                        "rollout": None if m.rollout is None else _rows(m.rollout, 4)} for m in self.masks],
             "importance_note": self.importance_note,
+            "syntax": self.syntax.as_json() if self.syntax else None, "syntax_note": self.syntax_note,
             "filled": self.filled, "layers": self.layers, "heads_per_layer": self.heads_per_layer,
             "heads": [{"layer": h.layer, "head": h.head, **{k: _number(v) for k, v in zip(KEYS, h.values)},
                        "tags": h.tags, "strongest": h.strongest} for h in self.heads],
@@ -58,7 +62,8 @@ class Result:
                            h["strongest"]) for h in data["heads"]]
         return cls(data["text"], data["tokens"], masks, data["filled"], heads, data["layers"], data["heads_per_layer"],
                    data["special"], tuple(data["images"]["head"]), tuple(data["images"]["overview"]),
-                   methods.pop() if methods else "", data["importance_note"])
+                   methods.pop() if methods else "", data["importance_note"],
+                   SentenceSyntax.from_json(data["syntax"]) if data["syntax"] else None, data["syntax_note"])
 
 
 def _digits(x: float, n: int = 6) -> float:

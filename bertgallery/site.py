@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from . import heads, names
+from . import heads, names, syntax
 from .config import MASK
 from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
@@ -38,6 +38,7 @@ class Entry:
     title: str
     note: str
     result: Result
+    svg: str = ""  # the dependency arcs (Parse.svg), inlined in the page
     parts: list[str] = field(init=False)
 
     def __post_init__(self):
@@ -56,6 +57,8 @@ class Gallery:
     config_name: str
     colormap: str
     totals: Totals  # every head's statistics over the gallery's sentences
+    pool: syntax.Pool  # every parsed arc over them
+    corpus_sentences: int = 0  # of which from the corpus
 
 
 def percent(p: float) -> str:
@@ -208,6 +211,41 @@ def legend(cmap_name: str) -> str:
     return ", ".join(hex_colour for hex_colour, _ in colours(np.linspace(0, 1, 8), cmap_name))
 
 
+@dataclass
+class Arc:
+    """One word's arc of the parse, and the heads that got it right in this sentence."""
+    word: str
+    relation: str
+    head: str  # the syntactic head's word
+    right: list  # per direction, [(layer, head), ...]
+
+
+def arcs(result: Result) -> list[Arc]:
+    s = result.syntax
+    if not s:
+        return []
+    right = s.right().reshape(2, -1, len(s.words))  # [direction, layer-major head, word]
+    n = result.heads_per_layer
+    return [Arc(word, rel, s.words[h], [[(i // n + 1, i % n + 1) for i in np.flatnonzero(right[d, :, w])]
+                                       for d in (0, 1)])
+            for w, (word, h, rel) in enumerate(zip(s.words, s.heads, s.relations)) if h != w]
+
+
+@dataclass
+class Syntax:
+    """The gallery's syntax statistics as the heads pages show them."""
+    rows: list  # syntax.RelationRow, Clark's table
+    maps: list  # (label, layers x heads cells) of each relation with enough instances
+    heads: list  # syntax.HeadSyntax per head, layer-major
+
+
+def syntax_view(pool: syntax.Pool) -> Syntax:
+    rows = syntax.table(pool)
+    shown = [r for r in rows if not r.too_few]
+    maps = [(f"{r.relation} ({r.direction}, {r.count})", grid(m)) for r, m in zip(shown, syntax.matrix(pool, shown))]
+    return Syntax(rows, maps, syntax.head_summaries(pool))
+
+
 def _common(gallery: Gallery, root: str) -> dict:
     return dict(root=root, model=gallery.model, config_name=gallery.config_name)
 
@@ -219,7 +257,7 @@ def sentence_page(gallery: Gallery, i: int) -> str:
         **_common(gallery, "../"), page=entry, result=entry.result,
         prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
         thumb=_thumb(entry.result.head_size), maps=stat_maps(entry.result), scale=scale(gallery.colormap),
-        legend=legend(gallery.colormap), explained=explained(entry.result),
+        legend=legend(gallery.colormap), explained=explained(entry.result), arcs=arcs(entry.result),
         signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP))
 
 
@@ -232,16 +270,17 @@ def index_page(gallery: Gallery) -> str:
     return _env().get_template("index.html").render(**_common(gallery, ""), pages=gallery.entries)
 
 
-def heads_index(gallery: Gallery, means: list[HeadSummary]) -> str:
-    return _env().get_template("heads.html").render(
+def heads_index(gallery: Gallery, means: list[HeadSummary], syn: Syntax) -> str:
+    return _env().get_template("heads.html").render(syntax=syn, pool=gallery.pool, rules=syntax, totals=gallery.totals,
+        corpus_sentences=gallery.corpus_sentences,
         **_common(gallery, "../"), means=means, pages=gallery.entries, plot_size=LAYER_PLOT_SIZE,
         plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS],
         maps=mean_maps(gallery.totals), scale=scale(gallery.colormap))
 
 
-def head_page(gallery: Gallery, means: list[HeadSummary], i: int) -> str:
+def head_page(gallery: Gallery, means: list[HeadSummary], syn: Syntax, i: int) -> str:
     mean = means[i]
-    return _env().get_template("head.html").render(
+    return _env().get_template("head.html").render(syntax=syn.heads[i],
         **_common(gallery, "../"), layer=mean.layer, head=mean.head, mean=mean,
         rows=[(e, e.result.heads[i], e.alts[i]) for e in gallery.entries],
         prev=means[i - 1] if i else None, next=means[i + 1] if i + 1 < len(means) else None)
@@ -250,7 +289,8 @@ def head_page(gallery: Gallery, means: list[HeadSummary], i: int) -> str:
 def statistics_page(gallery: Gallery) -> str:
     from .attribution import FAMILIES
     families = ", ".join(sorted({f.split("-")[0] for f in FAMILIES}))
-    return _env().get_template("statistics.html").render(**_common(gallery, "../"), importance_families=families)
+    return _env().get_template("statistics.html").render(**_common(gallery, "../"), importance_families=families,
+                                                         rules=syntax)
 
 
 def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
@@ -259,9 +299,10 @@ def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
     for i, entry in enumerate(gallery.entries):
         yield f"{entry.slug}/{names.PAGE}", sentence_page(gallery, i)
     means = heads.summaries(gallery.totals)
-    yield f"{names.HEADS}/{names.PAGE}", heads_index(gallery, means)
+    syn = syntax_view(gallery.pool)
+    yield f"{names.HEADS}/{names.PAGE}", heads_index(gallery, means, syn)
     yield f"{names.HEADS}/{names.STATISTICS_PAGE}", statistics_page(gallery)
     for i, mean in enumerate(means):
-        yield f"{names.HEADS}/{names.head_page(mean.layer, mean.head)}", head_page(gallery, means, i)
+        yield f"{names.HEADS}/{names.head_page(mean.layer, mean.head)}", head_page(gallery, means, syn, i)
     for name in STATIC_FILES:
         yield f"{names.STATIC}/{name}", (TEMPLATES / name).read_bytes()

@@ -1,6 +1,6 @@
 """Stage 4b: which heads point at syntax (after Clark et al. 2019, "What Does BERT Look At?", section 4).
 
-The filled sentence (each [MASK] replaced by its top prediction, built exactly as model.analyse builds it) is
+The filled sentence (each [MASK] replaced by its top prediction, built by model.fill) is
 parsed by spaCy (parser.py); its words are aligned to the model's tokens by characters; attention is made
 word-level (to a split word: sum over its tokens; from it: mean; columns of tokens in no word, [CLS] and [SEP]
 among them, dropped; rows renormalised). A head predicts a dependent's syntactic head as the word the dependent
@@ -16,33 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import MASK
+from .model import Filled, fill
 from .parser import KEY_RELATIONS, Parse, parse
 
+VERSION = "1"  # bump when what a sentence's syntax holds changes: the build computes it again
 DIRECTIONS = ("dep→head", "head→dep")
 MIN_COUNT = 10  # fewer instances: the relation is listed but flagged, its best head is luck
 TAG_COUNT, TAG_MARGIN = 20, 0.10  # a tag needs >= 20 instances and >= 10 points over the baseline
-
-
-@dataclass
-class Filled:
-    text: str  # the sentence with each [MASK] replaced by its best prediction
-    source: np.ndarray  # int [len(text)]: each character's offset in the masked text; a prediction's -> its [MASK]
-
-
-def fill(text: str, fills: list[str]) -> Filled:
-    """model.analyse's filled string, with a map back to the masked text (so words can meet its tokens)."""
-    pieces = text.split(MASK)
-    if len(fills) != len(pieces) - 1:
-        raise ValueError(f"{len(pieces) - 1} masks but {len(fills)} predictions")
-    out, source, pos = pieces[0], list(range(len(pieces[0]))), len(pieces[0])
-    for best, after in zip(fills, pieces[1:]):
-        if best.startswith("##"):  # a word piece joins the word before it, as in model.analyse
-            out, best = out.rstrip(), best[2:]
-            del source[len(out):]
-        out += best + after
-        source += [pos] * len(best) + list(range(pos + len(MASK), pos + len(MASK) + len(after)))
-        pos += len(MASK) + len(after)
-    return Filled(out, np.array(source, dtype=np.int64))
 
 
 def align(parsed: Parse, filled: Filled, text: str, offsets, special, mask_token: str) -> np.ndarray | str:

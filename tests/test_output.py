@@ -39,7 +39,8 @@ def test_a_web_apps_folder_with_a_manifest_is_refused_untouched(cfg, tmp_path, t
 
 def test_the_tools_own_manifest_is_recognised_by_structure():
     good = {"tool": output.TOOL, "version": output.VERSION, "model": "folder:x", "pages": {"index.html": "0" * 64},
-            "hashes": {}, "sentences": [{"slug": "a", "key": "k", "files": {"data.json": "0" * 64}}]}
+            "hashes": {}, "sentences": [{"slug": "a", "key": "k", "files": {"data.json": "0" * 64}}],
+            "corpus": {"slug": "heads", "key": "c", "files": {"corpus.json": "1" * 64}}}
     assert output.Manifest.from_json(good).to_json() == good
     for broken in ({**good, "tool": "other"}, {**good, "more": 1}, {**good, "sentences": [{"slug": "a"}]},
                    {**good, "model": {"name": "m", "extra": 1}}, [], {"name": "My App"},

@@ -86,7 +86,8 @@ def test_expected_tree(sample):
                 "heads/index.html", "heads/statistics.html",
                 "heads/per-layer.png"} | {f"heads/layer{l}-head{h}.html" for l in (1, 2) for h in (1, 2, 3)}
     for slug in ("cat", "i-mask-to-the-mask-every-day"):
-        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png", "view-data.js", "Rollout.png"}}
+        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png", "view-data.js", "Rollout.png",
+                                                 "Parse.svg"}}
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".bertgallery-") and p.is_dir()]
     # the manifest names every file with its hash: the next build trusts nothing else

@@ -346,7 +346,7 @@ def test_end_to_end_with_tiny_models(tiny_bert, tiny_roberta):
     for folder in (tiny_bert, tiny_roberta):
         m = model.load(str(folder), fallback=False)
         text = "The cat [MASK] on the mat and looked [MASK]."
-        result = model.analyse(m, text, top_k=3)
+        result = model.predict(m, text, top_k=3)
         fills = [mask.predictions[0].token for mask in result.masks]
         assert syntax.fill(text, fills).text == result.filled
         s = syntax.analyse(text, fills, m.tokenizer, result.attention)
@@ -439,3 +439,29 @@ def test_svg_draws_what_displacy_draws_from_the_doc():
     assert float(top) == pytest.approx(arc_top - 4, abs=0.1)
     assert float(tall) == pytest.approx(old_tall - float(top), abs=0.1)
     assert root.get("height") == tall and f"height: {tall}px" in root.get("style")
+
+
+# ---- in the built site
+def test_the_sample_site_shows_the_parse_and_the_heads_that_follow_it(sample_site):
+    """data.json carries the parse and each head's predictions; the page inlines the arcs (no external font)
+    and lists, for each arc, exactly the heads data.json says got it right; the heads page has Clark's table."""
+    import html as html_lib
+    data = json.loads((sample_site / "cat" / "data.json").read_text())
+    s = syntax.SentenceSyntax.from_json(data["syntax"])
+    assert s.filled == data["filled"] and s.words[:3] == ["The", "cat", "sat"]
+    page = (sample_site / "cat" / "index.html").read_text()
+    svg = (sample_site / "cat" / "Parse.svg").read_text()
+    assert svg in page and "<svg" in svg and "@font-face" not in svg and "http://fonts" not in svg
+    rows = re.findall(r"<tr><td>([^<]*)</td><td><code>([^<]*)</code></td><td>([^<]*)</td>(.*?)</tr>",
+                      page.split('<table class="arcs">')[1], re.S)
+    right = s.right().reshape(2, -1, len(s.words))
+    arcs = [(w, h) for w, h in enumerate(s.heads) if h != w]
+    assert len(rows) == len(arcs)
+    for (word, relation, head, cells), (w, h) in zip(rows, arcs):
+        assert (html_lib.unescape(word), relation, html_lib.unescape(head)) == (s.words[w], s.relations[w], s.words[h])
+        for cell, d in zip(re.findall(r"<td>(.*?)</td>", cells), (0, 1)):
+            shown = [(int(a), int(b)) for a, b in re.findall(r"L(\d+)H(\d+)", cell)]
+            expected = [(i // 3 + 1, i % 3 + 1) for i in np.flatnonzero(right[d, :, w])]
+            assert shown == expected[:6]
+    heads_page = (sample_site / "heads" / "index.html").read_text()
+    assert '<table class="clark sortable">' in heads_page and "<code>det</code>" in heads_page

@@ -1,0 +1,118 @@
+"""Stage 4 over many sentences: every head's statistics and syntax over a corpus, for the heads pages.
+
+Corpus sentences get no pages or pictures of their own. They are run through the encoder in padded batches
+of similar length (an attention mask keeps the padding out of every real token's attention), and each
+sentence's statistics are taken on its own tokens only and added to running sums (heads.Totals,
+syntax.Pool): memory does not grow with the corpus.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import heads, syntax
+from .config import MAX_CHARS, Line
+
+VERSION = "1"  # bump when what the pass counts changes: a cached corpus is then counted again
+BATCH_TOKENS = 4096  # tokens a forward pass, padding included: the attention stays a few hundred MB
+
+
+@dataclass
+class Counted:
+    """What the corpus pass adds to the heads pages."""
+    totals: heads.Totals
+    pool: syntax.Pool
+    skipped: list[str] = field(default_factory=list)  # "file line N" of the lines the model cannot take
+    unaligned: int = 0  # sentences the parser and the tokenizer split too differently to count for syntax
+    seconds: dict = field(default_factory=dict)  # tokenising, forward pass, statistics, parsing
+
+    def to_json(self) -> dict:
+        return {"version": VERSION, "totals": self.totals.to_json(), "pool": self.pool.to_json(),
+                "skipped": self.skipped, "unaligned": self.unaligned}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Counted":
+        if data["version"] != VERSION:
+            raise ValueError("another version's corpus counts")
+        return cls(heads.Totals.from_json(data["totals"]), syntax.Pool.from_json(data["pool"]), data["skipped"],
+                   data["unaligned"])
+
+
+def _batches(lengths: list[int], budget: int) -> list[list[int]]:
+    """Indices sorted by length, cut into batches whose padded size stays within `budget` tokens."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches, batch = [], []
+    for i in order:
+        if batch and (len(batch) + 1) * lengths[i] > budget:
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    return batches + ([batch] if batch else [])
+
+
+def count(loaded, lines: list[Line], progress: bool = True, budget: int = BATCH_TOKENS) -> Counted:
+    """Run every line through the encoder in padded batches of similar length; add up each sentence's
+    statistics and syntax. Only one batch's tokens, parses and attention are held at a time."""
+    import torch
+    from tqdm import tqdm
+
+    from . import parser
+    from .model import _word
+    tok, seconds = loaded.tokenizer, dict.fromkeys(("tokenising", "forward pass", "statistics", "parsing"), 0.0)
+    started = time.perf_counter()
+    lengths = []  # tokens of each line; -1 for a line too long to tokenise at all
+    for chunk in range(0, len(lines), 256):  # a chunk at a time: the lengths are all that is kept
+        part = lines[chunk:chunk + 256]
+        ids = tok([line.text if len(line.text) <= MAX_CHARS else "" for line in part], return_attention_mask=False,
+                  return_token_type_ids=False)["input_ids"]
+        lengths += [len(i) if len(line.text) <= MAX_CHARS else -1 for line, i in zip(part, ids)]
+    keep = [k for k, n in enumerate(lengths) if 0 < n <= loaded.max_tokens]
+    skipped = [f"{lines[k].file} line {lines[k].number}" for k, n in enumerate(lengths)
+               if not 0 < n <= loaded.max_tokens]
+    seconds["tokenising"] = time.perf_counter() - started
+    layers, per_layer = loaded.info.layers, loaded.info.heads
+    totals, pool, unaligned = heads.Totals.empty(layers, per_layer), syntax.Pool(layers, per_layer), 0
+    special = set(tok.all_special_ids)
+    device = next(loaded.net.parameters()).device
+    bar = tqdm(total=len(keep), desc="corpus", unit="sentence", disable=None if progress else True, file=sys.stderr,
+               leave=False)
+    for batch in _batches([lengths[k] for k in keep], budget):
+        texts = [lines[keep[b]].text for b in batch]
+        started = time.perf_counter()
+        encoded = tok(texts, padding=True, return_tensors="pt")
+        seconds["tokenising"] += time.perf_counter() - started
+        started = time.perf_counter()
+        parses = parser.parse(texts)
+        seconds["parsing"] += time.perf_counter() - started
+        started = time.perf_counter()
+        with torch.no_grad():
+            out = loaded.net.base_model(**{k: v.to(device) for k, v in encoded.items()}, output_attentions=True)
+        attention = torch.stack(out.attentions, dim=1).float().cpu().numpy()  # [batch, layers, heads, T, T]
+        seconds["forward pass"] += time.perf_counter() - started
+        started = time.perf_counter()
+        for row, (text, parsed, mask) in enumerate(zip(texts, parses, encoded["attention_mask"].tolist())):
+            at = [t for t, m in enumerate(mask) if m]  # this sentence's tokens only: the padding never counts
+            own = attention[row][:, :, at][..., at]
+            ids = [encoded["input_ids"][row, t].item() for t in at]
+            tokens = [tok.convert_ids_to_tokens(i) if i in special else _word(tok, i) for i in ids]
+            totals.add(np.round(heads.statistics(heads.sentence(own, tokens, tok.cls_token, tok.sep_token)), 6),
+                       len(at))
+            found = syntax.analyse(text, [], tok, own, parsed)
+            if isinstance(found, str):
+                unaligned += 1
+            else:
+                pool.add(found)
+        seconds["statistics"] += time.perf_counter() - started
+        bar.update(len(batch))
+    bar.close()
+    return Counted(totals, pool, skipped, unaligned, seconds)
+
+
+def skipped_note(skipped: list[str], max_tokens: int) -> str:
+    """One line for the terminal: which lines were too long for the model."""
+    shown = ", ".join(skipped[:8]) + (f" and {len(skipped) - 8} more" if len(skipped) > 8 else "")
+    return f"note: skipped {len(skipped)} corpus line{'s' if len(skipped) != 1 else ''} longer than the model's " \
+           f"{max_tokens} tokens: {shown}"

@@ -1,0 +1,50 @@
+"""Stage 4: everything measured about one sentence, from one model run to a records.Result and its files.
+
+The ranked predictions and attention (model.py), each mask's head importance and rollout (attribution.py),
+every head's statistics (heads.py), the syntax its heads follow (syntax.py, parser.py), and the pictures
+(render.py): the files a sentence folder caches between builds.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from . import attribution, heads, model, names, parser, render, site, syntax
+from .records import Result
+
+
+def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: str, workers: render.Workers,
+             culprit: str = "") -> tuple[Result, dict[str, bytes | str]]:
+    """(the sentence's Result, {file name: content} of its folder)."""
+    run = model.predict(loaded, text, top_k, culprit)
+    # before the workers start drawing: on 2 cores, torch and the workers slow each other down more than
+    # running one after the other costs
+    note = attribution.explain(loaded.net, run, importance)
+    pending = workers.heads(run.attention, run.tokens, cmap)
+    scored = bool(run.masks) and not note
+    tok = loaded.tokenizer
+    stats = heads.analyse(run.attention, run.tokens, tok.cls_token, tok.sep_token,
+                          np.stack([m.importance for m in run.masks]) if scored else None)
+    parsed = syntax.analyse(text, [m.predictions[0].token for m in run.masks], tok, run.attention)
+    layers, per_layer = run.attention.shape[:2]
+    result = Result(text, run.tokens, run.masks, run.filled, stats, layers, per_layer, run.special,
+                    render.head_size(run.tokens), render.overview_size(layers, per_layer),
+                    importance if scored else "", note,
+                    parsed if not isinstance(parsed, str) else None, parsed if isinstance(parsed, str) else "")
+    files = {names.OVERVIEW: render.render_overview(run.attention, cmap),
+             names.VIEW_DATA: site.view_data(result, run.attention, cmap),
+             names.DATA: json.dumps(result.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
+    if run.masks:
+        files[names.ROLLOUT] = render.render_rollout([m.rollout for m in run.masks], run.tokens,
+                                                     site.rollout_labels(result), cmap)
+    if result.syntax:
+        files[names.PARSE] = parser.svg(result.syntax, "parse")
+    files.update(pending.get())
+    return result, files
+
+
+def files_of(result: Result) -> set[str]:
+    """The names of the files a sentence's results consist of."""
+    pngs = {names.head_png(h.layer, h.head) for h in result.heads} | ({names.ROLLOUT} if result.masks else set())
+    return {names.DATA, names.VIEW_DATA, names.OVERVIEW} | pngs | ({names.PARSE} if result.syntax else set())
