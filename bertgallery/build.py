@@ -95,10 +95,11 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             info = info or model.describe(resolved, first.layers, first.heads_per_layer)
             svgs = [_text(staging.path / s.slug / names.PARSE) for s in cfg.sentences]
             gallery = _gallery(cfg, info, [results[s.slug] for s in cfg.sentences], svgs, counted)
-            plot = render.render_layer_plot(heads.per_layer(gallery.totals, site.LAYER_PLOT_KEYS), site.LAYER_PLOT_KEYS,
-                                            site.LAYER_PLOT_SIZE)
-            pages = {relpath: staging.write(relpath, content)
-                     for relpath, content in [*site.pages(gallery), (f"{names.HEADS}/{names.LAYER_PLOT}", plot)]}
+            means = heads.per_layer(gallery.totals, site.LAYER_PLOT_KEYS)
+            plots = [(f"{names.HEADS}/{name}", render.render_layer_plot(means, site.LAYER_PLOT_KEYS, size))
+                     for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
+                                        (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
+            pages = {relpath: staging.write(relpath, content) for relpath, content in [*site.pages(gallery), *plots]}
             manifest = Manifest(identity, [Entry(s.slug, _key(cfg, identity, s.text), files[s.slug])
                                            for s in cfg.sentences], pages, corpus_entry, hashes.used)
             # every reused file was verified; something computed may have replaced a damaged one

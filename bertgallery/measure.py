@@ -30,6 +30,7 @@ def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: 
     layers, per_layer = run.attention.shape[:2]
     result = Result(text, run.tokens, run.masks, run.filled, stats, layers, per_layer, run.special,
                     render.head_size(run.tokens), render.overview_size(layers, per_layer),
+                    render.overview_grid(layers, per_layer, len(run.tokens)),
                     importance if scored else "", note,
                     parsed if not isinstance(parsed, str) else None, parsed if isinstance(parsed, str) else "")
     files = {names.OVERVIEW: render.render_overview(run.attention, cmap),

@@ -15,6 +15,7 @@ HEADS = "heads"  # the folder of the gallery-wide head pages
 STATIC = "static"  # no leading '_': GitHub Pages (Jekyll) would hide it
 STATISTICS_PAGE = "statistics.html"  # in HEADS: what every number means
 LAYER_PLOT = "per-layer.png"
+LAYER_PLOT_NARROW = "per-layer-narrow.png"  # the same plot laid out for a phone
 CORPUS = "corpus.json"  # in HEADS: the corpus's counts, kept for the next build
 RESERVED = (HEADS, STATIC)  # sentence folders may not take these names
 
@@ -38,4 +39,4 @@ def head_name(layer: int, head: int) -> str:
 
 
 def for_js() -> dict:
-    return {"headPng": HEAD_PNG, "headPage": HEAD_PAGE}
+    return {"headPng": HEAD_PNG, "headName": head_name("{layer}", "{head}")}

@@ -25,8 +25,9 @@ class Result:
     layers: int
     heads_per_layer: int
     special: list[int]  # positions of [CLS]/[SEP]
-    head_size: tuple[int, int]  # pixels of each head PNG
+    head_size: tuple[int, int, int]  # pixels of each head PNG: width, height, per token
     overview_size: tuple[int, int]
+    overview_grid: tuple  # where its tiles are (render.overview_grid)
     importance_method: str = ""  # how each mask's head importance was measured ("" when it was not)
     importance_note: str = ""  # why it was not, in one line for the page
     syntax: SentenceSyntax | None = None  # the filled sentence's parse and what each head predicts of it
@@ -49,7 +50,8 @@ class Result:
             "filled": self.filled, "layers": self.layers, "heads_per_layer": self.heads_per_layer,
             "heads": [{"layer": h.layer, "head": h.head, **{k: _number(v) for k, v in zip(KEYS, h.values)},
                        "tags": h.tags, "strongest": h.strongest} for h in self.heads],
-            "special": self.special, "images": {"head": list(self.head_size), "overview": list(self.overview_size)},
+            "special": self.special, "images": {"head": list(self.head_size), "overview": list(self.overview_size),
+                                                "overview_grid": [round(v, 6) for v in self.overview_grid]},
         }
 
     @classmethod
@@ -62,6 +64,7 @@ class Result:
                            h["strongest"]) for h in data["heads"]]
         return cls(data["text"], data["tokens"], masks, data["filled"], heads, data["layers"], data["heads_per_layer"],
                    data["special"], tuple(data["images"]["head"]), tuple(data["images"]["overview"]),
+                   tuple(data["images"]["overview_grid"]),
                    methods.pop() if methods else "", data["importance_note"],
                    SentenceSyntax.from_json(data["syntax"]) if data["syntax"] else None, data["syntax_note"])
 

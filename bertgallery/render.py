@@ -239,10 +239,20 @@ def overview_size(layers: int, heads: int) -> tuple[int, int]:
     return round((heads * OVERVIEW_TILE + 1.4) * DPI), round((layers * OVERVIEW_TILE + 0.6) * DPI)
 
 
+def overview_grid(layers: int, heads: int, n: int) -> tuple[float, ...]:
+    """Where the tiles are in the overview picture, for the page's grid of links laid over them: the
+    mosaic's left, top, width and height, and the gaps between columns and rows, as fractions (of the
+    picture for the first four, of the mosaic for the gaps)."""
+    width, height = (v / DPI for v in overview_size(layers, heads))
+    gap = max(1, n // 8)
+    return (0.7 / width, 1 - (0.25 + layers * OVERVIEW_TILE) / height, heads * OVERVIEW_TILE / width,
+            layers * OVERVIEW_TILE / height, gap / (heads * (n + gap) - gap), gap / (layers * (n + gap) - gap))
+
+
 def render_overview(attention: np.ndarray, cmap: str) -> bytes:
     """Every head as a small tile in a layers x heads grid, rows and columns labelled."""
     layers, heads, n, _ = attention.shape
-    gap = max(1, n // 8)
+    gap = max(1, n // 8)  # overview_grid() tells the page where the tiles are
     step = n + gap
     mosaic = np.full((layers * step - gap, heads * step - gap), np.nan, dtype=np.float32)
     for l in range(layers):
@@ -304,10 +314,10 @@ def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str],
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
 
 
-def head_size(tokens: list[str]) -> tuple[int, int]:
-    """Pixels of a head PNG of these tokens."""
+def head_size(tokens: list[str]) -> tuple[int, int, int]:
+    """Pixels of a head PNG of these tokens: width, height, and pixels per token."""
     lay = layout(tokens)
-    return lay.width, lay.height
+    return lay.width, lay.height, lay.cell
 
 
 def render_layer_plot(means: np.ndarray, keys: tuple[str, ...], size: tuple[int, int]) -> bytes:
@@ -315,7 +325,8 @@ def render_layer_plot(means: np.ndarray, keys: tuple[str, ...], size: tuple[int,
     from .heads import INDEX, STATISTICS
     fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.1, 0.15, 0.86, 0.78))
+    w, h = size
+    ax = fig.add_axes((64 / w, 54 / h, (w - 64 - 16) / w, (h - 54 - 16) / h))  # room for the labels, in pixels
     layers = np.arange(1, len(means) + 1)
     for column, (key, style) in enumerate(zip(keys, ("o-", "s-", "^-", "d-", "v-"))):
         ax.plot(layers, means[:, column], style, label=STATISTICS[INDEX[key]].label)

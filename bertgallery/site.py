@@ -29,6 +29,7 @@ IMPORTANCE_CMAP = "RdBu"  # diverging: blue where a head supports the prediction
 TOP_HEADS = 5
 LAYER_PLOT_KEYS = ("cls", "sep", "punct")
 LAYER_PLOT_SIZE = (640, 360)  # pixels
+LAYER_PLOT_NARROW_SIZE = (360, 320)  # for screens up to 600 px: the same labels, half the width
 
 
 @dataclass
@@ -75,6 +76,7 @@ def _env() -> Environment:
                       keep_trailing_newline=True)
     env.filters["percent"] = percent
     env.filters["signed"] = signed_number
+    env.filters["values"] = lambda rows: " ".join(f"{c.value:.2f}" for row in rows for c in row)  # for cell names
     env.filters["number"] = lambda v, digits=2: "–" if v != v else f"{v:.{digits}f}"
     env.globals.update(names=names, STATISTICS=STATISTICS, MAPS=MAPS)
     return env
@@ -163,6 +165,7 @@ class Explained:
     cells: list[list[Cell]]  # importance ÷ the largest |I|, signed
     largest: float
     strip: list  # (token, rollout share after the last layer, Cell relative to the largest share)
+    values: str = ""  # every head's importance, for the cells' names
 
 
 def explained(result: Result) -> list[Explained | None]:
@@ -180,7 +183,8 @@ def explained(result: Result) -> list[Explained | None]:
         largest = float(np.abs(imp).max()) or 1.0
         order = np.argsort(-np.abs(imp), axis=None)[:TOP_HEADS]
         top = [(result.heads[int(i)], float(imp.flat[i])) for i in order]
-        out.append(Explained(top, grid(imp / largest, signed=True), largest, strip))
+        out.append(Explained(top, grid(imp / largest, signed=True), largest, strip,
+                             " ".join(signed_number(v) for v in imp.ravel())))
     return out
 
 
@@ -200,11 +204,40 @@ def view_data(result: Result, attention: np.ndarray, cmap_name: str) -> str:
     steps = scale(cmap_name)
     data = {"tokens": result.tokens, "layers": result.layers, "heads": result.heads_per_layer,
             "special": result.special, "colors": [c for c, _ in steps], "light": [light for _, light in steps],
-            "scale": 10000, "names": names.for_js(),
-            "attention": base64.b64encode(weights.tobytes()).decode("ascii")}
+            "scale": 10000, "names": names.for_js(), "tags": [h.tags for h in result.heads],
+            "headColours": head_colours(result.heads_per_layer),
+            "default": default_head(result), "attention": base64.b64encode(weights.tobytes()).decode("ascii")}
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return f"window.bertGalleryView = {text};\n"
+
+
+def head_colours(n: int) -> list[str]:
+    """A colour for each head of a layer, for the explorer's lines and squares: hues evenly around the circle,
+    each dark enough for 4.5:1 against white (its number on the white square, white on the filled one)."""
+    import colorsys
+    out = []
+    for h in range(n):
+        lightness = 0.45
+        while _luminance(colorsys.hls_to_rgb(h / n, lightness, 0.75)) > 0.18:
+            lightness -= 0.01
+        r, g, b = colorsys.hls_to_rgb(h / n, lightness, 0.75)
+        out.append(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
+    return out
+
+
+def default_head(result: Result) -> list[int]:
+    """The head the explorer opens on (1-based): the one the first mask's prediction depends on most, or else
+    the most focused head that does not park its attention on [CLS] or [SEP] — never a broad hairball."""
+    mask = result.masks[0] if result.masks else None
+    if mask is not None and mask.importance is not None:
+        i = int(np.argmax(np.abs(np.asarray(mask.importance))))
+    else:
+        values = result.values()
+        parked = np.maximum(values[..., heads.INDEX["cls"]], values[..., heads.INDEX["sep"]])
+        i = int(np.argmin(np.where(parked < heads.STATISTICS[heads.INDEX["cls"]].threshold,
+                                   values[..., heads.INDEX["breadth"]], np.inf)))
+    return [i // result.heads_per_layer + 1, i % result.heads_per_layer + 1]
 
 
 def legend(cmap_name: str) -> str:
@@ -270,8 +303,19 @@ def index_page(gallery: Gallery) -> str:
     return _env().get_template("index.html").render(**_common(gallery, ""), pages=gallery.entries)
 
 
+def table_colours(means: list[HeadSummary]) -> list[list[Cell | None]]:
+    """Each table cell's colour class: a share as it is, another unit against its largest head, none for
+    a statistic not drawn (entropy) or not measured."""
+    largest = {s.key: max((m[s.key] for m in means if m[s.key] == m[s.key]), default=1.0) or 1.0 for s in STATISTICS}
+    return [[None if not s.scale or m[s.key] != m[s.key] else
+             Cell(m[s.key] / (largest[s.key] if s.scale == "relative" else 1.0)) for s in STATISTICS] for m in means]
+
+
 def heads_index(gallery: Gallery, means: list[HeadSummary], syn: Syntax) -> str:
-    return _env().get_template("heads.html").render(syntax=syn, pool=gallery.pool, rules=syntax, totals=gallery.totals,
+    tag_names = list(heads.TAGS) + sorted({t for h in syn.heads for t in h.tags})
+    return _env().get_template("heads.html").render(
+        syntax=syn, pool=gallery.pool, rules=syntax, totals=gallery.totals, colour=table_colours(means),
+        tag_names=tag_names,
         corpus_sentences=gallery.corpus_sentences,
         **_common(gallery, "../"), means=means, pages=gallery.entries, plot_size=LAYER_PLOT_SIZE,
         plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS],
@@ -280,7 +324,8 @@ def heads_index(gallery: Gallery, means: list[HeadSummary], syn: Syntax) -> str:
 
 def head_page(gallery: Gallery, means: list[HeadSummary], syn: Syntax, i: int) -> str:
     mean = means[i]
-    return _env().get_template("head.html").render(syntax=syn.heads[i],
+    cell = min(e.result.head_size[2] for e in gallery.entries)  # never upscaled; 13 px at least (render.layout)
+    return _env().get_template("head.html").render(syntax=syn.heads[i], cell=cell,
         **_common(gallery, "../"), layer=mean.layer, head=mean.head, mean=mean,
         rows=[(e, e.result.heads[i], e.alts[i]) for e in gallery.entries],
         prev=means[i - 1] if i else None, next=means[i + 1] if i + 1 < len(means) else None)

@@ -19,3 +19,12 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     });
   });
 });
+// A tag filter (select.tag-filter) shows only the rows whose data-tags hold the chosen tag.
+document.querySelectorAll("select.tag-filter").forEach(function (select) {
+  var table = document.getElementById(select.dataset.table);
+  select.addEventListener("change", function () {
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+      row.hidden = !!select.value && row.dataset.tags.split("|").indexOf(select.value) < 0;
+    });
+  });
+});

@@ -86,6 +86,8 @@ sentences:
     text: The cat sat on the [MASK] and looked around.
   - text: I [MASK] to the [MASK] every day.
     note: "<script>alert('x')</script>"
+  - id: long-word
+    text: Pneumonoultramicroscopicsilicovolcanoconiosis is a [MASK].
 """
 
 
@@ -115,6 +117,17 @@ def build_sample(folder: Path, model_folder: Path) -> Path:
                         build.Options(fallback=False, progress=False))
     finally:
         torch.set_num_threads(threads)
+    return folder / "site"
+
+
+@pytest.fixture(scope="session")
+def base_site(base_shaped_bert, tmp_path_factory) -> Path:
+    """One 12-token sentence with BERT-base's shape (144 heads, random weights), built once."""
+    from bertgallery import build, config
+    folder = tmp_path_factory.mktemp("base-site")
+    (folder / "s.yaml").write_text(f"model: {base_shaped_bert}\nsentences:\n"
+                                   "  - {id: cat, text: 'The cat sat on the [MASK] and looked around.'}\n")
+    build.build(config.load(folder / "s.yaml"), folder / "site", build.Options(fallback=False, progress=False))
     return folder / "site"
 
 

@@ -1,9 +1,11 @@
-"""The gallery in a real browser: Debian's Chromium driven by Playwright (never a downloaded browser).
+"""The gallery in a real browser: Debian's Chromium driven by Playwright (never a downloaded browser), with
+axe-core from the PyPI package axe-playwright-python injected for the accessibility audit.
 
-The site is built with a random-weight model (the mechanics do not depend on the weights). Screenshots at
+The sites are built with random-weight models (the mechanics do not depend on the weights). Screenshots at
 1280 and 375 px go to test-artifacts/."""
 import functools
 import os
+import re
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +23,7 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+AXE = Path(pytest.importorskip("axe_playwright_python").__file__).parent / "axe.min.js"
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +57,13 @@ def all_images_decoded(page):
     return page.evaluate("[...document.images].filter(i => !(i.naturalWidth > 0)).map(i => i.src)")
 
 
+def state(page):
+    """The explorer's layer (1-based), pressed head squares, and the address's hash."""
+    return (page.locator(".bg-layer").input_value(),
+            page.eval_on_selector_all(".bg-head[aria-pressed=true]", "qs => qs.map(q => q.textContent)"),
+            page.evaluate("location.hash"))
+
+
 def test_from_file_url(site, browser):
     page = open_page(browser, (site / "index.html").as_uri())
     assert all_images_decoded(page) == []
@@ -66,64 +76,168 @@ def test_from_file_url(site, browser):
     page.close()
 
 
-def test_interactive_view(site, browser):
+def test_numbers_on_hover_and_focus_and_pinning(site, browser):
     page = open_page(browser, (site / "cat" / "index.html").as_uri())
-    view = page.locator("#explore")
-    assert view.is_visible()
-    lines_before = page.locator("#view svg line").count()
-    page.locator("#view .from button.tok").nth(2).hover()  # 'cat'
-    lines_after = page.locator("#view svg line").count()
-    assert 0 < lines_after < lines_before  # only the hovered token's lines remain
-    assert "cat attends to" in page.locator("#view-status").inner_text()
-    assert page.locator("#view .to button.tok").nth(0).evaluate("b => b.style.background") != ""
-    # arrow keys move between heads and layers
-    page.locator("#view").focus()
-    page.keyboard.press("ArrowRight")
-    assert page.locator("#head").input_value() == "1"
+    page.locator(".bg-from .bg-tok").nth(2).hover()  # 'cat'
+    status = page.locator(".bg-status").inner_text()
+    assert re.search(r": cat → \S+ \d\.\d\d, ", status), status  # the weights, largest first
+    numbers = page.eval_on_selector_all(".bg-to .bg-tok .bg-w", "ws => ws.map(w => w.textContent.trim())")
+    assert all(re.fullmatch(r"\d\.\d\d", n) for n in numbers) and len(numbers) == 12
+    assert abs(sum(map(float, numbers)) - 1) <= 0.005 * len(numbers)  # one row: they sum to 1, to rounding
+    # a click pins the token: moving away keeps it; a second click or Esc lets go
+    page.locator(".bg-from .bg-tok").nth(2).click()
+    page.locator(".bg-from .bg-tok").nth(5).hover()
+    assert ": cat →" in page.locator(".bg-status").inner_text()
+    assert page.locator(".bg-from .bg-tok").nth(2).get_attribute("aria-pressed") == "true"
+    assert "&t=2" in page.evaluate("location.hash")
+    page.keyboard.press("Escape")
+    assert page.locator(".bg-from .bg-tok[aria-pressed=true]").count() == 0
+    # keyboard: focus and highlight move together
+    page.locator(".bg-from .bg-tok").nth(3).focus()
+    assert ": sat →" in page.locator(".bg-status").inner_text()
     page.keyboard.press("ArrowDown")
-    assert page.locator("#layer").input_value() == "1"
-    assert page.locator("#full-picture").get_attribute("href") == "Attention_Layer2_Head2.png"
-    # hiding [CLS]/[SEP] drops two tokens from each column
-    n = page.locator("#view .from button.tok").count()
-    page.check("#hide-special")
-    assert page.locator("#view .from button.tok").count() == n - 2
-    # a thumbnail click selects its head in the view
-    page.click('table.grid a[href="Attention_Layer1_Head3.png"] img')
-    assert (page.locator("#layer").input_value(), page.locator("#head").input_value()) == ("0", "2")
-    # statistics cells ship bare; the script makes each a link to its head (row = layer, column = head) in
-    # every map, and a click selects that head
-    last_map = page.locator("table.stat-map").last
-    assert last_map.locator("tbody tr").nth(1).locator("td a").nth(2).get_attribute("href") == "Attention_Layer2_Head3.png"
-    hrefs = page.eval_on_selector_all("table.stat-map td a", "as => as.map(a => a.getAttribute('href'))")
-    maps = page.locator("table.stat-map").count()
-    assert maps == 7 + 1  # what each head looks at, and the importance for the mask's prediction
-    assert hrefs == [f"Attention_Layer{l}_Head{h}.png" for _ in range(maps) for l in (1, 2) for h in (1, 2, 3)]
-    last_map.locator("tbody tr").nth(1).locator("td a").nth(2).click()
-    assert (page.locator("#layer").input_value(), page.locator("#head").input_value()) == ("1", "2")
+    assert page.evaluate("document.activeElement.textContent").startswith("on")
+    assert ": on →" in page.locator(".bg-status").inner_text()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.closest('.bg-to') !== null")
+    assert ": on ←" in page.locator(".bg-status").inner_text()
     assert page.errors == []
     page.close()
 
 
-def test_heads_table_sorts(site, browser):
+def test_several_heads_means_and_their_legend(site, browser):
+    page = open_page(browser, (site / "cat" / "index.html").as_uri())
+    page.locator(".bg-head").nth(0).dispatch_event("dblclick")
+    assert state(page)[1] == ["1"]
+    page.locator(".bg-head").nth(2).click()
+    page.wait_for_function("document.querySelectorAll('.bg-head[aria-pressed=true]').length === 2")
+    assert state(page)[1] == ["1", "3"]
+    colours = set(page.eval_on_selector_all(".bg-lines line", "ls => ls.map(l => l.getAttribute('stroke'))"))
+    assert len(colours) == 2  # each head in its own colour, as its square
+    assert "Line colour: the head" in page.locator(".bg-legend").inner_text()
+    page.locator(".bg-head").nth(2).dispatch_event("dblclick")  # keep only that one
+    assert state(page)[1] == ["3"]
+    page.check(".bg-mode input[value=layer]")
+    assert "the mean of layer" in page.locator(".bg-status").inner_text()
+    assert "h=mean" in state(page)[2]
+    page.check(".bg-mode input[value=all]")
+    assert "the mean of all 6 heads" in page.locator(".bg-status").inner_text()
+    assert page.errors == []
+    page.close()
+
+
+def test_the_address_holds_the_view_and_back_walks_through_views(site, browser):
+    page = open_page(browser, (site / "cat" / "index.html").as_uri() + "#l=2&h=1,3&t=4")
+    layer, heads, _ = state(page)
+    assert (layer, heads) == ("1", ["1", "3"])
+    assert page.locator(".bg-from .bg-tok").nth(4).get_attribute("aria-pressed") == "true"
+    page.select_option(".bg-layer", "0")
+    assert state(page)[2].startswith("#l=1&h=1,3")
+    page.go_back()
+    page.wait_for_function("location.hash.startsWith('#l=2')")
+    assert state(page)[0] == "1"
+    assert page.errors == []
+    page.close()
+
+
+def test_overview_tiles_and_map_cells_select_their_head(site, browser):
+    page = open_page(browser, (site / "cat" / "index.html").as_uri())
+    tiles = page.locator(".launcher a")
+    assert tiles.count() == 6
+    assert tiles.nth(5).get_attribute("href") == "Attention_Layer2_Head3.png"
+    box = page.locator(".overview-frame img").bounding_box()
+    tile = tiles.nth(5).bounding_box()
+    assert box["x"] < tile["x"] and tile["x"] + tile["width"] <= box["x"] + box["width"]
+    tiles.nth(5).click()
+    assert state(page)[:2] == ("1", ["3"])
+    # the keyboard: one tab stop, arrow keys inside
+    tiles.nth(0).focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    assert state(page)[:2] == ("0", ["2"])
+    maps = page.locator("table.stat-map")
+    assert maps.count() == 7 + 1  # what each head looks at, and the importance for the mask's prediction
+    cell = maps.last.locator("tbody tr").nth(1).locator("td a").nth(2)
+    assert cell.get_attribute("href") == "Attention_Layer2_Head3.png"
+    assert re.fullmatch(r"Layer 2, head 3, Breadth \(entropy ÷ ln T\) \d\.\d\d", cell.get_attribute("aria-label"))
+    cell.click()
+    assert state(page)[:2] == ("1", ["3"])
+    assert page.errors == []
+    page.close()
+
+
+def test_hidden_special_tokens_say_how_much_was_removed(site, browser):
+    page = open_page(browser, (site / "cat" / "index.html").as_uri())
+    n = page.locator(".bg-from .bg-tok:visible").count()
+    page.check(".bg-hide")
+    assert page.locator(".bg-from .bg-tok:visible").count() == n - 2
+    page.locator(".bg-from .bg-tok").nth(2).hover()
+    status = page.locator(".bg-status").inner_text()
+    assert re.search(r"\(\d+ % of its attention is on \[CLS\]/\[SEP\]", status), status
+    widths = page.eval_on_selector_all(".bg-from .bg-tok .bg-gone", "gs => gs.map(g => g.style.width)")
+    assert any(w not in ("", "0.0%") for w in widths)
+    assert "hide=1" in page.evaluate("location.hash")
+    page.close()
+
+
+def test_heads_table_sorts_and_filters(site, browser):
     page = open_page(browser, (site / "heads" / "index.html").as_uri())
-    first = lambda: page.locator("table.heads tbody tr td:first-child").first.inner_text()  # noqa: E731
-    assert first() == "Layer 1 · Head 1"
-    page.click("table.heads th:nth-child(3) button")  # [SEP], ascending
-    page.click("table.heads th:nth-child(3) button")  # descending
-    values = page.eval_on_selector_all("table.heads tbody tr td:nth-child(3)", "tds => tds.map(t => +t.dataset.value)")
+    page.click("table.heads th:nth-child(5) button")  # [CLS], ascending
+    page.click("table.heads th:nth-child(5) button")  # descending
+    values = page.eval_on_selector_all("table.heads tbody tr td:nth-child(5)", "tds => tds.map(t => +t.dataset.value)")
     assert values == sorted(values, reverse=True)
+    tags = page.eval_on_selector_all("table.heads tbody tr", "rs => rs.map(r => r.dataset.tags)")
+    page.select_option("select.tag-filter", "broad")
+    shown = page.locator("table.heads tbody tr:visible").count()
+    assert shown == sum("broad" in t.split("|") for t in tags)
     assert page.errors == []
     page.close()
+
+
+def visible_tab_stops(page):
+    return page.evaluate("""[...document.querySelectorAll('a[href], button, select, input, [tabindex]')]
+        .filter(e => e.tabIndex >= 0 && !e.disabled && e.getClientRects().length > 0).length""")
+
+
+def test_a_144_head_page_has_few_tab_stops(base_site, browser):
+    page = open_page(browser, (base_site / "cat" / "index.html").as_uri())
+    assert page.locator(".launcher a").count() == 144
+    stops = visible_tab_stops(page)
+    assert stops <= 60, stops
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the content"
+    assert page.errors == []
+    page.close()
+
+
+def audit(page):
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    found = page.evaluate("axe.run(document, {resultTypes: ['violations']}).then(r => r.violations)")
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in found
+            if v["impact"] in ("serious", "critical")]
 
 
 @pytest.mark.parametrize("width", [1280, 375])
-def test_screenshots_and_no_sideways_scrolling(site, browser, width):
+def test_accessibility_audit_and_screenshots(site, browser, width):
+    """axe-core on the index, a sentence page (plain, with a token hovered and with [CLS]/[SEP] hidden), the
+    heads page, the statistics page and a head page: no serious or critical violation; no sideways scroll
+    at either width, a 45-letter word included."""
     ARTIFACTS.mkdir(exist_ok=True)
-    for name, path in (("index", "index.html"), ("sentence", "cat/index.html")):
+    for name, path in (("index", "index.html"), ("sentence", "cat/index.html"), ("long-word", "long-word/index.html"),
+                       ("heads", "heads/index.html"), ("statistics", "heads/statistics.html"),
+                       ("head", "heads/layer1-head2.html")):
         page = open_page(browser, (site / path).as_uri(), width)
         all_images_decoded(page)
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-        assert page.evaluate("document.documentElement.scrollWidth") <= width  # wide tables scroll inside
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, name  # wide tables scroll inside
+        assert page.errors == [], name
+        assert audit(page) == [], name  # (axe reads the style sheets itself: from file:// that logs errors)
+        if name == "sentence":
+            page.locator(".bg-from .bg-tok").nth(2).hover()
+            assert audit(page) == [], "hovered token"
+            page.check(".bg-hide")
+            page.locator(".bg-from .bg-tok").nth(3).hover()
+            assert audit(page) == [], "special tokens hidden"
         page.close()
 
 
@@ -147,8 +261,9 @@ def test_every_link_resolves_under_a_sub_path(site, browser, tmp_path):
                 continue
             seen.add(url)
             assert page.goto(url).status == 200, url
-            for link in page.eval_on_selector_all("a[href], img[src], link[href], script[src]",
-                                                  "els => els.map(e => e.getAttribute('href') || e.getAttribute('src'))"):
+            for link in page.eval_on_selector_all("a[href], img[src], link[href], script[src], source[srcset]",
+                                                  "els => els.map(e => e.getAttribute('href') || e.getAttribute('src')"
+                                                  " || e.getAttribute('srcset'))"):
                 target = urljoin(url, link)
                 assert target.startswith(base), (url, link)  # relative, and inside the sub-path
                 if target.endswith(".html"):
@@ -157,7 +272,7 @@ def test_every_link_resolves_under_a_sub_path(site, browser, tmp_path):
                     seen.add(target)
                     assert page.request.get(target).status == 200, (url, link)
                     checked += 1
-        assert checked > 10 and len([u for u in seen if urlparse(u).path.endswith(".html")]) >= 3 + 1 + 6
+        assert checked > 10 and len([u for u in seen if urlparse(u).path.endswith(".html")]) >= 4 + 2 + 6
         page.close()
     finally:
         server.shutdown()

@@ -2,7 +2,7 @@
 import base64
 import json
 import math
-from html import escape
+from html import escape, unescape
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -84,8 +84,8 @@ def test_expected_tree(sample):
     heads = {names.head_png(l, h) for l in (1, 2) for h in (1, 2, 3)}
     expected = {"index.html", "manifest.json", "static/style.css", "static/sort.js", "static/attention.js",
                 "heads/index.html", "heads/statistics.html",
-                "heads/per-layer.png"} | {f"heads/layer{l}-head{h}.html" for l in (1, 2) for h in (1, 2, 3)}
-    for slug in ("cat", "i-mask-to-the-mask-every-day"):
+                "heads/per-layer.png", "heads/per-layer-narrow.png"} | {f"heads/layer{l}-head{h}.html" for l in (1, 2) for h in (1, 2, 3)}
+    for slug in ("cat", "i-mask-to-the-mask-every-day", "long-word"):
         expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png", "view-data.js", "Rollout.png",
                                                  "Parse.svg"}}
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
@@ -98,9 +98,12 @@ def test_expected_tree(sample):
 def test_every_link_is_relative_and_resolves(sample):
     out, _ = sample
     pages = list(out.rglob("*.html"))
-    assert len(pages) == 3 + 2 + 6  # index, 2 sentences, heads index and statistics page, a page per head
+    assert len(pages) == 4 + 2 + 6  # index, 3 sentences, heads index and statistics page, a page per head
     for page in pages:
         for url in parse(page).urls:
+            if url.startswith("#"):  # a place in the same page: the skip link
+                assert url == "#content" and 'id="content"' in page.read_text(encoding="utf-8")
+                continue
             parsed = urlparse(url)
             assert not parsed.scheme and not parsed.netloc and not url.startswith("/"), (page, url)
             target = (page.parent / unquote(parsed.path)).resolve()
@@ -119,15 +122,14 @@ def test_sentence_page_content(sample):
         assert escape(site.percent(p["probability"])) in html
     assert '<mark class="mask">[MASK]</mark>' in html
     assert data["filled"] in html
-    thumbs = [i for i in links.imgs if i["src"].startswith("Attention_")]
-    assert len(thumbs) == 6
-    for img in thumbs:
-        assert img["loading"] == "lazy" and int(img["width"]) > 0 and int(img["height"]) > 0
-        m = re.fullmatch(r"Attention_Layer(\d+)_Head(\d+)\.png", img["src"])
-        assert re.match(rf"Layer {m[1]}, head {m[2]}( \([^)]*\))?: ‘[^’]+’ → ‘[^’]+’ \d\.\d\d, ", img["alt"])
-        width, height = Image.open(out / "cat" / img["src"]).size
-        assert abs(int(img["height"]) / int(img["width"]) - height / width) < 0.02
-    assert any(i["src"] == "overview.png" for i in links.imgs)
+    # the overview's tiles link every head's picture, each named by its alt text, layer-major
+    tiles = re.findall(r'<a href="(Attention_Layer(\d+)_Head(\d+)\.png)" aria-label="([^"]*)"></a>',
+                       html.split('<nav class="launcher"')[1].split("</nav>")[0])
+    assert [(int(l), int(h)) for _, l, h, _ in tiles] == [(l, h) for l in (1, 2) for h in (1, 2, 3)]
+    for _, l, h, label in tiles:
+        assert re.match(rf"Layer {l}, head {h}( \([^)]*\))?: ‘[^’]+’ → ‘[^’]+’ \d\.\d\d, ", unescape(label))
+    overview = next(i for i in links.imgs if i["src"] == "overview.png")
+    assert Image.open(out / "cat" / "overview.png").size == (int(overview["width"]), int(overview["height"]))
 
 
 def test_every_image_names_its_head_in_alt_text(sample):
@@ -180,7 +182,11 @@ def test_stat_maps_show_every_heads_statistic_in_its_colour(sample):
     out, _ = sample
     html = (out / "cat" / "index.html").read_text(encoding="utf-8")
     data = json.loads((out / "cat" / "data.json").read_text(encoding="utf-8"))
-    tables = re.findall(r'<table class="stat-map">(.*?)</table>', html, re.S)
+    tables = re.findall(r'<table class="stat-map" data-values="([^"]*)" data-name="([^"]*)">(.*?)</table>', html, re.S)
+    for values, name, table in tables:  # each cell's precise value, for its name in the page
+        assert unescape(name) == re.search(r"<caption>(.*?)</caption>", table)[1].replace("&amp;", "&")
+    values = [v.split() for v, _, _ in tables]
+    tables = [t for _, _, t in tables]
     assert [re.search(r"<caption>(.*?)</caption>", t)[1] for t in tables] == \
         [escape(stat.label, quote=False) for stat in site.MAPS]
     assert [stat.key for stat in site.MAPS] == ["prev", "next", "self", "cls", "sep", "punct", "breadth"]
@@ -188,8 +194,9 @@ def test_stat_maps_show_every_heads_statistic_in_its_colour(sample):
     for stat, table in zip(site.MAPS, tables):
         cells = re.findall(r'<td class="c(\d+)">([^<]*)</td>', table)
         assert len(cells) == len(data["heads"])  # layer-major, like data.json
-        for (step, text), stats in zip(cells, data["heads"]):
+        for (step, text), stats, precise in zip(cells, data["heads"], values[site.MAPS.index(stat)]):
             value = stats["entropy"] / ln_t if stat.key == "breadth" else stats[stat.key]
+            assert precise == f"{value:.2f}"
             assert int(step) == round(value * (site.SCALE_STEPS - 1)), (stat.key, stats)
             assert text == ("1" if value >= 0.95 else f"{value:.1f}".removeprefix("0"))
     style = {k: (bg, fg) for k, bg, fg in re.findall(r"\}\.c(\d+)\{background:(#[0-9a-f]{6});color:(#[0-9a-f]{3,6})",
@@ -220,7 +227,8 @@ def test_text_on_every_colour_class_is_chosen_by_contrast(cmap):
 def test_alt_text_comes_from_the_strongest_pairs_in_data_json(sample):
     out, _ = sample
     data = json.loads((out / "cat" / "data.json").read_text(encoding="utf-8"))
-    alts = {img["src"]: img["alt"] for img in parse(out / "cat" / "index.html").imgs}
+    html = (out / "cat" / "index.html").read_text(encoding="utf-8")
+    alts = {src: unescape(label) for src, label in re.findall(r'<a href="(Attention_[^"]*)" aria-label="([^"]*)">', html)}
     for h in data["heads"]:
         (i, j, w) = h["strongest"][0]
         alt = alts[f"Attention_Layer{h['layer']}_Head{h['head']}.png"]

@@ -1,175 +1,389 @@
-// The interactive attention view of a sentence page, in the spirit of bertviz's head view, with no server
-// and no network: the data comes from the sentence's view-data.js (window.bertGalleryView), a script file,
-// so it works from file:// too. Attention is stored as 16-bit integers (weight x data.scale), layer-major,
-// little-endian, base64-encoded.
+// The interactive attention explorer, in the spirit of bertviz's head view: several heads at once, each in its
+// own colour, the mean of a layer or of all layers, every weight as a number. Plain JavaScript, no network:
+// a sentence page loads its data from view-data.js (window.bertGalleryView), so it works from file://; a
+// notebook inlines the same data and this file. BertGallery.explorer(root, data, options) builds one view
+// inside `root`; several on one page do not interfere.
 (function () {
   "use strict";
-  var data = window.bertGalleryView;
-  var root = document.getElementById("explore");
-  if (!data || !root) return;
-  var raw = atob(data.attention);
-  var buffer = new Uint8Array(raw.length);
-  for (var k = 0; k < raw.length; k++) buffer[k] = raw.charCodeAt(k);
-  var weights = new Uint16Array(buffer.buffer);
-  function headPng(layer, head) {  // 1-based, from the one pattern Python uses (names.py)
-    return data.names.headPng.replace("{layer}", layer).replace("{head}", head);
+  var MIN_LEFT = 0.05;  // with [CLS]/[SEP] hidden, a row with less than this left is not redrawn at full strength
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined) e.textContent = text;
+    return e;
   }
-  var L = data.layers, H = data.heads, T = data.tokens.length;
-  var special = data.special;  // token positions of [CLS]/[SEP] (or <s>, </s>)
 
-  var layerSelect = root.querySelector("#layer");
-  var headSelect = root.querySelector("#head");
-  var hideSpecial = root.querySelector("#hide-special");
-  var view = root.querySelector("#view");
-  var svg = root.querySelector("svg");
-  var status = root.querySelector("#view-status");
-  var fullLink = root.querySelector("#full-picture");
-  var fromColumn = root.querySelector(".from");
-  var toColumn = root.querySelector(".to");
-  var state = { layer: 0, head: 0, focus: null };  // focus: {side: "from"|"to", i} or null
+  function decode(data) {
+    var raw = atob(data.attention), bytes = new Uint8Array(raw.length);
+    for (var k = 0; k < raw.length; k++) bytes[k] = raw.charCodeAt(k);
+    return new Uint16Array(bytes.buffer);  // little-endian, as every browser is
+  }
 
-  function option(select, n, label) {
-    for (var i = 0; i < n; i++) {
-      var o = document.createElement("option");
-      o.value = String(i);
-      o.textContent = label + " " + (i + 1);
-      select.appendChild(o);
+  function fill(pattern, layer, head) {  // the one naming scheme Python uses (names.py)
+    return pattern.replace("{layer}", layer).replace("{head}", head);
+  }
+
+  // Arrow keys move focus among `items` (a roving tab stop: only one is in the tab order); `columns` > 1 makes
+  // it a grid.
+  // columns 0: only the tab stop; the caller handles the keys.
+  function roving(container, items, columns) {
+    var current = 0;
+    items.forEach(function (item, i) { item.tabIndex = i === 0 ? 0 : -1; });
+    function go(i) {
+      i = Math.max(0, Math.min(items.length - 1, i));
+      items[i].focus();
     }
-  }
-  option(layerSelect, L, "Layer");
-  option(headSelect, H, "Head");
-
-  function visible() {
-    var keep = [];
-    for (var i = 0; i < T; i++) if (!(hideSpecial.checked && special.indexOf(i) >= 0)) keep.push(i);
-    return keep;
-  }
-
-  // weights of the current head among the visible tokens; rows renormalised when tokens are hidden
-  function matrix(keep) {
-    var base = (state.layer * H + state.head) * T * T, m = [];
-    keep.forEach(function (i) {
-      var row = keep.map(function (j) { return weights[base + i * T + j] / data.scale; });
-      if (hideSpecial.checked) {
-        var sum = row.reduce(function (a, b) { return a + b; }, 0) || 1;
-        row = row.map(function (w) { return w / sum; });
-      }
-      m.push(row);
+    if (columns) container.addEventListener("keydown", function (e) {
+      var i = items.indexOf(document.activeElement);
+      if (i < 0) return;
+      var step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns, Home: -i, End: items.length - 1 - i }[e.key];
+      if (step === undefined || (columns === 1 && (e.key === "ArrowLeft" || e.key === "ArrowRight"))) return;
+      e.preventDefault();
+      go(i + step);
     });
-    return m;
+    items.forEach(function (item, i) { item.addEventListener("focus", function () {
+      items[current].tabIndex = -1; current = i; item.tabIndex = 0;
+    }); });
   }
 
-  function step(w) {  // the colour class of a weight, as the statistics maps use them
-    return Math.min(data.colors.length - 1, Math.round(w * (data.colors.length - 1)));
-  }
+  function explorer(root, data, options) {
+    options = options || {};
+    var weights = decode(data), L = data.layers, H = data.heads, T = data.tokens.length;
+    var special = {};
+    data.special.forEach(function (i) { special[i] = true; });
+    var first = data["default"] || [1, 1];
+    var state = { layer: first[0] - 1, heads: [first[1] - 1], mode: "heads", hide: false, pin: null };
+    var focus = null;  // {side: 0 from / 1 to, i: token position}: hovered or focused, when nothing is pinned
+    var onChange = options.onChange || function () {};
 
-  function tokenButtons(column, keep, side) {
-    column.textContent = "";
-    keep.forEach(function (i, row) {
-      var b = document.createElement("button");
-      b.type = "button";
-      b.className = "tok";
-      b.textContent = data.tokens[i];
-      b.dataset.row = String(row);
-      b.setAttribute("aria-label", (side === "from" ? "attending token " : "attended token ") + data.tokens[i]);
-      var enter = function () { state.focus = { side: side, row: row }; draw(); };
-      var leave = function () { state.focus = null; draw(); };
-      b.addEventListener("mouseenter", enter);
-      b.addEventListener("focus", enter);
-      b.addEventListener("mouseleave", leave);
-      b.addEventListener("blur", leave);
-      column.appendChild(b);
+    root.textContent = "";
+    root.classList.add("bg-explorer");
+    var controls = root.appendChild(el("div", { "class": "bg-controls" }));
+    var layerLabel = controls.appendChild(el("label", {}, "Layer "));
+    var layerSelect = layerLabel.appendChild(el("select", { "class": "bg-layer" }));
+    for (var l = 0; l < L; l++) layerSelect.appendChild(el("option", { value: String(l) }, "Layer " + (l + 1)));
+    var toolbar = controls.appendChild(el("div", {
+      "class": "bg-heads", role: "toolbar",
+      "aria-label": "Heads of this layer: arrow keys move, Space shows or hides a head, Enter shows only it" }));
+    var squares = [];
+    for (var h = 0; h < H; h++) {
+      var sq = toolbar.appendChild(el("button", { type: "button", "class": "bg-head", "data-head": String(h) },
+                                      String(h + 1)));
+      sq.style.setProperty("--head", data.headColours[h]);
+      squares.push(sq);
+    }
+    var modes = controls.appendChild(el("fieldset", { "class": "bg-mode" }));
+    modes.appendChild(el("legend", {}, "Show"));
+    var name = "bg-mode-" + Math.random().toString(36).slice(2);
+    var modeInputs = {};
+    [["heads", "the chosen heads"], ["layer", "the mean of the layer"], ["all", "the mean of all layers"]].forEach(function (m) {
+      var label = modes.appendChild(el("label"));
+      var input = label.appendChild(el("input", { type: "radio", name: name, value: m[0] }));
+      label.appendChild(document.createTextNode(" " + m[1]));
+      modeInputs[m[0]] = input;
     });
-  }
+    var hideLabel = controls.appendChild(el("label", { "class": "bg-hide-label" }));
+    var hideBox = hideLabel.appendChild(el("input", { type: "checkbox", "class": "bg-hide" }));
+    hideLabel.appendChild(document.createTextNode(" Hide [CLS] and [SEP]"));
 
-  var ROW = 24;
-  function draw() {
-    var keep = visible(), m = matrix(keep), n = keep.length;
-    if (fromColumn.children.length !== n) { tokenButtons(fromColumn, keep, "from"); tokenButtons(toColumn, keep, "to"); }
-    svg.setAttribute("height", String(n * ROW));
-    svg.setAttribute("viewBox", "0 0 100 " + n * ROW);
-    var lines = [], f = state.focus;
-    for (var a = 0; a < n; a++) {
-      for (var b = 0; b < n; b++) {
-        var w = m[a][b];
-        if (w < 0.02) continue;
-        if (f && ((f.side === "from" && f.row !== a) || (f.side === "to" && f.row !== b))) continue;
-        lines.push('<line x1="0" y1="' + (a * ROW + ROW / 2) + '" x2="100" y2="' + (b * ROW + ROW / 2) +
-                   '" stroke="#3b5bdb" stroke-opacity="' + Math.min(1, 0.1 + w * 1.5).toFixed(3) +
-                   '" stroke-width="' + (1 + 3 * w).toFixed(2) + '"></line>');
+    var help = root.appendChild(el("p", { "class": "bg-help hint" },
+      "Hover over, tab to or click a token to see its weights as numbers (left: the attending token; right: the " +
+      "token attended to); click again or press Esc to let go. In the tokens, ↑/↓ move, ←/→ change sides; " +
+      "in the head squares, ←/→ go to the previous or next head."));
+    var view = root.appendChild(el("div", { "class": "bg-view" }));
+    var columns = [view.appendChild(el("div", { "class": "bg-from", role: "group", "aria-label": "Attending tokens" }))];
+    var NS = "http://www.w3.org/2000/svg";
+    var svg = view.appendChild(document.createElementNS(NS, "svg"));
+    svg.setAttribute("class", "bg-lines");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("preserveAspectRatio", "none");
+    columns.push(view.appendChild(el("div", { "class": "bg-to", role: "group", "aria-label": "Tokens attended to" })));
+    var status = root.appendChild(el("p", { "class": "bg-status", "aria-live": "polite" }));
+    var legend = root.appendChild(el("p", { "class": "bg-legend" }));
+    var buttons = [[], []];
+    for (var side = 0; side < 2; side++) {
+      for (var i = 0; i < T; i++) {
+        var b = columns[side].appendChild(el("button", { type: "button", "class": "bg-tok", "data-i": String(i) }));
+        b.appendChild(el("span", { "class": "bg-gone", "aria-hidden": "true" }));
+        b.appendChild(el("span", { "class": "bg-text" }, data.tokens[i]));
+        b.appendChild(el("span", { "class": "bg-w" }));
+        buttons[side].push(b);
       }
     }
-    svg.innerHTML = lines.join("");
-    // colour the tokens on the other side of a focused token with its weights
-    [fromColumn, toColumn].forEach(function (column, side) {
-      Array.prototype.forEach.call(column.children, function (btn, row) {
-        var w = null;
-        if (f && f.side === "from" && side === 1) w = m[f.row][row];
-        if (f && f.side === "to" && side === 0) w = m[row][f.row];
-        btn.style.background = w === null ? "" : data.colors[step(w)];
-        btn.classList.toggle("light", w !== null && data.light[step(w)]);  // chosen by contrast in Python
-        btn.title = w === null ? "" : w.toFixed(2);
-        btn.classList.toggle("focused", !!f && ((f.side === "from" && side === 0) || (f.side === "to" && side === 1)) && f.row === row);
+
+    function weight(layer, head, i, j) { return weights[((layer * H + head) * T + i) * T + j] / data.scale; }
+    function shown() {  // [layer, head] pairs whose mean is drawn
+      var out = [];
+      if (state.mode === "all") { for (var a = 0; a < L; a++) for (var c = 0; c < H; c++) out.push([a, c]); }
+      else if (state.mode === "layer") { for (var d = 0; d < H; d++) out.push([state.layer, d]); }
+      else state.heads.forEach(function (x) { out.push([state.layer, x]); });
+      return out;
+    }
+    function visible(i) { return !(state.hide && special[i]); }
+    function row(pairs, i) {  // weights of token i over the visible tokens (mean over `pairs`), and what is left
+      var w = [], left = 0;
+      for (var j = 0; j < T; j++) {
+        var s = 0;
+        pairs.forEach(function (p) { s += weight(p[0], p[1], i, j); });
+        w.push(s / pairs.length);
+        if (visible(j)) left += w[j];
+      }
+      if (state.hide) for (var k = 0; k < T; k++) w[k] = visible(k) && left >= MIN_LEFT ? w[k] / left : 0;
+      return { w: w, left: left };
+    }
+    function step(w) { return Math.min(data.colors.length - 1, Math.round(w * (data.colors.length - 1))); }
+    function label(layer, head) { return fill(data.names.headName, layer + 1, head + 1); }
+    function what() {
+      if (state.mode === "all") return "the mean of all " + L * H + " heads";
+      if (state.mode === "layer") return "the mean of layer " + (state.layer + 1) + "'s heads";
+      return state.heads.map(function (x) {
+        var tags = data.tags[state.layer * H + x];
+        return label(state.layer, x) + (tags.length ? " (" + tags.join(", ") + ")" : "");
+      }).join("; ") + (state.heads.length > 1 ? " (numbers: their mean)" : "");
+    }
+
+    function draw() {
+      var pairs = shown(), active = state.pin || focus, rows = [];
+      for (var i = 0; i < T; i++) rows.push(row(pairs, i));
+      var keep = [];
+      for (var k = 0; k < T; k++) if (visible(k)) keep.push(k);
+      var pos = {};
+      keep.forEach(function (k, n) { pos[k] = n; });
+      var ROW = 26, height = keep.length * ROW;
+      svg.setAttribute("height", String(height));
+      svg.setAttribute("viewBox", "0 0 100 " + height);
+      var lines = [], perHead = state.mode === "heads";
+      (perHead ? pairs : [null]).forEach(function (p) {
+        var colour = p ? data.headColours[p[1]] : "#3b3b3b";
+        keep.forEach(function (i) {
+          if (state.hide && rows[i].left < MIN_LEFT) return;  // nearly all on [CLS]/[SEP]: nothing honest to draw
+          if (active && active.side === 0 && active.i !== i) return;
+          var r = p ? row([p], i) : rows[i];
+          keep.forEach(function (j) {
+            if (active && active.side === 1 && active.i !== j) return;
+            var w = r.w[j];
+            if (w < 0.02) return;
+            lines.push('<line x1="0" y1="' + (pos[i] * ROW + ROW / 2) + '" x2="100" y2="' + (pos[j] * ROW + ROW / 2) +
+                       '" stroke="' + colour + '" stroke-opacity="' + Math.min(1, 0.08 + w).toFixed(3) +
+                       '" stroke-width="' + (0.5 + 3 * w).toFixed(2) + '"></line>');
+          });
+        });
+      });
+      svg.innerHTML = lines.join("");
+      var parts = [];
+      for (var s = 0; s < 2; s++) {
+        buttons[s].forEach(function (b, i) {
+          b.hidden = !visible(i);
+          var w = null;
+          if (active && active.side !== s) w = s === 1 ? rows[active.i].w[i] : rows[i].w[active.i];
+          if (active && active.side !== s && s === 0 && state.hide && rows[i].left < MIN_LEFT) w = null;
+          b.querySelector(".bg-w").textContent = w === null ? "" : " " + w.toFixed(2);
+          b.style.background = w === null ? "" : data.colors[step(w)];
+          b.style.color = w === null ? "" : data.light[step(w)] ? "#fff" : "#000";
+          var gone = s === 0 && state.hide ? 1 - rows[i].left : 0;
+          b.querySelector(".bg-gone").style.width = (gone * 100).toFixed(1) + "%";
+          b.title = gone ? Math.round(gone * 100) + " % of its attention is on [CLS]/[SEP]" +
+                           (rows[i].left < MIN_LEFT ? ": too little left to draw" : "") : "";
+          var on = !!active && active.side === s && active.i === i;
+          b.classList.toggle("bg-active", on);
+          b.setAttribute("aria-pressed", String(!!state.pin && state.pin.side === s && state.pin.i === i));
+          b.setAttribute("aria-label", (s === 0 ? "attending token " : "token attended to ") + data.tokens[i] +
+                         (w === null ? "" : ", weight " + w.toFixed(2)));
+          if (w !== null) parts.push([w, data.tokens[i]]);
+        });
+      }
+      squares.forEach(function (q, x) {
+        var on = state.mode === "heads" && state.heads.indexOf(x) >= 0;
+        q.setAttribute("aria-pressed", String(on));
+        q.setAttribute("aria-label", label(state.layer, x) + (data.tags[state.layer * H + x].length ?
+                       " (" + data.tags[state.layer * H + x].join(", ") + ")" : ""));
+        q.classList.toggle("bg-on", on);
+      });
+      layerSelect.value = String(state.layer);
+      layerSelect.disabled = state.mode === "all";
+      modeInputs[state.mode].checked = true;
+      hideBox.checked = state.hide;
+      var text = what();
+      if (active) {
+        parts.sort(function (a, b) { return b[0] - a[0]; });
+        var tok = data.tokens[active.i];
+        var gone = active.side === 0 && state.hide ? Math.round((1 - rows[active.i].left) * 100) : 0;
+        text += ": " + tok + (active.side === 0 ? " → " : " ← ") + parts.slice(0, 6).map(function (p) {
+          return p[1] + " " + p[0].toFixed(2);
+        }).join(", ") + (parts.length > 6 ? ", …" : "") + (gone ? " (" + gone + " % of its attention is on " +
+          "[CLS]/[SEP]" + (rows[active.i].left < MIN_LEFT ? ", too little left to show" : ", the rest renormalised") + ")" : "");
+      }
+      status.textContent = text;
+      legend.innerHTML = "";
+      legend.appendChild(document.createTextNode(perHead ? "Line colour: the head (squares above); " :
+                                                 "Lines: the mean; "));
+      legend.appendChild(document.createTextNode("line strength and width: the attention weight, 0 to 1. Numbers: " +
+        "weights of the highlighted token" + (state.hide ? ", each row renormalised over the tokens shown" : "") + ". "));
+      if (state.mode === "heads" && state.heads.length === 1 && options.pictureLink !== false) {
+        var a = legend.appendChild(el("a", { href: fill(data.names.headPng, state.layer + 1, state.heads[0] + 1) },
+                                     "Open the full picture of " + label(state.layer, state.heads[0])));
+        a.className = "bg-picture";
+      }
+    }
+
+    function set(change, quiet) {
+      Object.keys(change).forEach(function (k) { state[k] = change[k]; });
+      if (state.pin && !visible(state.pin.i)) state.pin = null;
+      focus = null;
+      draw();
+      if (!quiet) onChange(get());
+    }
+    function get() {
+      return { layer: state.layer, heads: state.heads.slice(), mode: state.mode, hide: state.hide,
+               pin: state.pin ? { side: state.pin.side, i: state.pin.i } : null };
+    }
+
+    layerSelect.addEventListener("change", function () { set({ layer: +layerSelect.value }); });
+    Object.keys(modeInputs).forEach(function (m) {
+      modeInputs[m].addEventListener("change", function () { if (modeInputs[m].checked) set({ mode: m }); });
+    });
+    hideBox.addEventListener("change", function () { set({ hide: hideBox.checked }); });
+    roving(toolbar, squares, 1);
+    toolbar.addEventListener("keydown", function (e) {  // in the toolbar, ←/→ move the one shown head along
+      if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return;
+      e.preventDefault();
+      var i = squares.indexOf(document.activeElement), d = e.key === "ArrowRight" ? 1 : -1;
+      var next = (i + d + H) % H;
+      squares[next].focus();
+      if (state.mode === "heads" && state.heads.length <= 1) set({ heads: [next] });
+    });
+    squares.forEach(function (q, x) {
+      var timer = null;
+      q.addEventListener("click", function (e) {  // a click toggles the head; a double click keeps only it
+        if (e.detail > 1) return;
+        clearTimeout(timer);
+        timer = setTimeout(function () {
+          var heads = state.mode === "heads" ? state.heads.slice() : [];
+          var at = heads.indexOf(x);
+          if (at >= 0 && heads.length > 1) heads.splice(at, 1); else if (at < 0) heads.push(x);
+          heads.sort(function (a, b) { return a - b; });
+          set({ mode: "heads", heads: heads });
+        }, e.detail === 0 ? 0 : 250);
+      });
+      q.addEventListener("dblclick", function () { clearTimeout(timer); set({ mode: "heads", heads: [x] }); });
+      q.addEventListener("keydown", function (e) {
+        if (e.key === "Enter") { e.preventDefault(); set({ mode: "heads", heads: [x] }); }
       });
     });
-    layerSelect.value = String(state.layer);
-    headSelect.value = String(state.head);
-    var name = "Layer " + (state.layer + 1) + ", head " + (state.head + 1);
-    status.textContent = name + (f ? ": " + data.tokens[keep[f.row]] + (f.side === "from" ? " attends to the highlighted tokens" : " is attended to by the highlighted tokens") : "");
-    fullLink.href = headPng(state.layer + 1, state.head + 1);
-    fullLink.textContent = "Open the full picture of layer " + (state.layer + 1) + ", head " + (state.head + 1);
+    // tokens: one tab stop; ↑/↓ move, ←/→ change sides; focus and highlight move together
+    roving(view, buttons[0].concat(buttons[1]), 0);
+    view.addEventListener("keydown", function (e) {
+      var all = buttons[0].concat(buttons[1]), at = all.indexOf(document.activeElement);
+      if (at < 0) return;
+      var s = at < T ? 0 : 1, i = at % T;
+      if (e.key === "Escape") { e.preventDefault(); set({ pin: null }); focus = { side: s, i: i }; draw(); return; }
+      if (e.key !== "ArrowUp" && e.key !== "ArrowDown" && e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+      e.preventDefault();
+      var next = i, ns = s;
+      if (e.key === "ArrowLeft" || e.key === "ArrowRight") ns = e.key === "ArrowRight" ? 1 : 0;
+      else do { next += e.key === "ArrowDown" ? 1 : -1; } while (next >= 0 && next < T && !visible(next));
+      if (next < 0 || next >= T) return;
+      buttons[ns][next].focus();
+    });
+    [0, 1].forEach(function (s) {
+      buttons[s].forEach(function (b, i) {
+        var enter = function () { if (!state.pin) { focus = { side: s, i: i }; draw(); } };
+        var leave = function () { if (!state.pin) { focus = null; draw(); } };
+        b.addEventListener("mouseenter", enter);
+        b.addEventListener("focus", enter);
+        b.addEventListener("mouseleave", leave);
+        b.addEventListener("blur", leave);
+        b.addEventListener("click", function () {
+          var same = state.pin && state.pin.side === s && state.pin.i === i;
+          set({ pin: same ? null : { side: s, i: i } });
+          if (same) { focus = { side: s, i: i }; draw(); }
+        });
+      });
+    });
+    draw();
+    return {
+      select: function (layer, head) { set({ mode: "heads", layer: layer, heads: [head] }); },
+      set: function (change) { set(change, true); },
+      get: get,
+      root: root
+    };
   }
 
-  function select(layer, head) {
-    state.layer = (layer + L) % L;
-    state.head = (head + H) % H;
-    state.focus = null;
-    draw();
+  // ---- the sentence page: the view, the address bar, the overview and the statistics maps
+  function hashOf(s, H) {
+    var parts = ["l=" + (s.mode === "all" ? "all" : s.layer + 1),
+                 "h=" + (s.mode === "heads" ? s.heads.map(function (x) { return x + 1; }).join(",") : "mean")];
+    if (s.pin) parts.push("t=" + s.pin.i + (s.pin.side ? "r" : ""));
+    if (s.hide) parts.push("hide=1");
+    return "#" + parts.join("&");
+  }
+  function parseHash(hash, L, H, T) {  // "#l=3&h=5,7&t=6": layer and heads 1-based, token 0-based
+    var out = {}, q = {};
+    hash.replace(/^#/, "").split("&").forEach(function (kv) {
+      var p = kv.split("=");
+      if (p.length === 2) q[p[0]] = decodeURIComponent(p[1]);
+    });
+    if (!q.l && !q.h) return null;
+    if (q.l === "all") out.mode = "all";
+    else if (/^\d+$/.test(q.l || "") && +q.l >= 1 && +q.l <= L) out.layer = +q.l - 1;
+    if (q.h === "mean") out.mode = out.mode || "layer";
+    else if (q.h) {
+      var heads = q.h.split(",").filter(function (x) { return /^\d+$/.test(x) && +x >= 1 && +x <= H; })
+        .map(function (x) { return +x - 1; });
+      if (heads.length) { out.heads = heads; out.mode = "heads"; }
+    }
+    var t = /^(\d+)(r?)$/.exec(q.t || "");
+    out.pin = t && +t[1] < T ? { side: t[2] ? 1 : 0, i: +t[1] } : null;
+    out.hide = q.hide === "1";
+    return out;
   }
 
-  layerSelect.addEventListener("change", function () { select(+layerSelect.value, state.head); });
-  headSelect.addEventListener("change", function () { select(state.layer, +headSelect.value); });
-  hideSpecial.addEventListener("change", function () {
-    fromColumn.textContent = "";  // the token columns change
-    state.focus = null;
-    draw();
-  });
-  // arrow keys: left/right for the previous/next head, up/down for the previous/next layer
-  root.addEventListener("keydown", function (e) {
-    if (e.target === layerSelect || e.target === headSelect) return;
-    var moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
-    var d = moves[e.key];
-    if (!d) return;
-    e.preventDefault();
-    select(state.layer + d[0], state.head + d[1]);
-  });
-  // statistics cells become links to their head's picture (the page ships them bare: a link in each of
-  // a thousand cells was a third of the page's bytes); row = layer, column = head
-  document.querySelectorAll("table.stat-map").forEach(function (table) {
-    table.querySelectorAll("tbody tr").forEach(function (tr, l) {
-      tr.querySelectorAll("td").forEach(function (td, h) {
-        var a = document.createElement("a");
-        a.href = headPng(l + 1, h + 1);
-        a.textContent = td.textContent;
+  function page() {
+    var data = window.bertGalleryView, root = document.querySelector("#explore .explorer");
+    if (!data || !root) return;
+    var L = data.layers, H = data.heads, T = data.tokens.length;
+    var view = explorer(root, data, { onChange: function (s) { history.pushState(null, "", hashOf(s, H)); } });
+    document.getElementById("explore").hidden = false;
+    var fromHash = parseHash(location.hash, L, H, T);
+    if (fromHash) view.set(fromHash);
+    window.addEventListener("popstate", function () { view.set(parseHash(location.hash, L, H, T) || {}); });
+    function show(layer, head) {
+      view.select(layer, head);
+      document.getElementById("explore").scrollIntoView({ block: "start" });
+    }
+    // the overview's tiles and every statistics map: one tab stop each, arrow keys inside, every cell named
+    function grid(container, links, cols, name) {
+      roving(container, links, cols);
+      links.forEach(function (a, k) {
+        var layer = Math.floor(k / cols), head = k % cols;
+        if (name) a.setAttribute("aria-label", name(layer, head, a));
+        a.addEventListener("click", function (e) {
+          if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;  // the picture itself
+          e.preventDefault();
+          show(layer, head);
+        });
+      });
+    }
+    document.querySelectorAll(".launcher").forEach(function (launcher) {
+      grid(launcher, Array.prototype.slice.call(launcher.querySelectorAll("a")), H, null);
+    });
+    document.querySelectorAll("table.stat-map[data-values]").forEach(function (table) {
+      var values = table.dataset.values.split(" "), caption = table.dataset.name;
+      var links = [];
+      table.querySelectorAll("tbody td").forEach(function (td, k) {
+        var a = el("a", { href: fill(data.names.headPng, Math.floor(k / H) + 1, k % H + 1) }, td.textContent);
         td.textContent = "";
         td.appendChild(a);
+        links.push(a);
+      });
+      grid(table, links, H, function (layer, head) {
+        return label(layer, head) + ", " + caption + " " + values[layer * H + head];
       });
     });
-  });
-  // clicking a thumbnail or a statistics cell shows that head here (modifier-clicks still open the picture);
-  // both are layers x heads tables, so a cell's row and column name its head
-  document.querySelectorAll("table.grid tbody tr, table.stat-map tbody tr").forEach(function (tr, _) {
-    var l = tr.sectionRowIndex;
-    tr.querySelectorAll("td a").forEach(function (a, h) {
-      a.addEventListener("click", function (e) {
-        if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
-        e.preventDefault();
-        select(l, h);
-        root.scrollIntoView({ block: "start" });
-        view.focus({ preventScroll: true });
-      });
-    });
-  });
-  root.hidden = false;
-  draw();
+    function label(layer, head) { return fill(data.names.headName, layer + 1, head + 1); }
+  }
+
+  window.BertGallery = { explorer: explorer };
+  page();
 })();
