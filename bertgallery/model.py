@@ -122,7 +122,7 @@ def fallback_note(spec: str) -> str:
     print(f"note: {spec} is not reachable or cached; using the offline model instead "
           "(--no-fallback turns this off)", file=sys.stderr)
     return (f"{spec} could not be downloaded and is not in the Hugging Face cache, so this gallery uses the "
-            f"offline model ({offline.DESCRIPTION}).")
+            f"offline model: {offline.DESCRIPTION}.")
 
 
 def hub_reachable(timeout: float = 5.0) -> bool:

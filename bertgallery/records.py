@@ -39,7 +39,7 @@ class Result:
 
     def to_json(self, model: ModelInfo) -> dict:
         return {
-            "text": self.text, "model": model.name, "tokens": self.tokens,
+            "text": self.text, "model": {"name": model.name, "about": model.about}, "tokens": self.tokens,
             "masks": [{"index": m.index, "predictions": [{"token": p.token, "probability": _digits(p.probability)}
                                                           for p in m.predictions],
                        "importance": None if m.importance is None else

@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from . import heads, names, syntax
+from . import heads, names, offline, syntax
 from .config import MASK
 from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
@@ -335,7 +335,7 @@ def statistics_page(gallery: Gallery) -> str:
     from .attribution import FAMILIES
     families = ", ".join(sorted({f.split("-")[0] for f in FAMILIES}))
     return _env().get_template("statistics.html").render(**_common(gallery, "../"), importance_families=families,
-                                                         rules=syntax)
+                                                         rules=syntax, drift=offline.DRIFT)
 
 
 def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:

@@ -101,3 +101,6 @@ def test_script_on_the_real_offline_model(capsys):
     # fine-tuning did move attention, but most rows still pick the same token
     assert 50 < float(rows[-1][1]) < 100 and 0 < float(rows[-1][2]) < 0.3, out
     assert "35 sentences" in out and "overall:" in out
+    # what the pages show (offline.DRIFT, on the statistics page of a gallery built with it) is this run
+    from bertgallery import offline
+    assert [(layer, f"{share} %", js) for layer, share, js in rows] == list(offline.DRIFT), out

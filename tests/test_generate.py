@@ -21,7 +21,7 @@ def test_build_prints_a_short_summary(tiny_bert, tmp_path):
     assert r.stderr == ""  # no library chatter
     data = json.loads((tmp_path / "site" / "the-cat-sat-on-the-mask" / "data.json").read_text())
     assert len(data["masks"][0]["predictions"]) == 3  # --top-k overrides the file's default of 5
-    assert data["model"] == str(tiny_bert)  # --model overrides the file's bert-base-uncased
+    assert data["model"] == {"name": str(tiny_bert), "about": ""}  # --model overrides the file's bert-base-uncased
     assert cfg.exists()
     size = sum(p.stat().st_size for p in (tmp_path / "site").rglob("*") if p.is_file())
     said = float(re.search(r"\(([\d.]+) MB\)", r.stdout).group(1))

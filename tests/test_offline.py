@@ -67,9 +67,17 @@ def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path):
         "(--no-fallback turns this off)"]
     for page in (tmp_path / "site" / "index.html", tmp_path / "site" / "cat" / "index.html"):
         html = page.read_text()
-        assert '<p class="banner" role="note">bert-base-uncased could not be downloaded' in html
-        assert "all-MiniLM-L6-v2" in html
-    assert json.loads((tmp_path / "site" / "cat" / "data.json").read_text())["model"] == "offline"
+        # the banner and the model line say the encoder itself was fine-tuned, and link to how far from MiniLM
+        assert ('<p class="banner" role="note">bert-base-uncased could not be downloaded and is not in the Hugging '
+                "Face cache, so this gallery uses the offline model: all-MiniLM-L6-v2 fine-tuned for masked-word "
+                "prediction (6 layers × 12 heads): the encoder itself was trained further by "
+                "models/train_offline.py, so its attention is partly ours, not MiniLM&#39;s alone.") in html
+        assert "(all-MiniLM-L6-v2 fine-tuned for masked-word prediction, <a href=" in html
+        assert "statistics.html#offline-model" in html
+    record = json.loads((tmp_path / "site" / "cat" / "data.json").read_text())["model"]
+    assert record == {"name": "offline", "about": offline.DESCRIPTION} and "fine-tuned" in record["about"]
+    statistics = (tmp_path / "site" / "heads" / "statistics.html").read_text()
+    assert '<h2 id="offline-model">' in statistics and "62.9 %" in statistics
     assert len(list((tmp_path / "site" / "cat").glob("Attention_*.png"))) == 72
     # the fallback is part of what the site was built from: --no-fallback is not "up to date" with it
     before = {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()}

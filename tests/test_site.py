@@ -148,7 +148,7 @@ def test_data_json_schema(sample):
     out, _ = sample
     data = json.loads((out / "i-mask-to-the-mask-every-day" / "data.json").read_text(encoding="utf-8"))
     assert data["text"] == "I [MASK] to the [MASK] every day."
-    assert data["model"] == "./tiny-model"
+    assert data["model"] == {"name": "./tiny-model", "about": ""}
     assert data["tokens"][0] == "[CLS]"
     assert [m["index"] for m in data["masks"]] == [i for i, t in enumerate(data["tokens"]) if t == "[MASK]"]
     for m in data["masks"]:
