@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cache, corpus, heads, model, names, output, site, syntax
@@ -42,6 +42,7 @@ class Summary:
     model: model.ModelInfo
     bytes: int | None = None  # the whole site's size; None when nothing was written
     corpus: int = 0  # corpus sentences counted in this build
+    results: list = field(default_factory=list)  # every sentence's Result, in the config's order
 
 
 @dataclass
@@ -105,13 +106,14 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             # every reused file was verified; something computed may have replaced a damaged one
             if old and not todo and not counted_now and output.untouched(out, old) and \
                     (manifest.sentences, manifest.pages, manifest.corpus) == (old.sentences, old.pages, old.corpus):
-                return Summary(len(cfg.sentences), 0, 0, time.time() - start, out / names.PAGE, info)
+                return Summary(len(cfg.sentences), 0, 0, time.time() - start, out / names.PAGE, info,
+                               results=[results[s.slug] for s in cfg.sentences])
             staging.write(names.MANIFEST, json.dumps(manifest.to_json(), indent=1))
             size = output.folder_bytes(staging.path)
             staging.swap(before)
     images = sum(len(r.heads) + 1 + bool(r.masks) for r in (results[s.slug] for s in todo))  # heads, overview, rollout
     return Summary(len(cfg.sentences), len(todo), images, time.time() - start, out / names.PAGE, info, size,
-                   counted_now)
+                   counted_now, [results[s.slug] for s in cfg.sentences])
 
 
 def _text(path: Path) -> str:

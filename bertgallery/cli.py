@@ -6,12 +6,13 @@ another build holding the output), 130 on Ctrl-C. Every failure is one line on s
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from . import build, config, output
-from .config import ConfigError
+from . import build, config, model, output, site
+from .config import MASK, ConfigError
 
 PAGES_LIMIT = 10**9  # bytes: GitHub Pages publishes sites up to 1 GB
 
@@ -37,8 +38,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         prog="generate.py",
         description="Predict every [MASK] in the sentences of CONFIG with a BERT masked-language model, draw "
                     "every attention head as a PNG, and write a static HTML gallery you can open from disk.")
-    ap.add_argument("config", nargs="?", default="sentences.yaml", type=Path,
+    ap.add_argument("config", nargs="?", type=Path,
                     help="YAML file with 'model', 'top_k' and 'sentences' (default: sentences.yaml)")
+    ap.add_argument("--text", action="append", metavar="SENTENCE",
+                    help="a sentence with [MASK], instead of CONFIG (repeat it for several; '-' reads them from "
+                         "standard input, one a line); implies --print")
+    ap.add_argument("--print", nargs="?", const="text", choices=("text", "json"), dest="print_as",
+                    help="print the predictions on standard output: the top filled-in sentences of each mask "
+                         "(text, the default) or one JSON object per sentence (json)")
     ap.add_argument("--out", default=Path("site"), type=Path, help="folder for the gallery (default: site)")
     ap.add_argument("--model", help="hub id (e.g. bert-base-uncased), a local model folder, or 'offline'; "
                                     "overrides 'model' in CONFIG")
@@ -64,8 +71,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    printing = args.print_as or ("text" if args.text else None)
+    say = sys.stderr if printing else sys.stdout  # with --print, standard output carries the predictions only
     try:
-        cfg = config.load(args.config)
+        if args.text and args.config:
+            raise ConfigError(f"give either CONFIG ({args.config}) or --text, not both")
+        cfg = config.from_texts(texts(args.text)) if args.text else config.load(args.config or Path("sentences.yaml"))
         if args.model is not None:
             cfg.model = args.model.strip() or cfg.model
         if args.top_k is not None:
@@ -96,22 +107,60 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: the previous site is unchanged", file=sys.stderr)
         return 130
+    if printing == "json":
+        for result in summary.results:
+            data = result.to_json(summary.model)
+            print(json.dumps({k: v for k, v in data.items() if k not in ("heads", "syntax")}, ensure_ascii=False))
+    elif printing:
+        print("\n\n".join(predictions(result) for result in summary.results))
     if summary.bytes is None:
-        print(f"{summary.sentences} sentences up to date ({summary.seconds:.1f} s); open {summary.index}")
+        print(f"{summary.sentences} sentences up to date ({summary.seconds:.1f} s); open {summary.index}", file=say)
     elif summary.rebuilt == 0 and not summary.corpus:
         print(f"rewrote the pages of {summary.sentences} sentences (none needed the model) in "
-              f"{summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); open {summary.index}")
+              f"{summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); open {summary.index}", file=say)
     else:
         counted = f" and counted {summary.corpus:,} corpus sentences" if summary.corpus else ""
         print(f"built {summary.rebuilt} of {summary.sentences} sentences{counted}, {summary.images} images, with "
               f"{summary.model.name} in {summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); "
-              f"open {summary.index}")
+              f"open {summary.index}", file=say)
         if summary.bytes > PAGES_LIMIT:
             print(f"warning: the site is {summary.bytes / 1e9:.2f} GB; GitHub Pages publishes sites up to 1 GB "
                   "(fewer sentences, or a model with fewer heads, make it smaller)", file=sys.stderr)
     if args.serve:
         return serve(summary.index.parent, args.port)
     return 0
+
+
+def run() -> None:
+    """The bert-gallery command: the same as python generate.py."""
+    sys.exit(main())
+
+
+def texts(given: list[str]) -> list[str]:
+    """The --text sentences; '-' stands for the lines of standard input (blank ones and # comments skipped)."""
+    out = []
+    for text in given:
+        if text == "-":
+            out += [line for line in sys.stdin.read().splitlines() if line.strip() and not line.startswith("#")]
+        else:
+            out.append(text)
+    return out
+
+
+def predictions(result) -> str:
+    """The sentence, then for each mask its top predictions as filled-in sentences with their probabilities
+    (the other masks left as [MASK]), aligned."""
+    lines = [result.text]
+    n = len(result.masks)
+    for k, mask in enumerate(result.masks):
+        indent = "  " if n == 1 else "    "
+        if n > 1:
+            lines.append(f"  mask {k + 1} of {n}:")
+        for p in mask.predictions:
+            fills = [MASK] * n
+            fills[k] = p.token
+            lines.append(f"{indent}{site.percent(p.probability):>6}  {model.fill(result.text, fills).text}")
+    return "\n".join(lines)
 
 
 def serve(folder: Path, port: int) -> int:

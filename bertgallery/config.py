@@ -162,14 +162,41 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
     else:
         text = _scalar(path, node, f"sentence {index}", str)
         values = {}
+    return _text(text, f"{path}:{line}: sentence {index}"), values.get("id", ""), values.get("title", ""), \
+        values.get("note", ""), line
+
+
+def _text(text: str, culprit: str) -> str:
     if len(text) > MAX_CHARS:
-        raise ConfigError(f"{path}:{line}: sentence {index} is {len(text):,} characters long; at most {MAX_CHARS:,}")
+        raise ConfigError(f"{culprit} is {len(text):,} characters long; at most {MAX_CHARS:,}")
     text = " ".join(text.split())
     if not text:
-        raise ConfigError(f"{path}:{line}: sentence {index} is empty")
+        raise ConfigError(f"{culprit} is empty")
     if MASK not in text:
-        raise ConfigError(f"{path}:{line}: sentence {index} has no {MASK}: {text[:60]!r}")
-    return text, values.get("id", ""), values.get("title", ""), values.get("note", ""), line
+        raise ConfigError(f"{culprit} has no {MASK}: {text[:60]!r}")
+    return text
+
+
+def _add(cfg: "Config", text: str, sid: str, title: str, note: str, line: int) -> None:
+    """A sentence, with a folder name of its own: never one the site uses, never one taken."""
+    base = slugify(sid or text, fallback=f"sentence-{len(cfg.sentences) + 1}")
+    if base in RESERVED:
+        base = f"{base}-sentence"
+    taken = {s.slug for s in cfg.sentences}
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    cfg.sentences.append(Sentence(text=text, slug=slug, title=title, note=note, line=line))
+
+
+def from_texts(texts: list[str]) -> "Config":
+    """A configuration of the sentences given with --text, the other settings their defaults."""
+    cfg = Config(path=Path("--text"))
+    for i, text in enumerate(texts, start=1):
+        _add(cfg, _text(text, f"--text {i}" if len(texts) > 1 else "--text"), "", "", "", i)
+    if not cfg.sentences:
+        raise ConfigError("--text -: standard input held no sentences")
+    return cfg
 
 
 def load(path: Path) -> Config:
@@ -235,17 +262,8 @@ def load(path: Path) -> Config:
     if not sentences_node.value:
         raise ConfigError(f"{_where(path, sentences_node)}: 'sentences' is empty")
 
-    taken: set[str] = set()
     for i, item in enumerate(sentences_node.value, start=1):
-        text, sid, title, note, line = _sentence(path, item, i)
-        base = slugify(sid or text, fallback=f"sentence-{i}")
-        if base in RESERVED:  # names the site itself uses
-            base = f"{base}-sentence"
-        slug, n = base, 2
-        while slug in taken:
-            slug, n = f"{base}-{n}", n + 1
-        taken.add(slug)
-        cfg.sentences.append(Sentence(text=text, slug=slug, title=title, note=note, line=line))
+        _add(cfg, *_sentence(path, item, i))
     return cfg
 
 

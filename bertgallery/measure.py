@@ -14,35 +14,45 @@ from . import attribution, heads, model, names, parser, render, site, syntax
 from .records import Result
 
 
-def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: str, workers: render.Workers,
-             culprit: str = "") -> tuple[Result, dict[str, bytes | str]]:
-    """(the sentence's Result, {file name: content} of its folder)."""
+def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit: str = "",
+           before_analyses=None) -> tuple[Result, np.ndarray]:
+    """One sentence's Result and its attention [layers, heads, T, T]. `before_analyses(run)` is called once
+    the model has run, before the slower analyses (the build starts its drawing processes there)."""
     run = model.predict(loaded, text, top_k, culprit)
-    # before the workers start drawing: on 2 cores, torch and the workers slow each other down more than
-    # running one after the other costs
     note = attribution.explain(loaded.net, run, importance)
-    pending = workers.heads(run.attention, run.tokens, cmap)
+    if before_analyses:
+        before_analyses(run)
     scored = bool(run.masks) and not note
     tok = loaded.tokenizer
     stats = heads.analyse(run.attention, run.tokens, tok.cls_token, tok.sep_token,
                           np.stack([m.importance for m in run.masks]) if scored else None)
     parsed = syntax.analyse(text, [m.predictions[0].token for m in run.masks], tok, run.attention)
     layers, per_layer = run.attention.shape[:2]
-    result = Result(text, run.tokens, run.masks, run.filled, stats, layers, per_layer, run.special,
-                    render.head_size(run.tokens), render.overview_size(layers, per_layer),
-                    render.overview_grid(layers, per_layer, len(run.tokens)),
-                    importance if scored else "", note,
-                    parsed if not isinstance(parsed, str) else None, parsed if isinstance(parsed, str) else "")
-    files = {names.OVERVIEW: render.render_overview(run.attention, cmap),
-             names.VIEW_DATA: site.view_data(result, run.attention, cmap),
-             names.DATA: json.dumps(result.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
-    if run.masks:
-        files[names.ROLLOUT] = render.render_rollout([m.rollout for m in run.masks], run.tokens,
-                                                     site.rollout_labels(result), cmap)
-    if result.syntax:
-        files[names.PARSE] = parser.svg(result.syntax, "parse")
-    files.update(pending.get())
-    return result, files
+    return Result(text, run.tokens, run.masks, run.filled, stats, layers, per_layer, run.special,
+                  render.head_size(run.tokens), render.overview_size(layers, per_layer),
+                  render.overview_grid(layers, per_layer, len(run.tokens)), importance if scored else "", note,
+                  parsed if not isinstance(parsed, str) else None, parsed if isinstance(parsed, str) else ""), \
+        run.attention
+
+
+def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: str, workers: render.Workers,
+             culprit: str = "") -> tuple[Result, dict[str, bytes | str]]:
+    """(the sentence's Result, {file name: content} of its folder)."""
+    drawing = []
+    # the workers start drawing once the model (and importance, which needs torch too) has run: on 2 cores,
+    # torch and the workers slow each other down more than running one after the other costs
+    found, attention = result(loaded, text, top_k, importance, culprit,
+                              lambda run: drawing.append(workers.heads(run.attention, run.tokens, cmap)))
+    files = {names.OVERVIEW: render.render_overview(attention, cmap),
+             names.VIEW_DATA: site.view_data(found, attention, cmap),
+             names.DATA: json.dumps(found.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
+    if found.masks:
+        files[names.ROLLOUT] = render.render_rollout([m.rollout for m in found.masks], found.tokens,
+                                                     site.rollout_labels(found), cmap)
+    if found.syntax:
+        files[names.PARSE] = parser.svg(found.syntax, "parse")
+    files.update(drawing[0].get())
+    return found, files
 
 
 def files_of(result: Result) -> set[str]:

@@ -20,8 +20,10 @@ from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
 from .records import Result
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-STATIC_FILES = ("style.css", "sort.js", "attention.js")
+# in the repository, templates/ beside the package; installed (pip install .), inside it
+TEMPLATES = next(p for p in (Path(__file__).resolve().parent / "templates",
+                             Path(__file__).resolve().parent.parent / "templates") if (p / "base.html").is_file())
+STATIC_FILES = ("style.css", "explorer.css", "sort.js", "attention.js")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
 DRAWN = tuple(s for s in STATISTICS if s.scale)  # maps of the gallery means on the heads page
 SCALE_STEPS = 32  # statistics cells take one of 32 colour-map colours: the eye sees no steps at a cell's size
@@ -196,9 +198,15 @@ def rollout_labels(result: Result) -> list[str]:
 
 
 def view_data(result: Result, attention: np.ndarray, cmap_name: str) -> str:
-    """The interactive view's data file: weights as 16-bit integers (w x 10000, layer-major, little-endian)
-    in base64, the tokens and the colour map, assigned to window.bertGalleryView. A script file, not a
-    fetch, so the view works from file://. JSON is valid JavaScript; '<' is escaped anyway."""
+    """The explorer's data file, assigned to window.bertGalleryView: a script, not a fetch, so the view works
+    from file://."""
+    return f"window.bertGalleryView = {view_json(result, attention, cmap_name)};\n"
+
+
+def view_json(result: Result, attention: np.ndarray, cmap_name: str) -> str:
+    """What attention.js needs: weights as 16-bit integers (w x 10000, layer-major, little-endian) in base64,
+    the tokens, the colour map and the names. JSON is valid JavaScript; '<' is escaped so that it can sit
+    inside a <script> element too."""
     import json
     weights = np.clip(np.rint(attention * 10000), 0, 10000).astype("<u2")
     steps = scale(cmap_name)
@@ -208,8 +216,7 @@ def view_data(result: Result, attention: np.ndarray, cmap_name: str) -> str:
             "headColours": head_colours(result.heads_per_layer),
             "default": default_head(result), "attention": base64.b64encode(weights.tobytes()).decode("ascii")}
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    text = text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return f"window.bertGalleryView = {text};\n"
+    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def head_colours(n: int) -> list[str]:

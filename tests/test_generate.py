@@ -1,5 +1,6 @@
 """The command line, run as a user runs it: a subprocess in a temp folder."""
 import json
+import os
 import re
 
 from conftest import run_generate, write_yaml
@@ -76,3 +77,87 @@ def test_serve_previews_the_site_over_http(tiny_bert, tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
+
+
+# ---------------------------------------------------------------- from the terminal
+def expected_lines(tiny_bert, text, top_k):
+    """The documented format, from the model's own softmax: the sentence, then per prediction its
+    probability and the filled-in sentence."""
+    import torch
+    from bertgallery import model
+    from bertgallery.site import percent
+    loaded = model.load(str(tiny_bert), fallback=False)
+    tok = loaded.tokenizer
+    enc = tok(text.replace("[MASK]", tok.mask_token), return_tensors="pt")
+    at = (enc["input_ids"][0] == tok.mask_token_id).nonzero()[0, 0].item()
+    probs = torch.softmax(loaded.net(**enc).logits[0, at], -1)
+    values, indices = probs.topk(top_k)
+    lines = [text]
+    for p, i in zip(values.tolist(), indices.tolist()):
+        word = tok.decode([i]).strip()
+        lines.append(f"  {percent(p):>6}  {model.fill(text, [word]).text}")
+    return lines
+
+
+def test_text_prints_the_filled_in_sentences_and_builds_the_site(tiny_bert, tmp_path):
+    text = "The cat sat on the [MASK] and looked around."
+    r = run_generate("--text", text, "--model", tiny_bert, "--top-k", 3, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == expected_lines(tiny_bert, text, 3)  # nothing else on standard output
+    assert r.stderr.startswith("built 1 of 1 sentences")  # the summary goes to standard error
+    assert (tmp_path / "site" / "the-cat-sat-on-the-mask-and-looked-around" / "Attention_Layer2_Head3.png").exists()
+
+
+def test_text_from_standard_input_and_json_lines(tiny_bert, tmp_path):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    stdin = "# a comment\nThe cat sat on the [MASK].\n\nI [MASK] to the [MASK] every day.\n"
+    r = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--text", "-", "--model", str(tiny_bert),
+                        "--print", "json", "--quiet"], input=stdin, cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    objects = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [o["text"] for o in objects] == ["The cat sat on the [MASK].", "I [MASK] to the [MASK] every day."]
+    for o in objects:  # data.json without the heads
+        data = json.loads(next((tmp_path / "site").glob("*/data.json")).read_text())
+        assert "heads" not in o and set(o) == set(data) - {"heads", "syntax"}
+    assert [len(o["masks"]) for o in objects] == [1, 2]
+    text = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--text", "-", "--model", str(tiny_bert),
+                           "--print", "--quiet"], input=stdin, cwd=tmp_path, capture_output=True, text=True)
+    blocks = text.stdout.split("\n\n")
+    assert blocks[1].splitlines()[:2] == ["I [MASK] to the [MASK] every day.", "  mask 1 of 2:"]
+    assert "  mask 2 of 2:" in blocks[1].splitlines() and "[MASK] every day." in blocks[1].splitlines()[2]
+
+
+def test_text_mistakes_are_one_line(tmp_path):
+    r = run_generate("--text", "no mask here", cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", "error: --text has no [MASK]: 'no mask here'\n")
+    r = run_generate("s.yaml", "--text", "a [MASK]", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == "error: give either CONFIG (s.yaml) or --text, not both\n"
+
+
+# ---------------------------------------------------------------- packaging
+def test_pip_install_gives_the_bert_gallery_command(tiny_bert, tmp_path):
+    """The wheel holds the templates and the offline model inside the package; its bert-gallery command,
+    run away from the repository, builds a site from them."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    wheel = tmp_path / "wheel"
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                        str(wheel), str(ROOT)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    target = tmp_path / "installed"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                        *map(str, wheel.glob("*.whl"))], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (target / "bertgallery" / "templates" / "base.html").exists()
+    assert (target / "bertgallery" / "models" / "offline-minilm-mlm.safetensors").exists()
+    env = dict(os.environ, PYTHONPATH=str(target), HF_HUB_OFFLINE="1")
+    (tmp_path / "work").mkdir()
+    r = subprocess.run([sys.executable, str(target / "bin" / "bert-gallery"), "--text", "A [MASK] sat.", "--model",
+                        str(tiny_bert), "--quiet"], cwd=tmp_path / "work", env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("A [MASK] sat.\n") and (tmp_path / "work" / "site" / "static" / "explorer.css").exists()
+    from bertgallery import __version__
+    assert f"bert_attention_gallery-{__version__}-" in next(wheel.glob("*.whl")).name

@@ -82,7 +82,8 @@ def test_the_sample_site_is_the_expected_tree(sample_site):
 def test_expected_tree(sample):
     out, manifest = sample
     heads = {names.head_png(l, h) for l in (1, 2) for h in (1, 2, 3)}
-    expected = {"index.html", "manifest.json", "static/style.css", "static/sort.js", "static/attention.js",
+    expected = {"index.html", "manifest.json", "static/style.css", "static/explorer.css", "static/sort.js",
+                "static/attention.js",
                 "heads/index.html", "heads/statistics.html",
                 "heads/per-layer.png", "heads/per-layer-narrow.png"} | {f"heads/layer{l}-head{h}.html" for l in (1, 2) for h in (1, 2, 3)}
     for slug in ("cat", "i-mask-to-the-mask-every-day", "long-word"):

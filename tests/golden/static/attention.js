@@ -87,7 +87,7 @@
     var hideBox = hideLabel.appendChild(el("input", { type: "checkbox", "class": "bg-hide" }));
     hideLabel.appendChild(document.createTextNode(" Hide [CLS] and [SEP]"));
 
-    var help = root.appendChild(el("p", { "class": "bg-help hint" },
+    root.appendChild(el("p", { "class": "bg-help" },
       "Hover over, tab to or click a token to see its weights as numbers (left: the attending token; right: the " +
       "token attended to); click again or press Esc to let go. In the tokens, ↑/↓ move, ←/→ change sides; " +
       "in the head squares, ←/→ go to the previous or next head."));

@@ -1,0 +1,80 @@
+"""The notebook API: the site's numbers for one sentence, and a view that works inline. Random-weight models:
+mechanics only."""
+import json
+
+import numpy as np
+import pytest
+
+from bertgallery import analyse, api, names
+from conftest import working_folder
+
+
+def test_the_same_predictions_tokens_and_statistics_as_the_sites_data_json(sample_site):
+    data = json.loads((sample_site / "cat" / "data.json").read_text())
+    with working_folder(sample_site.parent):
+        r = analyse(data["text"], model="./tiny-model", top_k=4)
+    assert r.tokens == data["tokens"] and r.filled == data["filled"]
+    got = [[(p.token, p.probability) for p in m.predictions] for m in r.masks]
+    expected = [[(p["token"], p["probability"]) for p in m["predictions"]] for m in data["masks"]]
+    assert [[t for t, _ in m] for m in got] == [[t for t, _ in m] for m in expected]
+    np.testing.assert_allclose([p for m in got for _, p in m], [p for m in expected for _, p in m], rtol=1e-4)
+    for h, d in zip(r.heads, data["heads"]):
+        assert (h.layer, h.head, h.tags) == (d["layer"], d["head"], d["tags"])
+        np.testing.assert_allclose([v for v in h.values if v == v],
+                                   [d[k] for k in ("prev", "next", "self", "cls", "sep", "punct", "breadth",
+                                                   "entropy", "importance")], rtol=1e-4, atol=1e-6)
+    assert r.attention.shape == (2, 3, len(r.tokens), len(r.tokens))
+    np.testing.assert_allclose(r.attention.sum(-1), 1, atol=1e-5)
+    np.testing.assert_allclose(r.masks[0].importance, data["masks"][0]["importance"]["values"], rtol=1e-3,
+                               atol=1e-8)
+
+
+def test_the_model_is_loaded_once_and_pictures_are_the_sites(tiny_bert, sample_site, tmp_path):
+    api.load.cache_clear()
+    first = analyse("A [MASK] sat.", model=str(tiny_bert))
+    analyse("Another [MASK].", model=str(tiny_bert))
+    assert api.load.cache_info().hits == 1  # the second call reused the loaded model
+    written = first.save_pngs(tmp_path / "pictures")
+    assert sorted(p.name for p in written) == sorted(names.head_png(l, h) for l in (1, 2) for h in (1, 2, 3))
+    assert first.head(2, 3).png == (tmp_path / "pictures" / "Attention_Layer2_Head3.png").read_bytes()
+    with pytest.raises(ValueError, match="no layer 3, head 1"):
+        first.head(3, 1)
+    # the picture equals the site's for the same sentence and model
+    data = json.loads((sample_site / "cat" / "data.json").read_text())
+    with working_folder(sample_site.parent):
+        same = analyse(data["text"], model="./tiny-model", top_k=4)
+    assert same.head(1, 2).png == (sample_site / "cat" / "Attention_Layer1_Head2.png").read_bytes()
+
+
+def test_the_inline_view_works_alone_in_a_browser_and_twice_on_a_page(tiny_bert, tmp_path):
+    """_repr_html_ saved into a page: no console error, no request beyond the page itself; hovering a token
+    in one view changes that view only."""
+    from test_browser import CHROMIUM  # skips where Debian's chromium is missing
+    from playwright.sync_api import sync_playwright
+    a = analyse("The cat sat on the [MASK].", model=str(tiny_bert))
+    b = analyse("I [MASK] to the [MASK] every day.", model=str(tiny_bert))
+    html = a._repr_html_() + b._repr_html_()
+    assert "<link" not in html and "src=" not in html  # nothing to fetch
+    page_file = tmp_path / "notebook.html"
+    page_file.write_text(f"<!doctype html><html lang='en'><body>{html}</body></html>", encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        page = browser.new_page()
+        errors, requests = [], []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(page_file.as_uri())
+        views = page.locator(".bg-explorer")
+        assert views.count() == 2
+        before = [views.nth(k).locator(".bg-status").inner_text() for k in (0, 1)]
+        views.nth(1).locator(".bg-from .bg-tok").nth(1).hover()
+        after = [views.nth(k).locator(".bg-status").inner_text() for k in (0, 1)]
+        assert after[0] == before[0] and after[1] != before[1] and "i →" in after[1]
+        views.nth(0).locator(".bg-head").nth(1).dispatch_event("dblclick")
+        assert views.nth(0).locator(".bg-head[aria-pressed=true]").count() == 1
+        assert views.nth(1).locator(".bg-head[aria-pressed=true]").count() == 1
+        assert errors == [] and requests == [page_file.as_uri()]
+        browser.close()
