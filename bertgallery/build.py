@@ -13,14 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cache, corpus, heads, model, names, output, site, syntax
+from . import cache, corpus, heads, model, names, output, reuse, site, syntax
 from .config import Config, Sentence
-from .measure import files_of
 from .output import Entry, Manifest
 from .records import Result
-
-CORPUS = f"{names.HEADS}/{names.CORPUS}"
-
 
 @dataclass
 class Options:
@@ -45,12 +41,6 @@ class Summary:
     results: list = field(default_factory=list)  # every sentence's Result, in the config's order
 
 
-@dataclass
-class Reused:
-    entry: Entry  # in the previous site's manifest
-    result: Result
-
-
 def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
     start = time.time()
     out = output.target(out)
@@ -61,9 +51,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         hashes = cache.FileHashes(old.hashes if old else None)
         old = None if options.force else old
         resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes)
-        identity = resolved.identity
-        reused, counted = _reusable(cfg, identity, old, out), _counted(cfg, identity, old, out, hashes)
-        todo = [s for s in cfg.sentences if s.slug not in reused]
+        identity, (reused, counted, todo) = resolved.identity, reuse.plan(cfg, resolved.identity, old, out, hashes)
         from . import render  # matplotlib; the workers fork before torch starts its threads
         with output.Staging(out) as staging, render.Workers(enabled=bool(todo)) as workers:
             info, files, results, counted_now = None, {}, {}, 0
@@ -71,8 +59,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
                 loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device)
                 info, identity = loaded.info, loaded.identity
                 if identity != resolved.identity:  # downloaded, or fell back, just now
-                    reused, counted = _reusable(cfg, identity, old, out), _counted(cfg, identity, old, out, hashes)
-                    todo = [s for s in cfg.sentences if s.slug not in reused]
+                    reused, counted, todo = reuse.plan(cfg, identity, old, out, hashes)
                 for s, result, written in _compute(cfg, loaded, todo, workers, options.progress):
                     results[s.slug] = result
                     files[s.slug] = {name: staging.write(f"{s.slug}/{name}", data) for name, data in written.items()}
@@ -87,11 +74,11 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
                 results[slug], files[slug] = r.result, r.entry.files
             corpus_entry = None
             if counted and counted_now:
-                corpus_entry = Entry(names.HEADS, _corpus_key(cfg, identity, hashes), {names.CORPUS: staging.write(
-                    CORPUS, json.dumps(counted.to_json(), separators=(",", ":")))})
+                written = staging.write(reuse.CORPUS, json.dumps(counted.to_json(), separators=(",", ":")))
+                corpus_entry = Entry(names.HEADS, reuse.corpus_key(cfg, identity, hashes), {names.CORPUS: written})
             elif counted:
                 corpus_entry = old.corpus
-                staging.link(CORPUS, out / CORPUS, old.corpus.files[names.CORPUS])
+                staging.link(reuse.CORPUS, out / reuse.CORPUS, old.corpus.files[names.CORPUS])
             first = results[cfg.sentences[0].slug]
             info = info or model.describe(resolved, first.layers, first.heads_per_layer)
             svgs = [_text(staging.path / s.slug / names.PARSE) for s in cfg.sentences]
@@ -101,7 +88,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
                      for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
                                         (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
             pages = {relpath: staging.write(relpath, content) for relpath, content in [*site.pages(gallery), *plots]}
-            manifest = Manifest(identity, [Entry(s.slug, _key(cfg, identity, s.text), files[s.slug])
+            manifest = Manifest(identity, [Entry(s.slug, reuse.key(cfg, identity, s.text), files[s.slug])
                                            for s in cfg.sentences], pages, corpus_entry, hashes.used)
             # every reused file was verified; something computed may have replaced a damaged one
             if old and not todo and not counted_now and output.untouched(out, old) and \
@@ -121,50 +108,6 @@ def _text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return ""
-
-
-def _key(cfg: Config, identity: str, text: str) -> str:
-    from .render import RENDER_VERSION
-    return cache.result_key(identity, text, cfg.top_k, cfg.colormap,
-                            (RENDER_VERSION, cfg.importance, heads.signature(), syntax.VERSION))
-
-
-def _corpus_key(cfg: Config, identity: str, hashes: cache.FileHashes) -> str:
-    """The corpus counts depend on the model, the corpus files' content and what is counted."""
-    return cache.key("corpus", identity, [hashes(f) for f in cfg.corpus_files], heads.signature(), syntax.VERSION,
-                     corpus.VERSION)
-
-
-def _counted(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes) -> corpus.Counted | None:
-    """The previous build's corpus counts, if they are this corpus's with this model, whole and unmodified."""
-    if not cfg.corpus or not identity or old is None or old.corpus is None \
-            or old.corpus.key != _corpus_key(cfg, identity, hashes) or not cache.verified(out / names.HEADS,
-                                                                                         old.corpus.files):
-        return None
-    try:
-        return corpus.Counted.from_json(json.loads((out / CORPUS).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _reusable(cfg: Config, identity: str, old: Manifest | None, out: Path) -> dict[str, Reused]:
-    """slug -> the previous build's results this sentence can take over: the key matches, the folder holds
-    exactly the files such results have, unmodified, and its data.json reads back as this sentence's.
-    Found by key, wherever in the old site they are."""
-    if not identity or old is None:
-        return {}
-    wanted = {_key(cfg, identity, s.text): s.text for s in cfg.sentences}
-    found: dict[str, Reused] = {}
-    for entry in old.sentences:
-        if entry.key not in wanted or entry.key in found or not cache.verified(out / entry.slug, entry.files):
-            continue
-        try:
-            result = Result.from_json(json.loads((out / entry.slug / names.DATA).read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-            continue  # unreadable after all: computed again
-        if result.text == wanted[entry.key] and set(entry.files) == files_of(result):
-            found[entry.key] = Reused(entry, result)
-    return {s.slug: found[k] for s in cfg.sentences if (k := _key(cfg, identity, s.text)) in found}
 
 
 def _compute(cfg: Config, loaded, todo: list[Sentence], workers, progress: bool):

@@ -70,7 +70,8 @@ class Statistic:
 
 
 STATISTICS = (
-    Statistic("prev", "Previous token", "previous", "mean over i ≥ 1 of A[i, i−1]", "attention to the token just before",
+    Statistic("prev", "Previous token", "previous", "mean over i ≥ 1 of A[i, i−1]",
+              "attention to the token just before",
               lambda s: _diagonal(s, -1), "previous token", 0.5,
               "Clark et al.'s positional heads put most of their attention on one neighbour"),
     Statistic("next", "Next token", "next", "mean over i ≤ T−2 of A[i, i+1]", "attention to the token just after",
@@ -86,7 +87,8 @@ STATISTICS = (
     Statistic("punct", "Punctuation", "punct.", "mean of Σ A[i, j] over the tokens j made only of punctuation",
               "attention to tokens made only of Unicode punctuation (, . — …)", _to("punct"), "punctuation", 0.6,
               "the same bar as for the special tokens"),
-    Statistic("breadth", "Breadth (entropy ÷ ln T)", "breadth", "entropy ÷ ln T", "how spread out the attention is, from 0 "
+    Statistic("breadth", "Breadth (entropy ÷ ln T)", "breadth", "entropy ÷ ln T",
+              "how spread out the attention is, from 0 "
               "(one token) to 1 (every token alike); ln T is the largest possible entropy", _breadth, "broad", 0.78,
               "Clark et al.'s broad heads reach about 3.8 nats on 128-token inputs, and 3.8 ÷ ln 128 ≈ 0.78; "
               "a fixed 3.8 nats could never be reached by a 12-token sentence (ln 12 ≈ 2.5)"),

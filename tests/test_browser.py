@@ -199,6 +199,7 @@ def visible_tab_stops(page):
         .filter(e => e.tabIndex >= 0 && !e.disabled && e.getClientRects().length > 0).length""")
 
 
+@pytest.mark.xdist_group("base-site")  # one worker builds the 144-head site
 def test_a_144_head_page_has_few_tab_stops(base_site, browser):
     page = open_page(browser, (base_site / "cat" / "index.html").as_uri())
     assert page.locator(".launcher a").count() == 144
@@ -224,13 +225,15 @@ def test_accessibility_audit_and_screenshots(site, browser, width):
     at either width, a 45-letter word included."""
     ARTIFACTS.mkdir(exist_ok=True)
     for name, path in (("index", "index.html"), ("sentence", "cat/index.html"), ("long-word", "long-word/index.html"),
-                       ("heads", "heads/index.html"), ("statistics", "heads/statistics.html"),
-                       ("head", "heads/layer1-head2.html")):
+                       ("heads", "heads/index.html"), ("head", "heads/layer1-head2.html")):
         page = open_page(browser, (site / path).as_uri(), width)
         all_images_decoded(page)
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= width, name  # wide tables scroll inside
         assert page.errors == [], name
+        if name == "long-word":  # the same page as the sentence's: only its width was in question
+            page.close()
+            continue
         assert audit(page) == [], name  # (axe reads the style sheets itself: from file:// that logs errors)
         if name == "sentence":
             page.locator(".bg-from .bg-tok").nth(2).hover()

@@ -248,7 +248,7 @@ def test_interrupted_build_leaves_the_old_site_whole(base_shaped_bert, tiny_bert
     assert generate.main([str(cfg), "--out", str(out), "--model", str(tiny_bert), "--quiet"]) == 0
     before = file_hashes(out)
     # a slow rebuild (BERT-base shape: 144 heads a sentence), interrupted once it is writing pictures
-    cfg = _slow_config(tmp_path, base_shaped_bert, 6)
+    cfg = _slow_config(tmp_path, base_shaped_bert, 3)
     proc = subprocess.Popen([sys.executable, str(ROOT / "generate.py"), str(cfg), "--out", str(out),
                              "--model", str(base_shaped_bert), "--quiet"], stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

@@ -3,6 +3,8 @@ import json
 import os
 import re
 
+import pytest
+
 from conftest import run_generate, write_yaml
 
 
@@ -49,6 +51,7 @@ def test_user_mistake_is_one_line_exit_2_no_traceback(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.xdist_group("base-site")  # one worker builds the 144-head site
 def test_bert_base_shape_gives_144_heads(base_site):
     """BertConfig() defaults, random weights: the 12 x 12 = 144 files the gallery promises, each linked."""
     folder = base_site / "cat"
@@ -108,7 +111,7 @@ def test_text_prints_the_filled_in_sentences_and_builds_the_site(tiny_bert, tmp_
     assert (tmp_path / "site" / "the-cat-sat-on-the-mask-and-looked-around" / "Attention_Layer2_Head3.png").exists()
 
 
-def test_text_from_standard_input_and_json_lines(tiny_bert, tmp_path):
+def test_text_from_standard_input_and_json_lines(tiny_bert, tmp_path, monkeypatch, capsys):
     import subprocess
     import sys
     from conftest import ROOT
@@ -122,9 +125,12 @@ def test_text_from_standard_input_and_json_lines(tiny_bert, tmp_path):
         data = json.loads(next((tmp_path / "site").glob("*/data.json")).read_text())
         assert "heads" not in o and set(o) == set(data) - {"heads", "syntax"}
     assert [len(o["masks"]) for o in objects] == [1, 2]
-    text = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--text", "-", "--model", str(tiny_bert),
-                           "--print", "--quiet"], input=stdin, cwd=tmp_path, capture_output=True, text=True)
-    blocks = text.stdout.split("\n\n")
+    import generate
+    import io
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    assert generate.main(["--text", "-", "--model", str(tiny_bert), "--print", "--quiet", "--out",
+                          str(tmp_path / "site")]) == 0
+    blocks = capsys.readouterr().out.split("\n\n")
     assert blocks[1].splitlines()[:2] == ["I [MASK] to the [MASK] every day.", "  mask 1 of 2:"]
     assert "  mask 2 of 2:" in blocks[1].splitlines() and "[MASK] every day." in blocks[1].splitlines()[2]
 

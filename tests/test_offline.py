@@ -96,11 +96,13 @@ def test_no_fallback_fails_with_advice(tmp_path):
     assert not (tmp_path / "site").exists()
 
 
-def test_offline_by_name_has_no_banner(tmp_path):
+def test_offline_by_name_has_no_banner(tmp_path, capfd):
+    import generate
     write_yaml(tmp_path / "s.yaml", "model: offline\nsentences:\n  - id: x\n    text: A [MASK] sat.\n")
-    r = run_generate("s.yaml", "--quiet", cwd=tmp_path, env=OFFLINE_ENV)
-    assert r.returncode == 0 and r.stderr == ""
-    assert 'class="banner"' not in (tmp_path / "site" / "x" / "index.html").read_text()
+    assert generate.main([str(tmp_path / "s.yaml"), "--out", str(tmp_path / "site"), "--quiet"]) == 0
+    assert capfd.readouterr().err == ""
+    html = (tmp_path / "site" / "x" / "index.html").read_text()
+    assert 'class="banner"' not in html and "fine-tuned for masked-word prediction" in html  # the model line
 
 
 def test_refuses_an_encoder_it_was_not_trained_on(monkeypatch):

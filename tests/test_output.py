@@ -138,21 +138,23 @@ def test_a_second_build_waits_for_the_first_or_fails_with_no_wait(cfg, tmp_path,
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 0
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from bertgallery import output\n"
+        "import sys; from pathlib import Path; from bertgallery import output\n"
         "with output.lock(Path(sys.argv[1]), wait=False):\n"
-        "    print('locked', flush=True); time.sleep(4)\n"), str(site)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        "    print('locked', flush=True); sys.stdin.readline()\n"), str(site)], cwd=ROOT, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        busy = subprocess.run([sys.executable, str(ROOT / "generate.py"), str(cfg), "--out", str(site), "--model",
-                               str(tiny_bert), "--quiet", "--no-wait", "--force"], capture_output=True, text=True)
+        args = [sys.executable, str(ROOT / "generate.py"), str(cfg), "--out", str(site), "--model", str(tiny_bert),
+                "--quiet", "--force"]
+        busy = subprocess.run(args + ["--no-wait"], capture_output=True, text=True)
         assert busy.returncode == 1
         assert busy.stderr == f"error: another build is writing {site}; try again when it is done " \
                               "(or leave out --no-wait)\n"
-        waited = subprocess.run([sys.executable, str(ROOT / "generate.py"), str(cfg), "--out", str(site), "--model",
-                                 str(tiny_bert), "--quiet", "--force"], capture_output=True, text=True)
-        assert waited.returncode == 0, waited.stderr
-        assert waited.stderr.startswith(f"another build is writing {site}; waiting\n")
-        assert holder.poll() == 0  # it finished after the holder let go
+        waiting = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+        assert waiting.stderr.readline() == f"another build is writing {site}; waiting\n"
+        assert waiting.poll() is None  # still waiting, until the holder lets go
+        holder.communicate("go\n", timeout=10)
+        assert waiting.wait(60) == 0 and holder.returncode == 0
     finally:
         holder.kill()
 
