@@ -80,7 +80,7 @@ def _env() -> Environment:
     env.filters["signed"] = signed_number
     env.filters["values"] = lambda rows: " ".join(f"{c.value:.2f}" for row in rows for c in row)  # for cell names
     env.filters["number"] = lambda v, digits=2: "–" if v != v else f"{v:.{digits}f}"
-    env.globals.update(names=names, STATISTICS=STATISTICS, MAPS=MAPS)
+    env.globals.update(names=names, STATISTICS=STATISTICS, MAPS=MAPS, rules=syntax)
     return env
 
 
@@ -111,8 +111,9 @@ def scale(cmap_name: str) -> list[tuple[str, bool]]:
     return colours(np.linspace(0, 1, SCALE_STEPS), cmap_name)
 
 
-def signed_number(value: float) -> str:
-    return f"{value:+.3g}".replace("-", "−")
+def signed_number(value: float, digits: int = 3) -> str:
+    """+0.430, −0.258: a sign always, a true minus sign, the same digits in every row."""
+    return f"{value:+.{digits}f}".replace("-", "−")
 
 
 @dataclass
@@ -321,7 +322,7 @@ def table_colours(means: list[HeadSummary]) -> list[list[Cell | None]]:
 def heads_index(gallery: Gallery, means: list[HeadSummary], syn: Syntax) -> str:
     tag_names = list(heads.TAGS) + sorted({t for h in syn.heads for t in h.tags})
     return _env().get_template("heads.html").render(
-        syntax=syn, pool=gallery.pool, rules=syntax, totals=gallery.totals, colour=table_colours(means),
+        syntax=syn, pool=gallery.pool, totals=gallery.totals, colour=table_colours(means),
         tag_names=tag_names,
         corpus_sentences=gallery.corpus_sentences,
         **_common(gallery, "../"), means=means, pages=gallery.entries, plot_size=LAYER_PLOT_SIZE,
@@ -332,7 +333,8 @@ def heads_index(gallery: Gallery, means: list[HeadSummary], syn: Syntax) -> str:
 def head_page(gallery: Gallery, means: list[HeadSummary], syn: Syntax, i: int) -> str:
     mean = means[i]
     cell = min(e.result.head_size[2] for e in gallery.entries)  # never upscaled; 13 px at least (render.layout)
-    return _env().get_template("head.html").render(syntax=syn.heads[i], cell=cell,
+    above = [best for best in syn.heads[i].best if best[1] > best[2]]  # accuracy over the relation's baseline
+    return _env().get_template("head.html").render(syntax=syn.heads[i], above=above, cell=cell,
         **_common(gallery, "../"), layer=mean.layer, head=mean.head, mean=mean,
         rows=[(e, e.result.heads[i], e.alts[i]) for e in gallery.entries],
         prev=means[i - 1] if i else None, next=means[i + 1] if i + 1 < len(means) else None)
@@ -342,7 +344,7 @@ def statistics_page(gallery: Gallery) -> str:
     from .attribution import FAMILIES
     families = ", ".join(sorted({f.split("-")[0] for f in FAMILIES}))
     return _env().get_template("statistics.html").render(**_common(gallery, "../"), importance_families=families,
-                                                         rules=syntax, drift=offline.DRIFT)
+                                                         drift=offline.DRIFT)
 
 
 def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:

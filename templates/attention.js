@@ -65,7 +65,7 @@
     for (var l = 0; l < L; l++) layerSelect.appendChild(el("option", { value: String(l) }, "Layer " + (l + 1)));
     var toolbar = controls.appendChild(el("div", {
       "class": "bg-heads", role: "toolbar",
-      "aria-label": "Heads of this layer: arrow keys move, Space shows or hides a head, Enter shows only it" }));
+      "aria-label": "Heads of this layer: arrow keys move, Enter shows only that head, Space adds or removes it" }));
     var squares = [];
     for (var h = 0; h < H; h++) {
       var sq = toolbar.appendChild(el("button", { type: "button", "class": "bg-head", "data-head": String(h) },
@@ -89,8 +89,9 @@
 
     root.appendChild(el("p", { "class": "bg-help" },
       "Hover over, tab to or click a token to see its weights as numbers (left: the attending token; right: the " +
-      "token attended to); click again or press Esc to let go. In the tokens, ↑/↓ move, ←/→ change sides; " +
-      "in the head squares, ←/→ go to the previous or next head."));
+      "token attended to); click again or press Esc to let go. In the tokens, ↑/↓ move, ←/→ change sides. In " +
+      "the head squares, ←/→ move, Enter shows that head alone, Space adds or removes it; a double click keeps " +
+      "only that one."));
     var view = root.appendChild(el("div", { "class": "bg-view" }));
     var columns = [view.appendChild(el("div", { "class": "bg-from", role: "group", "aria-label": "Attending tokens" }))];
     var NS = "http://www.w3.org/2000/svg";
@@ -101,6 +102,8 @@
     columns.push(view.appendChild(el("div", { "class": "bg-to", role: "group", "aria-label": "Tokens attended to" })));
     var status = root.appendChild(el("p", { "class": "bg-status", "aria-live": "polite" }));
     var legend = root.appendChild(el("p", { "class": "bg-legend" }));
+    var legendText = legend.appendChild(document.createTextNode(""));
+    var picture = legend.appendChild(el("a", { "class": "bg-picture" }));
     var buttons = [[], []];
     for (var side = 0; side < 2; side++) {
       for (var i = 0; i < T; i++) {
@@ -215,24 +218,26 @@
           "[CLS]/[SEP]" + (rows[active.i].left < MIN_LEFT ? ", too little left to show" : ", the rest renormalised") + ")" : "");
       }
       status.textContent = text;
-      legend.innerHTML = "";
-      legend.appendChild(document.createTextNode(perHead ? "Line colour: the head (squares above); " :
-                                                 "Lines: the mean; "));
-      legend.appendChild(document.createTextNode("line strength and width: the attention weight, 0 to 1. Numbers: " +
-        "weights of the highlighted token" + (state.hide ? ", each row renormalised over the tokens shown" : "") + ". "));
-      if (state.mode === "heads" && state.heads.length === 1 && options.pictureLink !== false) {
-        var a = legend.appendChild(el("a", { href: fill(data.names.headPng, state.layer + 1, state.heads[0] + 1) },
-                                     "Open the full picture of " + label(state.layer, state.heads[0])));
-        a.className = "bg-picture";
+      // updated in place: rebuilding it when a token loses focus took the focus from the link tabbed to
+      legendText.textContent = (perHead ? "Line colour: the head (squares above); " : "Lines: the mean; ") +
+        "line strength and width: the attention weight, 0 to 1. Numbers: weights of the highlighted token" +
+        (state.hide ? ", each row renormalised over the tokens shown; a grey bar behind a token: the share of its " +
+         "attention on [CLS]/[SEP]" : "") + ". ";
+      var one = state.mode === "heads" && state.heads.length === 1 && options.pictureLink !== false;
+      picture.hidden = !one;
+      if (one) {
+        picture.href = fill(data.names.headPng, state.layer + 1, state.heads[0] + 1);
+        picture.textContent = "Open the full picture of " + label(state.layer, state.heads[0]);
       }
     }
 
     function set(change, quiet) {
+      var was = JSON.stringify(state);
       Object.keys(change).forEach(function (k) { state[k] = change[k]; });
       if (state.pin && !visible(state.pin.i)) state.pin = null;
       focus = null;
       draw();
-      if (!quiet) onChange(get());
+      if (!quiet && JSON.stringify(state) !== was) onChange(get());  // only a real change makes a history entry
     }
     function get() {
       return { layer: state.layer, heads: state.heads.slice(), mode: state.mode, hide: state.hide,
@@ -244,15 +249,7 @@
       modeInputs[m].addEventListener("change", function () { if (modeInputs[m].checked) set({ mode: m }); });
     });
     hideBox.addEventListener("change", function () { set({ hide: hideBox.checked }); });
-    roving(toolbar, squares, 1);
-    toolbar.addEventListener("keydown", function (e) {  // in the toolbar, ←/→ move the one shown head along
-      if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return;
-      e.preventDefault();
-      var i = squares.indexOf(document.activeElement), d = e.key === "ArrowRight" ? 1 : -1;
-      var next = (i + d + H) % H;
-      squares[next].focus();
-      if (state.mode === "heads" && state.heads.length <= 1) set({ heads: [next] });
-    });
+    roving(toolbar, squares, H);  // a toolbar: ←/→ move focus along it
     squares.forEach(function (q, x) {
       var timer = null;
       q.addEventListener("click", function (e) {  // a click toggles the head; a double click keeps only it
@@ -302,8 +299,11 @@
       });
     });
     draw();
+    var initial = get();
     return {
       select: function (layer, head) { set({ mode: "heads", layer: layer, heads: [head] }); },
+      reset: function () { set(initial, true); },
+      focusHead: function () { squares[state.mode === "heads" ? state.heads[0] : 0].focus(); },
       set: function (change) { set(change, true); },
       get: get,
       root: root
@@ -340,48 +340,62 @@
   }
 
   function page() {
-    var data = window.bertGalleryView, root = document.querySelector("#explore .explorer");
-    if (!data || !root) return;
-    var L = data.layers, H = data.heads, T = data.tokens.length;
-    var view = explorer(root, data, { onChange: function (s) { history.pushState(null, "", hashOf(s, H)); } });
-    document.getElementById("explore").hidden = false;
-    var fromHash = parseHash(location.hash, L, H, T);
-    if (fromHash) view.set(fromHash);
-    window.addEventListener("popstate", function () { view.set(parseHash(location.hash, L, H, T) || {}); });
-    function show(layer, head) {
+    var data = window.bertGalleryView, root = document.querySelector("#explore .explorer"), view = null;
+    if (data && root) {
+      var L = data.layers, H = data.heads, T = data.tokens.length;
+      view = explorer(root, data, { onChange: function (s) {
+        if (hashOf(s, H) !== location.hash) history.pushState(null, "", hashOf(s, H));
+      } });
+      document.getElementById("explore").hidden = false;
+      var fromHash = parseHash(location.hash, L, H, T);
+      if (fromHash) {  // a shared link: open on its view
+        view.set(fromHash);
+        document.getElementById("explore").scrollIntoView({ block: "start" });
+      }
+      window.addEventListener("popstate", function () {
+        var s = parseHash(location.hash, L, H, T);
+        if (s) view.set(s); else view.reset();  // back to the address without a view: the first view
+      });
+    }
+    function show(layer, head, keyboard) {
       view.select(layer, head);
       document.getElementById("explore").scrollIntoView({ block: "start" });
+      if (keyboard) view.focusHead();  // focus goes where the page went
     }
     // the overview's tiles and every statistics map: one tab stop each, arrow keys inside, every cell named
     function grid(container, links, cols, name) {
       roving(container, links, cols);
       links.forEach(function (a, k) {
         var layer = Math.floor(k / cols), head = k % cols;
-        if (name) a.setAttribute("aria-label", name(layer, head, a));
+        if (name) a.setAttribute("aria-label", name(layer, head));
+        if (!view) return;  // the heads pages: the link goes to the head's own page
         a.addEventListener("click", function (e) {
           if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;  // the picture itself
           e.preventDefault();
-          show(layer, head);
+          show(layer, head, e.detail === 0);
         });
       });
     }
     document.querySelectorAll(".launcher").forEach(function (launcher) {
-      grid(launcher, Array.prototype.slice.call(launcher.querySelectorAll("a")), H, null);
+      grid(launcher, Array.prototype.slice.call(launcher.querySelectorAll("a")), +launcher.dataset.heads, null);
     });
+    // every layers x heads map: one tab stop, arrow keys inside, each cell named "Layer 2, head 10, what 0.53"
     document.querySelectorAll("table.stat-map[data-values]").forEach(function (table) {
-      var values = table.dataset.values.split(" "), caption = table.dataset.name;
+      var values = table.dataset.values.split(" "), caption = table.dataset.name, cols = +table.dataset.heads;
       var links = [];
       table.querySelectorAll("tbody td").forEach(function (td, k) {
-        var a = el("a", { href: fill(data.names.headPng, Math.floor(k / H) + 1, k % H + 1) }, td.textContent);
-        td.textContent = "";
-        td.appendChild(a);
+        var a = td.querySelector("a");
+        if (!a) {  // the sentence page ships its cells bare: a link in each was a third of the page's bytes
+          a = el("a", { href: fill(table.dataset.href, Math.floor(k / cols) + 1, k % cols + 1) }, td.textContent);
+          td.textContent = "";
+          td.appendChild(a);
+        }
         links.push(a);
       });
-      grid(table, links, H, function (layer, head) {
-        return label(layer, head) + ", " + caption + " " + values[layer * H + head];
+      grid(table, links, cols, function (layer, head) {
+        return fill(table.dataset.label, layer + 1, head + 1) + ", " + caption + " " + values[layer * cols + head];
       });
     });
-    function label(layer, head) { return fill(data.names.headName, layer + 1, head + 1); }
   }
 
   window.BertGallery = { explorer: explorer };

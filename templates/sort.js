@@ -22,9 +22,13 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 // A tag filter (select.tag-filter) shows only the rows whose data-tags hold the chosen tag.
 document.querySelectorAll("select.tag-filter").forEach(function (select) {
   var table = document.getElementById(select.dataset.table);
+  var count = select.closest(".filter").querySelector(".tag-count");
   select.addEventListener("change", function () {
+    var shown = 0;
     Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
       row.hidden = !!select.value && row.dataset.tags.split("|").indexOf(select.value) < 0;
+      if (!row.hidden) shown++;
     });
+    count.textContent = !select.value ? "" : shown ? shown + " head" + (shown === 1 ? "" : "s") : "no head has this tag";
   });
 });

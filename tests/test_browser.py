@@ -140,6 +140,38 @@ def test_the_address_holds_the_view_and_back_walks_through_views(site, browser):
     page.close()
 
 
+def test_history_has_only_real_changes_and_back_returns_to_the_first_view(site, browser):
+    page = open_page(browser, (site / "cat" / "index.html").as_uri())
+    first = state(page)
+    length = page.evaluate("history.length")
+    page.locator(".bg-from .bg-tok").nth(1).focus()
+    page.keyboard.press("Escape")  # nothing pinned: nothing changes
+    assert page.evaluate("history.length") == length
+    page.locator(".launcher a").nth(5).click()
+    assert page.evaluate("history.length") == length + 1
+    page.go_back()
+    page.wait_for_function("location.hash === ''")
+    assert state(page) == first  # the view the page opened with
+    # tabbing out of the tokens lands on the next control (the legend is updated in place, never rebuilt)
+    page.locator(".bg-to .bg-tok").nth(2).focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "bg-picture"
+    assert page.errors == []
+    page.close()
+
+
+def test_the_heads_page_has_few_tab_stops_and_tables_that_break_between_words(site, browser):
+    for width in (1280, 375):
+        page = open_page(browser, (site / "heads" / "index.html").as_uri(), width)
+        assert visible_tab_stops(page) <= 60
+        cell = page.locator("table.stat-map td a").first
+        assert re.fullmatch(r"Layer 1, head 1, .+ \d\.\d\d", cell.get_attribute("aria-label"))
+        heights = page.eval_on_selector_all("table.heads thead th, table.clark tbody td",
+                                            "cs => cs.map(c => c.getBoundingClientRect().height)")
+        assert max(heights) < 60, max(heights)  # one line a cell: no word broken letter by letter
+        page.close()
+
+
 def test_overview_tiles_and_map_cells_select_their_head(site, browser):
     page = open_page(browser, (site / "cat" / "index.html").as_uri())
     tiles = page.locator(".launcher a")

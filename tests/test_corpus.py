@@ -64,16 +64,17 @@ def test_padding_never_leaks_into_a_sentence(tiny):
 
 
 def test_memory_stays_flat_as_the_corpus_grows(tiny):
-    """tracemalloc's peak over the pass (Python and numpy allocations) with 500 and with 1,500 sentences:
+    """tracemalloc's peak over the pass (Python and numpy allocations) with 200 and with 800 sentences:
     only one batch is held at a time. (One vocabulary for both: spaCy keeps every new word it meets.)"""
     from bertgallery import parser
     parser.load_parser()  # once, before tracing: loading it is not part of the pass
     corpus.count(tiny, lines(MIXED), progress=False)  # first calls fill the libraries' caches
     peaks = []
-    for n in (500, 1500):
+    for n in (200, 800):
         texts = lines([MIXED[i % len(MIXED)] for i in range(n)])
         tracemalloc.start()
-        corpus.count(tiny, texts, progress=False, budget=300)  # batches of about 15 sentences
+        # a budget of 120 tokens: batches of at most 24 sentences, reached with 200 sentences already
+        corpus.count(tiny, texts, progress=False, budget=120)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.1 * peaks[0], peaks

@@ -15,19 +15,23 @@ def test_help_explains_each_option():
         assert option in r.stdout
 
 
-def test_build_prints_a_short_summary(tiny_bert, tmp_path):
+def test_build_prints_a_short_summary(tiny_bert, tmp_path, monkeypatch, capfd):
+    """In this process (the subprocess tests below cover the command itself); capfd sees the drawing
+    processes' output too."""
+    import generate
     cfg = write_yaml(tmp_path / "sentences.yaml", "sentences:\n  - The cat sat on the [MASK].\n")
-    r = run_generate("--model", tiny_bert, "--top-k", 3, "--quiet", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("built 1 of 1 sentences, 8 images")  # 6 heads, the overview, the rollout
-    assert str(tmp_path / "site" / "index.html") in r.stdout
-    assert r.stderr == ""  # no library chatter
+    monkeypatch.chdir(tmp_path)
+    assert generate.main(["--model", str(tiny_bert), "--top-k", "3", "--quiet"]) == 0
+    r = capfd.readouterr()
+    assert r.out.startswith("built 1 of 1 sentences, 8 images")  # 6 heads, the overview, the rollout
+    assert str(tmp_path / "site" / "index.html") in r.out
+    assert r.err == ""  # no library chatter
     data = json.loads((tmp_path / "site" / "the-cat-sat-on-the-mask" / "data.json").read_text())
     assert len(data["masks"][0]["predictions"]) == 3  # --top-k overrides the file's default of 5
     assert data["model"] == {"name": str(tiny_bert), "about": ""}  # --model overrides the file's bert-base-uncased
     assert cfg.exists()
     size = sum(p.stat().st_size for p in (tmp_path / "site").rglob("*") if p.is_file())
-    said = float(re.search(r"\(([\d.]+) MB\)", r.stdout).group(1))
+    said = float(re.search(r"\(([\d.]+) MB\)", r.out).group(1))
     assert abs(said - size / 1e6) < 0.05  # the site's size, for people who publish it
 
 

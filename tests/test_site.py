@@ -183,7 +183,8 @@ def test_stat_maps_show_every_heads_statistic_in_its_colour(sample):
     out, _ = sample
     html = (out / "cat" / "index.html").read_text(encoding="utf-8")
     data = json.loads((out / "cat" / "data.json").read_text(encoding="utf-8"))
-    tables = re.findall(r'<table class="stat-map" data-values="([^"]*)" data-name="([^"]*)">(.*?)</table>', html, re.S)
+    tables = re.findall(r'<table class="stat-map" data-values="([^"]*)" data-name="([^"]*)"[^>]*>(.*?)</table>', html,
+                        re.S)
     for values, name, table in tables:  # each cell's precise value, for its name in the page
         assert unescape(name) == re.search(r"<caption>(.*?)</caption>", table)[1].replace("&amp;", "&")
     values = [v.split() for v, _, _ in tables]
