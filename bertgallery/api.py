@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from markupsafe import Markup
 
 from . import model as models
-from .config import DEFAULT_COLORMAP, DEFAULT_MODEL, DEFAULT_TOP_K, IMPORTANCE, check_colormap, check_top_k
+from .config import DEFAULT_COLORMAP, DEFAULT_MODEL, DEFAULT_TOP_K, IMPORTANCE, check_colormap, check_text, check_top_k
 from .records import Result
 
 
@@ -53,7 +52,7 @@ class Analysis:
     """One sentence through the model and every analysis of the site."""
     result: Result
     attention: np.ndarray  # float32 [layers, heads, T, T]; row = the attending token
-    model: models.ModelInfo
+    info: models.ModelInfo  # the model it came from
     colormap: str = DEFAULT_COLORMAP
 
     text = property(lambda self: self.result.text)
@@ -84,22 +83,13 @@ class Analysis:
         return [folder / name for name, _ in pngs]
 
     def __repr__(self) -> str:
-        from .cli import predictions
-        return predictions(self.result)
+        return self.result.predictions()
 
     def _repr_html_(self) -> str:
         """The ranked predictions and the explorer, self-contained (its CSS and JavaScript inline, no network),
         under ids of its own, so several results on one page do not interfere."""
         from . import site
-        uid = "bg-" + secrets.token_hex(6)
-        return site._env().get_template("notebook.html").render(
-            uid=uid, result=self.result, model=self.model, css=_static("explorer.css"), js=_static("attention.js"),
-            data=Markup(site.view_json(self.result, self.attention, self.colormap)))
-
-
-def _static(name: str) -> str:
-    from . import site
-    return Markup((site.TEMPLATES / name).read_text(encoding="utf-8").replace("</", "<\\/"))
+        return site.notebook_html(self.result, self.attention, self.info, self.colormap, "bg-" + secrets.token_hex(6))
 
 
 def analyse(text: str, model: str | models.Model = DEFAULT_MODEL, top_k: int = DEFAULT_TOP_K,
@@ -107,10 +97,11 @@ def analyse(text: str, model: str | models.Model = DEFAULT_MODEL, top_k: int = D
             device: str = "auto") -> Analysis:
     """Predict every [MASK] of `text` and measure every head, as the site does for one sentence."""
     from . import measure
+    text = check_text(text, "the sentence")
     check_top_k(top_k, "top_k")
     check_colormap(colormap, "colormap")
     if importance not in IMPORTANCE:
         raise ValueError(f"importance must be one of {', '.join(IMPORTANCE)}, not {importance!r}")
     loaded = load(model, fallback, False, device) if isinstance(model, str) else model
-    result, attention = measure.result(loaded, " ".join(text.split()), top_k, importance)
+    result, attention = measure.result(loaded, text, top_k, importance, culprit="the sentence ")
     return Analysis(result, attention, loaded.info, colormap)

@@ -36,6 +36,7 @@ FAMILIES = {
     "electra": _BERT_LIKE,
     "distilbert": ("transformer.layer", "attention.out_lin"),
 }
+NAMES = ("BERT", "RoBERTa", "XLM-RoBERTa", "CamemBERT", "ELECTRA", "DistilBERT")  # FAMILIES, as people write them
 METHODS = ("gradient", "ablation")
 # ablation runs many copies of the sentence in one batch; this many tokens per forward pass at most keeps
 # memory flat for long sentences (the attention weights alone are rows x heads x T x T)

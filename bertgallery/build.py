@@ -73,10 +73,10 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
                     staging.link(f"{slug}/{name}", out / r.entry.slug / name, digest)
                 results[slug], files[slug] = r.result, r.entry.files
             corpus_entry = None
-            if counted and counted_now:
+            if cfg.corpus and counted_now:
                 written = staging.write(reuse.CORPUS, json.dumps(counted.to_json(), separators=(",", ":")))
                 corpus_entry = Entry(names.HEADS, reuse.corpus_key(cfg, identity, hashes), {names.CORPUS: written})
-            elif counted:
+            elif cfg.corpus:  # taken over from the previous site (reuse.corpus_counts checked it)
                 corpus_entry = old.corpus
                 staging.link(reuse.CORPUS, out / reuse.CORPUS, old.corpus.files[names.CORPUS])
             first = results[cfg.sentences[0].slug]
@@ -138,4 +138,5 @@ def _gallery(cfg: Config, info: model.ModelInfo, results: list[Result], svgs: li
     if counted:
         totals, pool = totals.merge(counted.totals), pool.merge(counted.pool)
     return site.Gallery(entries, info, cfg.path.name, cfg.colormap, totals, pool,
-                        counted.totals.sentences if counted else 0)
+                        counted.totals.sentences if counted else 0,
+                        (len(counted.skipped), counted.unaligned) if counted else (0, 0))

@@ -11,8 +11,8 @@ import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from . import build, config, model, output, site
-from .config import MASK, ConfigError
+from . import build, config, output
+from .config import ConfigError
 
 PAGES_LIMIT = 10**9  # bytes: GitHub Pages publishes sites up to 1 GB
 
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
             data = result.to_json(summary.model)
             print(json.dumps({k: v for k, v in data.items() if k not in ("heads", "syntax")}, ensure_ascii=False))
     elif printing:
-        print("\n\n".join(predictions(result) for result in summary.results))
+        print("\n\n".join(result.predictions() for result in summary.results))
     if summary.bytes is None:
         print(f"{summary.sentences} sentences up to date ({summary.seconds:.1f} s); open {summary.index}", file=say)
     elif summary.rebuilt == 0 and not summary.corpus:
@@ -141,26 +141,10 @@ def texts(given: list[str]) -> list[str]:
     out = []
     for text in given:
         if text == "-":
-            out += [line for line in sys.stdin.read().splitlines() if line.strip() and not line.startswith("#")]
+            out += [line for _, line in config.text_lines(sys.stdin.read())]
         else:
             out.append(text)
     return out
-
-
-def predictions(result) -> str:
-    """The sentence, then for each mask its top predictions as filled-in sentences with their probabilities
-    (the other masks left as [MASK]), aligned."""
-    lines = [result.text]
-    n = len(result.masks)
-    for k, mask in enumerate(result.masks):
-        indent = "  " if n == 1 else "    "
-        if n > 1:
-            lines.append(f"  mask {k + 1} of {n}:")
-        for p in mask.predictions:
-            fills = [MASK] * n
-            fills[k] = p.token
-            lines.append(f"{indent}{site.percent(p.probability):>6}  {model.fill(result.text, fills).text}")
-    return "\n".join(lines)
 
 
 def serve(folder: Path, port: int) -> int:

@@ -76,11 +76,21 @@ def read_corpus(path: Path, name: str) -> list[Line]:
     except UnicodeDecodeError as e:
         line = data[:e.start].count(b"\n") + 1
         raise ConfigError(f"corpus file {name} is not UTF-8 text (line {line})") from None
-    lines = [Line(" ".join(t.split()), name, n) for n, t in enumerate(text.splitlines(), start=1)
-             if t.strip() and not t.lstrip().startswith("#")]
+    lines = [Line(t, name, n) for n, t in text_lines(text)]
     if not lines:
         raise ConfigError(f"corpus file {name} holds no sentences (only blank lines and # comments)")
+    masked = next((line for line in lines if MASK in line.text), None)
+    if masked:
+        raise ConfigError(f"corpus file {name} line {masked.number} has a {MASK}: corpus sentences are read as "
+                          "they are; put sentences to predict under 'sentences'")
     return lines
+
+
+def text_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, sentence) of text with one sentence a line: blank lines and # comments left out, spaces
+    made single. The corpus files and --text - read alike."""
+    return [(n, " ".join(t.split())) for n, t in enumerate(text.splitlines(), start=1)
+            if t.strip() and not t.lstrip().startswith("#")]
 
 
 def slugify(text: str, fallback: str) -> str:
@@ -162,11 +172,12 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
     else:
         text = _scalar(path, node, f"sentence {index}", str)
         values = {}
-    return _text(text, f"{path}:{line}: sentence {index}"), values.get("id", ""), values.get("title", ""), \
+    return check_text(text, f"{path}:{line}: sentence {index}"), values.get("id", ""), values.get("title", ""), \
         values.get("note", ""), line
 
 
-def _text(text: str, culprit: str) -> str:
+def check_text(text: str, culprit: str) -> str:
+    """A sentence to predict, spaces made single; one line naming `culprit` if it cannot be one."""
     if len(text) > MAX_CHARS:
         raise ConfigError(f"{culprit} is {len(text):,} characters long; at most {MAX_CHARS:,}")
     text = " ".join(text.split())
@@ -193,7 +204,7 @@ def from_texts(texts: list[str]) -> "Config":
     """A configuration of the sentences given with --text, the other settings their defaults."""
     cfg = Config(path=Path("--text"))
     for i, text in enumerate(texts, start=1):
-        _add(cfg, _text(text, f"--text {i}" if len(texts) > 1 else "--text"), "", "", "", i)
+        _add(cfg, check_text(text, f"--text {i}" if len(texts) > 1 else "--text"), "", "", "", i)
     if not cfg.sentences:
         raise ConfigError("--text -: standard input held no sentences")
     return cfg

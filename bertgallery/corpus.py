@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import heads, syntax
-from .config import MAX_CHARS, Line
+from .config import MAX_CHARS, ConfigError, Line
 
 VERSION = "1"  # bump when what the pass counts changes: a cached corpus is then counted again
 BATCH_TOKENS = 4096  # tokens a forward pass, padding included: the attention stays a few hundred MB
@@ -70,6 +70,9 @@ def count(loaded, lines: list[Line], progress: bool = True, budget: int = BATCH_
                   return_token_type_ids=False)["input_ids"]
         lengths += [len(i) if len(line.text) <= MAX_CHARS else -1 for line, i in zip(part, ids)]
     keep = [k for k, n in enumerate(lengths) if 0 < n <= loaded.max_tokens]
+    if not keep:
+        raise ConfigError(f"the corpus has no line the model accepts: every one is longer than its "
+                          f"{loaded.max_tokens} tokens ({lines[0].file} line {lines[0].number}, …)")
     skipped = [f"{lines[k].file} line {lines[k].number}" for k, n in enumerate(lengths)
                if not 0 < n <= loaded.max_tokens]
     seconds["tokenising"] = time.perf_counter() - started

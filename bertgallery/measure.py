@@ -15,34 +15,36 @@ from .records import Result
 
 
 def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit: str = "",
-           before_analyses=None) -> tuple[Result, np.ndarray]:
-    """One sentence's Result and its attention [layers, heads, T, T]. `before_analyses(run)` is called once
-    the model has run, before the slower analyses (the build starts its drawing processes there)."""
+           after_torch=None) -> tuple[Result, np.ndarray]:
+    """One sentence's Result and its attention [layers, heads, T, T]. `after_torch(run)` is called once torch
+    is done with the sentence (the forward pass and importance): the build starts drawing there."""
     run = model.predict(loaded, text, top_k, culprit)
     note = attribution.explain(loaded.net, run, importance)
-    if before_analyses:
-        before_analyses(run)
+    if after_torch:
+        after_torch(run)
     scored = bool(run.masks) and not note
     tok = loaded.tokenizer
     stats = heads.analyse(run.attention, run.tokens, tok.cls_token, tok.sep_token,
                           np.stack([m.importance for m in run.masks]) if scored else None)
     parsed = syntax.analyse(text, [m.predictions[0].token for m in run.masks], tok, run.attention)
     layers, per_layer = run.attention.shape[:2]
-    return Result(text, run.tokens, run.masks, run.filled, stats, layers, per_layer, run.special,
-                  render.head_size(run.tokens), render.overview_size(layers, per_layer),
-                  render.overview_grid(layers, per_layer, len(run.tokens)), importance if scored else "", note,
-                  parsed if not isinstance(parsed, str) else None, parsed if isinstance(parsed, str) else ""), \
-        run.attention
+    unparsed = isinstance(parsed, str)  # why the syntax could not be had
+    return Result(text=text, tokens=run.tokens, masks=run.masks, filled=run.filled, heads=stats, layers=layers,
+                  heads_per_layer=per_layer, special=run.special, head_size=render.head_size(run.tokens),
+                  overview_size=render.overview_size(layers, per_layer),
+                  overview_grid=render.overview_grid(layers, per_layer, len(run.tokens)),
+                  importance_method=importance if scored else "", importance_note=note,
+                  syntax=None if unparsed else parsed, syntax_note=parsed if unparsed else ""), run.attention
 
 
 def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: str, workers: render.Workers,
              culprit: str = "") -> tuple[Result, dict[str, bytes | str]]:
     """(the sentence's Result, {file name: content} of its folder)."""
     drawing = []
-    # the workers start drawing once the model (and importance, which needs torch too) has run: on 2 cores,
-    # torch and the workers slow each other down more than running one after the other costs
+    # the workers start drawing once torch is done (the model run and importance): on 2 cores, torch and the
+    # workers slow each other down more than running one after the other costs
     found, attention = result(loaded, text, top_k, importance, culprit,
-                              lambda run: drawing.append(workers.heads(run.attention, run.tokens, cmap)))
+                              after_torch=lambda run: drawing.append(workers.heads(run.attention, run.tokens, cmap)))
     files = {names.OVERVIEW: render.render_overview(attention, cmap),
              names.VIEW_DATA: site.view_data(found, attention, cmap),
              names.DATA: json.dumps(found.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
@@ -53,9 +55,3 @@ def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: 
         files[names.PARSE] = parser.svg(found.syntax, "parse")
     files.update(drawing[0].get())
     return found, files
-
-
-def files_of(result: Result) -> set[str]:
-    """The names of the files a sentence's results consist of."""
-    pngs = {names.head_png(h.layer, h.head) for h in result.heads} | ({names.ROLLOUT} if result.masks else set())
-    return {names.DATA, names.VIEW_DATA, names.OVERVIEW} | pngs | ({names.PARSE} if result.syntax else set())

@@ -259,7 +259,7 @@ def fill(text: str, fills: list[str]) -> Filled:
         raise ValueError(f"{len(pieces) - 1} masks but {len(fills)} predictions")
     out, source, pos = pieces[0], list(range(len(pieces[0]))), len(pieces[0])
     for best, after in zip(fills, pieces[1:]):
-        if best.startswith("##"):  # a word piece joins the word before it, as in model.analyse
+        if best.startswith("##"):  # a word piece joins the word before it
             out, best = out.rstrip(), best[2:]
             del source[len(out):]
         out += best + after

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import names
+from .config import MASK
 from .heads import KEYS, HeadStats
-from .model import Mask, ModelInfo, Prediction
+from .model import Mask, ModelInfo, Prediction, fill
 from .syntax import SentenceSyntax
 
 
@@ -36,6 +38,26 @@ class Result:
     def values(self) -> np.ndarray:
         """[layers, heads, statistics] of this sentence, for the gallery's totals."""
         return np.array([h.values for h in self.heads], dtype=float).reshape(self.layers, self.heads_per_layer, -1)
+
+    def files(self) -> set[str]:
+        """The names of the files in its folder that these results consist of (all but the page)."""
+        pngs = {names.head_png(h.layer, h.head) for h in self.heads} | ({names.ROLLOUT} if self.masks else set())
+        return {names.DATA, names.VIEW_DATA, names.OVERVIEW} | pngs | ({names.PARSE} if self.syntax else set())
+
+    def predictions(self) -> str:
+        """The sentence, then for each mask its top predictions as filled-in sentences with their
+        probabilities (the other masks left as [MASK]), aligned: what --text prints."""
+        from .site import percent
+        lines, n = [self.text], len(self.masks)
+        for k, mask in enumerate(self.masks):
+            indent = "  " if n == 1 else "    "
+            if n > 1:
+                lines.append(f"  mask {k + 1} of {n}:")
+            for p in mask.predictions:
+                fills = [MASK] * n
+                fills[k] = p.token
+                lines.append(f"{indent}{percent(p.probability):>6}  {fill(self.text, fills).text}")
+        return "\n".join(lines)
 
     def to_json(self, model: ModelInfo) -> dict:
         return {

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from . import cache, corpus, heads, names, syntax
 from .config import Config
-from .measure import files_of
 from .output import Entry, Manifest
 from .records import Result
 
@@ -70,6 +69,6 @@ def results(cfg: Config, identity: str, old: Manifest | None, out: Path) -> dict
             result = Result.from_json(json.loads((out / entry.slug / names.DATA).read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             continue  # unreadable after all: computed again
-        if result.text == wanted[entry.key] and set(entry.files) == files_of(result):
+        if result.text == wanted[entry.key] and set(entry.files) == result.files():
             found[entry.key] = Reused(entry, result)
     return {s.slug: found[k] for s in cfg.sentences if (k := key(cfg, identity, s.text)) in found}

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
 from . import heads, names, offline, syntax
 from .config import MASK
@@ -62,6 +63,7 @@ class Gallery:
     totals: Totals  # every head's statistics over the gallery's sentences
     pool: syntax.Pool  # every parsed arc over them
     corpus_sentences: int = 0  # of which from the corpus
+    corpus_left_out: tuple = (0, 0)  # corpus lines too long for the model; corpus sentences not aligned for syntax
 
 
 def percent(p: float) -> str:
@@ -324,7 +326,7 @@ def heads_index(gallery: Gallery, means: list[HeadSummary], syn: Syntax) -> str:
     return _env().get_template("heads.html").render(
         syntax=syn, pool=gallery.pool, totals=gallery.totals, colour=table_colours(means),
         tag_names=tag_names,
-        corpus_sentences=gallery.corpus_sentences,
+        corpus_sentences=gallery.corpus_sentences, left_out=gallery.corpus_left_out,
         **_common(gallery, "../"), means=means, pages=gallery.entries, plot_size=LAYER_PLOT_SIZE,
         plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS],
         maps=mean_maps(gallery.totals), scale=scale(gallery.colormap))
@@ -340,9 +342,19 @@ def head_page(gallery: Gallery, means: list[HeadSummary], syn: Syntax, i: int) -
         prev=means[i - 1] if i else None, next=means[i + 1] if i + 1 < len(means) else None)
 
 
+def notebook_html(result: Result, attention: np.ndarray, info: ModelInfo, cmap_name: str, uid: str) -> str:
+    """One sentence for a notebook: its predictions and the explorer, the CSS and JavaScript inline ('</' made
+    harmless for a <script>), every id under `uid`."""
+    def inline(name: str) -> Markup:
+        return Markup((TEMPLATES / name).read_text(encoding="utf-8").replace("</", "<\\/"))
+    return _env().get_template("notebook.html").render(
+        uid=uid, result=result, model=info, css=inline("explorer.css"), js=inline("attention.js"),
+        data=Markup(view_json(result, attention, cmap_name)))
+
+
 def statistics_page(gallery: Gallery) -> str:
-    from .attribution import FAMILIES
-    families = ", ".join(sorted({f.split("-")[0] for f in FAMILIES}))
+    from .attribution import NAMES
+    families = ", ".join(NAMES)
     return _env().get_template("statistics.html").render(**_common(gallery, "../"), importance_families=families,
                                                          drift=offline.DRIFT)
 

@@ -1,11 +1,13 @@
 """The notebook API: the site's numbers for one sentence, and a view that works inline. Random-weight models:
 mechanics only."""
 import json
+import re
 
 import numpy as np
 import pytest
 
-from bertgallery import analyse, api, names
+from bertgallery import analyse, api, heads, names
+from bertgallery.config import ConfigError
 from conftest import working_folder
 
 
@@ -20,13 +22,20 @@ def test_the_same_predictions_tokens_and_statistics_as_the_sites_data_json(sampl
     np.testing.assert_allclose([p for m in got for _, p in m], [p for m in expected for _, p in m], rtol=1e-4)
     for h, d in zip(r.heads, data["heads"]):
         assert (h.layer, h.head, h.tags) == (d["layer"], d["head"], d["tags"])
-        np.testing.assert_allclose([v for v in h.values if v == v],
-                                   [d[k] for k in ("prev", "next", "self", "cls", "sep", "punct", "breadth",
-                                                   "entropy", "importance")], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(h.values, [d[k] for k in heads.KEYS], rtol=1e-4, atol=1e-6)
     assert r.attention.shape == (2, 3, len(r.tokens), len(r.tokens))
     np.testing.assert_allclose(r.attention.sum(-1), 1, atol=1e-5)
     np.testing.assert_allclose(r.masks[0].importance, data["masks"][0]["importance"]["values"], rtol=1e-3,
                                atol=1e-8)
+
+
+def test_a_sentence_is_checked_as_the_site_checks_it(tiny_bert):
+    for text, message in (("", "the sentence is empty"), ("no mask", "the sentence has no [MASK]"),
+                          ("word " * 5000 + "[MASK]", "the sentence is 25,006 characters long; at most 20,000")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            analyse(text, model=str(tiny_bert))
+    r = analyse("  The   cat sat on the [MASK].  ", model=str(tiny_bert))
+    assert r.text == "The cat sat on the [MASK]." and r.info.name == str(tiny_bert)
 
 
 def test_the_model_is_loaded_once_and_pictures_are_the_sites(tiny_bert, sample_site, tmp_path):

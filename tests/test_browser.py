@@ -203,6 +203,8 @@ def test_hidden_special_tokens_say_how_much_was_removed(site, browser):
     n = page.locator(".bg-from .bg-tok:visible").count()
     page.check(".bg-hide")
     assert page.locator(".bg-from .bg-tok:visible").count() == n - 2
+    # the tokens' one tab stop moved off the hidden [CLS] onto a token that shows
+    assert page.eval_on_selector_all(".bg-tok", "bs => bs.filter(b => b.tabIndex === 0).map(b => !b.hidden)") == [True]
     page.locator(".bg-from .bg-tok").nth(2).hover()
     status = page.locator(".bg-status").inner_text()
     assert re.search(r"\(\d+ % of its attention is on \[CLS\]/\[SEP\]", status), status

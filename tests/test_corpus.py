@@ -121,3 +121,20 @@ def test_reading_a_corpus_file_skips_blanks_and_comments(tmp_path):
     (tmp_path / "c.txt").write_text("\ufeff# about this file\nFirst  one.\n\n   \n  # indented comment\nSecond.\n")
     got = config.read_corpus(tmp_path / "c.txt", "c.txt")
     assert [(line.text, line.number) for line in got] == [("First one.", 2), ("Second.", 6)]
+
+
+def test_a_corpus_the_model_cannot_take_is_one_line(tiny_roberta, tmp_path, capsys):
+    import generate
+    (tmp_path / "c.txt").write_text("word " * 200 + "\n" + "more " * 200 + "\n")
+    (tmp_path / "s.yaml").write_text("corpus: c.txt\nsentences:\n  - A [MASK] sat.\n")
+    assert generate.main([str(tmp_path / "s.yaml"), "--out", str(tmp_path / "site"), "--model", str(tiny_roberta),
+                          "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: the corpus has no line the model accepts: every one is longer than its 64 tokens "
+                   "(c.txt line 1, …)\n")
+    assert not (tmp_path / "site").exists()
+
+
+def test_one_sentence_a_line_reads_alike_everywhere():
+    text = "# about\n  # indented comment\n\nFirst  one.\n   \nSecond.\n"
+    assert config.text_lines(text) == [(4, "First one."), (6, "Second.")]

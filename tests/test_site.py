@@ -235,3 +235,12 @@ def test_alt_text_comes_from_the_strongest_pairs_in_data_json(sample):
         (i, j, w) = h["strongest"][0]
         alt = alts[f"Attention_Layer{h['layer']}_Head{h['head']}.png"]
         assert f"‘{data['tokens'][i]}’ → ‘{data['tokens'][j]}’ {w:.2f}" in alt
+
+
+def test_every_page_has_a_plain_title_and_one_main(sample):
+    out, _ = sample
+    for page in out.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        title = re.search(r"<title>(.*?)</title>", html, re.S)[1]
+        assert "<" not in title and title.endswith(" · BERT attention gallery"), (page, title[:80])
+        assert html.count("<main") == 1 and html.count("<h1") == 1, page

@@ -16,7 +16,7 @@ from conftest import ROOT
 
 
 def pipeline_filled(text, fills):
-    """model.analyse's own formula, copied: fill() must agree with it character for character."""
+    """The filled sentence written out by hand, as a reference for model.fill, character for character."""
     pieces = text.split(MASK)
     filled = pieces[0]
     for best, after in zip(fills, pieces[1:]):

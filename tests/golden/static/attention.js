@@ -196,6 +196,12 @@
           if (w !== null) parts.push([w, data.tokens[i]]);
         });
       }
+      var stops = buttons[0].concat(buttons[1]);  // the tokens' one tab stop must be on a token that shows
+      var stop = stops.filter(function (b) { return b.tabIndex === 0; })[0];
+      if (!stop || stop.hidden) {
+        stops.forEach(function (b) { b.tabIndex = -1; });
+        stops.filter(function (b) { return !b.hidden; })[0].tabIndex = 0;
+      }
       squares.forEach(function (q, x) {
         var on = state.mode === "heads" && state.heads.indexOf(x) >= 0;
         q.setAttribute("aria-pressed", String(on));
