@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bertgallery import attribution, model, render  # noqa: E402
+from bertgallery import attribution, model, plots, render  # noqa: E402
 from bench import WORDS, make_model  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def one_sentence(loaded, workers, text: str, method: str | None) -> float:
     pending = workers.heads(run.attention, run.tokens, "viridis")
     render.render_overview(run.attention, "viridis")
     if method:
-        render.render_rollout([m.rollout for m in run.masks], run.tokens, ["The mask"], "viridis")
+        plots.render_rollout([m.rollout for m in run.masks], run.tokens, ["The mask"], "viridis")
     assert len(pending.get()) == 144
     return time.perf_counter() - start
 

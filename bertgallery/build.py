@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import cache, corpus, heads, model, names, output, reuse, site, syntax
 from .config import Config, Sentence
-from .output import Entry, Manifest
+from .manifest import Entry, Manifest
 from .records import Result
 
 @dataclass
@@ -52,7 +52,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         old = None if options.force else old
         resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes)
         identity, (reused, counted, todo) = resolved.identity, reuse.plan(cfg, resolved.identity, old, out, hashes)
-        from . import render  # matplotlib; the workers fork before torch starts its threads
+        from . import plots, render  # matplotlib; the workers fork before torch starts its threads
         with output.Staging(out) as staging, render.Workers(enabled=bool(todo)) as workers:
             info, files, results, counted_now = None, {}, {}, 0
             if todo or (cfg.corpus and counted is None):
@@ -84,10 +84,10 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             svgs = [_text(staging.path / s.slug / names.PARSE) for s in cfg.sentences]
             gallery = _gallery(cfg, info, [results[s.slug] for s in cfg.sentences], svgs, counted)
             means = heads.per_layer(gallery.totals, site.LAYER_PLOT_KEYS)
-            plots = [(f"{names.HEADS}/{name}", render.render_layer_plot(means, site.LAYER_PLOT_KEYS, size))
+            drawn = [(f"{names.HEADS}/{name}", plots.render_layer_plot(means, site.LAYER_PLOT_KEYS, size))
                      for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
                                         (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
-            pages = {relpath: staging.write(relpath, content) for relpath, content in [*site.pages(gallery), *plots]}
+            pages = {relpath: staging.write(relpath, content) for relpath, content in [*site.pages(gallery), *drawn]}
             manifest = Manifest(identity, [Entry(s.slug, reuse.key(cfg, identity, s.text), files[s.slug])
                                            for s in cfg.sentences], pages, corpus_entry, hashes.used)
             # every reused file was verified; something computed may have replaced a damaged one

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-from . import attribution, heads, model, names, parser, render, site, syntax
+from . import attribution, heads, model, names, parser, plots, render, site, syntax
 from .records import Result
 
 
@@ -49,7 +49,7 @@ def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: 
              names.VIEW_DATA: site.view_data(found, attention, cmap),
              names.DATA: json.dumps(found.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
     if found.masks:
-        files[names.ROLLOUT] = render.render_rollout([m.rollout for m in found.masks], found.tokens,
+        files[names.ROLLOUT] = plots.render_rollout([m.rollout for m in found.masks], found.tokens,
                                                      site.rollout_labels(found), cmap)
     if found.syntax:
         files[names.PARSE] = parser.svg(found.syntax, "parse")

@@ -14,15 +14,13 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .cache import sha256_bytes
 from .config import ConfigError
+from .manifest import TOOL, VERSION, Manifest, before_3
 from .names import MANIFEST
 
-TOOL = "bert-attention-gallery"
-VERSION = 3
 PREFIX = ".bertgallery-"
 MARKER = ".bertgallery-staging"  # inside a staging folder until it is swapped in
 PROJECT = Path(__file__).resolve().parent.parent
@@ -30,76 +28,6 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 class Busy(Exception):
     """Another build holds the output's lock (and we were told not to wait)."""
-
-
-def _hex(value, n: int = 64) -> bool:
-    return isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{n}}}", value) is not None
-
-
-def _name(value) -> bool:
-    """A file or sentence-folder name as this tool makes them: never a path, a dot-name or empty."""
-    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value) is not None \
-        and ".." not in value
-
-
-def _files(value) -> bool:
-    return isinstance(value, dict) and all(_name(k) and _hex(v) for k, v in value.items())
-
-
-@dataclass
-class Entry:
-    """One sentence's folder in a built site: its results' key and every cached file's SHA-256."""
-    slug: str
-    key: str
-    files: dict  # name -> sha256
-
-
-@dataclass
-class Manifest:
-    """What a site was built from and every file's SHA-256: the next build trusts nothing else."""
-    model: str  # the model's content fingerprint
-    sentences: list[Entry]
-    pages: dict  # relative path -> sha256 of every file rewritten on each build
-    corpus: Entry | None = None  # the corpus counts (slug: their folder), when the gallery has a corpus
-    hashes: dict = field(default_factory=dict)  # cache.FileHashes' memory of the model's and corpus's files
-
-    def to_json(self) -> dict:
-        return {"tool": TOOL, "version": VERSION, "model": self.model,
-                "sentences": [asdict(e) for e in self.sentences], "pages": self.pages,
-                "corpus": asdict(self.corpus) if self.corpus else None, "hashes": self.hashes}
-
-    @classmethod
-    def from_json(cls, data) -> "Manifest | None":
-        """The manifest, if `data` has exactly the structure this version writes (checked key by key: a web
-        app's manifest.json is not ours), else None."""
-        if not isinstance(data, dict) or set(data) != {"tool", "version", "model", "sentences", "pages", "corpus",
-                                                       "hashes"} \
-                or data["tool"] != TOOL or data["version"] != VERSION or not isinstance(data["model"], str) \
-                or not isinstance(data["sentences"], list) or not isinstance(data["hashes"], dict) \
-                or not isinstance(data["pages"], dict) \
-                or not all(isinstance(k, str) and all(map(_name, k.split("/"))) and _hex(v)
-                           for k, v in data["pages"].items()):
-            return None
-        entries = data["sentences"] + ([data["corpus"]] if data["corpus"] is not None else [])
-        if not all(isinstance(e, dict) and set(e) == {"slug", "key", "files"} and _name(e["slug"])
-                   and isinstance(e["key"], str) and _files(e["files"]) for e in entries):
-            return None
-        corpus = Entry(**data["corpus"]) if data["corpus"] is not None else None
-        return cls(data["model"], [Entry(**e) for e in data["sentences"]], data["pages"], corpus, data["hashes"])
-
-    def files(self) -> set[str]:
-        """Every file the site should hold, relative to it."""
-        entries = self.sentences + ([self.corpus] if self.corpus else [])
-        return set(self.pages) | {MANIFEST} | {f"{e.slug}/{n}" for e in entries for n in e.files}
-
-
-def _before_3(data) -> bool:
-    """What version 2 of this tool wrote (before the 'tool' key), recognised by its exact structure so that
-    upgrading does not refuse a user's own gallery."""
-    return isinstance(data, dict) and set(data) == {"version", "sentences", "index", "model"} \
-        and data["version"] == 2 and isinstance(data["sentences"], dict) and _hex(data["index"], 20) \
-        and all(_hex(v, 20) for v in data["sentences"].values()) \
-        and isinstance(data["model"], dict) and set(data["model"]) == {"name", "layers", "heads", "note"}
 
 
 def target(out: Path) -> Path:
@@ -148,7 +76,7 @@ def read_manifest(out: Path) -> Manifest | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         raise foreign from None
-    if _before_3(data):
+    if before_3(data):
         return None  # a site of an earlier version of this tool: ours, rebuilt whole
     if not isinstance(data, dict) or data.get("tool") != TOOL:
         raise foreign

@@ -278,63 +278,7 @@ def render_overview(attention: np.ndarray, cmap: str) -> bytes:
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
 
 
-def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str], cmap: str) -> bytes:
-    """Attention rollout: for each mask, a panel of layers (down) x input tokens (across), the mask's row
-    of the rollout after each layer. One colour scale for every panel, from 0 to the largest value."""
-    layers, n = rows[0].shape
-    cell = min(24, max(14, 480 // n))
-    font = 8
-    label = round(max(len(t) for t in tokens) * font * 0.62 * DPI / 72) + 16
-    panel = layers * cell
-    width, height = 60 + n * cell + 90, sum(panel + 34 for _ in rows) + label + 10
-    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
-    FigureCanvasAgg(fig)
-    top = max(float(r.max()) for r in rows) or 1.0
-    y = height - 10
-    for k, (row, text) in enumerate(zip(rows, labels)):
-        y -= panel + 24
-        ax = fig.add_axes((60 / width, y / height, n * cell / width, panel / height))
-        ax.imshow(row, cmap=colormap(cmap), vmin=0.0, vmax=top, interpolation="nearest", aspect="auto")
-        ax.set_yticks(range(layers), [f"L{l}" for l in range(1, layers + 1)], fontsize=font)
-        ax.set_xticks(range(n), tokens if k == len(rows) - 1 else [""] * n, rotation=90, fontsize=font)
-        ax.tick_params(length=0)
-        ax.set_title(text, fontsize=font + 2, loc="left")
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        y -= 10
-    cax = fig.add_axes(((60 + n * cell + 20) / width, y / height, 12 / width, (height - 10 - y - 24) / height))
-    ramp = np.linspace(0, top, CMAP_LEVELS)
-    cax.imshow(ramp[::-1, None], cmap=colormap(cmap), vmin=0.0, vmax=top, aspect="auto", extent=(0, 1, 0, top))
-    cax.set_xticks([])
-    cax.yaxis.tick_right()
-    cax.tick_params(labelsize=font, length=2)
-    with warnings.catch_warnings():  # as for the head pictures: CJK tokens drawn as boxes need no warning
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.canvas.draw()
-    return encode_png(np.asarray(fig.canvas.buffer_rgba()))
-
-
 def head_size(tokens: list[str]) -> tuple[int, int, int]:
     """Pixels of a head PNG of these tokens: width, height, and pixels per token."""
     lay = layout(tokens)
     return lay.width, lay.height, lay.cell
-
-
-def render_layer_plot(means: np.ndarray, keys: tuple[str, ...], size: tuple[int, int]) -> bytes:
-    """Average of each statistic in `keys` per layer: means is [layers, len(keys)]."""
-    from .heads import INDEX, STATISTICS
-    fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, facecolor="white")
-    FigureCanvasAgg(fig)
-    w, h = size
-    ax = fig.add_axes((64 / w, 54 / h, (w - 64 - 16) / w, (h - 54 - 16) / h))  # room for the labels, in pixels
-    layers = np.arange(1, len(means) + 1)
-    for column, (key, style) in enumerate(zip(keys, ("o-", "s-", "^-", "d-", "v-"))):
-        ax.plot(layers, means[:, column], style, label=STATISTICS[INDEX[key]].label)
-    ax.set_xticks(layers)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("layer")
-    ax.set_ylabel("average attention")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    fig.canvas.draw()
-    return encode_png(np.asarray(fig.canvas.buffer_rgba()))

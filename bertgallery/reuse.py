@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import cache, corpus, heads, names, syntax
 from .config import Config
-from .output import Entry, Manifest
+from .manifest import Entry, Manifest
 from .records import Result
 
 CORPUS = f"{names.HEADS}/{names.CORPUS}"

@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from . import heads, names, offline, syntax
+from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, head_colours, scale
 from .config import MASK
 from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
@@ -27,8 +28,6 @@ TEMPLATES = next(p for p in (Path(__file__).resolve().parent / "templates",
 STATIC_FILES = ("style.css", "explorer.css", "sort.js", "attention.js")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
 DRAWN = tuple(s for s in STATISTICS if s.scale)  # maps of the gallery means on the heads page
-SCALE_STEPS = 32  # statistics cells take one of 32 colour-map colours: the eye sees no steps at a cell's size
-IMPORTANCE_CMAP = "RdBu"  # diverging: blue where a head supports the prediction, red where it opposes it
 TOP_HEADS = 5
 LAYER_PLOT_KEYS = ("cls", "sep", "punct")
 LAYER_PLOT_SIZE = (640, 360)  # pixels
@@ -86,62 +85,9 @@ def _env() -> Environment:
     return env
 
 
-def _luminance(rgb) -> float:
-    """WCAG 2 relative luminance of an sRGB colour given as 0-1 floats."""
-    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
-    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-
-
-def light_text(rgb) -> bool:
-    """Whether white text reads better than black on this background: the higher WCAG contrast wins, for any
-    colour map. With white and black to choose from, the winner always reaches at least 4.58:1 (AA)."""
-    lum = _luminance(rgb)
-    return bool(1.05 / (lum + 0.05) > (lum + 0.05) / 0.05)
-
-
-def colours(values, cmap_name: str) -> list[tuple[str, bool]]:
-    """Hex colour of each 0-1 value, and whether text on it should be light: one colour-map lookup for all."""
-    from matplotlib import colormaps
-    rgba = colormaps[cmap_name](np.clip(np.asarray(values, dtype=float), 0.0, 1.0))
-    return [(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}", light_text((r, g, b)))
-            for r, g, b, _ in rgba]
-
-
-def scale(cmap_name: str) -> list[tuple[str, bool]]:
-    """(background, light text) of each colour class c0..c31, for the page's style sheet and the
-    interactive view's colour stops."""
-    return colours(np.linspace(0, 1, SCALE_STEPS), cmap_name)
-
-
 def signed_number(value: float, digits: int = 3) -> str:
     """+0.430, −0.258: a sign always, a true minus sign, the same digits in every row."""
     return f"{value:+.{digits}f}".replace("-", "−")
-
-
-@dataclass
-class Cell:
-    value: float  # 0-1, or -1 to 1 for a signed map
-    signed: bool = False
-
-    @property
-    def step(self) -> int:
-        """The cell's colour class: c0 (0, or -1 when signed) to c31 (1)."""
-        v = (self.value + 1) / 2 if self.signed else self.value
-        return round(min(1.0, max(0.0, v)) * (SCALE_STEPS - 1)) if v == v else 0
-
-    @property
-    def text(self) -> str:
-        """One digit is all a 1.3 rem cell holds: '.4', '1', '−.3'."""
-        v = self.value
-        if v != v:
-            return "–"
-        digit = "1" if abs(v) >= 0.95 else f"{abs(v):.1f}".removeprefix("0")
-        return ("−" if v < 0 and digit != ".0" else "") + digit
-
-
-def grid(values: np.ndarray, signed: bool = False) -> list[list[Cell]]:
-    """A layers x heads array as rows of cells."""
-    return [[Cell(float(v), signed) for v in row] for row in values]
 
 
 def stat_maps(result: Result) -> list[tuple[str, list[list[Cell]]]]:
@@ -222,20 +168,6 @@ def view_json(result: Result, attention: np.ndarray, cmap_name: str) -> str:
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def head_colours(n: int) -> list[str]:
-    """A colour for each head of a layer, for the explorer's lines and squares: hues evenly around the circle,
-    each dark enough for 4.5:1 against white (its number on the white square, white on the filled one)."""
-    import colorsys
-    out = []
-    for h in range(n):
-        lightness = 0.45
-        while _luminance(colorsys.hls_to_rgb(h / n, lightness, 0.75)) > 0.18:
-            lightness -= 0.01
-        r, g, b = colorsys.hls_to_rgb(h / n, lightness, 0.75)
-        out.append(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
-    return out
-
-
 def default_head(result: Result) -> list[int]:
     """The head the explorer opens on (1-based): the one the first mask's prediction depends on most, or else
     the most focused head that does not park its attention on [CLS] or [SEP] — never a broad hairball."""
@@ -248,10 +180,6 @@ def default_head(result: Result) -> list[int]:
         i = int(np.argmin(np.where(parked < heads.STATISTICS[heads.INDEX["cls"]].threshold,
                                    values[..., heads.INDEX["breadth"]], np.inf)))
     return [i // result.heads_per_layer + 1, i % result.heads_per_layer + 1]
-
-
-def legend(cmap_name: str) -> str:
-    return ", ".join(hex_colour for hex_colour, _ in colours(np.linspace(0, 1, 8), cmap_name))
 
 
 @dataclass
@@ -299,14 +227,9 @@ def sentence_page(gallery: Gallery, i: int) -> str:
     return _env().get_template("sentence.html").render(
         **_common(gallery, "../"), page=entry, result=entry.result,
         prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
-        thumb=_thumb(entry.result.head_size), maps=stat_maps(entry.result), scale=scale(gallery.colormap),
-        legend=legend(gallery.colormap), explained=explained(entry.result), arcs=arcs(entry.result),
+        maps=stat_maps(entry.result), scale=scale(gallery.colormap), explained=explained(entry.result),
+        arcs=arcs(entry.result),
         signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP))
-
-
-def _thumb(size) -> tuple[int, int]:
-    width = 96
-    return width, round(width * size[1] / size[0])
 
 
 def index_page(gallery: Gallery) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import generate
-from bertgallery import output
+from bertgallery import manifest, output
 from conftest import ROOT, file_hashes
 
 ONE = "sentences:\n  - {id: a, text: 'The cat sat on the [MASK].'}\n"
@@ -38,16 +38,16 @@ def test_a_web_apps_folder_with_a_manifest_is_refused_untouched(cfg, tmp_path, t
 
 
 def test_the_tools_own_manifest_is_recognised_by_structure():
-    good = {"tool": output.TOOL, "version": output.VERSION, "model": "folder:x", "pages": {"index.html": "0" * 64},
+    good = {"tool": manifest.TOOL, "version": manifest.VERSION, "model": "folder:x", "pages": {"index.html": "0" * 64},
             "hashes": {}, "sentences": [{"slug": "a", "key": "k", "files": {"data.json": "0" * 64}}],
             "corpus": {"slug": "heads", "key": "c", "files": {"corpus.json": "1" * 64}}}
-    assert output.Manifest.from_json(good).to_json() == good
+    assert manifest.Manifest.from_json(good).to_json() == good
     for broken in ({**good, "tool": "other"}, {**good, "more": 1}, {**good, "sentences": [{"slug": "a"}]},
                    {**good, "model": {"name": "m", "extra": 1}}, [], {"name": "My App"},
                    {**good, "sentences": [{"slug": "a", "key": "k", "files": {"../x": "0" * 64}}]},
                    {**good, "sentences": [{"slug": "..", "key": "k", "files": {}}]},
                    {**good, "pages": {"../../etc/passwd": "0" * 64}}):
-        assert output.Manifest.from_json(broken) is None
+        assert manifest.Manifest.from_json(broken) is None
 
 
 def test_sibling_folders_a_person_made_survive_every_build(cfg, tmp_path, tiny_bert):
