@@ -29,15 +29,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bertgallery import offline  # noqa: E402
+from rdata import r_character_vectors  # noqa: E402  (models/, beside this script)
 
 OUT = ROOT / "corpus.txt"
 CACHE = ROOT / "models" / ".corpus-txt"
@@ -191,33 +190,6 @@ def fetch() -> Path:
             subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
             marker.write_text(got)
     return root
-
-
-def r_character_vectors(rdb: Path):
-    """The top-level character vectors in an R lazy-load database (.rdb): zlib blocks of XDR serialisation."""
-    data = rdb.read_bytes()
-    pos = 0
-    while pos < len(data):
-        z = zlib.decompressobj()
-        blob = z.decompress(data[pos + 4:])
-        pos = len(data) - len(z.unused_data)
-        assert blob[:2] == b"X\n", "not an XDR serialisation"
-        p = 2
-        version = struct.unpack(">i", blob[p:p + 4])[0]
-        p += 12
-        if version == 3:
-            p += 4 + struct.unpack(">i", blob[p:p + 4])[0]
-        flags, n = struct.unpack(">ii", blob[p:p + 8])
-        p += 8
-        if flags & 0xFF != 16:  # STRSXP
-            continue
-        items = []
-        for _ in range(n):
-            _, size = struct.unpack(">ii", blob[p:p + 8])
-            p += 8
-            items.append(blob[p:p + max(size, 0)].decode("utf-8"))
-            p += max(size, 0)
-        yield items
 
 
 def harvard(root: Path) -> list[str]:

@@ -34,6 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bertgallery import offline  # noqa: E402
+from rdata import r_character_vectors  # noqa: E402  (models/, beside this script)
 
 CACHE = ROOT / "models" / ".corpus"
 PACKAGES = ["r-cran-janeaustenr", "wordnet-base", "fortunes"]
@@ -50,38 +51,8 @@ def fetch_packages() -> Path:
     return root
 
 
-def r_character_vectors(rdb: Path):
-    """The character vectors in an R lazy-load database (.rdb): zlib blocks of R's XDR serialisation."""
-    import struct
-    import zlib
-
-    data = rdb.read_bytes()
-    pos = 0
-    while pos < len(data):
-        z = zlib.decompressobj()
-        blob = z.decompress(data[pos + 4:])
-        pos = len(data) - len(z.unused_data)
-        assert blob[:2] == b"X\n", "not an XDR serialisation"
-        p = 2
-        version = struct.unpack(">i", blob[p:p + 4])[0]
-        p += 12
-        if version == 3:
-            p += 4 + struct.unpack(">i", blob[p:p + 4])[0]
-        flags, n = struct.unpack(">ii", blob[p:p + 8])
-        p += 8
-        if flags & 0xFF != 16:  # STRSXP
-            continue
-        lines = []
-        for _ in range(n):
-            _, size = struct.unpack(">ii", blob[p:p + 8])
-            p += 8
-            lines.append(blob[p:p + max(size, 0)].decode("utf-8", "replace"))
-            p += max(size, 0)
-        yield lines
-
-
 def austen(root: Path):
-    for lines in r_character_vectors(root / "usr/lib/R/site-library/janeaustenr/data/Rdata.rdb"):
+    for lines in r_character_vectors(root / "usr/lib/R/site-library/janeaustenr/data/Rdata.rdb", errors="replace"):
         para = []
         for line in lines + [""]:
             if line.strip():
