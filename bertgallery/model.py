@@ -58,7 +58,6 @@ class Run:
     filled: str  # the sentence with every mask replaced by its top-1 prediction
     attention: np.ndarray  # float32 [layers, heads, T, T]; row = attending token
     special: list[int]  # positions of [CLS]/[SEP] (<s>, </s>)
-    offsets: list[tuple[int, int]]  # each token's characters in the text with the model's own mask token
     inputs: object = None  # the tokenizer's tensors, for the analyses that run the model again
 
 
@@ -274,8 +273,7 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
 
     tok = model.tokenizer
     masked = text.replace(MASK, tok.mask_token)
-    enc = tok(masked, return_tensors="pt", truncation=False, return_offsets_mapping=tok.is_fast)
-    offsets = [tuple(o) for o in enc.pop("offset_mapping")[0].tolist()] if tok.is_fast else []
+    enc = tok(masked, return_tensors="pt", truncation=False)
     ids = enc["input_ids"][0]
     if len(ids) > model.max_tokens:
         raise ConfigError(f"{culprit}is {len(ids)} tokens long; {model.info.name} accepts at most {model.max_tokens}")
@@ -298,4 +296,4 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
     tokens = [tok.convert_ids_to_tokens(i) if i in special_ids else _word(tok, i) for i in ids.tolist()]
     special = [i for i, t in enumerate(tokens) if t in (tok.cls_token, tok.sep_token)]
     return Run(tokens=tokens, masks=masks, filled=fill(text, [m.predictions[0].token for m in masks]).text,
-               attention=attention, special=special, offsets=offsets, inputs=enc)
+               attention=attention, special=special, inputs=enc)
