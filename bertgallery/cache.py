@@ -67,6 +67,11 @@ def regular_file(path: Path) -> bool:
         return False
 
 
+def unmodified(path: Path, digest: str) -> bool:
+    """A regular file (never a planted link) whose SHA-256 is still `digest`."""
+    return regular_file(path) and sha256_file(path) == digest
+
+
 def verified(folder: Path, files: dict) -> bool:
     """Whether `folder` still holds exactly these files ({name: sha256}) as regular files, unmodified."""
     if not isinstance(files, dict) or not files or os.path.islink(folder) or not folder.is_dir():
@@ -77,4 +82,4 @@ def verified(folder: Path, files: dict) -> bool:
         return False
     if not set(files) <= present:
         return False
-    return all(regular_file(folder / name) and sha256_file(folder / name) == digest for name, digest in files.items())
+    return all(unmodified(folder / name, digest) for name, digest in files.items())

@@ -7,10 +7,10 @@ tokenizer's word embeddings stay frozen and double as the output layer, so nothi
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
+from .cache import sha256_file
 from .config import ConfigError
 
 NAME = "offline"
@@ -51,11 +51,7 @@ def files() -> list[Path]:
 
 
 def encoder_sha256() -> str:
-    h = hashlib.sha256()
-    with open(encoder_dir() / "model.safetensors", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(encoder_dir() / "model.safetensors")
 
 
 def everyday_sentences() -> list[tuple[str, set[str]]]:

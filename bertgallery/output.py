@@ -255,9 +255,8 @@ def _rename(a: Path, b: Path, exchange: bool = False, noreplace: bool = False) -
 def untouched(out: Path, manifest: Manifest) -> bool:
     """Whether `out` holds exactly the manifest's files, each a regular file with its recorded SHA-256 (the
     sentence folders' files are checked when they are reused)."""
-    from .cache import regular_file, sha256_file
-    return listing(out) == manifest.files() and all(
-        regular_file(out / p) and sha256_file(out / p) == h for p, h in manifest.pages.items())
+    from .cache import unmodified
+    return listing(out) == manifest.files() and all(unmodified(out / p, h) for p, h in manifest.pages.items())
 
 
 def listing(folder: Path) -> set[str]:
