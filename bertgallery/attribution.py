@@ -24,6 +24,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .config import IMPORTANCE
+
 # model_type -> (where the layers are, under the base model; where a layer's attention output projection is).
 # These families share BERT's attention code: the projection's input is [batch, tokens, heads * head_size],
 # head-major. A family is listed only when that holds; anything else gets a reason, never a wrong answer.
@@ -37,7 +39,6 @@ FAMILIES = {
     "distilbert": ("transformer.layer", "attention.out_lin"),
 }
 NAMES = ("BERT", "RoBERTa", "XLM-RoBERTa", "CamemBERT", "ELECTRA", "DistilBERT")  # FAMILIES, as people write them
-METHODS = ("gradient", "ablation")
 # ablation runs many copies of the sentence in one batch; this many tokens per forward pass at most keeps
 # memory flat for long sentences (the attention weights alone are rows x heads x T x T)
 ABLATION_TOKENS = 8192
@@ -163,8 +164,8 @@ def head_importance(net, inputs: dict, positions: list[int], targets: list[int] 
     reason = reason_unsupported(net)
     if reason:
         raise ValueError(reason)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method not in IMPORTANCE:
+        raise ValueError(f"method must be one of {', '.join(IMPORTANCE)}, not {method!r}")
     if (targets is not None and len(positions) != len(targets)) or inputs["input_ids"].shape[0] != 1:
         raise ValueError("one sentence, and one target per mask position")
     if not positions:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from bertgallery import attribution, model
+from bertgallery import attribution, config, model
 from bertgallery.config import MASK
 
 @pytest.fixture(autouse=True, scope="module")
@@ -184,7 +184,7 @@ def test_each_family_gives_importance_and_rollout_in_the_pipeline(fixture, reque
     positions = [m.index for m in result.masks]
     targets = net(**inputs).logits[0, positions].argmax(-1).tolist()
     shape = (2, loaded.info.layers, loaded.info.heads)
-    for method in attribution.METHODS:
+    for method in config.IMPORTANCE:
         scores = attribution.head_importance(net, inputs, positions, targets, method)
         assert scores.shape == shape and scores.dtype == np.float64 and np.isfinite(scores).all()
         assert np.abs(scores).max() > 0
