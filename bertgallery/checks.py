@@ -78,6 +78,16 @@ def _plain_name(name, folder: Path, culprit: str) -> Path:
     return folder / name
 
 
+def _shards(index: Path, culprit: str) -> list[Path]:
+    """The weight files a sharded model's index (model.safetensors.index.json, pytorch_model.bin.index.json)
+    names, each a plain file beside it."""
+    data = _json(index, culprit)
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ConfigError(f"{culprit}: {index.name} has no weight_map")
+    return sorted({_plain_name(n, index.parent, culprit) for n in weight_map.values()})
+
+
 def pickle_only(folder: Path) -> bool:
     return not ((folder / "model.safetensors").is_file() or (folder / "model.safetensors.index.json").is_file())
 
@@ -87,11 +97,7 @@ def weight_files(folder: Path, culprit: str, allow_pickle: bool) -> tuple[list[P
     if (folder / "model.safetensors").is_file():
         files = [folder / "model.safetensors"]
     elif (folder / "model.safetensors.index.json").is_file():
-        index = _json(folder / "model.safetensors.index.json", culprit)
-        weight_map = index.get("weight_map") if isinstance(index, dict) else None
-        if not isinstance(weight_map, dict) or not weight_map:
-            raise ConfigError(f"{culprit}: model.safetensors.index.json has no weight_map")
-        shards = sorted({_plain_name(n, folder, culprit) for n in weight_map.values()})
+        shards = _shards(folder / "model.safetensors.index.json", culprit)
         return [folder / "model.safetensors.index.json", *shards], \
             [k for s in shards for k in safetensors_names(s, culprit)]
     else:
@@ -103,11 +109,7 @@ def weight_files(folder: Path, culprit: str, allow_pickle: bool) -> tuple[list[P
                               "loaded; convert them to safetensors or pass --allow-pickle")
         files = [folder / pickles[0]]
         if pickles[0].endswith(".json"):
-            index = _json(files[0], culprit)
-            weight_map = index.get("weight_map") if isinstance(index, dict) else None
-            if not isinstance(weight_map, dict) or not weight_map:
-                raise ConfigError(f"{culprit}: pytorch_model.bin.index.json has no weight_map")
-            files += sorted({_plain_name(n, folder, culprit) for n in weight_map.values()})
+            files += _shards(files[0], culprit)
         print(f"warning: loading pickle weights from {culprit.removeprefix('model folder ')} (--allow-pickle)",
               file=sys.stderr)
         return files, []
