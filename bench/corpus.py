@@ -17,8 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bertgallery import config, corpus, heads, model, parser, syntax  # noqa: E402
@@ -50,7 +48,7 @@ def main():
         started = time.perf_counter()
         for line in few:
             run = model.predict(loaded, line.text, top_k=1)
-            np.round(heads.statistics(heads.sentence(run.attention, run.tokens, tok.cls_token, tok.sep_token)), 6)
+            heads.stored_statistics(heads.sentence(run.attention, run.tokens, tok.cls_token, tok.sep_token))
             syntax.analyse(line.text, [], tok, run.attention)
         single = (time.perf_counter() - started) / len(few)
         print(f"one at a time (the gallery's path without pictures): {1 / single:.0f} sentences/s; "

@@ -11,8 +11,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from . import heads, syntax
 from .config import MAX_CHARS, ConfigError, Line
 
@@ -101,8 +99,7 @@ def count(loaded, lines: list[Line], progress: bool = True, budget: int = BATCH_
             own = attention[row][:, :, at][..., at]
             ids = [encoded["input_ids"][row, t].item() for t in at]
             tokens = [tok.convert_ids_to_tokens(i) if i in special else _word(tok, i) for i in ids]
-            totals.add(np.round(heads.statistics(heads.sentence(own, tokens, tok.cls_token, tok.sep_token)), 6),
-                       len(at))
+            totals.add(heads.stored_statistics(heads.sentence(own, tokens, tok.cls_token, tok.sep_token)), len(at))
             found = syntax.analyse(text, [], tok, own, parsed)
             if isinstance(found, str):
                 unaligned += 1

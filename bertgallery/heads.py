@@ -128,6 +128,12 @@ def statistics(s: Sentence) -> np.ndarray:
     return np.stack([stat.compute(s) for stat in STATISTICS], axis=-1)
 
 
+def stored_statistics(s: Sentence) -> np.ndarray:
+    """statistics() to the 6 decimals data.json keeps, for every sentence that is counted: one counted in the
+    corpus pass then adds exactly what a gallery sentence read back from its data.json adds."""
+    return np.round(statistics(s), 6)
+
+
 def tags_of(values) -> list[str]:
     return [stat.tag for stat in TAGGED if values[INDEX[stat.key]] >= stat.threshold]
 
@@ -151,9 +157,9 @@ class HeadStats:
 def analyse(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]",
             importance: np.ndarray | None = None) -> list[HeadStats]:
     """Every head's statistics, layer-major."""
-    values = statistics(sentence(attention, tokens, cls_token, sep_token, importance))
+    values = stored_statistics(sentence(attention, tokens, cls_token, sep_token, importance))
     layers, heads = values.shape[:2]
-    return [HeadStats(l + 1, h + 1, tuple(round(float(v), 6) for v in values[l, h]), strongest(attention[l, h]))
+    return [HeadStats(l + 1, h + 1, tuple(float(v) for v in values[l, h]), strongest(attention[l, h]))
             for l in range(layers) for h in range(heads)]
 
 
