@@ -26,9 +26,9 @@ def light_text(rgb) -> bool:
 def colours(values, cmap_name: str) -> list[tuple[str, bool]]:
     """Hex colour of each 0-1 value, and whether text on it should be light: one colour-map lookup for all."""
     from matplotlib import colormaps
+    from matplotlib.colors import to_hex
     rgba = colormaps[cmap_name](np.clip(np.asarray(values, dtype=float), 0.0, 1.0))
-    return [(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}", light_text((r, g, b)))
-            for r, g, b, _ in rgba]
+    return [(to_hex((r, g, b)), light_text((r, g, b))) for r, g, b, _ in rgba]
 
 
 def scale(cmap_name: str) -> list[tuple[str, bool]]:
@@ -67,11 +67,12 @@ def head_colours(n: int) -> list[str]:
     """A colour for each head of a layer, for the explorer's lines and squares: hues evenly around the circle,
     each dark enough for 4.5:1 against white (its number on the white square, white on the filled one)."""
     import colorsys
+
+    from matplotlib.colors import to_hex
     out = []
     for h in range(n):
         lightness = 0.45
         while _luminance(colorsys.hls_to_rgb(h / n, lightness, 0.75)) > 0.18:
             lightness -= 0.01
-        r, g, b = colorsys.hls_to_rgb(h / n, lightness, 0.75)
-        out.append(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
+        out.append(to_hex(colorsys.hls_to_rgb(h / n, lightness, 0.75)))
     return out
