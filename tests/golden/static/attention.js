@@ -137,13 +137,15 @@
     }
     function step(w) { return Math.min(data.colors.length - 1, Math.round(w * (data.colors.length - 1))); }
     function label(layer, head) { return fill(data.names.headName, layer + 1, head + 1); }
+    function tagged(layer, head) {  // "Layer 2, head 10 (previous token)"
+      var tags = data.tags[layer * H + head];
+      return label(layer, head) + (tags.length ? " (" + tags.join(", ") + ")" : "");
+    }
     function what() {
       if (state.mode === "all") return "the mean of all " + L * H + " heads";
       if (state.mode === "layer") return "the mean of layer " + (state.layer + 1) + "'s heads";
-      return state.heads.map(function (x) {
-        var tags = data.tags[state.layer * H + x];
-        return label(state.layer, x) + (tags.length ? " (" + tags.join(", ") + ")" : "");
-      }).join("; ") + (state.heads.length > 1 ? " (numbers: their mean)" : "");
+      return state.heads.map(function (x) { return tagged(state.layer, x); }).join("; ") +
+        (state.heads.length > 1 ? " (numbers: their mean)" : "");
     }
 
     function draw() {
@@ -205,8 +207,7 @@
       squares.forEach(function (q, x) {
         var on = state.mode === "heads" && state.heads.indexOf(x) >= 0;
         q.setAttribute("aria-pressed", String(on));
-        q.setAttribute("aria-label", label(state.layer, x) + (data.tags[state.layer * H + x].length ?
-                       " (" + data.tags[state.layer * H + x].join(", ") + ")" : ""));
+        q.setAttribute("aria-label", tagged(state.layer, x));
         q.classList.toggle("bg-on", on);
       });
       layerSelect.value = String(state.layer);
