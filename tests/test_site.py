@@ -13,8 +13,7 @@ import numpy as np
 from PIL import Image
 
 from bertgallery import names, site
-from conftest import site_files
-from update_golden import GOLDEN
+from update_golden import GOLDEN, golden_files
 
 class Links(HTMLParser):
     def __init__(self):
@@ -62,10 +61,12 @@ def view_weights(data: bytes) -> tuple[dict, np.ndarray]:
 
 def test_the_sample_site_is_the_expected_tree(sample_site):
     """Every page and the manifest byte for byte as in tests/golden/, data files to float rounding; the PNGs
-    by the manifest's SHA-256s. An intended change of the output: python tests/update_golden.py, and review
-    the diff."""
-    got, expected = site_files(sample_site, pngs=False), {str(p.relative_to(GOLDEN)): p.read_bytes()
-                                                          for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
+    and static files by the manifest's SHA-256s, and the static files as copies of templates/. An intended
+    change of the output: python tests/update_golden.py, and review the diff."""
+    for name in site.STATIC_FILES:
+        assert (sample_site / names.STATIC / name).read_bytes() == (site.TEMPLATES / name).read_bytes(), name
+    got, expected = golden_files(sample_site), {str(p.relative_to(GOLDEN)): p.read_bytes()
+                                                for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
     assert sorted(got) == sorted(expected)
     for relpath in expected:
         hint = f"{relpath} differs from tests/golden/ (python tests/update_golden.py)"
