@@ -9,7 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .png import encode_png
-from .render import CMAP_LEVELS, DPI, colormap
+from .render import CMAP_LEVELS, DPI, colormap, label_pixels
 
 
 def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str], cmap: str) -> bytes:
@@ -18,7 +18,7 @@ def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str],
     layers, n = rows[0].shape
     cell = min(24, max(14, 480 // n))
     font = 8
-    label = round(max(len(t) for t in tokens) * font * 0.62 * DPI / 72) + 16
+    label = label_pixels(tokens, font) + 16
     panel = layers * cell
     width, height = 60 + n * cell + 90, sum(panel + 34 for _ in rows) + label + 10
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")

@@ -51,6 +51,11 @@ class Layout:
     cell: int  # pixels per token
 
 
+def label_pixels(tokens: list[str], font: float) -> int:
+    """Room for the longest token label drawn at `font` points (about 0.62 em a character)."""
+    return round(max(len(t) for t in tokens) * font * 0.62 * DPI / 72)
+
+
 def layout(tokens: list[str]) -> Layout:
     """Sizes that keep every label legible: cells shrink with more tokens, text never below 7 pt.
 
@@ -60,7 +65,7 @@ def layout(tokens: list[str]) -> Layout:
     n = len(tokens)
     cell = min(20, max(13, 400 // n))  # pixels per token
     font = min(10.0, max(7.0, cell * 0.45))
-    label = round(max(len(t) for t in tokens) * font * 0.62 * DPI / 72) + 40  # room for the longest label
+    label = label_pixels(tokens, font) + 40
     side = n * cell
     band = round((font + 3) * 1.6 * DPI / 72) + 10  # the title's line
     bar_top = band + round(font * 1.4 * DPI / 72) + 6  # the colour bar's labels sit between title and bar
@@ -234,6 +239,11 @@ class Workers:
 OVERVIEW_TILE = 0.62  # inches per head
 
 
+def _gap(n: int) -> int:
+    """Cells of white between two tiles of n x n tokens in the overview."""
+    return max(1, n // 8)
+
+
 def overview_size(layers: int, heads: int) -> tuple[int, int]:
     """Pixel size of the overview picture."""
     return round((heads * OVERVIEW_TILE + 1.4) * DPI), round((layers * OVERVIEW_TILE + 0.6) * DPI)
@@ -244,7 +254,7 @@ def overview_grid(layers: int, heads: int, n: int) -> tuple[float, ...]:
     mosaic's left, top, width and height, and the gaps between columns and rows, as fractions (of the
     picture for the first four, of the mosaic for the gaps)."""
     width, height = (v / DPI for v in overview_size(layers, heads))
-    gap = max(1, n // 8)
+    gap = _gap(n)
     return (0.7 / width, 1 - (0.25 + layers * OVERVIEW_TILE) / height, heads * OVERVIEW_TILE / width,
             layers * OVERVIEW_TILE / height, gap / (heads * (n + gap) - gap), gap / (layers * (n + gap) - gap))
 
@@ -252,7 +262,7 @@ def overview_grid(layers: int, heads: int, n: int) -> tuple[float, ...]:
 def render_overview(attention: np.ndarray, cmap: str) -> bytes:
     """Every head as a small tile in a layers x heads grid, rows and columns labelled."""
     layers, heads, n, _ = attention.shape
-    gap = max(1, n // 8)  # overview_grid() tells the page where the tiles are
+    gap = _gap(n)  # overview_grid() tells the page where the tiles are
     step = n + gap
     mosaic = np.full((layers * step - gap, heads * step - gap), np.nan, dtype=np.float32)
     for l in range(layers):
