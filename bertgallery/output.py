@@ -163,10 +163,15 @@ def cleanup(out: Path) -> None:
             _discard(leftover, out)
 
 
+def _mark(folder: Path, out: Path) -> None:
+    """The marker that makes `folder` recognisably a staging or discarded folder of `out` (see _ours)."""
+    (folder / MARKER).write_text(json.dumps({"output": out.name, "pid": os.getpid()}), encoding="utf-8")
+
+
 def _discard(folder: Path, out: Path) -> None:
     """Delete a folder of ours with its marker written first and removed last, so that a build killed
     halfway leaves something the next cleanup still recognises."""
-    (folder / MARKER).write_text(json.dumps({"output": out.name, "pid": os.getpid()}), encoding="utf-8")
+    _mark(folder, out)
     for child in folder.iterdir():
         if child.name != MARKER:
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
@@ -184,7 +189,7 @@ class Staging:
 
     def __enter__(self) -> "Staging":
         self.path.mkdir()
-        (self.path / MARKER).write_text(json.dumps({"output": self.out.name, "pid": os.getpid()}), encoding="utf-8")
+        _mark(self.path, self.out)
         return self
 
     def __exit__(self, kind, *_):
