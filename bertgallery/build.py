@@ -98,7 +98,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             staging.write(names.MANIFEST, json.dumps(manifest.to_json(), indent=1))
             size = output.folder_bytes(staging.path)
             staging.swap(before)
-    images = sum(len(r.heads) + 1 + bool(r.masks) for r in (results[s.slug] for s in todo))  # heads, overview, rollout
+    images = sum(name.endswith(".png") for s in todo for name in results[s.slug].files())
     return Summary(len(cfg.sentences), len(todo), images, time.time() - start, out / names.PAGE, info, size,
                    counted_now, [results[s.slug] for s in cfg.sentences])
 

@@ -60,7 +60,8 @@ def results(cfg: Config, identity: str, old: Manifest | None, out: Path) -> dict
     Found by key, wherever in the old site they are."""
     if not identity or old is None:
         return {}
-    wanted = {key(cfg, identity, s.text): s.text for s in cfg.sentences}
+    keys = {s.slug: key(cfg, identity, s.text) for s in cfg.sentences}
+    wanted = {k: s.text for s, k in zip(cfg.sentences, keys.values())}
     found: dict[str, Reused] = {}
     for entry in old.sentences:
         if entry.key not in wanted or entry.key in found or not cache.verified(out / entry.slug, entry.files):
@@ -71,4 +72,4 @@ def results(cfg: Config, identity: str, old: Manifest | None, out: Path) -> dict
             continue  # unreadable after all: computed again
         if result.text == wanted[entry.key] and set(entry.files) == result.files():
             found[entry.key] = Reused(entry, result)
-    return {s.slug: found[k] for s in cfg.sentences if (k := key(cfg, identity, s.text)) in found}
+    return {slug: found[k] for slug, k in keys.items() if k in found}
