@@ -10,15 +10,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from . import data_folder
 from .cache import sha256_file
 from .config import ConfigError
 
 NAME = "offline"
-_HERE = Path(__file__).resolve().parent
-# in the repository, models/ beside the package; installed (pip install .), inside it
-ARTEFACT = next((folder for folder in (_HERE / "models", _HERE.parent / "models")
-                 if (folder / "offline-minilm-mlm.safetensors").is_file()), _HERE.parent / "models") \
-    / "offline-minilm-mlm.safetensors"
+ARTEFACT = data_folder("models", "offline-minilm-mlm.safetensors") / "offline-minilm-mlm.safetensors"
 EVERYDAY = ARTEFACT.with_name("everyday.tsv")  # cloze sentences for judging the model, never trained on
 DESCRIPTION = ("all-MiniLM-L6-v2 fine-tuned for masked-word prediction (6 layers × 12 heads): the encoder "
                "itself was trained further by models/train_offline.py, so its attention is partly ours, not "

@@ -8,23 +8,20 @@ from __future__ import annotations
 import base64
 import functools
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from . import heads, names, offline, syntax
+from . import data_folder, heads, names, offline, syntax
 from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, head_colours, scale
 from .config import MASK
 from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
 from .records import Result
 
-# in the repository, templates/ beside the package; installed (pip install .), inside it
-TEMPLATES = next(p for p in (Path(__file__).resolve().parent / "templates",
-                             Path(__file__).resolve().parent.parent / "templates") if (p / "base.html").is_file())
+TEMPLATES = data_folder("templates", "base.html")
 STATIC_FILES = ("style.css", "explorer.css", "sort.js", "attention.js")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
 DRAWN = tuple(s for s in STATISTICS if s.scale)  # maps of the gallery means on the heads page
