@@ -30,7 +30,6 @@ warnings.filterwarnings("ignore", message="Glyph .* missing from font")
 # FreeType's autohinter snaps letters' stems to whole pixels: crisper small labels, with fewer grey edge
 # pixels to compress (4 % smaller head PNGs). matplotlib bundles its FreeType, so every machine draws alike.
 matplotlib.rcParams["text.hinting"] = "force_autohint"
-RENDER_VERSION = "4"  # bump when the pictures change, so incremental builds redo them
 DPI = 100
 # a 0-1 scale in 64 steps: about one step of lightness the eye can tell apart in viridis, so the bar looks
 # smooth; the PNGs stay paletted, and are 6 % smaller than with 128 steps (the palette alone is 3 bytes a colour)

@@ -136,13 +136,6 @@ def explained(result: Result) -> list[Explained | None]:
     return out
 
 
-def rollout_labels(result: Result) -> list[str]:
-    """The title of each mask's panel in the rollout picture."""
-    n = len(result.masks)
-    return [f"{f'Mask {i} of {n}' if n > 1 else 'The mask'} (token {m.index}): ‘{m.predictions[0].token}’"
-            for i, m in enumerate(result.masks, start=1)]
-
-
 def view_data(result: Result, attention: np.ndarray, cmap_name: str) -> str:
     """The explorer's data file, assigned to window.bertGalleryView: a script, not a fetch, so the view works
     from file://."""
