@@ -205,12 +205,15 @@ class Pending:
         return [png for part in self.parts for png in (part.result() if isinstance(part, Future) else part)]
 
 
+PROCESSES = min(os.cpu_count() or 1, 4)  # that draw a build's head PNGs; 1 draws them in the build's process
+
+
 class Workers:
     """The processes that draw head PNGs, forked before torch starts its threads:
     `with render.Workers() as w: pending = w.heads(...); ...; pngs = pending.get()`."""
 
     def __init__(self, processes: int | None = None, enabled: bool = True):
-        self.processes = (processes if processes is not None else min(os.cpu_count() or 1, 4)) if enabled else 0
+        self.processes = (processes if processes is not None else PROCESSES) if enabled else 0
         self.pool = None
 
     def __enter__(self) -> "Workers":

@@ -6,6 +6,7 @@ quality. The WordPiece tokenizer is bert-base-uncased's, taken from the pip-inst
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import subprocess
@@ -26,6 +27,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def pytest_configure(config):
     config.addinivalue_line("markers", "offline_model: uses the real offline model (the pip-installed MiniLM "
                                        "encoder and models/offline-minilm-mlm.safetensors)")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def draw_in_this_process():
+    """Builds run in the test process draw their pictures there too: forking drawing processes beside the
+    threads torch has started can hang, and on two cores two test workers keep both busy anyway. The tests
+    of the drawing processes themselves set render.PROCESSES, or run generate.py as a process of its own."""
+    from bertgallery import render
+    render.PROCESSES = 1
 
 
 def save_bert(folder: Path, **shape) -> Path:
@@ -59,8 +69,9 @@ def sample_bert(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def base_shaped_bert(tmp_path_factory) -> Path:
-    """BERT-base's shape (12 layers x 12 heads), random weights: BertConfig() defaults."""
-    return save_bert(tmp_path_factory.mktemp("base-bert"))
+    """BERT-base's 12 layers x 12 heads (144 pictures a sentence), random weights, on a hidden size of 96
+    instead of 768: the 144-head tests look at files and pages, and the full size takes seconds to make."""
+    return save_bert(tmp_path_factory.mktemp("base-bert"), hidden_size=96, intermediate_size=192)
 
 
 @pytest.fixture(scope="session")
@@ -165,9 +176,27 @@ def site_files(site: Path, pngs: bool = True) -> dict:
 
 
 def run_generate(*args, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """generate.py as a process of its own: for what only a real process shows (its imports, signals)."""
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, str(ROOT / "generate.py"), *map(str, args)], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli(*args, cwd=ROOT, stdin: str = "") -> subprocess.CompletedProcess:
+    """generate.py's main() in this process, as run_generate runs it in a new one (its exit status, standard
+    output and error), without a new process's seconds of imports."""
+    import generate
+    out, err, old = io.StringIO(), io.StringIO(), sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
+    try:
+        with working_folder(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = generate.main([str(a) for a in args])
+            except SystemExit as e:  # argparse
+                code = e.code
+    finally:
+        sys.stdin = old
+    return subprocess.CompletedProcess(["generate.py", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 def write_yaml(path: Path, text: str) -> Path:

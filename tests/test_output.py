@@ -134,9 +134,11 @@ def test_a_250_character_folder_name_builds(cfg, tmp_path, tiny_bert):
     assert (out / "index.html").exists()
 
 
-def test_a_second_build_waits_for_the_first_or_fails_with_no_wait(cfg, tmp_path, tiny_bert):
-    """While one build holds the lock, a second one waits (saying so), or with --no-wait gives up at once;
-    neither touches the first one's staging folder."""
+def test_a_second_build_waits_for_the_first_or_fails_with_no_wait(cfg, tmp_path, tiny_bert, capsys):
+    """While another process holds the lock, a build waits (saying so), or with --no-wait gives up at once.
+    The holder is a process of its own (the lock is between processes); the builds run in this one."""
+    import threading
+    import time
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 0
     holder = subprocess.Popen([sys.executable, "-c", (
@@ -146,17 +148,22 @@ def test_a_second_build_waits_for_the_first_or_fails_with_no_wait(cfg, tmp_path,
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        args = [sys.executable, str(ROOT / "generate.py"), str(cfg), "--out", str(site), "--model", str(tiny_bert),
-                "--quiet", "--force"]
-        busy = subprocess.run(args + ["--no-wait"], capture_output=True, text=True)
-        assert busy.returncode == 1
-        assert busy.stderr == f"error: another build is writing {site}; try again when it is done " \
-                              "(or leave out --no-wait)\n"
-        waiting = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
-        assert waiting.stderr.readline() == f"another build is writing {site}; waiting\n"
-        assert waiting.poll() is None  # still waiting, until the holder lets go
+        capsys.readouterr()
+        assert gen(cfg, site, tiny_bert, "--force", "--no-wait") == 1
+        assert capsys.readouterr().err == f"error: another build is writing {site}; try again when it is done " \
+                                          "(or leave out --no-wait)\n"
+        done = []
+        waiting = threading.Thread(target=lambda: done.append(gen(cfg, site, tiny_bert, "--force")))
+        waiting.start()
+        said, deadline = "", time.monotonic() + 60  # a safety net, not a measurement
+        while "\n" not in said and time.monotonic() < deadline:
+            time.sleep(0.02)
+            said += capsys.readouterr().err
+        assert said == f"another build is writing {site}; waiting\n"
+        assert waiting.is_alive()  # still waiting, until the holder lets go
         holder.communicate("go\n", timeout=10)
-        assert waiting.wait(60) == 0 and holder.returncode == 0
+        waiting.join(60)
+        assert done == [0] and holder.returncode == 0
     finally:
         holder.kill()
 
@@ -207,6 +214,7 @@ def die(args):
 
 def test_a_drawing_process_that_dies_ends_the_build_with_one_line(cfg, tmp_path, tiny_bert, capsys, monkeypatch):
     from bertgallery import render
+    monkeypatch.setattr(render, "PROCESSES", 2)  # drawing processes, as outside the tests
     monkeypatch.setattr(render, "_draw_heads", die)
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 1
