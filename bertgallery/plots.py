@@ -4,7 +4,6 @@ encoded as render.py's pictures are. A sentence's pictures are cached under a ke
 this module and what it imports, so nothing here may depend on the head statistics."""
 from __future__ import annotations
 
-import warnings
 from typing import Callable
 
 import numpy as np
@@ -68,9 +67,7 @@ def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str],
     cax.set_xticks([])
     cax.yaxis.tick_right()
     cax.tick_params(labelsize=font, length=2)
-    with warnings.catch_warnings():  # as for the head pictures: CJK tokens drawn as boxes need no warning
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.canvas.draw()
+    render.draw_quietly(fig)
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
 
 

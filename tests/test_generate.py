@@ -147,6 +147,7 @@ def test_text_mistakes_are_one_line(tmp_path):
 
 
 # ---------------------------------------------------------------- packaging
+@pytest.mark.slow  # a wheel built and installed by pip, and its command run: a process of its own
 def test_pip_install_gives_the_bert_gallery_command(tiny_bert, tmp_path):
     """The wheel holds the templates and the offline model inside the package; its bert-gallery command,
     run away from the repository, builds a site from them."""
