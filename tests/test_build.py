@@ -257,6 +257,19 @@ def test_each_key_covers_the_code_that_makes_its_output():
     assert package == results | counts | shaping_nothing_cached, "a new module: which cached outputs does it shape?"
 
 
+def test_the_imports_a_key_follows_are_what_pythons_parser_finds():
+    """cache.modules reads imports with a regular expression (fast enough for every build); in every module
+    of the package it finds what ast finds."""
+    import ast
+    for path in sorted(cache.PACKAGE.glob("*.py")):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= {n if (cache.PACKAGE / f"{n}.py").is_file() else "__init__"
+                          for n in ([node.module] if node.module else [a.name for a in node.names])}
+        assert cache._imports(path.stem) == found, path.name
+
+
 @contextlib.contextmanager
 def edited_package(tmp_path, file: str, old: str, new: str):
     """bertgallery copied with one edit (templates/ and models/ beside it, as in the repository) and imported
