@@ -2,8 +2,8 @@
 
 A sentence's expensive outputs (its results: data.json, the view's data; its pictures: the PNGs) and the corpus
 counts are reused from the previous site when their key and every file's hash match (reuse.py); all HTML is
-rewritten from the results on every build. When the new site would be the old one, nothing is swapped in, and torch is never
-imported.
+rewritten from the results on every build. When the new site would be the old one, nothing is swapped in, and
+torch is never imported.
 """
 from __future__ import annotations
 

@@ -351,8 +351,7 @@ def test_a_library_upgrade_recomputes_what_it_shapes(built, library, redrawn, mo
         assert run(cfg, out).bytes is None  # and then it is up to date
     finally:
         cache.versions.cache_clear()
-    manifest, fresh = json.loads((out / "manifest.json").read_text()), json.loads((pristine / "manifest.json").read_text())
-    assert [e["keys"]["pictures"] != f["keys"]["pictures"] for e, f in zip(manifest["sentences"],
-                                                                            fresh["sentences"])] == [redrawn] * 3
+    now, fresh = (json.loads((site / "manifest.json").read_text())["sentences"] for site in (out, pristine))
+    assert [e["keys"]["pictures"] != f["keys"]["pictures"] for e, f in zip(now, fresh)] == [redrawn] * 3
     assert {k: v for k, v in site_files(out).items() if k != "manifest.json"} == \
         {k: v for k, v in site_files(pristine).items() if k != "manifest.json"}
