@@ -9,9 +9,9 @@ for an output change only.
 - A number printed in a page may be one unit of its last printed digit off (of the coarser of the two, so
   "1.0%" and "0.99%", one number printed either side of a format's threshold, agree).
 - A number stored in data.json or the view's data may be STORED_RTOL of its size off, STORED_ATOL, or one unit
-  of its last stored digit, whichever is largest. Float32 kernels move the sample's numbers by under 1e-6 of
-  their size and its smallest head importances (around 1e-5) by under 1e-8; any change of a formula moves
-  them by far more. The explorer's 16-bit attention (w × 10000) may be one unit off.
+  of its last stored digit, whichever is largest. Other float32 kernels move the sample's numbers by a third of
+  that at most (ATEN_CPU_CAPABILITY=default: the smallest head importance, 0.0061493, becomes 0.0061495), a
+  change of a formula by far more. The explorer's 16-bit attention (w × 10000) may be one unit off.
 - A colour class (c0..c31) may differ only to the class of a value within STORED_RTOL (or the statistics'
   stored 1e-6) of the golden value behind it: the values are recorded by rendering the golden results again.
 - The other discrete results (the ranked predictions, tags, each head's strongest pairs, the top heads, the
