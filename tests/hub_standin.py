@@ -104,6 +104,8 @@ class Hub:
 
     def stop(self) -> None:
         """Stops listening: the port refuses connections from now on."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self.server.shutdown()
         self.server.server_close()
