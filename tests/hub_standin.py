@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -55,6 +56,14 @@ class Repo:
     def from_folder(cls, folder: Path, **kwargs) -> "Repo":
         return cls({str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()},
                    **kwargs)
+
+
+def client_env(endpoint: str, **extra) -> dict:
+    """The environment of a user online, for a subprocess: this process's, without HF_HUB_OFFLINE (conftest sets
+    it), a token or a cache folder of its own (give HF_HOME or HOME in `extra`), and HF_ENDPOINT on `endpoint`."""
+    drop = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HOME", "HF_HUB_CACHE",
+            "XDG_CACHE_HOME", "HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
+    return dict({k: v for k, v in os.environ.items() if k not in drop}, HF_ENDPOINT=endpoint, **extra)
 
 
 def blob_id(data: bytes) -> str:

@@ -4,7 +4,6 @@ connection or never answers. The builds run as subprocesses with HF_HUB_OFFLINE 
 the tests themselves), HF_ENDPOINT on the stand-in and the Hugging Face cache in a temporary HF_HOME. The
 served model is the tiny random BERT (mechanics only)."""
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT, file_hashes, write_yaml
-from hub_standin import TOKEN, Hub, Repo
+from hub_standin import TOKEN, Hub, Repo, client_env
 
 SENTENCES = "sentences:\n  - id: cat\n    text: The cat sat on the [MASK].\n"
 
@@ -39,17 +38,9 @@ def previous_site(tiny_bert, tmp_path_factory):
     return folder / "site"
 
 
-def hub_env(endpoint: str, home, **extra) -> dict:
-    """The environment of a user online: no HF_HUB_OFFLINE, no token unless given."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HOME",
-                        "HF_HUB_CACHE", "HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")}
-    return dict(env, HF_ENDPOINT=endpoint, HF_HOME=str(home), **extra)
-
-
 def generate(cwd, *args, endpoint: str, home, timeout=300, **extra) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "generate.py"), *map(str, args)], cwd=cwd,
-                          env=hub_env(endpoint, home, **extra), capture_output=True, text=True, timeout=timeout)
+                          env=client_env(endpoint, HF_HOME=str(home), **extra), capture_output=True, text=True, timeout=timeout)
 
 
 def model_build(tmp_path, hub, model, *args, previous=None, **extra):
