@@ -74,7 +74,11 @@ class Model:
 def quiet() -> None:
     """Our output is a summary line, not library chatter: silence the libraries' own loggers and bars."""
     import warnings
+
+    from tqdm import TqdmWarning
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # in a notebook without ipywidgets, importing huggingface_hub (tqdm.auto) warns in red; its bars are off anyway
+    warnings.filterwarnings("ignore", "IProgress not found", TqdmWarning)
     import transformers
     from huggingface_hub.utils import disable_progress_bars
     transformers.logging.set_verbosity_error()
@@ -344,9 +348,9 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
          hub_timeout: float = HUB_TIMEOUT) -> Model:
     """The model `resolved` names (or a hub id, folder or "offline"); the offline model instead when a hub id
     cannot be downloaded for want of a connection and `fallback`."""
+    quiet()
     if isinstance(resolved, str):
         resolved = resolve(resolved, fallback, allow_pickle, FileHashes(), hub_timeout)
-    quiet()
     import torch
     torch.set_grad_enabled(False)
     device = device_for(device)
