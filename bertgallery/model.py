@@ -233,8 +233,6 @@ def _chain(error: BaseException):
 def _refused(spec: str, error: BaseException) -> ConfigError | None:
     """The one-line error for a model the hub will not give this user: no such id (or private: the hub does not
     tell them apart), or gated. None for any other error."""
-    from difflib import get_close_matches
-
     from huggingface_hub import constants, get_token
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
     hub, token = constants.ENDPOINT, get_token()
@@ -246,14 +244,20 @@ def _refused(spec: str, error: BaseException) -> ConfigError | None:
                                    f"access to it: ask for access on {hub}/{spec} with that account")
             return ConfigError(f"model '{spec}' is gated: ask for access on {hub}/{spec}, then log in ({login})")
         if isinstance(e, RepositoryNotFoundError):
-            close = get_close_matches(spec, [*_cached_ids(), *WELL_KNOWN], n=1, cutoff=0.8)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = _did_you_mean(spec)
             if token:
                 return ConfigError(f"model '{spec}' is not on the Hugging Face hub, or it is private and your token "
                                    f"(HF_TOKEN or 'hf auth login') has no access to it{hint}: check the id")
             return ConfigError(f"model '{spec}' is not on the Hugging Face hub, or it is private{hint}: check the "
                                f"id, or log in to use a private model ({login})")
     return None
+
+
+def _did_you_mean(spec: str) -> str:
+    """' (did you mean 'bert-base-uncased'?)' for an id close to one in the cache or a well-known one."""
+    from difflib import get_close_matches
+    close = get_close_matches(spec, [i for i in (*_cached_ids(), *WELL_KNOWN) if i != spec], n=1, cutoff=0.8)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _cached_ids() -> list[str]:
@@ -288,14 +292,14 @@ def _why(error: BaseException, timeout: float) -> str:
 
 def _unreachable(spec: str, why: str) -> ConfigError:
     advice = "unset HF_HUB_OFFLINE to download it" if why == OFFLINE_SET else "connect to the internet once"
-    return ConfigError(f"model '{spec}' is not in the Hugging Face cache and {why}: {advice}, or pass a local "
-                       "folder with --model")
+    return ConfigError(f"model '{spec}'{_did_you_mean(spec)} is not in the Hugging Face cache and {why}: {advice}, "
+                       "or pass a local folder with --model")
 
 
 def fallback_note(spec: str, why: str) -> str:
     """The banner of a gallery that fell back; saying so on the terminal too, once per build."""
-    print(f"note: {spec} is not in the Hugging Face cache and {why}; using the offline model instead "
-          "(--no-fallback turns this off)", file=sys.stderr)
+    print(f"note: {spec}{_did_you_mean(spec)} is not in the Hugging Face cache and {why}; using the offline model "
+          "instead (--no-fallback turns this off)", file=sys.stderr)
     return (f"{spec} could not be downloaded and is not in the Hugging Face cache, so this gallery uses the "
             f"offline model: {offline.DESCRIPTION}.")
 
