@@ -188,7 +188,8 @@ class Hub:
                 if is_lfs(path):
                     entry["lfs"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
             siblings.append(entry)
-        return {"_id": repo.sha[:24], "id": name, "modelId": name, "author": name.split("/")[0] if "/" in name else None,
+        return {"_id": repo.sha[:24], "id": name, "modelId": name,
+                "author": name.split("/")[0] if "/" in name else None,
                 "sha": repo.sha, "lastModified": "2024-01-01T00:00:00.000Z", "createdAt": "2024-01-01T00:00:00.000Z",
                 "private": repo.private, "gated": "manual" if repo.gated else False, "disabled": False,
                 "downloads": 0, "likes": 0, "library_name": "transformers", "pipeline_tag": "fill-mask",

@@ -40,7 +40,8 @@ def previous_site(tiny_bert, tmp_path_factory):
 
 def generate(cwd, *args, endpoint: str, home, timeout=300, **extra) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "generate.py"), *map(str, args)], cwd=cwd,
-                          env=client_env(endpoint, HF_HOME=str(home), **extra), capture_output=True, text=True, timeout=timeout)
+                          env=client_env(endpoint, HF_HOME=str(home), **extra), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def model_build(tmp_path, hub, model, *args, previous=None, **extra):
