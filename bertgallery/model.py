@@ -256,7 +256,8 @@ def _refused(spec: str, error: BaseException) -> ConfigError | None:
 def _did_you_mean(spec: str) -> str:
     """' (did you mean 'bert-base-uncased'?)' for an id close to one in the cache or a well-known one."""
     from difflib import get_close_matches
-    close = get_close_matches(spec, [i for i in (*_cached_ids(), *WELL_KNOWN) if i != spec], n=1, cutoff=0.8)
+    known = [*_cached_ids(), *WELL_KNOWN]
+    close = [] if spec in known else get_close_matches(spec, known, n=1, cutoff=0.8)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
