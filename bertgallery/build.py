@@ -26,6 +26,7 @@ class Options:
     progress: bool = True
     wait: bool = True  # for another build of the same output to finish
     device: str = "auto"  # where the model runs: auto (a GPU when torch sees one), cpu or cuda
+    hub_timeout: float = model.HUB_TIMEOUT  # seconds to wait for the hub to answer before it counts as unreachable
 
 
 @dataclass
@@ -50,14 +51,14 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         old, before = output.read_manifest(out), output.snapshot(out)
         hashes = cache.FileHashes(old.hashes if old else None)
         old = None if options.force else old
-        resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes)
+        resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes, options.hub_timeout)
         identity, (reused, counted, todo) = resolved.identity, reuse.plan(cfg, resolved.identity, old, out, hashes)
         from . import plots, render  # matplotlib; the workers fork before torch starts its threads
         drawing = any(s.slug not in reused for s in todo)  # the others take over their pictures
         with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers:
             info, files, results, counted_now, images = None, {}, {}, 0, 0
             if todo or (cfg.corpus and counted is None):
-                loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device)
+                loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout)
                 info, identity = loaded.info, loaded.identity
                 if identity != resolved.identity:  # downloaded, or fell back, just now
                     reused, counted, todo = reuse.plan(cfg, identity, old, out, hashes)

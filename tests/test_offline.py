@@ -69,8 +69,8 @@ def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path, no_hub):
     r = run_cli("s.yaml", "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip().splitlines() == [
-        "note: bert-base-uncased is not reachable or cached; using the offline model instead "
-        "(--no-fallback turns this off)"]
+        "note: bert-base-uncased is not in the Hugging Face cache and HF_HUB_OFFLINE is set; using the offline "
+        "model instead (--no-fallback turns this off)"]
     for page in (tmp_path / "site" / "index.html", tmp_path / "site" / "cat" / "index.html"):
         html = page.read_text()
         # the banner and the model line say the encoder itself was fine-tuned, and link to how far from MiniLM
@@ -88,7 +88,7 @@ def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path, no_hub):
     # the fallback is part of what the site was built from: --no-fallback is not "up to date" with it
     before = {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()}
     r = run_cli("s.yaml", "--quiet", "--no-fallback", cwd=tmp_path)
-    assert r.returncode == 2 and "cannot be downloaded" in r.stderr
+    assert r.returncode == 2 and "is not in the Hugging Face cache" in r.stderr
     assert {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()} == before
 
 
@@ -96,8 +96,9 @@ def test_no_fallback_fails_with_advice(tmp_path, no_hub):
     write_yaml(tmp_path / "s.yaml", "model: bert-base-uncased\nsentences:\n  - A [MASK] sat.\n")
     r = run_cli("s.yaml", "--no-fallback", cwd=tmp_path)
     assert r.returncode == 2
-    assert r.stderr.strip() == ("error: model 'bert-base-uncased' cannot be downloaded and is not in the Hugging "
-                                "Face cache: connect to the internet once, or pass a local folder with --model")
+    assert r.stderr.strip() == ("error: model 'bert-base-uncased' is not in the Hugging Face cache and "
+                                "HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE to download it, or pass a local folder "
+                                "with --model")
     assert not (tmp_path / "site").exists()
 
 
