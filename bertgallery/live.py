@@ -262,7 +262,9 @@ def _character_classes(backend) -> dict:
     key = json.dumps([json.loads(backend.to_str()).get(k) for k in ("normalizer", "pre_tokenizer")])
     if key in _TABLES:
         return _TABLES[key]
-    points = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and c != ord(SEPARATOR)]
+    # planes 4-13 hold no character in any Unicode version: the tokenizer keeps them as letters, as live.js
+    # does with any code point these tables do not name
+    points = [c for c in (*range(0xD800), *range(0xE000, 0x40000), *range(0xE0000, 0x110000)) if c != ord(SEPARATOR)]
     drop, pad, mapping, space, punct = [], [], {}, [], []
     normalise = backend.normalizer.normalize_str if backend.normalizer else (lambda s: s)
     pre = backend.pre_tokenizer.pre_tokenize_str
@@ -282,16 +284,12 @@ def _character_classes(backend) -> dict:
             elif not (hangul and HANGUL[0] <= c <= HANGUL[1] and out == _hangul(c)):
                 mapping[str(c)] = out
         text = SEPARATOR + SEPARATOR.join(map(chr, batch)) + SEPARATOR
-        covered = {}
+        piece = np.zeros(len(text), np.int64)  # the length of the piece each character ended in; 0: dropped
         for _, (a, b) in pre(text):
-            for i in range(a, b):
-                covered[i] = b - a
-        for k, c in enumerate(batch):
-            n = covered.get(2 * k + 1)
-            if n is None:
-                space.append(c)
-            elif n == 1:
-                punct.append(c)
+            piece[a:b] = b - a
+        mine = piece[1::2][:len(batch)]
+        space += [c for c, n in zip(batch, mine) if n == 0]
+        punct += [c for c, n in zip(batch, mine) if n == 1]
     _TABLES[key] = dict(drop=_ranges(drop), pad=_ranges(pad), map=mapping, space=_ranges(space),
                         punct=_ranges(punct), hangul=hangul)
     return _TABLES[key]
