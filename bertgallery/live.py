@@ -161,14 +161,18 @@ def dequantise(matrix: np.ndarray, scheme) -> np.ndarray:
 
 def pack_bits(q: np.ndarray, bits: int) -> bytes:
     """Integers as a little-endian bit stream: value k in bits k*bits .. (k+1)*bits - 1, two's complement."""
-    flat = (q.reshape(-1).astype(np.int64) & ((1 << bits) - 1)).astype(np.uint32)
-    out = []
-    step = 8 * 65536  # values at a time: a multiple of 8, so every slice ends on a whole byte
-    for start in range(0, flat.size, step):
-        part = flat[start:start + step]
-        stream = ((part[:, None] >> np.arange(bits, dtype=np.uint32)) & 1).astype(np.uint8)
-        out.append(np.packbits(stream.reshape(-1), bitorder="little").tobytes())
-    return b"".join(out)
+    flat = (q.reshape(-1).astype(np.int64) & ((1 << bits) - 1)).astype(np.uint64)
+    n = 8 // np.gcd(bits, 8)  # values to a whole number of bytes: 2 of 12 bits are 3 bytes, 4 of 10 are 5
+    if n * bits <= 64:
+        block = np.zeros(-(-flat.size // n) * n, np.uint64)
+        block[:flat.size] = flat
+        block = block.reshape(-1, n) << (np.arange(n, dtype=np.uint64) * np.uint64(bits))
+        words = np.bitwise_or.reduce(block, axis=1).astype("<u8")
+        data = words.view(np.uint8).reshape(-1, 8)[:, :n * bits // 8].tobytes()
+    else:  # any other width, a bit at a time
+        stream = ((flat[:, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+        data = np.packbits(stream.reshape(-1), bitorder="little").tobytes()
+    return data[:-(-flat.size * bits // 8)]
 
 
 def as_exported(net, precision: str = "compact"):
@@ -217,19 +221,20 @@ def _pack(weights: dict[str, np.ndarray], precision: str) -> tuple[bytes, list[d
 # stream), so a file is 8/7 of the bytes plus the escapes, where base64 is 4/3. The five 7-bit values a
 # double-quoted literal cannot hold as themselves (NUL, LF, CR, ", \) are written U+0080 + value: two bytes of
 # UTF-8, one character to JavaScript.
-ESCAPED = np.array([0, 10, 13, 34, 92])
+CHARACTERS = np.arange(128, dtype="<u4")
+CHARACTERS[[0, 10, 13, 34, 92]] += 0x80
 
 
 def text7(data: bytes) -> str:
-    out = []
-    step = 7 * 65536  # bytes at a time: a multiple of 7, so every slice ends on a whole character
-    for start in range(0, len(data), step):
-        bits = np.unpackbits(np.frombuffer(data[start:start + step], np.uint8), bitorder="little")
-        bits = np.concatenate([bits, np.zeros(-bits.size % 7, np.uint8)]).reshape(-1, 7)
-        groups = (bits.astype(np.uint32) << np.arange(7, dtype=np.uint32)).sum(axis=1, dtype=np.uint32)
-        groups = np.where(np.isin(groups, ESCAPED), groups + 0x80, groups).astype("<u4")
-        out.append(groups.tobytes().decode("utf-32-le"))
-    return "".join(out)
+    # seven bytes are one 56-bit number, eight 7-bit characters
+    raw = np.frombuffer(data, np.uint8)
+    padded = np.zeros(-(-raw.size // 7) * 7, np.uint8)
+    padded[:raw.size] = raw
+    blocks = np.zeros((padded.size // 7, 8), np.uint8)
+    blocks[:, :7] = padded.reshape(-1, 7)
+    numbers = blocks.view("<u8").reshape(-1, 1)
+    groups = (numbers >> (np.arange(8, dtype=np.uint64) * np.uint64(7))) & np.uint64(127)
+    return CHARACTERS[groups.reshape(-1)[:-(-raw.size * 8 // 7)]].tobytes().decode("utf-32-le")
 
 
 # --- the tokenizer -------------------------------------------------------------------------------------------
