@@ -222,13 +222,13 @@ SENTENCES = [("The cat sat on the [MASK] and looked around.", None), ("I [MASK] 
              ("Ünïcödé, 中文 and émoji 🍕: [MASK]!", "b" * 130)]
 
 
-@pytest.mark.parametrize("family", ["bert", "distilbert"])
-@pytest.mark.parametrize("precision", ["float32", "compact"])
-@pytest.mark.parametrize("transport", ["file", "http"])
+@pytest.mark.parametrize("family, precision, transport", [
+    ("bert", "float32", "file"), ("bert", "compact", "http"), ("distilbert", "float32", "http"),
+    ("distilbert", "compact", "file")])
 def test_the_browser_run_equals_the_python_run(family, precision, transport, tokenizer, browser, server, tmp_path):
     """Layout and arithmetic: with the weights the browser holds (float32 as they are, or the compact ones'
     dequantised values), attention, value norms and predictions equal transformers' to float rounding. The
-    compact export is split into many small files, as a large model's is."""
+    compact export is split into many small files, as a large model's is. From file:// and over http."""
     net = tiny_net(family)
     files = live.export(net, tokenizer, precision, chunk_bytes=400_000)
     if precision == "compact":
