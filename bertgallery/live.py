@@ -213,6 +213,7 @@ def _pack(weights: dict[str, np.ndarray], precision: str) -> tuple[bytes, list[d
             q, rows, cols = quantise(array, *scheme)
             entry.update(dtype="int", bits=scheme[0], offset=put(pack_bits(q, scheme[0])),
                          rows=put(rows.astype("<f4").tobytes()), cols=put(cols.astype("<f4").tobytes()))
+        entry["end"] = offset  # where its bytes end: live.js builds each tensor as soon as they are in
         index.append(entry)
     return b"".join(parts), index
 

@@ -15,7 +15,8 @@
   function workerMain() {
     "use strict";
     var MAX_CHARS = 65536;  // the most text run() reads: far past any model's token limit, still quick
-    var manifest = null, bytes = null, partsLeft = 0, readyId = null, model = null, timings = { decode: 0, build: 0 };
+    var manifest = null, bytes = null, partsLeft = 0, readyId = null, model = null, tokenizer = null;
+    var timings = { decode: 0, build: 0 };
 
     function LiveError(code, message) {
       this.code = code;
@@ -125,16 +126,44 @@
       return out;
     }
 
-    function build() {
-      var byName = {}, W = {};
-      manifest.tensors.forEach(function (t) { byName[t.name] = t; });
-      Object.keys(byName).forEach(function (name) {
-        W[name] = tensor(byName[name], name === "embed.word" || name === "head.decoder");
+    // G_h = W_O[:,h]^T W_O[:,h] for each head h: [heads x dh x dh], so that a value vector's norm through the
+    // output projection costs dh^2, not hidden * dh
+    function gram(O, H) {
+      var D = O.rows, dh = O.cols / H, w = O.data, G = new Float64Array(H * dh * dh);
+      for (var r = 0; r < D; r++) {
+        var row = r * O.cols;
+        for (var h = 0; h < H; h++) {
+          var base = h * dh * dh, col = row + h * dh;
+          for (var a = 0; a < dh; a++) {
+            var wa = w[col + a], ga = base + a * dh;
+            for (var b = a; b < dh; b++) G[ga + b] += wa * w[col + b];  // the upper half; mirrored below
+          }
+        }
+      }
+      for (var h2 = 0; h2 < H; h2++)
+        for (var i = 0; i < dh; i++) for (var k = 0; k < i; k++) G[h2 * dh * dh + i * dh + k] = G[h2 * dh * dh + k * dh + i];
+      return G;
+    }
+
+    // Each tensor is made as soon as the parts holding its bytes are in, while the page is still reading the
+    // later <script> files.
+    var arrived = [], built = {}, pendingTensors = [];
+    function buildReady() {
+      var parts = manifest.parts;
+      pendingTensors = pendingTensors.filter(function (entry) {
+        for (var i = 0; i < parts.length; i++) {
+          var p = parts[i];
+          if (!arrived[i] && p.offset < entry.end && p.offset + p.bytes > entry.offset) return true;
+        }
+        var t = built[entry.name] = tensor(entry, entry.name === "embed.word" || entry.name === "head.decoder");
+        if (/^layer\d+\.o\.weight$/.test(entry.name)) t.gram = gram(t, manifest.config.heads);
+        return false;
       });
+    }
+
+    function build() {
       bytes = null;
-      var cfg = manifest.config;
-      model = { cfg: cfg, W: W, tok: makeTokenizer(manifest.tokenizer, manifest.vocab),
-                decoder: W["head.decoder"] || W["embed.word"] };
+      model = { cfg: manifest.config, W: built, tok: tokenizer, decoder: built["head.decoder"] || built["embed.word"] };
     }
 
     // -- the tokenizer: the Python (fast) tokenizer's BertNormalizer, BertPreTokenizer, WordPiece and template,
@@ -155,6 +184,8 @@
       var ids = new Map(), chars = spec.chars, normal = new Map(), kind = new Map();
       vocab.forEach(function (w, i) { ids.set(w, i); });
       var added = spec.added.slice().sort(function (a, b) { return b.content.length - a.content.length; });
+      var longest = 0;  // in code points: no piece longer can be in the vocabulary
+      vocab.forEach(function (w) { var n = Array.from(w).length; if (n > longest) longest = n; });
 
       function hangul(c) {  // Unicode's algorithmic decomposition of a Hangul syllable
         var s = c - 0xAC00, t = s % 28;
@@ -185,7 +216,7 @@
         if (cs.length > spec.maxWordChars) { out.push(ids.get(spec.unk)); return; }
         var pieces = [], start = 0;
         while (start < cs.length) {
-          var end = cs.length, found = -1;
+          var end = Math.min(cs.length, start + longest), found = -1;
           while (end > start) {
             var sub = (start > 0 ? spec.prefix : "") + cs.slice(start, end).join("");
             var id = ids.get(sub);
@@ -212,17 +243,17 @@
         if (word) wordpiece(word, out);
       }
       function encodeOne(text) {  // added tokens ([MASK], [CLS], ...) are matched first, on the raw text
-        var out = [], at = 0;
+        var out = [], at = 0, next = added.map(function (a) { return text.indexOf(a.content); });
         while (at < text.length) {
-          var best = -1, which = null;
+          var best = -1, which = -1;
           for (var i = 0; i < added.length; i++) {
-            var j = text.indexOf(added[i].content, at);
-            if (j >= 0 && (best < 0 || j < best)) { best = j; which = added[i]; }
+            if (next[i] >= 0 && next[i] < at) next[i] = text.indexOf(added[i].content, at);  // each found once
+            if (next[i] >= 0 && (best < 0 || next[i] < best)) { best = next[i]; which = i; }
           }
           if (best < 0) { plain(text.slice(at), out); break; }
           plain(text.slice(at, best), out);
-          out.push(which.id);
-          at = best + which.content.length;
+          out.push(added[which].id);
+          at = best + added[which].content.length;
         }
         return out;
       }
@@ -238,8 +269,7 @@
       return { encode: encode, spec: spec };
     }
 
-    function checkText(text, name) {
-      if (typeof text !== "string") throw new LiveError("bad-text", "The " + name + " must be text.");
+    function checkText(text, name) {  // a lone surrogate: the Python tokenizer cannot take it either
       for (var i = 0; i < text.length; i++) {
         var u = text.charCodeAt(i);
         if (u >= 0xD800 && u <= 0xDBFF) {
@@ -254,12 +284,14 @@
 
     function tokenize(text, pair) {
       if (pair === undefined || pair === "") pair = null;
-      checkText(text, "text");
-      if (pair !== null) checkText(pair, "second sentence");
+      if (typeof text !== "string") throw new LiveError("bad-text", "The text must be text.");
+      if (pair !== null && typeof pair !== "string") throw new LiveError("bad-text", "The second sentence must be text.");
       var chars = text.length + (pair === null ? 0 : pair.length);
       if (chars > MAX_CHARS)
         throw new LiveError("too-long", "The text is " + thousands(chars) + " characters long; live mode reads at most " +
                             thousands(MAX_CHARS) + ".");
+      checkText(text, "text");
+      if (pair !== null) checkText(pair, "second sentence");
       return model.tok.encode(text, pair);
     }
 
@@ -378,20 +410,20 @@
             }
           }
         }
-        // each head's value vectors through its slice of the output projection: ||W_O[:,h] (W_V[h] x_j + b_V[h])||
-        var O = W[p + "o.weight"].data, acc = new Float64Array(H * T);
-        for (var r = 0; r < D; r++) {
-          var or = r * D;
-          for (var h2 = 0; h2 < H; h2++) {
-            var oh = or + h2 * dh, vh = h2 * dh;
-            for (var j2 = 0; j2 < T; j2++) {
-              var f = 0, vj = j2 * D + vh;
-              for (var e2 = 0; e2 < dh; e2++) f += O[oh + e2] * V[vj + e2];
-              acc[h2 * T + j2] += f * f;
+        // each head's value vectors through its slice of the output projection, ||W_O[:,h] (W_V[h] x_j + b_V[h])||,
+        // as sqrt(v^T G_h v) with G_h = W_O[:,h]^T W_O[:,h] (gram(), once at load)
+        var G = W[p + "o.weight"].gram, dd = dh * dh;
+        for (var h2 = 0; h2 < H; h2++) {
+          for (var j2 = 0; j2 < T; j2++) {
+            var vj = j2 * D + h2 * dh, gh = h2 * dd, sq = 0;
+            for (var a = 0; a < dh; a++) {
+              var f = 0, ga = gh + a * dh;
+              for (var e2 = 0; e2 < dh; e2++) f += G[ga + e2] * V[vj + e2];
+              sq += V[vj + a] * f;
             }
+            norms[(l * H + h2) * T + j2] = Math.sqrt(Math.max(0, sq));
           }
         }
-        for (var a = 0; a < H * T; a++) norms[l * H * T + a] = Math.sqrt(acc[a]);
         var A = linear(C, T, D, W[p + "o.weight"], W[p + "o.bias"]);
         for (var k = 0; k < T * D; k++) A[k] += X[k];
         layerNorm(A, T, D, W[p + "norm1.weight"], W[p + "norm1.bias"], cfg.eps);
@@ -411,16 +443,24 @@
       var h = linear(x, 1, D, W["head.dense.weight"], W["head.dense.bias"]);
       for (var i = 0; i < D; i++) h[i] = act(h[i]);
       layerNorm(h, 1, D, W["head.norm.weight"], W["head.norm.bias"], cfg.eps);
-      var E = model.decoder, bias = W["head.bias"].data, n = E.rows, logits = new Float64Array(n), max = -Infinity, v;
-      var hc = new Float64Array(D);  // the column scales folded into h once, not into every row
-      if (E.q) for (v = 0; v < D; v++) hc[v] = h[v] * E.colScale[v];
-      for (v = 0; v < n; v++) {
-        var base = v * D, s = 0, j;
-        if (E.q) { for (j = 0; j < D; j++) s += E.q[base + j] * hc[j]; s *= E.rowScale[v]; }
-        else for (j = 0; j < D; j++) s += E.data[base + j] * h[j];
-        logits[v] = s + bias[v];
-        if (logits[v] > max) max = logits[v];
+      var E = model.decoder, bias = W["head.bias"].data, n = E.rows, logits = new Float64Array(n), max = -Infinity, v, j;
+      var rows = E.q || E.data, x = h;
+      if (E.q) {  // the column scales folded into h once, not into every row
+        x = new Float64Array(D);
+        for (j = 0; j < D; j++) x[j] = h[j] * E.colScale[j];
       }
+      for (v = 0; v + 2 <= n; v += 2) {  // two rows at a time: each x[j] read once for both
+        var b0 = v * D, b1 = b0 + D, s0 = 0, s1 = 0;
+        for (j = 0; j < D; j++) { var xj = x[j]; s0 += rows[b0 + j] * xj; s1 += rows[b1 + j] * xj; }
+        logits[v] = (E.q ? s0 * E.rowScale[v] : s0) + bias[v];
+        logits[v + 1] = (E.q ? s1 * E.rowScale[v + 1] : s1) + bias[v + 1];
+      }
+      for (; v < n; v++) {
+        var s2 = 0;
+        for (j = 0; j < D; j++) s2 += rows[v * D + j] * x[j];
+        logits[v] = (E.q ? s2 * E.rowScale[v] : s2) + bias[v];
+      }
+      for (v = 0; v < n; v++) if (logits[v] > max) max = logits[v];
       var sum = 0;
       for (v = 0; v < n; v++) sum += Math.exp(logits[v] - max);
       var best = [];  // the topK largest, largest first
@@ -463,17 +503,21 @@
           manifest = msg.manifest;
           bytes = new Uint8Array(manifest.bytes);
           partsLeft = manifest.parts.length;
+          pendingTensors = manifest.tensors.slice();
           readyId = msg.id;
+          tokenizer = makeTokenizer(manifest.tokenizer, manifest.vocab);
           return;
         }
         if (msg.type === "part") {
           var t0 = performance.now();
           decodePart(manifest.parts[msg.index], msg.data);
-          timings.decode += performance.now() - t0;
+          arrived[msg.index] = true;
+          var t1 = performance.now();
+          buildReady();
+          timings.decode += t1 - t0;
+          timings.build += performance.now() - t1;
           if (--partsLeft === 0) {
-            t0 = performance.now();
             build();
-            timings.build = performance.now() - t0;
             self.postMessage({ id: readyId, value: { config: manifest.config, precision: manifest.precision, maxTokens: manifest.tokenizer.maxTokens, maskToken: manifest.tokenizer.maskToken, timings: timings } });
           }
           return;
