@@ -9,7 +9,7 @@
 //   bertGalleryLive.last                        the latest result
 (function () {
   "use strict";
-  var REGISTRY = "bertGalleryLiveData";
+  var REGISTRY = "bertGalleryLiveData", MANIFEST = "model.js";  // live.py's REGISTRY and MANIFEST
 
   // ---- Everything in workerMain runs in the worker: its source text becomes the worker's script. ----
   function workerMain() {
@@ -597,9 +597,9 @@
     var base = options.base === undefined ? "live/" : options.base, onProgress = options.onProgress || function () {};
     if (base && base.slice(-1) !== "/") base += "/";
     var start = performance.now(), root = new URL(base, document.baseURI);
-    loading = addScript(new URL("model.js", root).href).then(function (manifest) {
+    loading = addScript(new URL(MANIFEST, root).href).then(function (manifest) {
       if (!manifest || manifest.format !== 1)
-        throw liveError({ code: "load", message: base + "model.js is not a live-mode model this page can read." });
+        throw liveError({ code: "load", message: base + MANIFEST + " is not a live-mode model this page can read." });
       try { startWorker(); } catch (e) {
         throw liveError({ code: "load", message: "This browser cannot start a Web Worker here, so live mode cannot run: " + e.message });
       }

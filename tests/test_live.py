@@ -264,6 +264,21 @@ def test_the_tokenizer_equals_the_python_one_on_odd_text_and_pairs(tiny_page, to
         assert g["tokens"] == tokenizer.convert_ids_to_tokens(ids)
 
 
+@pytest.mark.parametrize("settings", [dict(do_lower_case=False, tokenize_chinese_chars=False, strip_accents=False),
+                                      dict(do_lower_case=False, strip_accents=True)])
+def test_the_tokenizer_follows_the_settings(settings, browser, tmp_path):
+    """A cased tokenizer, with and without accents stripped, CJK handling off: the normaliser's other settings."""
+    from transformers import AutoTokenizer
+
+    from bertgallery import offline
+    tokenizer = AutoTokenizer.from_pretrained(offline.encoder_dir(), **settings)
+    page = Live(browser, write_site(tmp_path / "site", live.export(tiny_net("bert"), tokenizer)), "file")
+    items = [(t, None) for t in ODD + CORPUS[::10]] + PAIRS
+    for (text, pair), g in zip(items, page.tokenize(items)):
+        assert (g["ids"], g["tokenTypes"]) == python_encoding(tokenizer, text, pair), (text, pair)
+    page.close()
+
+
 def test_bad_input_gets_a_message(tiny_page):
     assert tiny_page.error("No mask here.") == ["no-mask", "There is no [MASK] in the text: write [MASK] where "
                                                 "the model should guess a word."]
@@ -311,6 +326,20 @@ def test_only_wordpiece_models_are_exported(tiny_roberta, tokenizer):
         live.export(tiny_net("bert"), AutoTokenizer.from_pretrained(tiny_roberta))
     with pytest.raises(ValueError, match="precision must be one of"):
         live.export(tiny_net("bert"), tokenizer, "int4")
+
+
+def test_live_js_reads_what_live_py_writes(tokenizer):
+    """One protocol: the registry and the manifest's name, the format number; an export is the same every time
+    (the build caches it)."""
+    js = (ROOT / "templates" / "live.js").read_text(encoding="utf-8")
+    assert f'var REGISTRY = "{live.REGISTRY}", MANIFEST = "{live.MANIFEST}";' in js
+    assert f"manifest.format !== {live.FORMAT}" in js
+    net = tiny_net("distilbert")
+    files = live.export(net, tokenizer, chunk_bytes=400_000)
+    assert files == live.export(net, tokenizer, chunk_bytes=400_000)
+    assert list(files) == ["model.js"] + [f"weights-{n}.js" for n in range(1, len(files))]
+    prefix = f"(window.{live.REGISTRY} = window.{live.REGISTRY} || {{}})[document.currentScript.src] = "
+    assert files["model.js"].startswith(prefix) and all(files[f].startswith("\ufeff" + prefix) for f in list(files)[1:])
 
 
 def test_the_storage_round_trip():
