@@ -1,7 +1,7 @@
 """Live mode's size and speed: python bench/live.py [--runs 7] [--loads 3] [--quality 200] [--no-base]
 
-In this one process, for the offline model and a BERT-base-shaped one (BertConfig() defaults, random weights:
-size and speed do not depend on them):
+In this one process, for the offline model and BERT-base- and DistilBERT-base-shaped ones (BertConfig() and
+DistilBertConfig() defaults, random weights: size and speed do not depend on them):
 1. the export (bertgallery/live.py): its size on disk, its files, the seconds Python takes to make it;
 2. in Debian's headless Chromium, from file://: the load time (load() called to ready: the <script> files, the
    worker decoding and dequantising), median of --loads fresh pages; the time per 12-token sentence with one
@@ -138,11 +138,12 @@ def main():
     ap.add_argument("--loads", type=int, default=3)
     ap.add_argument("--quality", type=int, default=200)
     ap.add_argument("--precisions", default="compact,float16,int8")
-    ap.add_argument("--no-base", action="store_true", help="leave out the BERT-base-shaped model")
+    ap.add_argument("--no-base", action="store_true", help="leave out the base-shaped models")
     args = ap.parse_args()
     import torch
     from playwright.sync_api import sync_playwright
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+    from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, DistilBertConfig,
+                              DistilBertForMaskedLM)
 
     from bertgallery import model, offline
     model.quiet()
@@ -183,17 +184,22 @@ def main():
             print(f"| {precision} | {size / 1e6:.1f} MB | {load / 1000:.2f} s | {same} of {len(texts)} "
                   f"({100 * same / len(texts):.1f} %) | {worst:.4f} | {median:.4f} | {where} |")
         if not args.no_base:
-            torch.manual_seed(0)
-            base = BertForMaskedLM(BertConfig(attn_implementation="eager")).eval()
             base_tokenizer = AutoTokenizer.from_pretrained(offline.encoder_dir())
-            start = time.perf_counter()
-            files = live.export(base, base_tokenizer, precisions[0])
-            took = time.perf_counter() - start
-            print()
-            page, _, _ = speed(browser, base, base_tokenizer, files, Path(tmp) / "base",
-                               argparse.Namespace(runs=args.runs, loads=max(1, args.loads // 2)),
-                               f"BERT-base shape (12 x 12, random weights), {precisions[0]}, exported in {took:.1f} s")
-            page.close()
+            for name, make in (("BERT-base shape (12 x 12, random weights)", lambda: BertForMaskedLM(BertConfig(
+                                   attn_implementation="eager"))),
+                               ("DistilBERT-base shape (6 x 12, random weights)", lambda: DistilBertForMaskedLM(
+                                   DistilBertConfig(attn_implementation="eager")))):
+                torch.manual_seed(0)
+                base = make().eval()
+                start = time.perf_counter()
+                files = live.export(base, base_tokenizer, precisions[0])
+                took = time.perf_counter() - start
+                print()
+                page, _, _ = speed(browser, base, base_tokenizer, files, Path(tmp) / name.split()[0],
+                                   argparse.Namespace(runs=args.runs, loads=max(1, args.loads // 2)),
+                                   f"{name}, {precisions[0]}, exported in {took:.1f} s")
+                page.close()
+                del base, files
         browser.close()
 
 
