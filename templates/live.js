@@ -108,17 +108,18 @@
         for (var i = 0; i < n; i++) f[i] = HALF[u[i]];
         out.data = f;
       } else {
-        var q = unpack(entry.offset, n, entry.bits, new Int16Array(n));
         var rs = new Float32Array(buf, entry.rows, rows).slice(), cs = new Float32Array(buf, entry.cols, cols).slice();
         if (keepIntegers) {
-          out.q = q;
+          out.q = unpack(entry.offset, n, entry.bits, new Int16Array(n));
           out.rowScale = rs;
           out.colScale = cs;
-        } else {
-          var d = new Float32Array(n);
+        } else {  // a row at a time when rows start on whole bytes (even widths: every BERT), else all at once
+          var d = new Float32Array(n), rowBytes = cols * entry.bits / 8, whole = rowBytes % 1 === 0;
+          var q = whole ? new Int16Array(cols) : unpack(entry.offset, n, entry.bits, new Int16Array(n));
           for (var r = 0; r < rows; r++) {
-            var s = rs[r], base = r * cols;
-            for (var c = 0; c < cols; c++) d[base + c] = q[base + c] * s * cs[c];
+            var s = rs[r], base = r * cols, at = whole ? 0 : base;
+            if (whole) unpack(entry.offset + r * rowBytes, cols, entry.bits, q);
+            for (var c = 0; c < cols; c++) d[base + c] = q[at + c] * s * cs[c];
           }
           out.data = d;
         }
@@ -129,19 +130,18 @@
     // G_h = W_O[:,h]^T W_O[:,h] for each head h: [heads x dh x dh], so that a value vector's norm through the
     // output projection costs dh^2, not hidden * dh
     function gram(O, H) {
-      var D = O.rows, dh = O.cols / H, w = O.data, G = new Float64Array(H * dh * dh);
-      for (var r = 0; r < D; r++) {
-        var row = r * O.cols;
-        for (var h = 0; h < H; h++) {
-          var base = h * dh * dh, col = row + h * dh;
-          for (var a = 0; a < dh; a++) {
-            var wa = w[col + a], ga = base + a * dh;
-            for (var b = a; b < dh; b++) G[ga + b] += wa * w[col + b];  // the upper half; mirrored below
+      var D = O.rows, cols = O.cols, dh = cols / H, w = O.data, G = new Float64Array(H * dh * dh);
+      var t = new Float64Array(dh * D);  // one head's columns of W_O, each made a contiguous row
+      for (var h = 0; h < H; h++) {
+        for (var r = 0; r < D; r++) for (var a = 0; a < dh; a++) t[a * D + r] = w[r * cols + h * dh + a];
+        for (var i = 0; i < dh; i++) {
+          for (var k = i; k < dh; k++) {
+            var s = 0, ti = i * D, tk = k * D;
+            for (var x = 0; x < D; x++) s += t[ti + x] * t[tk + x];
+            G[h * dh * dh + i * dh + k] = G[h * dh * dh + k * dh + i] = s;
           }
         }
       }
-      for (var h2 = 0; h2 < H; h2++)
-        for (var i = 0; i < dh; i++) for (var k = 0; k < i; k++) G[h2 * dh * dh + i * dh + k] = G[h2 * dh * dh + k * dh + i];
       return G;
     }
 

@@ -55,10 +55,15 @@ PAIRS = [("The cat sat on the mat.", "It was [MASK]."), ("Ça va?", "日本 で�
 
 
 def tiny_net(family: str):
+    """bert, distilbert, or bert-odd: odd widths (45 and 91), so that no row of the packed integers starts on a
+    whole byte."""
     import torch
     from transformers import BertConfig, BertForMaskedLM, DistilBertConfig, DistilBertForMaskedLM
     torch.manual_seed(0)
-    if family == "bert":
+    if family == "bert-odd":
+        net = BertForMaskedLM(BertConfig(**dict(TINY, hidden_size=45, intermediate_size=91),
+                                         attn_implementation="eager"))
+    elif family == "bert":
         net = BertForMaskedLM(BertConfig(**TINY, attn_implementation="eager"))
     else:
         net = DistilBertForMaskedLM(DistilBertConfig(dim=48, n_layers=2, n_heads=3, hidden_dim=96,
@@ -224,7 +229,7 @@ SENTENCES = [("The cat sat on the [MASK] and looked around.", None), ("I [MASK] 
 
 @pytest.mark.parametrize("family, precision, transport", [
     ("bert", "float32", "file"), ("bert", "compact", "http"), ("distilbert", "float32", "http"),
-    ("distilbert", "compact", "file")])
+    ("distilbert", "compact", "file"), ("bert-odd", "compact", "file")])
 def test_the_browser_run_equals_the_python_run(family, precision, transport, tokenizer, browser, server, tmp_path):
     """Layout and arithmetic: with the weights the browser holds (float32 as they are, or the compact ones'
     dequantised values), attention, value norms and predictions equal transformers' to float rounding. The
@@ -234,7 +239,7 @@ def test_the_browser_run_equals_the_python_run(family, precision, transport, tok
     if precision == "compact":
         assert len(files) > 3 and all(len(v.encode()) <= 400_000 for v in files.values())
     page = Live(browser, write_site(tmp_path / f"{family}-{precision}", files), transport, server)
-    assert page.info["config"]["layers"] == 2 and page.info["config"]["family"] == family
+    assert page.info["config"]["layers"] == 2 and page.info["config"]["family"] == family.split("-")[0]
     reference = net if precision == "float32" else live.as_exported(net, precision)
     for text, pair in SENTENCES:
         compare(page.run(text, pair), reference, tokenizer, text, pair, atol=2e-5)
