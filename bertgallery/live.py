@@ -310,8 +310,8 @@ def _tokenizer(tokenizer, family: str, net) -> tuple[dict, list[str]]:
         spec.get("post_processor") or {}
     if model.get("type") != "WordPiece" or norm.get("type") != "BertNormalizer" \
             or pre.get("type") != "BertPreTokenizer":
-        raise _refuse(f"its tokenizer is {model.get('type')} with {norm.get('type')} and {pre.get('type')}, not "
-                      "BERT's WordPiece")
+        raise _refuse(f"its tokenizer is {model.get('type')} ({norm.get('type') or 'no'} normaliser, "
+                      f"{pre.get('type') or 'no'} pre-tokenizer), not BERT's WordPiece")
     vocab = tokenizer.get_vocab()
     words = [""] * len(vocab)
     for word, i in vocab.items():
