@@ -5,11 +5,11 @@ loads with <script src> and runs in a Web Worker (templates/live.js), from file:
 - `model.js`: the configuration, the vocabulary, the tokenizer (its settings, special tokens, and its character
   classes as the Python tokenizer itself sorts every code point, so the browser's Unicode tables do not
   matter), and where each tensor lies in the weights;
-- `weights-1.js`, `weights-2.js`, ...: the weights as base64, each file at most `chunk_bytes` (GitHub refuses
-  files over 100 MB).
+- `weights-1.js`, `weights-2.js`, ...: the weights, stored as 10- and 12-bit integers with scales and written
+  as 7-bit text, each file at most `chunk_bytes` (GitHub refuses files over 100 MB).
 Each file assigns its content into the global registry `window.bertGalleryLiveData`, keyed by its own URL
 (`document.currentScript.src`); the loader in live.js inserts the <script> elements and reads them from there.
-docs/live.md has the format, the choice of int8 and the measurements.
+docs/live.md has the format, the choice of storage and the measurements.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import numpy as np
 FORMAT = 1
 REGISTRY = "bertGalleryLiveData"
 MANIFEST = "model.js"
-CHUNK_BYTES = 16_000_000  # each weights file, base64 and all: modest for GitHub (100 MB) and for a browser
+CHUNK_BYTES = 16_000_000  # each weights file at most: modest for GitHub (100 MB) and for a browser
 FAMILIES = {"BertForMaskedLM": "bert", "DistilBertForMaskedLM": "distilbert"}
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
                "relu": "relu"}
@@ -227,7 +227,7 @@ CHARACTERS[[0, 10, 13, 34, 92]] += 0x80
 
 
 def text7(data: bytes) -> str:
-    # seven bytes are one 56-bit number, eight 7-bit characters
+    """Seven bytes are one 56-bit number, eight 7-bit characters."""
     raw = np.frombuffer(data, np.uint8)
     padded = np.zeros(-(-raw.size // 7) * 7, np.uint8)
     padded[:raw.size] = raw
@@ -365,7 +365,7 @@ def _part(key: str, text: str) -> str:
 def export(net, tokenizer, precision: str = "compact", chunk_bytes: int = CHUNK_BYTES) -> dict[str, str]:
     """{relative file name: content} of a BertForMaskedLM or DistilBertForMaskedLM for live.js. Raises
     ValueError (one line) for any other model or tokenizer."""
-    _scheme(precision, "")
+    _scheme(precision, "")  # a wrong precision is refused before any work
     family = _family(net)
     config = _config(net, family)
     tok, words = _tokenizer(tokenizer, family, net)
