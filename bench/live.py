@@ -7,7 +7,8 @@ DistilBertConfig() defaults, random weights: size and speed do not depend on the
    worker decoding and dequantising), median of --loads fresh pages; the time per 12-token sentence with one
    [MASK] (run() called to answered), median of --runs sentences after a warm-up;
 3. beside it, in the same run, the Python model's own forward pass on the same sentences (torch, eager
-   attention, attention returned, one thread as the browser has one worker), and the ratio;
+   attention, attention returned, one thread as the browser has one worker) and, for the offline model, its
+   own load (offline.load, median of 3), and the ratios;
 4. for the offline model, each storage (--precisions): size, load time, and against the Python model on
    --quality corpus sentences with one word masked (seeded): top-1 the same, attention error (the largest over
    all sentences, and the median of each sentence's largest). For the default precision it is measured in the
@@ -89,7 +90,7 @@ def python_forward(net, tokenizer, text: str):
     return torch.stack([a[0] for a in out.attentions]).numpy(), probs.argmax(-1).tolist()
 
 
-def speed(browser, net, tokenizer, files: dict, folder: Path, args, label: str):
+def speed(browser, net, tokenizer, files: dict, folder: Path, args, label: str, python_load: float = 0.0):
     site = write_site(folder, files)
     sizes = [len(v.encode()) for v in files.values()]
     loads, page = [], None
@@ -100,8 +101,10 @@ def speed(browser, net, tokenizer, files: dict, folder: Path, args, label: str):
         loads.append(took)
     total, scripts, inside = sorted(loads)[len(loads) // 2]
     print(f"{label}: {sum(sizes) / 1e6:.1f} MB in {len(sizes)} files (largest {max(sizes) / 1e6:.1f} MB)")
+    versus = f"; Python's own load {python_load:.2f} s, browser / Python {total / 1000 / python_load:.1f}x" \
+        if python_load else ""
     print(f"  load: median {total / 1000:.2f} s of {len(loads)} (all <script> files in {scripts / 1000:.2f} s; "
-          f"worker: decoding {inside['decode'] / 1000:.2f} s, dequantising {inside['build'] / 1000:.2f} s)")
+          f"worker: decoding {inside['decode'] / 1000:.2f} s, dequantising {inside['build'] / 1000:.2f} s){versus}")
     page.evaluate(f"bertGalleryLive.run({sentence(0)!r})")  # warm-up: the JIT
     python_forward(net, tokenizer, sentence(0))
     browser_ms, worker_ms, python_ms = [], [], []
@@ -150,6 +153,12 @@ def main():
     torch.set_num_threads(1)
     torch.set_grad_enabled(False)
     tokenizer, net = offline.load()
+    loads = []
+    for _ in range(3):  # the Python side's own load of the offline model, for the ratio
+        start = time.perf_counter()
+        offline.load()
+        loads.append(time.perf_counter() - start)
+    python_load = statistics.median(loads)
     precisions = args.precisions.split(",")
     texts = quality_sentences(tokenizer, args.quality)
     rows = []
@@ -161,7 +170,8 @@ def main():
             files = live.export(net, tokenizer, precision)
             took = time.perf_counter() - start
             label = f"offline model (6 layers x 12 heads), {precision}, exported in {took:.1f} s"
-            page, size, load = speed(browser, net, tokenizer, files, Path(tmp) / f"offline-{precision}", args, label)
+            page, size, load = speed(browser, net, tokenizer, files, Path(tmp) / f"offline-{precision}", args, label,
+                                     python_load)
             if precision == precisions[0]:
                 def in_browser(text):
                     r = page.evaluate("t => bertGalleryLive.run(t, null, {topK: 1}).then(r => "
