@@ -15,6 +15,9 @@ its slice W_O[:, h] of the output projection:
     c[i, j] = max(0, ‖ỹ_i‖₁ − ‖ỹ_i − T̃_i(x_j)‖₁),   C_l[i, j] = c[i, j] / Σ_k c[i, k]   contributions
     R_1 = C_1, R_l = C_l R_{l−1}                                contribution rollout (a mask at m reads row m)
 
+The LayerNorm's √(var(y_i) + ε) divides every T̃_i(x_j) of row i by one positive number, so it scales
+c[i, ·] by that number and cancels in C_l: compute leaves it (and with it b_O, which only enters y_i) out,
+and decomposition() gives T_i(x_j) for checking y_i against the model's own LayerNorm input.
 A row with nothing to normalise (every α_h[i, k] ‖f_h(x_k)‖ zero, or every c[i, k] zero) stays all zeros,
 and the statistics leave it out. Everything comes from one forward pass run with FLAGS: no second pass.
 f_h is computed by the model's own weights in their dtype (at least float32); everything after it in
@@ -139,9 +142,12 @@ def _inputs(hidden_states, attentions, layer: int, attention_mask):
 def decomposition(net, hidden_states, attentions, layer: int, attention_mask=None):
     """T_i(x_j) of one layer (0-based) in full, float64 [batch, T (i), T (j), d]: for tests and for exploring
     short sentences (compute never holds it whole). Padding keys pass on nothing; padding rows are junk."""
-    x, alpha = _inputs(hidden_states, attentions, layer, attention_mask)
-    f = _values(_layers(net)[layer], x, alpha.shape[1])
-    return _pieces(f, alpha, x.double(), 0, x.shape[1]).transpose(1, 2)
+    import torch
+
+    with torch.no_grad():
+        x, alpha = _inputs(hidden_states, attentions, layer, attention_mask)
+        f = _values(_layers(net)[layer], x, alpha.shape[1])
+        return _pieces(f, alpha, x.double(), 0, x.shape[1]).transpose(1, 2)
 
 
 def compute(net, hidden_states, attentions, attention_mask=None, budget: int = CHUNK_BYTES) -> list[Mixing]:
@@ -171,15 +177,12 @@ def compute(net, hidden_states, attentions, attention_mask=None, budget: int = C
             f = _values(layer, x, heads)
             norms[l] = f.norm(dim=-1).transpose(1, 2).cpu()
             x = x.double()
-            gamma, eps = layer.norm.weight.double(), layer.norm.eps
-            b_o = 0.0 if layer.output.bias is None else layer.output.bias.double()
+            gamma = layer.norm.weight.double()
             for part, first, rows in _chunks(batch, t, d, budget):
                 pieces = _pieces(f[part], alpha[part], x[part], first, rows)  # [s, j, i, d]
-                y = pieces.sum(1) + b_o  # [s, i, d]: the LayerNorm's input
-                scale = gamma / torch.sqrt(y.var(-1, unbiased=False, keepdim=True) + eps)
                 pieces -= pieces.mean(-1, keepdim=True)
-                pieces *= scale[:, None]  # T̃_i(x_j)
-                mixed = pieces.sum(1)  # ỹ_i
+                pieces *= gamma  # √(var(y_i) + ε) T̃_i(x_j): that factor of row i cancels in C_l
+                mixed = pieces.sum(1)  # √(var(y_i) + ε) ỹ_i
                 pieces.neg_().add_(mixed[:, None])  # ỹ_i − T̃_i(x_j), in place: the chunk is the one big array
                 c = (mixed.abs().sum(-1)[:, None] - pieces.abs_().sum(-1)).clamp_(min=0)  # [s, j, i]
                 contributions[l, part, first:first + rows] = c.transpose(1, 2).cpu()
