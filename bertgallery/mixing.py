@@ -15,14 +15,16 @@ its slice W_O[:, h] of the output projection:
     c[i, j] = max(0, ‖ỹ_i‖₁ − ‖ỹ_i − T̃_i(x_j)‖₁),   C_l[i, j] = c[i, j] / Σ_k c[i, k]   contributions
     R_1 = C_1, R_l = C_l R_{l−1}                                contribution rollout (a mask at m reads row m)
 
-The LayerNorm's √(var(y_i) + ε) divides every T̃_i(x_j) of row i by one positive number, so it scales
-c[i, ·] by that number and cancels in C_l: compute leaves it (and with it b_O, which only enters y_i) out,
-and decomposition() gives T_i(x_j) for checking y_i against the model's own LayerNorm input.
 A row with nothing to normalise (every α_h[i, k] ‖f_h(x_k)‖ zero, or every c[i, k] zero) stays all zeros,
 and the statistics leave it out. Everything comes from one forward pass run with FLAGS: no second pass.
-f_h is computed by the model's own weights in their dtype (at least float32); everything after it in
-float64, because c is a difference of two nearly equal L1 norms. T_i(x_j) is T x T x d numbers a layer, so
-it is made a chunk of rows at a time (CHUNK_BYTES).
+
+How compute() gets there: the LayerNorm's √(var(y_i) + ε) divides every T̃_i(x_j) of row i by one positive
+number, so it scales c[i, ·] by that number and cancels in C_l; it is left out, and with it b_O, which only
+enters y_i (decomposition() gives T_i(x_j), to check y_i against the model's own LayerNorm input). T̃_i(x_j)
+is linear in f and x, so those are centred and multiplied by γ once, and ỹ_i is one matrix product. What
+is left, ‖ỹ_i − T̃_i(x_j)‖₁ for every i and j, is T x T x d numbers a layer: made a chunk of rows at a time
+(CHUNK_BYTES). f_h comes from the model's own weights in their dtype (at least float32); everything after it
+is float64, because c is a difference of two nearly equal L1 norms (docs/mixing.md: what float32 would move).
 """
 from __future__ import annotations
 
@@ -176,16 +178,18 @@ def compute(net, hidden_states, attentions, attention_mask=None, budget: int = C
             x, alpha = _inputs(hidden_states, attentions, l, attention_mask)
             f = _values(layer, x, heads)
             norms[l] = f.norm(dim=-1).transpose(1, 2).cpu()
-            x = x.double()
+            # T̃_i(x_j) is linear in f and x: centre and scale them once rather than every T_i(x_j)
             gamma = layer.norm.weight.double()
+            f = (f - f.mean(-1, keepdim=True)) * gamma
+            x = x.double()
+            x = (x - x.mean(-1, keepdim=True)) * gamma
+            mixed = torch.einsum("bhij,bjhd->bid", alpha, f) + x  # √(var(y_i) + ε) ỹ_i, one GEMM
+            size = mixed.abs().sum(-1)  # [b, i]
             for part, first, rows in _chunks(batch, t, d, budget):
-                pieces = _pieces(f[part], alpha[part], x[part], first, rows)  # [s, j, i, d]
-                pieces -= pieces.mean(-1, keepdim=True)
-                pieces *= gamma  # √(var(y_i) + ε) T̃_i(x_j): that factor of row i cancels in C_l
-                mixed = pieces.sum(1)  # √(var(y_i) + ε) ỹ_i
-                pieces.neg_().add_(mixed[:, None])  # ỹ_i − T̃_i(x_j), in place: the chunk is the one big array
-                c = (mixed.abs().sum(-1)[:, None] - pieces.abs_().sum(-1)).clamp_(min=0)  # [s, j, i]
-                contributions[l, part, first:first + rows] = c.transpose(1, 2).cpu()
+                pieces = _pieces(f[part], alpha[part], x[part], first, rows)  # √(var(y_i) + ε) T̃_i(x_j)
+                pieces -= mixed[part, None, first:first + rows]  # [s, j, i, d]; its L1 norm: ‖ỹ_i − T̃_i(x_j)‖₁
+                c = size[part, None, first:first + rows] - torch.linalg.vector_norm(pieces, 1, dim=-1)
+                contributions[l, part, first:first + rows] = c.clamp_(min=0).transpose(1, 2).cpu()
     total = contributions.sum(-1, keepdim=True)
     contributions = torch.where(total > 0, contributions / torch.where(total > 0, total, 1.0), 0.0)
     keep = [torch.arange(t)] * batch if attention_mask is None else \
