@@ -43,9 +43,10 @@ def sentence(i: int, words: int = 10) -> str:
 
 
 def timed(fn):
-    start = time.perf_counter()
+    """fn's result, wall-clock seconds and this process's CPU seconds."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     out = fn()
-    return out, time.perf_counter() - start
+    return out, time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def new_quantities(net, out, attention, tokens, cls_token, sep_token) -> None:
@@ -61,27 +62,21 @@ def bench_cost(loaded, workers, n: int) -> None:
     import torch
     net, tok = loaded.net, loaded.tokenizer
     wall, cpu = [], []  # per sentence: forward, importance, pictures, the flags' extra, mixing
-
-    def timed_both(fn):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        out = fn()
-        return out, time.perf_counter() - start, time.process_time() - start_cpu
-
     for i in range(n + 1):  # sentence 0 warms up fonts, workers and torch
         text = sentence(i)
-        run, *forward = timed_both(lambda: model.predict(loaded, text, top_k=5))
-        _, *importance = timed_both(lambda: attribution.explain(net, run, "gradient"))
+        run, *forward = timed(lambda: model.predict(loaded, text, top_k=5))
+        _, *importance = timed(lambda: attribution.explain(net, run, "gradient"))
 
         def pictures():
             pending = workers.heads(run.attention, run.tokens, "viridis")
             render.render_overview(run.attention, "viridis")
             plots.render_rollout([m.rollout for m in run.masks], run.tokens, ["The mask"], "viridis")
             assert len(pending.get()) == 144
-        _, *drawing = timed_both(pictures)
+        _, *drawing = timed(pictures)
         with torch.no_grad():
-            _, *plain = timed_both(lambda: net(**run.inputs, output_attentions=True))
-            out, *flagged = timed_both(lambda: net(**run.inputs, **mixing.FLAGS))
-        _, *mixed = timed_both(lambda: new_quantities(net, out, run.attention, run.tokens, tok.cls_token,
+            _, *plain = timed(lambda: net(**run.inputs, output_attentions=True))
+            out, *flagged = timed(lambda: net(**run.inputs, **mixing.FLAGS))
+        _, *mixed = timed(lambda: new_quantities(net, out, run.attention, run.tokens, tok.cls_token,
                                                       tok.sep_token))
         if i:
             for k, kept in enumerate((wall, cpu)):
@@ -128,20 +123,20 @@ def bench_memory(loaded, long: int) -> None:
     t = inputs["input_ids"].shape[1]
     before = _reset_peak()
     with torch.no_grad():
-        out, forward = timed(lambda: net(**inputs, **mixing.FLAGS))
+        out, *forward = timed(lambda: net(**inputs, **mixing.FLAGS))
     forward_peak = _status("VmHWM") - before
-    positions = [t - 2]
-    _, importance = timed(lambda: attribution.head_importance(net, inputs, positions))
+    _, *importance = timed(lambda: attribution.head_importance(net, inputs, [t - 2]))
     before = _reset_peak()
-    (mixed,), took = timed(lambda: mixing.compute(net, out.hidden_states, out.attentions))
+    (mixed,), *took = timed(lambda: mixing.compute(net, out.hidden_states, out.attentions))
     peak = _status("VmHWM") - before
-    d, layers = net.config.hidden_size, net.config.num_hidden_layers
+    d = net.config.hidden_size
     print(f"2. one {t}-token sentence, BERT-base shape: mixing.compute adds {peak / 2 ** 20:.0f} MB of peak "
           f"resident memory (target: at most 1 GB; the forward pass with hidden states and attentions adds "
           f"{forward_peak / 2 ** 20:.0f} MB; T x T x d at once would be {t * t * d * 8 / 2 ** 30:.1f} GB a layer "
           f"in float64); its results hold {(mixed.norms.nbytes + mixed.contributions.nbytes) / 2 ** 20:.0f} MB")
-    print(f"   time: mixing.compute {took:.1f} s, the forward pass {forward:.1f} s, gradient importance "
-          f"{importance:.1f} s ({layers} layers)")
+    for k, name in enumerate(("wall-clock", "CPU time of this process")):
+        print(f"   {name}: mixing.compute {took[k]:.1f} s, the forward pass {forward[k]:.1f} s, gradient "
+              f"importance {importance[k]:.1f} s")
 
 
 def _batches(tok, texts: list[str], size: int = 32):
@@ -231,8 +226,12 @@ def main():
     ap.add_argument("--long", type=int, default=512)
     ap.add_argument("--corpus", type=int, default=200)
     ap.add_argument("--only", choices=("cost", "memory", "minilm"))
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's own choice, as a build has)")
     args = ap.parse_args()
     model.quiet()
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     if args.only in (None, "cost", "memory"):
         with tempfile.TemporaryDirectory() as tmp:
             loaded = model.load(str(make_model(Path(tmp) / "model")), fallback=False, device="cpu")
