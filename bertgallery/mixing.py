@@ -47,9 +47,9 @@ FAMILIES = {
     "electra": _BERT_LIKE,
     "distilbert": ("attention.v_lin", "attention.out_lin", "sa_layer_norm"),
 }
-# the most of T_i(x_j), [sentences, T, rows, d] float64, made at once (the one array of that size compute
-# holds): in full it is 1.6 GB a layer for a 512-token BERT-base sentence
-CHUNK_BYTES = 128 * 2 ** 20
+# the most of T_i(x_j), [sentences, T, rows, d] float64, made at once: in full it is 1.5 GiB a layer for a
+# 512-token BERT-base sentence; larger chunks are no faster (docs/mixing.md)
+CHUNK_BYTES = 32 * 2 ** 20
 
 
 @dataclass
