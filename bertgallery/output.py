@@ -16,14 +16,16 @@ import shutil
 import sys
 from pathlib import Path
 
+from . import names
 from .cache import sha256_bytes
-from .config import ConfigError
+from .config import ConfigError, read_regular
 from .manifest import TOOL, VERSION, Manifest, before_3
 from .names import MANIFEST
 
 PREFIX = ".bertgallery-"
 MARKER = ".bertgallery-staging"  # inside a staging folder until it is swapped in
 PROJECT = Path(__file__).resolve().parent.parent
+MAX_MANIFEST_BYTES = 256_000_000  # 2,000 sentences of a 384-head model list about 80 MB
 
 
 class Busy(Exception):
@@ -63,8 +65,8 @@ def _target(out: Path) -> Path:
 
 def read_manifest(out: Path) -> Manifest | None:
     """The previous build's manifest (None when there is nothing to reuse). Refuses a folder that is not
-    ours, a manifest of ours that was damaged, and a site holding anything the manifest does not name (a
-    person's file inside it would go with the next swap)."""
+    ours, a manifest of ours that was damaged, and a site holding anything a build would delete that this
+    tool did not make (a person's file inside it would go with the next swap)."""
     if not out.is_dir() or not any(out.iterdir()):
         return None
     foreign = ConfigError(f"output folder {out} already holds files this tool did not make; "
@@ -73,23 +75,38 @@ def read_manifest(out: Path) -> Manifest | None:
     if os.path.islink(path) or not path.is_file():
         raise foreign
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, MAX_MANIFEST_BYTES, f"{path} (the previous build's manifest)"))
     except (OSError, ValueError, RecursionError):
         raise foreign from None
-    if before_3(data):
-        return None  # a site of an earlier version of this tool: ours, rebuilt whole
-    if not isinstance(data, dict) or data.get("tool") != TOOL:
+    if not before_3(data) and (not isinstance(data, dict) or data.get("tool") != TOOL):
         raise foreign
     manifest = Manifest.from_json(data)
-    if manifest is None:
-        if data.get("version") == VERSION:
-            raise ConfigError(f"{path} is damaged (it is not what this tool writes): delete {out} and build again")
-        return None  # another version's: ours, but nothing in it to reuse
-    extra = sorted(listing(out) - manifest.files())
-    if extra:
-        raise ConfigError(f"{out / extra[0]} was not made by this tool: move it out of {out}, which every build "
-                          "replaces whole" + (f" ({len(extra) - 1} more such)" if len(extra) > 1 else ""))
+    if manifest is None and data.get("version") == VERSION:
+        raise ConfigError(f"{path} is damaged (it is not what this tool writes): delete {out} and build again")
+    # a manifest of another version (before_3, or a later one) says nothing this version can check: only files
+    # named as this tool names its outputs may go
+    strangers = _strangers(out, manifest.files() if manifest else None)
+    if strangers:
+        raise ConfigError(f"{out / strangers[0]} was not made by this tool: move it out of {out}, which every build "
+                          "replaces whole" + (f" ({len(strangers) - 1} more such)" if len(strangers) > 1 else ""))
     return manifest
+
+
+def _strangers(out: Path, listed: set[str] | None) -> list[str]:
+    """Everything under `out` that a swap would delete and this tool did not make, sorted: a file (or a link)
+    not named as the tool names its files (names.site_file), or not in `listed` when the manifest lists them;
+    a folder not named as the tool names its folders, or holding none of its files (an empty one too)."""
+    files, folders = [], []
+    for root, dirs, names_here in os.walk(out):
+        rel = Path(os.path.relpath(root, out))
+        links = {d for d in dirs if os.path.islink(os.path.join(root, d))}  # os.walk does not enter them
+        files += [(rel / name).as_posix().removeprefix("./") for name in names_here + sorted(links)]
+        folders += [(rel / d).as_posix().removeprefix("./") for d in dirs if d not in links]
+    strangers = {f for f in files if not names.site_file(f) or listed is not None and f not in listed}
+    holders = {str(parent) for f in files if f not in strangers for parent in Path(f).parents}
+    strangers |= {d for d in folders if not names.site_folder(d) or d not in holders}
+    # a stranger folder is named once, with everything in it
+    return sorted(s for s in strangers if not any(str(parent) in strangers for parent in Path(s).parents))
 
 
 def snapshot(out: Path) -> tuple:

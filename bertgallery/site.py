@@ -22,7 +22,6 @@ from .model import ModelInfo
 from .records import Result
 
 TEMPLATES = data_folder("templates", "base.html")
-STATIC_FILES = ("style.css", "explorer.css", "sort.js", "attention.js")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
 DRAWN = tuple(s for s in STATISTICS if s.scale)  # maps of the gallery means on the heads page
 TOP_HEADS = 5
@@ -290,5 +289,5 @@ def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
     yield f"{names.HEADS}/{names.STATISTICS_PAGE}", statistics_page(gallery)
     for i, mean in enumerate(means):
         yield f"{names.HEADS}/{names.head_page(mean.layer, mean.head)}", head_page(gallery, means, syn, i)
-    for name in STATIC_FILES:
+    for name in names.STATIC_FILES:
         yield f"{names.STATIC}/{name}", (TEMPLATES / name).read_bytes()

@@ -3,6 +3,7 @@
 Each file in bad_configs/ is a config a user might write; its '# expect:' line is (part of) the one line
 the user must see, and '# args:' adds command-line options ({tiny}, {roberta}, ... are filled in here)."""
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -103,7 +104,32 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     manifest = json.loads((tampered_extra / "manifest.json").read_text())
     manifest["model"] = {"identity": manifest["model"], "extra": 1}
     (tampered_extra / "manifest.json").write_text(json.dumps(manifest))
-    return {"web_app": web_app, "tampered_list": tampered_list, "tampered_extra": tampered_extra}
+    # sites of another version of this tool, holding a person's files: the manifest says nothing this version
+    # can check, so only what is named as the tool names its files may go
+    v2_site = tmp_path / "v2-site"
+    (v2_site / "cat").mkdir(parents=True)
+    (v2_site / "manifest.json").write_text(json.dumps({
+        "version": 2, "sentences": {"cat": "0" * 20}, "index": "1" * 20,
+        "model": {"name": "bert-base-uncased", "layers": 12, "heads": 12, "note": ""}}))
+    (v2_site / "cat" / "Attention_Layer1_Head1.png").write_bytes(b"png")
+    (v2_site / "index.html").write_text("old index")
+    (v2_site / "photos").mkdir()
+    (v2_site / "photos" / "holiday.jpg").write_text("precious")
+    for name in ("NOTES.md", "CNAME", "thesis.tex"):
+        (v2_site / name).write_text("precious")
+    v4_site = tmp_path / "v4-site"
+    v4_site.mkdir()
+    (v4_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 4}))
+    (v4_site / "drafts").mkdir()  # an empty folder is someone's too
+    # this version's manifest, edited to list a person's file as a page
+    listed = tmp_path / "listed-site"
+    shutil.copytree(old_site, listed)
+    (listed / "thesis.tex").write_text("precious")
+    manifest = json.loads((listed / "manifest.json").read_text())
+    manifest["pages"]["thesis.tex"] = hashlib.sha256(b"precious").hexdigest()
+    (listed / "manifest.json").write_text(json.dumps(manifest))
+    return {"web_app": web_app, "tampered_list": tampered_list, "tampered_extra": tampered_extra,
+            "v2_site": v2_site, "v4_site": v4_site, "listed_site": listed}
 
 
 @pytest.mark.parametrize("path", sorted(BAD.glob("*.yaml")), ids=lambda p: p.stem)
@@ -114,10 +140,12 @@ def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta
     foreign = tmp_path / "my-photos"
     foreign.mkdir()
     (foreign / "holiday.jpg").write_text("precious")
+    fifo = tmp_path / "fifo"  # a named pipe nobody writes: reading it would wait forever
+    os.mkfifo(fifo)
     values = {"tiny": tiny_bert, "roberta": tiny_roberta, "pickle_model": pickle_model,
-              "encoder": offline.encoder_dir(), "a_file": a_file, "foreign": foreign, **broken_models,
+              "encoder": offline.encoder_dir(), "a_file": a_file, "foreign": foreign, "fifo": fifo, **broken_models,
               **foreign_folders(tmp_path, old_site)}
-    header = dict(re.findall(r"^# (\w+): (.*)$", path.read_text(), re.M))
+    header = dict(re.findall(r"^# (\w+): (.*)$", path.read_text(errors="replace"), re.M))
     expect = header["expect"].format(**values)
     args = header.get("args", "").format(**values).split()
     if "--out" not in args:
@@ -125,10 +153,11 @@ def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(path.parent)
-    untouched = [old_site, foreign] + [values[k] for k in ("web_app", "tampered_list", "tampered_extra")]
+    untouched = [old_site, foreign] + [values[k] for k in ("web_app", "tampered_list", "tampered_extra", "v2_site",
+                                                           "v4_site", "listed_site")]
     before = [file_hashes(f) for f in untouched]
     with pytest.raises(SystemExit) if "--port" in args else contextlib.nullcontext() as exited:
-        assert generate.main([header.get("config", path.name), "--quiet", *args]) == 2
+        assert generate.main([header.get("config", path.name).format(**values), "--quiet", *args]) == 2
     if exited:
         assert exited.value.code == 2
     out, err = capsys.readouterr()
@@ -136,6 +165,7 @@ def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta
     assert err.count("\n") == 1 and err.startswith("error: "), err  # one line, no traceback
     assert expect in err
     assert [file_hashes(f) for f in untouched] == before
+    assert (values["v4_site"] / "drafts").is_dir()
     assert a_file.read_text() == "not a folder"
     assert not os.path.exists("/tmp/pwned")  # the remote code never ran
     assert not list(old_site.parent.glob(".bertgallery-*-build-*"))  # no staging folder left behind

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import generate
-from bertgallery import manifest, output
+from bertgallery import manifest, names, output
 from conftest import ROOT, file_hashes
 
 ONE = "sentences:\n  - {id: a, text: 'The cat sat on the [MASK].'}\n"
@@ -211,3 +211,25 @@ def test_a_drawing_process_that_dies_ends_the_build_with_one_line(cfg, tmp_path,
     assert capsys.readouterr().err == ("error: a process drawing the pictures ended unexpectedly (out of memory?); "
                                        "the previous site is unchanged\n")
     assert not site.exists() and not list(tmp_path.glob(".bertgallery-*-build-*"))
+
+
+def test_every_file_a_build_writes_is_named_as_the_tools_files(sample_site):
+    """names.site_file decides what a build may replace in a site of another version: it must know every
+    name a build writes."""
+    written = output.listing(sample_site)
+    assert written and all(names.site_file(f) for f in written) and not output._strangers(sample_site, None)
+
+
+def test_a_site_of_an_earlier_version_holding_only_the_tools_files_is_replaced(cfg, tmp_path, tiny_bert):
+    site = tmp_path / "site"
+    (site / "manifest.json").parent.mkdir()
+    (site / "manifest.json").write_text(json.dumps({
+        "version": 2, "sentences": {"old": "0" * 20}, "index": "1" * 20,
+        "model": {"name": "bert-base-uncased", "layers": 12, "heads": 12, "note": ""}}))
+    for rel in ("index.html", "static/style.css", "heads/layer12-head12.html", "old/Attention_Layer12_Head12.png",
+                "old/data.json", "old/index.html"):
+        (site / rel).parent.mkdir(exist_ok=True)
+        (site / rel).write_text("old")
+    assert gen(cfg, site, tiny_bert) == 0
+    assert not (site / "old").exists() and (site / "a" / "data.json").exists()
+    assert (site / "static" / "style.css").read_text() != "old"

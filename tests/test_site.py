@@ -63,7 +63,7 @@ def test_the_sample_site_is_the_expected_tree(sample_site):
     """Every page and the manifest byte for byte as in tests/golden/, data files to float rounding; the PNGs
     and static files by the manifest's SHA-256s, and the static files as copies of templates/. An intended
     change of the output: python tests/update_golden.py, and review the diff."""
-    for name in site.STATIC_FILES:
+    for name in names.STATIC_FILES:
         assert (sample_site / names.STATIC / name).read_bytes() == (site.TEMPLATES / name).read_bytes(), name
     got, expected = golden_files(sample_site), {str(p.relative_to(GOLDEN)): p.read_bytes()
                                                 for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
