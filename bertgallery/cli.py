@@ -141,7 +141,10 @@ def texts(given: list[str]) -> list[str]:
     out = []
     for text in given:
         if text == "-":
-            out += [line for _, line in config.text_lines(sys.stdin.read())]
+            stdin = sys.stdin
+            if stdin is None:
+                raise ConfigError("--text -: there is no standard input to read")
+            out += config.stdin_texts(getattr(stdin, "buffer", stdin))  # bytes: a non-UTF-8 line is named
         else:
             out.append(text)
     return out
