@@ -135,15 +135,15 @@ def read_lines(stream, culprit: str, max_bytes: int, too_large: str, max_lines: 
 @dataclass
 class Budget:
     """What a corpus may still take: its bounds are on all its files together."""
-    bytes: int = MAX_CORPUS_BYTES
-    lines: int = MAX_CORPUS_LINES
+    bytes: int
+    lines: int
 
 
 def read_corpus(path: Path, name: str, budget: Budget | None = None) -> list[Line]:
     """The sentences of one corpus file: one a line, blank lines and lines starting with # left out; what it
     takes is taken from `budget`."""
     culprit = f"corpus file {name}"
-    budget = budget or Budget()
+    budget = budget or Budget(MAX_CORPUS_BYTES, MAX_CORPUS_LINES)
     try:
         with open_regular(path, culprit) as f:
             lines = [Line(t, name, n) for n, t in read_lines(
@@ -455,11 +455,11 @@ def load(path: Path) -> Config:
 
 def _corpus(cfg: Config, node) -> None:
     """corpus: a file or a list of files, relative to the YAML file; a file named twice (c.txt, ./c.txt, a
-    link to it) is counted once."""
+    link to it) is counted once, and a note says so."""
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
     if not items:
         raise ConfigError(f"{_where(cfg.path, node)}: 'corpus' is an empty list")
-    budget, seen = Budget(), {}
+    budget, first, again = Budget(MAX_CORPUS_BYTES, MAX_CORPUS_LINES), {}, {}
     for item in items:
         name = _scalar(cfg.path, item, "'corpus'", str).strip()
         if not name or not name.isprintable():
@@ -467,19 +467,21 @@ def _corpus(cfg: Config, node) -> None:
         path = cfg.path.parent / Path(name).expanduser()
         try:
             st = os.stat(path)
-            same = seen.setdefault((st.st_dev, st.st_ino), name)
+            file = (st.st_dev, st.st_ino)
         except OSError:  # read_corpus says what is wrong with it
-            same = name
-        if same != name or path in cfg.corpus_files:
-            again = "listed again" if same == name else f"{same} again"
-            print(f"note: {_where(cfg.path, item)}: corpus file {name} is {again}; each file is counted once",
-                  file=sys.stderr)
+            file = None
+        if file in first:
+            again.setdefault(first[file], []).append(name)
             continue
+        first[file] = name
         try:
             cfg.corpus += read_corpus(path, name, budget)
         except ConfigError as e:
             raise ConfigError(f"{_where(cfg.path, item)}: {e}") from None
         cfg.corpus_files.append(path)
+    for name, names in again.items():
+        print(f"note: {_where(cfg.path, node)}: 'corpus' names the file {name} {len(names) + 1} times (as "
+              f"{', '.join(dict.fromkeys([name, *names]))}); it is counted once", file=sys.stderr)
 
 
 def check_top_k(top_k: int, culprit: str) -> None:

@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import names
+from . import cache, names
 from .cache import sha256_bytes
 from .config import ConfigError, read_regular
 from .manifest import TOOL, VERSION, Manifest, before_3
@@ -32,12 +32,17 @@ class Busy(Exception):
     """Another build holds the output's lock (and we were told not to wait)."""
 
 
+class CannotWrite(Exception):
+    """The output's folder is not ours to write: the machine's doing, not the input's (exit status 1)."""
+
+
 def target(out: Path) -> Path:
     """The folder a build writes, after the refusals that protect the user's files."""
     try:
         return _target(Path(os.path.abspath(out)))
     except OSError as e:  # a name too long for the file system, a folder we may not look into
-        raise ConfigError(f"output path {str(out)[:80]}{'…' if len(str(out)) > 80 else ''}: {e.strerror}") from None
+        shown = f"output path {str(out)[:80]}{'…' if len(str(out)) > 80 else ''}: {e.strerror}"
+        raise (CannotWrite if isinstance(e, PermissionError) else ConfigError)(shown) from None
 
 
 def _target(out: Path) -> Path:
@@ -59,7 +64,7 @@ def _target(out: Path) -> Path:
     if not out.parent.is_dir():
         raise ConfigError(f"output path {out}: {out.parent} is not an existing folder")
     if not os.access(out.parent, os.W_OK):
-        raise ConfigError(f"output path {out}: cannot write in {out.parent}")
+        raise CannotWrite(f"output path {out}: cannot write in {out.parent}")
     return out
 
 
@@ -130,24 +135,47 @@ def _stem(out: Path) -> str:
 @contextlib.contextmanager
 def lock(out: Path, wait: bool):
     """Only one build writes into `out` at a time. A POSIX record lock (lockf): unlike flock, the drawing
-    processes forked while it is held do not inherit it, so a build that fails early frees it at once."""
+    processes forked while it is held do not inherit it, so a build that fails early frees it at once.
+
+    The lock file goes when the build ends, so none pile up beside the output. That is safe because a build
+    counts its lock only if the file it locked is still the one at the lock's path: one that waited on a
+    file removed meanwhile opens the new one and waits again."""
     try:
         import fcntl
     except ImportError:
         yield
         return
-    fd = os.open(out.parent / f"{_stem(out)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    path = out.parent / f"{_stem(out)}.lock"
+    said = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            if not wait:
-                raise Busy(f"another build is writing {out}; try again when it is done (or leave out --no-wait)") \
-                    from None
-            print(f"another build is writing {out}; waiting", file=sys.stderr, flush=True)
-            fcntl.lockf(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                if not wait:
+                    raise Busy(f"another build is writing {out}; try again when it is done (or leave out "
+                               "--no-wait)") from None
+                if not said:
+                    print(f"another build is writing {out}; waiting", file=sys.stderr, flush=True)
+                    said = True
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # the build before us removed it: lock the file that is there now
+    try:
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still holding it: a build waiting on it will see it went
         os.close(fd)  # closing releases the lock
 
 
@@ -172,12 +200,29 @@ def cleanup(out: Path) -> None:
     Anything else stays."""
     for leftover in sorted(out.parent.glob(f"{_stem(out)}-*")):
         kind = re.fullmatch(re.escape(_stem(out)) + r"-(build|old)-\d+", leftover.name)
+        if kind and kind[1] == "build" and _bare(leftover):
+            # a staging folder whose marker could not even be written (a full disk): nothing in it to lose
+            with contextlib.suppress(FileNotFoundError):
+                (leftover / MARKER).unlink()
+            leftover.rmdir()
+            continue
         if not kind or not _ours(leftover, out):
             continue
         if kind[1] == "old" and not out.exists():
             os.rename(leftover, out)
         else:
             _discard(leftover, out)
+
+
+def _bare(folder: Path) -> bool:
+    """A real folder that holds nothing, or only a marker file (whatever it says)."""
+    try:
+        if os.path.islink(folder) or not folder.is_dir():
+            return False
+        inside = os.listdir(folder)
+        return not inside or inside == [MARKER] and cache.regular_file(folder / MARKER)
+    except OSError:
+        return False
 
 
 def _mark(folder: Path, out: Path) -> None:
@@ -206,7 +251,13 @@ class Staging:
 
     def __enter__(self) -> "Staging":
         self.path.mkdir()
-        _mark(self.path, self.out)
+        try:
+            _mark(self.path, self.out)
+        except BaseException:  # a full disk: nothing was written but the folder and perhaps an empty marker
+            with contextlib.suppress(OSError):
+                (self.path / MARKER).unlink(missing_ok=True)
+                self.path.rmdir()
+            raise
         return self
 
     def __exit__(self, kind, *_):

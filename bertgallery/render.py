@@ -183,11 +183,13 @@ def _draw_heads(args) -> list[tuple[str, bytes]]:
 
 
 def _worker_start(parent: int) -> None:
-    """Ctrl-C reaches the whole process group: only the build reports it, once. A worker also ends when the
-    build does, even on kill -9 (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    """Ctrl-C, SIGTERM and SIGHUP reach the whole process group: only the build reports them, once. A worker
+    also ends when the build does, even on kill -9 (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
     import ctypes
     import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):

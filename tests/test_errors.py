@@ -266,8 +266,9 @@ def _slow_config(tmp_path, model, n):
 
 
 def test_interrupted_builds_leave_the_old_site_whole(tiny_bert, tmp_path):
-    """kill -9, and Ctrl-C to the whole process group (as a terminal sends it), while a build is writing
-    pictures: every file of the old site stays, Ctrl-C prints one line, and the next build cleans up."""
+    """kill -9, Ctrl-C and SIGTERM to the whole process group (as a terminal, or systemd, sends them), while a
+    build is writing pictures: every file of the old site stays, Ctrl-C and SIGTERM print one line (SIGTERM
+    used to end the build silently), and the next build cleans up."""
     import os
     import signal
     import subprocess
@@ -278,7 +279,7 @@ def test_interrupted_builds_leave_the_old_site_whole(tiny_bert, tmp_path):
     cfg = _slow_config(tmp_path, tiny_bert, 2)
     assert generate.main([str(cfg), "--out", str(out), "--model", str(tiny_bert), "--quiet"]) == 0
     before = file_hashes(out)
-    for sig in ("SIGKILL", "SIGINT"):
+    for sig in ("SIGKILL", "SIGINT", "SIGTERM"):
         # a longer rebuild (40 sentences), interrupted once it is writing pictures, its drawing processes running
         slow = _slow_config(tmp_path, tiny_bert, 40)
         proc = subprocess.Popen([sys.executable, str(ROOT / "generate.py"), str(slow), "--out", str(out),
@@ -295,6 +296,10 @@ def test_interrupted_builds_leave_the_old_site_whole(tiny_bert, tmp_path):
             assert rc == 130
             assert proc.stderr.read() == "interrupted: the previous site is unchanged\n"  # one line, from the build
             assert not list(tmp_path.glob(".bertgallery-*-*-*"))
+        if sig == "SIGTERM":
+            assert rc == 143
+            assert proc.stderr.read() == "stopped by SIGTERM: the previous site is unchanged\n"
+            assert not list(tmp_path.glob(".bertgallery-*"))  # no staging folder, no lock file
     # the next build cleans up whatever was left and succeeds
     assert generate.main([str(cfg), "--out", str(out), "--model", str(tiny_bert), "--quiet", "--force"]) == 0
     assert not list(tmp_path.glob(".bertgallery-*-*-*"))
