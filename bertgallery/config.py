@@ -66,17 +66,27 @@ class Line:
     number: int  # 1-based line number in that file
 
 
+def special(path, mode: int) -> str:
+    """What a file of this mode at this path is, if it is not a regular file on disk (else ""): reading a
+    named pipe can wait forever, a device or a file of /proc (regular, but its size says 0) never end."""
+    if stat.S_ISREG(mode):
+        real = os.path.realpath(path)
+        return f"a file of /{real.split('/')[1]}" if real.startswith(("/proc/", "/sys/")) else ""
+    if stat.S_ISDIR(mode):
+        return ""
+    return "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+
+
 def open_regular(path: Path, what: str) -> BinaryIO:
-    """A regular file (or a link to one), opened for reading. A named pipe, a device or a socket is refused
-    at once, naming it: reading one could wait forever or never end. (/proc's files are regular, with sizes
-    that lie: every reader bounds what it reads, never trusting st_size.)"""
+    """A regular file (or a link to one, wherever it points), opened for reading. A named pipe, a device, a
+    socket or a file of /proc is refused at once, naming it (`what`); a folder raises IsADirectoryError."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a pipe nobody writes must not block us
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(21, "Is a directory", str(path))
-        if not stat.S_ISREG(mode):
-            kind = "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        kind = special(path, mode)
+        if kind:
             raise ConfigError(f"{what} is {kind}, not a regular file")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)

@@ -180,7 +180,7 @@ def test_anything_else_in_the_site_stops_the_build_and_stays(built, planted, cap
     before = file_hashes(out)
     assert generate.main([str(cfg), "--out", str(out), "--quiet", "--force"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{path if planted != '.git' else path / 'HEAD'} was not made by this tool" in err
+    assert err.count("\n") == 1 and f"{path} was not made by this tool" in err  # a folder is named once
     assert file_hashes(out) == before and (path.is_symlink() or path.exists())
     shutil.rmtree(path) if planted == ".git" else path.unlink()
     assert run(cfg, out).rebuilt == 0
