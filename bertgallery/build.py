@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from itertools import chain
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,7 +88,8 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             drawn = [(f"{names.HEADS}/{name}", plots.render_layer_plot(means, site.LAYER_PLOT_KEYS, size))
                      for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
                                         (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
-            pages = {relpath: staging.write(relpath, content) for relpath, content in [*site.pages(gallery), *drawn]}
+            # one page at a time: 2,000 sentences' head pages together are hundreds of MB
+            pages = {relpath: staging.write(relpath, content) for relpath, content in chain(site.pages(gallery), drawn)}
             manifest = Manifest(identity, [Entry(s.slug, reuse.key(cfg, identity, s.text), files[s.slug])
                                            for s in cfg.sentences], pages, corpus_entry, hashes.used)
             # every reused file was verified; something computed may have replaced a damaged one

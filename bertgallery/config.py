@@ -28,6 +28,7 @@ MAX_CHARS = 20_000  # per sentence: far more than any model's 512 tokens, and ch
 # gallery sentences, each with its pages and pictures: GitHub Pages' 1 GB holds about 1,100 of BERT-base's and
 # 2,200 of the offline model's; statistics over more sentences are what a corpus is for
 MAX_SENTENCES = 2_000
+MAX_MASKS = 100  # a sentence's: each is a ranked table, a map of its heads' importance and a backward pass
 MAX_NODES = 50_000  # YAML values in a sentences file: 2,000 sentences with all four keys are 18,000
 MAX_CORPUS_BYTES = 200_000_000  # all corpus files together
 MAX_CORPUS_LINES = 1_000_000  # corpus sentences: hours of model runs on a CPU
@@ -181,8 +182,13 @@ def read_corpus(path: Path, name: str, budget: Budget | None = None) -> list[Lin
 def slugify(text: str, fallback: str) -> str:
     """Lowercase ASCII words joined by '-': never a path separator, a dot-folder or empty."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-")
-    return slug or fallback
+    words, length = [], 0
+    for word in re.finditer(r"[a-z0-9]+", ascii_text.lower()):  # only as far as 60 characters need
+        words.append(word[0])
+        length += len(word[0]) + 1
+        if length > 60:
+            break
+    return "-".join(words)[:60].strip("-") or fallback
 
 
 class _TooMany(Exception):
@@ -287,7 +293,11 @@ def check_unicode(text: str, culprit: str) -> None:
     """Text that can be written as UTF-8: a lone surrogate (an escape such as \\udce9 in YAML, or bytes that
     are not UTF-8 on the command line, which Python keeps as surrogates) would fail only when a page is
     written, after the model has run."""
-    found = _SURROGATE.search(text)
+    try:
+        text.encode("utf-8")
+        return
+    except UnicodeEncodeError:
+        found = _SURROGATE.search(text)
     if found:
         raise ConfigError(f"{culprit} is not text: it holds {ascii(found[0])} at character {found.start() + 1:,}, a "
                           "lone surrogate (bytes that are not UTF-8, or an escape such as \\udce9)")
@@ -322,6 +332,9 @@ def check_text(text: str, culprit: str) -> str:
         raise ConfigError(f"{culprit} is empty")
     if MASK not in text:
         raise ConfigError(f"{culprit} has no {MASK}: {text[:60]!r}")
+    if text.count(MASK) > MAX_MASKS:
+        raise ConfigError(f"{culprit} has {text.count(MASK):,} masks; at most {MAX_MASKS} (each is a ranked table, "
+                          "a map of its heads' importance and a backward pass through the model)")
     return text
 
 

@@ -135,6 +135,12 @@ def explained(result: Result) -> list[Explained | None]:
     return out
 
 
+def rollout_shown(result: Result) -> int:
+    """How many masks (the first ones) the rollout picture shows: all, unless there are many (plots.py)."""
+    from .plots import rollout_size
+    return rollout_size(result.layers, result.tokens, len(result.masks))[1] if result.masks else 0
+
+
 def rollout_labels(result: Result) -> list[str]:
     """The title of each mask's panel in the rollout picture."""
     n = len(result.masks)
@@ -224,7 +230,7 @@ def sentence_page(gallery: Gallery, i: int) -> str:
         **_common(gallery, "../"), page=entry, result=entry.result,
         prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
         maps=stat_maps(entry.result), scale=scale(gallery.colormap), explained=explained(entry.result),
-        arcs=arcs(entry.result),
+        arcs=arcs(entry.result), rollout_shown=rollout_shown(entry.result),
         signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP))
 
 
