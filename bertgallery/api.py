@@ -39,7 +39,8 @@ class BadArgumentType(ConfigError, TypeError):
 
 def _check(name: str, value, kind, what: str) -> None:
     if not isinstance(value, kind) or kind is not bool and isinstance(value, bool):
-        raise BadArgumentType(f"{name} must be {what}, not {type(value).__name__} {' '.join(reprlib.repr(value).split())}")
+        shown = " ".join(reprlib.repr(value).split())
+        raise BadArgumentType(f"{name} must be {what}, not {type(value).__name__} {shown}")
 
 
 def _checked(function):

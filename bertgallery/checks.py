@@ -101,7 +101,8 @@ def safetensors_names(path: Path, culprit: str) -> list[str]:
 
 
 def _plain_name(name, folder: Path, culprit: str) -> Path:
-    if not isinstance(name, str) or Path(name).name != name or name.startswith(".") or not (folder / name).is_file():
+    if not isinstance(name, str) or not name.isprintable() or Path(name).name != name or name.startswith(".") \
+            or not (folder / name).is_file():
         raise ConfigError(f"{culprit}: its weight index names {one_line(name)!r}, which is not a file in the folder")
     return folder / name
 

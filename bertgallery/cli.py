@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -109,6 +110,10 @@ def main(argv=None) -> int:
         except Stopped as e:
             print(f"stopped by {signal.Signals(e.signum).name}: the previous site is unchanged", file=sys.stderr)
             return 128 + e.signum
+        except BrokenPipeError:  # generate.py --text - | head -1: the reader has what it wanted
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 141  # as a process killed by SIGPIPE
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ sentence's (or this corpus's). Everything else is computed again.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,19 @@ CORPUS = f"{names.HEADS}/{names.CORPUS}"
 class Reused:
     entry: Entry  # in the previous site's manifest
     result: Result
+
+
+_HIGH, _LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # surrogates, escaped in JSON
+_LONE = re.compile(rf"(?<!\\)(?:\\\\)*(?:{_HIGH}(?!{_LOW})|(?<!{_HIGH}){_LOW})")  # not one of a pair
+
+
+def _json(path: Path):
+    """A JSON file of the previous site, refused (ValueError) if it holds a lone surrogate, which only a hand
+    could have put there and which would fail only when a page is written, after the model has run."""
+    text = path.read_text(encoding="utf-8")
+    if _LONE.search(text):
+        raise ValueError(f"{path} holds a lone surrogate")
+    return json.loads(text)
 
 
 def plan(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes: cache.FileHashes):
@@ -49,7 +63,7 @@ def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, h
                                                                                          old.corpus.files):
         return None
     try:
-        return corpus.Counted.from_json(json.loads((out / CORPUS).read_text(encoding="utf-8")))
+        return corpus.Counted.from_json(_json(out / CORPUS))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -67,7 +81,7 @@ def results(cfg: Config, identity: str, old: Manifest | None, out: Path) -> dict
         if entry.key not in wanted or entry.key in found or not cache.verified(out / entry.slug, entry.files):
             continue
         try:
-            result = Result.from_json(json.loads((out / entry.slug / names.DATA).read_text(encoding="utf-8")))
+            result = Result.from_json(_json(out / entry.slug / names.DATA))
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             continue  # unreadable after all: computed again
         if result.text == wanted[entry.key] and set(entry.files) == result.files():

@@ -226,3 +226,24 @@ def test_a_hand_edited_manifest_never_gives_a_wrong_site(built, tmp_path, edit):
     (out / "manifest.json").write_text(json.dumps(manifest))
     assert run(cfg, out).rebuilt == 1
     assert same_as_forced(cfg, out, tmp_path)
+
+
+def test_an_edit_made_with_its_hash_is_taken_over_unless_no_page_could_hold_it(built):
+    """The hashes catch accidents, not tampering (the README says so): a data.json edited together with its
+    SHA-256 in manifest.json is taken over as it is. One with a lone surrogate, which no build writes and no
+    page can hold, is computed again instead of ending the build in a UnicodeEncodeError traceback."""
+    import hashlib
+    cfg, out = built
+
+    def edit(old: str, new: str):
+        data = out / "a" / "data.json"
+        data.write_text(data.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+        manifest = json.loads((out / "manifest.json").read_text())
+        entry = next(e for e in manifest["sentences"] if e["slug"] == "a")
+        entry["files"]["data.json"] = hashlib.sha256(data.read_bytes()).hexdigest()
+        (out / "manifest.json").write_text(json.dumps(manifest))
+    filled = json.loads((out / "a" / "data.json").read_text())["filled"]
+    edit(json.dumps(filled), json.dumps("Edited by hand."))
+    assert run(cfg, out).rebuilt == 0 and "Edited by hand." in (out / "a" / "index.html").read_text()
+    edit(json.dumps("Edited by hand."), '"Edited \\udce9 by hand."')
+    assert run(cfg, out).rebuilt == 1 and "Edited" not in (out / "a" / "index.html").read_text()

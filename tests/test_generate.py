@@ -220,7 +220,8 @@ def test_standard_input_is_read_with_the_sentence_files_bounds(monkeypatch, caps
                                                               "(line 2: byte 0xe9)"),
     (["--text", "-"], b"A [MASK]\0.\n", "error: --text -: standard input is not text (a NUL byte on line 1)"),
     (["s\udce9.yaml"], "", "error: CONFIG is not text: it holds '\\udce9' at character 2"),
-    (["--text", "A [MASK].", "--out", "site-\udce9"], "", "error: --out is not text: it holds '\\udce9' at character 6"),
+    (["--text", "A [MASK].", "--out", "site-\udce9"], "", "error: --out is not text: it holds '\\udce9' at "
+                                                           "character 6"),
     (["--text", "A [MASK].", "--model", "./m\udce9"], "", "error: --model is not text: it holds '\\udce9'"),
 ])
 def test_bytes_that_are_not_utf8_are_one_line_before_any_model_work(args, stdin, message, monkeypatch, capsys):
@@ -248,3 +249,20 @@ def test_a_port_in_use_is_the_machines_doing(tiny_bert, tmp_path, capsys):
                               "--quiet", "--serve", "--port", str(port)]) == 1
     err = capsys.readouterr().err
     assert err == f"error: cannot serve on port {port}: Address already in use; try another with --port\n"
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tiny_bert, tmp_path, monkeypatch, capsys):
+    """generate.py --text - | head -1: the pipe breaks while predictions are printed; exit 141 (as a process
+    SIGPIPE ended), with no BrokenPipeError traceback. The site is built."""
+    import generate
+
+    class Closed:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert generate.main(["--text", "A [MASK] sat.", "--model", str(tiny_bert), "--out", str(tmp_path / "site"),
+                          "--quiet"]) == 141
+    assert capsys.readouterr().err == "" and (tmp_path / "site" / "index.html").exists()
