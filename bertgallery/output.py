@@ -101,16 +101,21 @@ def _strangers(out: Path, listed: set[str] | None) -> list[str]:
     """Everything under `out` that a swap would delete and this tool did not make, sorted: a file (or a link)
     not named as the tool names its files (names.site_file), or not in `listed` when the manifest lists them;
     a folder not named as the tool names its folders, or holding none of its files (an empty one too)."""
-    files, folders = [], []
+    files, folders, strangers = [], [], set()
     for root, dirs, names_here in os.walk(out):
         rel = Path(os.path.relpath(root, out))
         links = {d for d in dirs if os.path.islink(os.path.join(root, d))}  # os.walk does not enter them
         files += [(rel / name).as_posix().removeprefix("./") for name in names_here + sorted(links)]
-        folders += [(rel / d).as_posix().removeprefix("./") for d in dirs if d not in links]
-    strangers = {f for f in files if not names.site_file(f) or listed is not None and f not in listed}
+        for d in sorted(set(dirs) - links):
+            folder = (rel / d).as_posix().removeprefix("./")
+            if names.site_folder(folder):
+                folders.append(folder)
+            else:  # named once, with everything in it, and not entered: the walk stays two levels deep
+                strangers.add(folder)
+                dirs.remove(d)
+    strangers |= {f for f in files if not names.site_file(f) or listed is not None and f not in listed}
     holders = {str(parent) for f in files if f not in strangers for parent in Path(f).parents}
-    strangers |= {d for d in folders if not names.site_folder(d) or d not in holders}
-    # a stranger folder is named once, with everything in it
+    strangers |= {d for d in folders if d not in holders}
     return sorted(s for s in strangers if not any(str(parent) in strangers for parent in Path(s).parents))
 
 
@@ -148,7 +153,7 @@ def lock(out: Path, wait: bool):
     path = out.parent / f"{_stem(out)}.lock"
     said = False
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)  # never a planted link
         try:
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

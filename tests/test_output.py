@@ -301,3 +301,32 @@ def test_a_full_disk_from_the_start_leaves_nothing_behind(cfg, tmp_path, tiny_be
     assert err.count("\n") == 1 and "No space left on device" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == [person.name, "s.yaml"]
     assert (person / "notes.txt").read_text() == "precious"
+
+
+def test_a_folder_nested_deep_inside_the_site_is_named_not_walked(cfg, tmp_path, tiny_bert, capsys):
+    """1,500 folders one inside the other (os.walk recursed into them: a RecursionError traceback): the
+    first folder is named, and nothing below it is entered."""
+    site = tmp_path / "site"
+    assert gen(cfg, site, tiny_bert) == 0
+    deep = site / "drafts"
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY)
+    try:
+        for _ in range(1500):  # relative to a folder fd: no path grows past the system's limit
+            os.mkdir("a", dir_fd=fd)
+            fd, old = os.open("a", os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+    finally:
+        os.close(fd)
+    assert gen(cfg, site, tiny_bert) == 2
+    assert capsys.readouterr().err.endswith(f"error: {deep} was not made by this tool: move it out of {site}, "
+                                            "which every build replaces whole\n")
+
+
+def test_a_link_planted_as_the_lock_file_is_not_followed(cfg, tmp_path, tiny_bert, capsys):
+    site = tmp_path / "site"
+    target = tmp_path / "elsewhere" / "created-by-the-build"
+    target.parent.mkdir()
+    (tmp_path / f"{output._stem(site)}.lock").symlink_to(target)
+    assert gen(cfg, site, tiny_bert) == 1
+    assert "could not write the site" in capsys.readouterr().err and not target.exists()
