@@ -77,8 +77,15 @@ def _env() -> Environment:
     env.filters["signed"] = signed_number
     env.filters["values"] = lambda rows: " ".join(f"{c.value:.2f}" for row in rows for c in row)  # for cell names
     env.filters["number"] = lambda v, digits=2: "–" if v != v else f"{v:.{digits}f}"
+    env.filters["sort_key"] = sort_key
     env.globals.update(names=names, STATISTICS=STATISTICS, MAPS=MAPS, rules=syntax)
     return env
+
+
+def sort_key(value: float) -> str:
+    """A table cell's data-value for sort.js: 4 significant digits order every row more finely than the page
+    shows them (a mean's last digits are its inputs' rounding); "not measured" sorts first."""
+    return "-1" if value != value else f"{value:.4g}"
 
 
 def signed_number(value: float, digits: int = 3) -> str:
@@ -139,13 +146,6 @@ def rollout_shown(result: Result) -> int:
     """How many masks (the first ones) the rollout picture shows: all, unless there are many (plots.py)."""
     from .plots import rollout_size
     return rollout_size(result.layers, result.tokens, len(result.masks))[1] if result.masks else 0
-
-
-def rollout_labels(result: Result) -> list[str]:
-    """The title of each mask's panel in the rollout picture."""
-    n = len(result.masks)
-    return [f"{f'Mask {i} of {n}' if n > 1 else 'The mask'} (token {m.index}): ‘{m.predictions[0].token}’"
-            for i, m in enumerate(result.masks, start=1)]
 
 
 def view_data(result: Result, attention: np.ndarray, cmap_name: str) -> str:

@@ -157,6 +157,7 @@
       keep.forEach(function (k, n) { pos[k] = n; });
       var ROW = 26, height = keep.length * ROW;
       svg.setAttribute("height", String(height));
+      svg.style.height = height + "px";  // beats a page's `svg { height: auto }` (JupyterLab's), which stretches it
       svg.setAttribute("viewBox", "0 0 100 " + height);
       var lines = [], perHead = state.mode === "heads";
       (perHead ? pairs : [null]).forEach(function (p) {
