@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import io
 import os
 import re
 import stat
@@ -141,6 +142,12 @@ def read_lines(stream, culprit: str, max_bytes: int, too_large: str, max_lines: 
             if kept > max_lines:
                 raise ConfigError(too_many)
             yield number, " ".join(text.split())
+
+
+def text_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, sentence) of text already in memory, read as read_lines reads a stream."""
+    return list(read_lines(io.StringIO(text), "text", len(text.encode("utf-8", "surrogatepass")), "",
+                           len(text) + 1, ""))
 
 
 @dataclass

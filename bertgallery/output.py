@@ -205,7 +205,7 @@ def cleanup(out: Path) -> None:
     Anything else stays."""
     for leftover in sorted(out.parent.glob(f"{_stem(out)}-*")):
         kind = re.fullmatch(re.escape(_stem(out)) + r"-(build|old)-\d+", leftover.name)
-        if kind and kind[1] == "build" and _bare(leftover):
+        if kind and kind[1] == "build" and _bare(leftover, out):
             # a staging folder whose marker could not even be written (a full disk): nothing in it to lose
             with contextlib.suppress(FileNotFoundError):
                 (leftover / MARKER).unlink()
@@ -219,15 +219,21 @@ def cleanup(out: Path) -> None:
             _discard(leftover, out)
 
 
-def _bare(folder: Path) -> bool:
-    """A real folder that holds nothing, or only a marker file (whatever it says)."""
+def _bare(folder: Path, out: Path) -> bool:
+    """A real folder that holds nothing, or only a marker file that names no other output (a full disk leaves
+    it empty)."""
     try:
         if os.path.islink(folder) or not folder.is_dir():
             return False
         inside = os.listdir(folder)
-        return not inside or inside == [MARKER] and cache.regular_file(folder / MARKER)
-    except OSError:
-        return False
+        if not inside:
+            return True
+        if inside != [MARKER] or not cache.regular_file(folder / MARKER):
+            return False
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return True  # a marker that cannot be read is no other build's
+    return not isinstance(marker, dict) or marker.get("output") in (None, out.name)
 
 
 def _mark(folder: Path, out: Path) -> None:

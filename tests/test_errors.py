@@ -128,10 +128,10 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     (v2_site / "photos" / "holiday.jpg").write_text("precious")
     for name in ("NOTES.md", "CNAME", "thesis.tex"):
         (v2_site / name).write_text("precious")
-    v4_site = tmp_path / "v4-site"
-    v4_site.mkdir()
-    (v4_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 4}))
-    (v4_site / "drafts").mkdir()  # an empty folder is someone's too
+    later_site = tmp_path / "later-site"
+    later_site.mkdir()
+    (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 5}))
+    (later_site / "drafts").mkdir()  # an empty folder is someone's too
     # this version's manifest, edited to list a person's file as a page
     listed = tmp_path / "listed-site"
     shutil.copytree(old_site, listed)
@@ -140,7 +140,7 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     manifest["pages"]["thesis.tex"] = hashlib.sha256(b"precious").hexdigest()
     (listed / "manifest.json").write_text(json.dumps(manifest))
     return {"web_app": web_app, "tampered_list": tampered_list, "tampered_extra": tampered_extra,
-            "v2_site": v2_site, "v4_site": v4_site, "listed_site": listed}
+            "v2_site": v2_site, "later_site": later_site, "listed_site": listed}
 
 
 @pytest.mark.parametrize("path", sorted(BAD.glob("*.yaml")), ids=lambda p: p.stem)
@@ -165,7 +165,7 @@ def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(path.parent)
     untouched = [old_site, foreign] + [values[k] for k in ("web_app", "tampered_list", "tampered_extra", "v2_site",
-                                                           "v4_site", "listed_site")]
+                                                           "later_site", "listed_site")]
     before = [file_hashes(f) for f in untouched]
     with pytest.raises(SystemExit) if "--port" in args else contextlib.nullcontext() as exited:
         assert generate.main([header.get("config", path.name).format(**values), "--quiet", *args]) == 2
@@ -176,7 +176,7 @@ def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta
     assert err.count("\n") == 1 and err.startswith("error: "), err  # one line, no traceback
     assert expect in err
     assert [file_hashes(f) for f in untouched] == before
-    assert (values["v4_site"] / "drafts").is_dir()
+    assert (values["later_site"] / "drafts").is_dir()
     assert a_file.read_text() == "not a folder"
     assert not os.path.exists("/tmp/pwned")  # the remote code never ran
     assert not list(old_site.parent.glob(".bertgallery-*-build-*"))  # no staging folder left behind
