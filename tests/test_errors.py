@@ -276,7 +276,7 @@ def _slow_config(tmp_path, model, n):
     return path
 
 
-@pytest.mark.slow  # two builds of 40 sentences, each a process of its own, interrupted
+@pytest.mark.slow  # three builds of 40 sentences, each a process of its own, interrupted
 def test_interrupted_builds_leave_the_old_site_whole(tiny_bert, tmp_path):
     """kill -9, Ctrl-C and SIGTERM to the whole process group (as a terminal, or systemd, sends them), while a
     build is writing pictures: every file of the old site stays, Ctrl-C and SIGTERM print one line (SIGTERM
