@@ -14,6 +14,7 @@ call with the same settings, or pass one in (model=bertgallery.api.load("...")).
 from __future__ import annotations
 
 import functools
+import reprlib
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +22,63 @@ from pathlib import Path
 import numpy as np
 
 from . import model as models
-from .config import DEFAULT_COLORMAP, DEFAULT_MODEL, DEFAULT_TOP_K, IMPORTANCE, check_colormap, check_text, check_top_k
+from .config import (DEFAULT_COLORMAP, DEFAULT_MODEL, DEFAULT_TOP_K, IMPORTANCE, ConfigError, check_colormap,
+                     check_text, check_top_k, check_unicode)
 from .records import Result
 
+DEVICES = ("auto", "cpu", "cuda")
 
-@functools.cache
+
+class BadArgument(ConfigError, ValueError):
+    """An argument the command line would refuse: a ValueError whose text is the line it would print."""
+
+
+class BadArgumentType(ConfigError, TypeError):
+    """An argument of the wrong type, in one line."""
+
+
+def _check(name: str, value, kind, what: str) -> None:
+    if not isinstance(value, kind) or kind is not bool and isinstance(value, bool):
+        shown = " ".join(reprlib.repr(value).split())
+        raise BadArgumentType(f"{name} must be {what}, not {type(value).__name__} {shown}")
+
+
+def _checked(function):
+    """Every mistake in a call's arguments, whatever stage finds it (a model folder that does not exist, a
+    sentence too long for the model), as a ValueError or TypeError in one line, as the command line says it."""
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except ConfigError as e:
+            if isinstance(e, (ValueError, TypeError)):
+                raise
+            raise BadArgument(str(e)) from None
+    return checked
+
+
+def _model_spec(spec, fallback, allow_pickle, device) -> str:
+    _check("model", spec, str, "a hub id, a model folder or 'offline' (text), or a model from bertgallery.api.load")
+    check_unicode(spec, "model")
+    if not spec.strip():
+        raise BadArgument("model is empty")
+    _check("fallback", fallback, bool, "True or False")
+    _check("allow_pickle", allow_pickle, bool, "True or False")
+    _check("device", device, str, f"one of {', '.join(DEVICES)}")
+    if device not in DEVICES:
+        raise BadArgument(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    return spec.strip()
+
+
+@_checked
 def load(spec: str = DEFAULT_MODEL, fallback: bool = True, allow_pickle: bool = False,
          device: str = "auto") -> models.Model:
     """A model by hub id, folder or "offline", loaded once per process for these settings."""
+    return _load(_model_spec(spec, fallback, allow_pickle, device), fallback, allow_pickle, device)
+
+
+@functools.cache
+def _load(spec: str, fallback: bool, allow_pickle: bool, device: str) -> models.Model:
     return models.load(spec, fallback, allow_pickle, device)
 
 
@@ -65,6 +115,8 @@ class Analysis:
     def head(self, layer: int, head: int) -> HeadPicture:
         """Layer `layer`, head `head` (1-based) as the site's PNG."""
         from . import names, render
+        _check("layer", layer, int, "a whole number")
+        _check("head", head, int, "a whole number")
         if not (1 <= layer <= self.result.layers and 1 <= head <= self.result.heads_per_layer):
             raise ValueError(f"this model has {self.result.layers} layers of {self.result.heads_per_layer} heads, "
                              f"so there is no layer {layer}, head {head}")
@@ -92,16 +144,25 @@ class Analysis:
         return site.notebook_html(self.result, self.attention, self.info, self.colormap, "bg-" + secrets.token_hex(6))
 
 
+@_checked
 def analyse(text: str, model: str | models.Model = DEFAULT_MODEL, top_k: int = DEFAULT_TOP_K,
             colormap: str = DEFAULT_COLORMAP, importance: str = IMPORTANCE[0], fallback: bool = True,
             device: str = "auto") -> Analysis:
-    """Predict every [MASK] of `text` and measure every head, as the site does for one sentence."""
+    """Predict every [MASK] of `text` and measure every head, as the site does for one sentence. A mistake in
+    an argument is a ValueError or TypeError whose text is the line the command line would print."""
     from . import measure
+    _check("the sentence", text, str, "text")
     text = check_text(text, "the sentence")
+    _check("top_k", top_k, int, "a whole number")
     check_top_k(top_k, "top_k")
+    _check("colormap", colormap, str, "the name of a matplotlib colour map")
     check_colormap(colormap, "colormap")
+    _check("importance", importance, str, f"one of {', '.join(IMPORTANCE)}")
     if importance not in IMPORTANCE:
-        raise ValueError(f"importance must be one of {', '.join(IMPORTANCE)}, not {importance!r}")
-    loaded = load(model, fallback, False, device) if isinstance(model, str) else model
+        raise BadArgument(f"importance must be one of {', '.join(IMPORTANCE)}, not {importance!r}")
+    if isinstance(model, models.Model):
+        loaded = model
+    else:
+        loaded = _load(_model_spec(model, fallback, False, device), fallback, False, device)
     result, attention = measure.result(loaded, text, top_k, importance, culprit="the sentence ")
     return Analysis(result, attention, loaded.info, colormap)

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from . import cache, corpus, heads, model, names, output, reuse, site, syntax
@@ -94,7 +95,9 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             plotted = [(f"{names.HEADS}/{name}", plots.render_layer_plot(means, labels, size))
                        for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
                                           (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
-            pages = {relpath: staging.write(relpath, content) for relpath, content in [*site.pages(gallery), *plotted]}
+            # one page at a time: 2,000 sentences' head pages together are hundreds of MB
+            pages = {relpath: staging.write(relpath, content)
+                     for relpath, content in chain(site.pages(gallery), plotted)}
             manifest = Manifest(identity, [Entry(s.slug, reuse.keys(cfg, identity, s.text), files[s.slug])
                                            for s in cfg.sentences], pages, corpus_entry, hashes.used)
             # every reused file was verified; something computed may have replaced a damaged one

@@ -32,10 +32,17 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_file(path: Path) -> str:
+    """The SHA-256 of a regular file, read up to the size it had when opened: a named pipe is refused at
+    once, and a file that gives more than its size (/proc's) is refused when it does, not read forever."""
+    from .config import ConfigError, open_regular
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+    with open_regular(path, str(path)) as f:
+        left = os.fstat(f.fileno()).st_size
+        while left > 0 and (block := f.read(min(left, 1 << 20))):
             h.update(block)
+            left -= len(block)
+        if f.read(1):
+            raise ConfigError(f"{path} gives more than its size says: it is not an ordinary file")
     return h.hexdigest()
 
 

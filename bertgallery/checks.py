@@ -7,18 +7,20 @@ fingerprint exactly those.
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 import sys
 from pathlib import Path
 
-from .config import ConfigError
+from .config import ConfigError, read_regular, special
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
                    "tokenizer.model")
 READ_ALSO = ("config.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "merges.txt")
 # bounds that no real masked LM passes; a config beyond them would take minutes and gigabytes to build
 LIMITS = {"layers": 256, "heads": 256, "hidden": 65536, "vocab": 4_000_000}
+MAX_HEADS = 1_536  # layers x heads: a picture and a page each, on every sentence (XLM-R XXL has 48 x 32)
 SHAPE_KEYS = {"layers": ("num_hidden_layers", "n_layers"), "heads": ("num_attention_heads", "n_heads"),
               "hidden": ("hidden_size", "dim"), "vocab": ("vocab_size",)}
 
@@ -52,11 +54,30 @@ def hub_id(spec: str) -> None:
 
 def _json(path: Path, culprit: str):
     try:
-        if path.stat().st_size > 50_000_000:
+        data = read_regular(path, 50_000_000, f"{culprit}: {path.name}")  # never trusting its size
+        if len(data) > 50_000_000:
             raise ConfigError(f"{culprit}: {path.name} is too large to be a configuration file")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ConfigError(f"{culprit}: {path.name} is not valid JSON ({one_line(e)})") from None
+
+
+def _no_special_files(folder: Path, culprit: str) -> None:
+    """Every file of the folder must be a regular file, or a link to one wherever it points (a Hugging Face
+    cache snapshot is links into ../../blobs): the loader may open any of them, and a named pipe, a device
+    or a link to /proc's endless files would hang it, or the hashing of the folder."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as e:
+        raise ConfigError(f"{culprit} cannot be read ({e.strerror})") from None
+    for entry in entries:
+        try:
+            kind = special(entry.path, os.stat(entry.path).st_mode)  # through links
+        except OSError:
+            continue  # a dangling link: nothing to open
+        if kind:
+            link = f" (a link to {one_line(os.path.realpath(entry.path))})" if entry.is_symlink() else ""
+            raise ConfigError(f"{culprit}: {one_line(entry.name)}{link} is {kind}, not a regular file")
 
 
 def safetensors_names(path: Path, culprit: str) -> list[str]:
@@ -80,7 +101,8 @@ def safetensors_names(path: Path, culprit: str) -> list[str]:
 
 
 def _plain_name(name, folder: Path, culprit: str) -> Path:
-    if not isinstance(name, str) or Path(name).name != name or name.startswith(".") or not (folder / name).is_file():
+    if not isinstance(name, str) or not name.isprintable() or Path(name).name != name or name.startswith(".") \
+            or not (folder / name).is_file():
         raise ConfigError(f"{culprit}: its weight index names {one_line(name)!r}, which is not a file in the folder")
     return folder / name
 
@@ -133,7 +155,16 @@ def _shape(config: dict, culprit: str) -> dict:
             raise ConfigError(f"{culprit}: config.json gives {names[0]} = {one_line(value)}; a masked LM has "
                               f"between 1 and {LIMITS[what]:,}")
         shape[what] = value
+    if "layers" in shape and "heads" in shape:
+        check_heads(shape["layers"], shape["heads"], f"{culprit}: config.json")
     return shape
+
+
+def check_heads(layers: int, heads: int, culprit: str) -> None:
+    """At most MAX_HEADS heads in all: each is a picture and a page on every sentence."""
+    if layers * heads > MAX_HEADS:
+        raise ConfigError(f"{culprit} gives {layers:,} layers of {heads:,} heads, {layers * heads:,} in all; this "
+                          f"tool draws at most {MAX_HEADS:,} (BERT-large has 384, XLM-R XL 1,152)")
 
 
 def model_folder(folder: Path, spec: str, allow_pickle: bool) -> list[Path]:
@@ -141,6 +172,7 @@ def model_folder(folder: Path, spec: str, allow_pickle: bool) -> list[Path]:
     culprit = f"model folder {one_line(spec)}"
     if not folder.is_dir():
         raise ConfigError(f"{culprit} does not exist")
+    _no_special_files(folder, culprit)
     if not (folder / "config.json").is_file():
         raise ConfigError(f"{culprit} has no config.json: not a Hugging Face model folder")
     config = _json(folder / "config.json", culprit)

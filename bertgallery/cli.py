@@ -1,13 +1,18 @@
 """The command line: python generate.py [CONFIG] [--out DIR] [--model ID_OR_PATH] [--top-k N] ...
 
-Exit status 0 for a built site, 2 for a mistake in the input, 1 when the machine stops us (a full disk,
-another build holding the output), 130 on Ctrl-C. Every failure is one line on standard error.
+Exit status 0 for a built site, 2 for a mistake in the input, 1 when the machine stops us (a full disk, a
+folder we may not write, another build holding the output, a port in use), 130 on Ctrl-C, 143 on SIGTERM
+(129 on SIGHUP). Every failure is one line on standard error.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
+import threading
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -82,11 +87,55 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP: the build ends as on Ctrl-C (a BaseException, so that no `except Exception` that
+    turns a library's failure into one line takes it for one)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def stopped_by_signals():
+    """SIGTERM (kill, systemd, docker stop) and SIGHUP (a closed terminal) end the build as Ctrl-C does: the
+    staging folder goes, the previous site stays, one line says so. Only the main thread can catch signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    old = {s: signal.signal(s, _stop) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    with stopped_by_signals():
+        try:
+            return _main(args)
+        except Stopped as e:
+            print(f"stopped by {signal.Signals(e.signum).name}: the previous site is unchanged", file=sys.stderr)
+            return 128 + e.signum
+        except BrokenPipeError:  # generate.py --text - | head -1: the reader has what it wanted
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 141  # as a process killed by SIGPIPE
+
+
+def _main(args: argparse.Namespace) -> int:
     printing = args.print_as or ("text" if args.text else None)
     say = sys.stderr if printing else sys.stdout  # with --print, standard output carries the predictions only
     try:
+        for what, given in (("CONFIG", args.config), ("--out", args.out), ("--model", args.model)):
+            if given is not None:  # a name Python kept as surrogates could not be shown or written in a page
+                config.check_unicode(str(given), what)
         if args.text and args.config:
             raise ConfigError(f"give either CONFIG ({args.config}) or --text, not both")
         cfg = config.from_texts(texts(args.text)) if args.text else config.load(args.config or Path("sentences.yaml"))
@@ -111,7 +160,7 @@ def main(argv=None) -> int:
         print(f"error: could not write the site{where}: {e.strerror or e}; the previous site is unchanged",
               file=sys.stderr)
         return 1
-    except (output.Busy, output.Changed) as e:
+    except (output.Busy, output.Changed, output.CannotWrite) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except BrokenProcessPool:
@@ -141,7 +190,7 @@ def main(argv=None) -> int:
             print(f"warning: the site is {summary.bytes / 1e9:.2f} GB; GitHub Pages publishes sites up to 1 GB "
                   "(fewer sentences, or a model with fewer heads, make it smaller)", file=sys.stderr)
     if args.serve:
-        return serve(summary.index.parent, args.port)
+        return serve(summary.index.parent, args.port, say)
     return 0
 
 
@@ -155,14 +204,18 @@ def texts(given: list[str]) -> list[str]:
     out = []
     for text in given:
         if text == "-":
-            out += [line for _, line in config.text_lines(sys.stdin.read())]
+            stdin = sys.stdin
+            if stdin is None:
+                raise ConfigError("--text -: there is no standard input to read")
+            out += config.stdin_texts(getattr(stdin, "buffer", stdin))  # bytes: a non-UTF-8 line is named
         else:
             out.append(text)
     return out
 
 
-def serve(folder: Path, port: int) -> int:
-    """Python's own static file server, on this machine only."""
+def serve(folder: Path, port: int, say=sys.stdout) -> int:
+    """Python's own static file server, on this machine only, until Ctrl-C (exit 0) or SIGTERM (143). A port
+    in use or not ours to take is the machine's doing (exit 1)."""
     from functools import partial
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -174,12 +227,14 @@ def serve(folder: Path, port: int) -> int:
         server = ThreadingHTTPServer(("127.0.0.1", port), partial(Quiet, directory=str(folder)))
     except OSError as e:
         print(f"error: cannot serve on port {port}: {e.strerror}; try another with --port", file=sys.stderr)
-        return 2
-    print(f"serving {folder} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
+        return 1
+    print(f"serving {folder} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", file=say, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    except Stopped as e:
+        return 128 + e.signum  # nothing was interrupted: no message
     finally:
         server.server_close()
     return 0

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import difflib
+import io
+import os
 import re
+import stat
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import yaml
+from yaml.composer import Composer
 
 from .names import RESERVED
 
@@ -18,9 +24,15 @@ DEFAULT_COLORMAP = "viridis"
 IMPORTANCE = ("gradient", "ablation")  # how head importance is measured (attribution.py); the first is the default
 TOP_KEYS = ("model", "top_k", "colormap", "importance", "corpus", "sentences")
 SENTENCE_KEYS = ("text", "id", "title", "note")
-MAX_BYTES = 10_000_000  # a sentences file is text a person wrote; /dev/zero is not
+MAX_BYTES = 10_000_000  # a sentences file (or --text -) is text a person wrote; /dev/zero is not
 MAX_CHARS = 20_000  # per sentence: far more than any model's 512 tokens, and checked before tokenising
-MAX_FILE_BYTES = 200_000_000  # a corpus file
+# gallery sentences, each with its pages and pictures: GitHub Pages' 1 GB holds about 1,100 of BERT-base's and
+# 2,200 of the offline model's; statistics over more sentences are what a corpus is for
+MAX_SENTENCES = 2_000
+MAX_MASKS = 100  # a sentence's: each is a ranked table, a map of its heads' importance and a backward pass
+MAX_NODES = 50_000  # YAML values in a sentences file: 2,000 sentences with all four keys are 18,000
+MAX_CORPUS_BYTES = 200_000_000  # all corpus files together
+MAX_CORPUS_LINES = 1_000_000  # corpus sentences: hours of model runs on a CPU
 STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")}
 
 
@@ -49,55 +61,176 @@ class Config:
     path: Path = Path("sentences.yaml")
 
 
-@dataclass
+@dataclass(slots=True)  # a million of them may be held at once
 class Line:
     text: str
     file: str  # as the user named it
     number: int  # 1-based line number in that file
 
 
-def read_corpus(path: Path, name: str) -> list[Line]:
-    """The sentences of one corpus file: one a line, blank lines and lines starting with # left out."""
+def special(path, mode: int) -> str:
+    """What a file of this mode at this path is, if it is not a regular file on disk (else ""): reading a
+    named pipe can wait forever, a device or a file of /proc (regular, but its size says 0) never end."""
+    if stat.S_ISREG(mode):
+        real = os.path.realpath(path)
+        return f"a file of /{real.split('/')[1]}" if real.startswith(("/proc/", "/sys/")) else ""
+    if stat.S_ISDIR(mode):
+        return ""
+    return "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+
+
+def open_regular(path: Path, what: str) -> BinaryIO:
+    """A regular file (or a link to one, wherever it points), opened for reading. A named pipe, a device, a
+    socket or a file of /proc is refused at once, naming it (`what`); a folder raises IsADirectoryError."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a pipe nobody writes must not block us
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ConfigError(f"corpus file {name} is larger than {MAX_FILE_BYTES // 1_000_000} MB")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"corpus file {name}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"corpus file {name} is a folder, not a text file") from None
-    except OSError as e:
-        raise ConfigError(f"corpus file {name}: cannot read it ({e.strerror})") from None
-    if b"\0" in data:
-        line = data[:data.index(b"\0")].count(b"\n") + 1
-        raise ConfigError(f"corpus file {name} is not text (a NUL byte on line {line})")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise ConfigError(f"corpus file {name} is not UTF-8 text (line {line})") from None
-    lines = [Line(t, name, n) for n, t in text_lines(text)]
-    if not lines:
-        raise ConfigError(f"corpus file {name} holds no sentences (only blank lines and # comments)")
-    masked = next((line for line in lines if MASK in line.text), None)
-    if masked:
-        raise ConfigError(f"corpus file {name} line {masked.number} has a {MASK}: corpus sentences are read as "
-                          "they are; put sentences to predict under 'sentences'")
-    return lines
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        kind = special(path, mode)
+        if kind:
+            raise ConfigError(f"{what} is {kind}, not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path, limit: int, what: str) -> bytes:
+    """At most `limit` + 1 bytes of a regular file (see open_regular): more than `limit` means too large."""
+    with open_regular(path, what) as f:
+        return f.read(limit + 1)
+
+
+def read_lines(stream, culprit: str, max_bytes: int, too_large: str, max_lines: int,
+               too_many: str) -> Iterator[tuple[int, str]]:
+    """(line number, sentence) of a stream of text with one sentence a line (the corpus files and --text -):
+    blank lines and lines starting with # left out, spaces made single. Read a megabyte at most at a time,
+    never more than `max_bytes` in all nor more than `max_lines` sentences (else the one line `too_large` or
+    `too_many`); a NUL byte or bytes that are not UTF-8 are one line naming the line."""
+    used, number, kept = 0, 0, 0
+    while True:
+        pieces = []
+        while not pieces or not pieces[-1].endswith(("\n", b"\n")[isinstance(pieces[-1], bytes)]):
+            piece = stream.readline(min(1 << 20, max_bytes - used + 1))
+            if not piece:
+                break
+            # a text stream (sys.stdin replaced, in a notebook or a test) counts its characters as UTF-8 does
+            used += len(piece) if isinstance(piece, bytes) else len(piece.encode("utf-8", "surrogatepass"))
+            if used > max_bytes:
+                raise ConfigError(too_large)
+            if ("\0", b"\0")[isinstance(piece, bytes)] in piece:
+                raise ConfigError(f"{culprit} is not text (a NUL byte on line {number + 1})")
+            pieces.append(piece)
+        if not pieces:
+            return
+        number += 1
+        if isinstance(pieces[0], bytes):
+            raw = b"".join(pieces)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ConfigError(f"{culprit} is not UTF-8 text (line {number}: byte {raw[e.start]:#04x})") from None
+        else:
+            text = "".join(pieces)
+        if number == 1:
+            text = text.removeprefix("\ufeff")
+        if text.strip() and not text.lstrip().startswith("#"):
+            kept += 1
+            if kept > max_lines:
+                raise ConfigError(too_many)
+            yield number, " ".join(text.split())
 
 
 def text_lines(text: str) -> list[tuple[int, str]]:
-    """(line number, sentence) of text with one sentence a line: blank lines and # comments left out, spaces
-    made single. The corpus files and --text - read alike."""
-    return [(n, " ".join(t.split())) for n, t in enumerate(text.splitlines(), start=1)
-            if t.strip() and not t.lstrip().startswith("#")]
+    """(line number, sentence) of text already in memory, read as read_lines reads a stream."""
+    return list(read_lines(io.StringIO(text), "text", len(text.encode("utf-8", "surrogatepass")), "",
+                           len(text) + 1, ""))
+
+
+@dataclass
+class Budget:
+    """What a corpus may still take: its bounds are on all its files together."""
+    bytes: int
+    lines: int
+
+
+def read_corpus(path: Path, name: str, budget: Budget | None = None) -> list[Line]:
+    """The sentences of one corpus file: one a line, blank lines and lines starting with # left out; what it
+    takes is taken from `budget`."""
+    culprit = f"corpus file {name}"
+    budget = budget or Budget(MAX_CORPUS_BYTES, MAX_CORPUS_LINES)
+    try:
+        with open_regular(path, culprit) as f:
+            lines = [Line(t, name, n) for n, t in read_lines(
+                f, culprit, budget.bytes, f"{culprit}: the corpus is larger than {MAX_CORPUS_BYTES // 1_000_000} MB "
+                                          "(all its files together)",
+                budget.lines, f"{culprit}: the corpus holds more than {MAX_CORPUS_LINES:,} sentences "
+                              "(all its files together)")]
+            budget.bytes -= f.tell()
+            budget.lines -= len(lines)
+    except FileNotFoundError:
+        raise ConfigError(f"{culprit}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{culprit} is a folder, not a text file") from None
+    except OSError as e:
+        raise ConfigError(f"{culprit}: cannot read it ({e.strerror})") from None
+    if not lines:
+        raise ConfigError(f"{culprit} holds no sentences (only blank lines and # comments)")
+    masked = next((line for line in lines if MASK in line.text), None)
+    if masked:
+        raise ConfigError(f"{culprit} line {masked.number} has a {MASK}: corpus sentences are read as "
+                          "they are; put sentences to predict under 'sentences'")
+    return lines
 
 
 def slugify(text: str, fallback: str) -> str:
     """Lowercase ASCII words joined by '-': never a path separator, a dot-folder or empty."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-")
-    return slug or fallback
+    words, length = [], 0
+    for word in re.finditer(r"[a-z0-9]+", ascii_text.lower()):  # only as far as 60 characters need
+        words.append(word[0])
+        length += len(word[0]) + 1
+        if length > 60:
+            break
+    return "-".join(words)[:60].strip("-") or fallback
+
+
+class _TooMany(Exception):
+    """More YAML values than MAX_NODES, at `mark`."""
+
+    def __init__(self, mark):
+        self.mark = mark
+
+
+class _Counting(Composer):
+    """PyYAML's composer, counting the values it makes: a 10 MB file of a million tiny values stops at
+    MAX_NODES, at once, instead of taking seconds and a gigabyte to compose."""
+    nodes = 0
+
+    def compose_node(self, parent, index):
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooMany(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+class _PyLoader(_Counting, yaml.SafeLoader):
+    pass
+
+
+_Loader = _PyLoader
+if yaml.__with_libyaml__:  # libyaml's scanner and parser, in C, with the same marks; our composer
+    from yaml._yaml import CParser
+    from yaml.resolver import Resolver
+
+    class _Loader(_Counting, CParser, Resolver):
+        def __init__(self, stream):
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            Resolver.__init__(self)
 
 
 def _where(path: Path, node) -> str:
@@ -143,9 +276,10 @@ def _check_tags(path: Path, root) -> None:
 
 
 def _scalar(path: Path, node, what: str, kind):
-    """The Python value of a scalar node, checked to be of `kind`."""
+    """The Python value of a scalar node, checked to be of `kind` (and text to be text)."""
     try:
-        value = yaml.safe_load(yaml.serialize(node)) if isinstance(node, yaml.ScalarNode) else None
+        value = yaml.constructor.SafeConstructor().construct_object(node) if isinstance(node, yaml.ScalarNode) \
+            else None
     except (yaml.YAMLError, ValueError, TypeError, OverflowError):  # !!int abc, !!timestamp 2001-13-45
         value = None
     if kind is str and isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null" \
@@ -154,7 +288,26 @@ def _scalar(path: Path, node, what: str, kind):
     if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
         name = {str: "text", int: "a whole number"}[kind]
         raise ConfigError(f"{_where(path, node)}: {what} must be {name}")
+    if kind is str:
+        check_unicode(value, f"{_where(path, node)}: {what}")
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_unicode(text: str, culprit: str) -> None:
+    """Text that can be written as UTF-8: a lone surrogate (an escape such as \\udce9 in YAML, or bytes that
+    are not UTF-8 on the command line, which Python keeps as surrogates) would fail only when a page is
+    written, after the model has run."""
+    try:
+        text.encode("utf-8")
+        return
+    except UnicodeEncodeError:
+        found = _SURROGATE.search(text)
+    if found:
+        raise ConfigError(f"{culprit} is not text: it holds {ascii(found[0])} at character {found.start() + 1:,}, a "
+                          "lone surrogate (bytes that are not UTF-8, or an escape such as \\udce9)")
 
 
 def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
@@ -178,6 +331,7 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
 
 def check_text(text: str, culprit: str) -> str:
     """A sentence to predict, spaces made single; one line naming `culprit` if it cannot be one."""
+    check_unicode(text, culprit)
     if len(text) > MAX_CHARS:
         raise ConfigError(f"{culprit} is {len(text):,} characters long; at most {MAX_CHARS:,}")
     text = " ".join(text.split())
@@ -185,54 +339,102 @@ def check_text(text: str, culprit: str) -> str:
         raise ConfigError(f"{culprit} is empty")
     if MASK not in text:
         raise ConfigError(f"{culprit} has no {MASK}: {text[:60]!r}")
+    if text.count(MASK) > MAX_MASKS:
+        raise ConfigError(f"{culprit} has {text.count(MASK):,} masks; at most {MAX_MASKS} (each is a ranked table, "
+                          "a map of its heads' importance and a backward pass through the model)")
     return text
 
 
-def _add(cfg: "Config", text: str, sid: str, title: str, note: str, line: int) -> None:
-    """A sentence, with a folder name of its own: never one the site uses, never one taken."""
-    base = slugify(sid or text, fallback=f"sentence-{len(cfg.sentences) + 1}")
-    if base in RESERVED:
-        base = f"{base}-sentence"
-    taken = {s.slug for s in cfg.sentences}
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
+class Slugs:
+    """Folder names for a gallery's sentences, each new one in constant time (amortised): never one the
+    site uses, never one taken; identical sentences get -2, -3, ..."""
+
+    def __init__(self):
+        self.taken: set[str] = set()
+        self.after: dict[str, int] = {}  # base -> the next suffix to try
+
+    def new(self, base: str) -> str:
+        if base in RESERVED:
+            base = f"{base}-sentence"
+        slug = base
+        if slug in self.taken:
+            n = self.after.get(base, 2)
+            while f"{base}-{n}" in self.taken:  # each probe moves `after` on: no suffix is tried twice
+                n += 1
+            slug, self.after[base] = f"{base}-{n}", n + 1
+        self.taken.add(slug)
+        return slug
+
+
+def _add(cfg: "Config", slugs: Slugs, text: str, sid: str, title: str, note: str, line: int) -> None:
+    """A sentence, with a folder name of its own."""
+    slug = slugs.new(slugify(sid or text, fallback=f"sentence-{len(cfg.sentences) + 1}"))
     cfg.sentences.append(Sentence(text=text, slug=slug, title=title, note=note, line=line))
+
+
+def too_many(count: int, where: str) -> ConfigError:
+    return ConfigError(f"{where}: {count:,} sentences; a gallery holds at most {MAX_SENTENCES:,} (each has its own "
+                       "pages and pictures: GitHub Pages' 1 GB holds about 1,100 with BERT-base); for statistics "
+                       "over more sentences, name them as a corpus")
 
 
 def from_texts(texts: list[str]) -> "Config":
     """A configuration of the sentences given with --text, the other settings their defaults."""
-    cfg = Config(path=Path("--text"))
+    cfg, slugs = Config(path=Path("--text")), Slugs()
+    if len(texts) > MAX_SENTENCES:
+        raise too_many(len(texts), "--text")
     for i, text in enumerate(texts, start=1):
-        _add(cfg, check_text(text, f"--text {i}" if len(texts) > 1 else "--text"), "", "", "", i)
+        _add(cfg, slugs, check_text(text, f"--text {i}" if len(texts) > 1 else "--text"), "", "", "", i)
     if not cfg.sentences:
         raise ConfigError("--text -: standard input held no sentences")
     return cfg
 
 
+def stdin_texts(stream) -> list[str]:
+    """The sentences of --text -, one a line, read with the sentences file's bounds as they arrive: a stream
+    that never ends (yes ... |) stops at the first bound it passes."""
+    return [text for _, text in read_lines(
+        stream, "--text -: standard input", MAX_BYTES,
+        f"--text -: standard input is larger than {MAX_BYTES // 1_000_000} MB; sentences to predict are short text",
+        MAX_SENTENCES, f"--text -: standard input holds more than {MAX_SENTENCES:,} sentences; a gallery holds at "
+                       f"most {MAX_SENTENCES:,}")]
+
+
 def load(path: Path) -> Config:
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
-        if len(data) > MAX_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_BYTES // 1_000_000} MB; a sentences file is short text")
-        source = data.decode("utf-8")
+        data = read_regular(path, MAX_BYTES, str(path))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it ({e.__class__.__name__}: {' '.join(str(e).split())})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder, not a sentences file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it ({e.strerror or e.__class__.__name__})") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_BYTES // 1_000_000} MB; a sentences file is short text")
     try:
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[e.start]:#04x})") from None
+    try:
+        root = yaml.compose(source, Loader=_Loader)
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to be a sentences file") from None
+    except _TooMany as e:
+        raise ConfigError(f"{path}:{e.mark.line + 1}: more than {MAX_NODES:,} YAML values; a sentences file holds at "
+                          f"most {MAX_SENTENCES:,} sentences") from None
     except yaml.MarkedYAMLError as e:
+        if "maximum nesting depth" in str(e.problem):  # libyaml's own bound on it
+            raise ConfigError(f"{path}: nested too deeply to be a sentences file") from None
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError(f"{where}: YAML syntax error: {e.problem or e.context}") from None
     except yaml.reader.ReaderError as e:
-        line = source[:e.position].count("\n") + 1
-        raise ConfigError(f"{path}:{line}: YAML does not allow the control character {e.character!r}") from None
+        # libyaml gives a byte offset and a code point, PyYAML a character offset and a character
+        before = data[:e.position].count(b"\n") if isinstance(e.character, int) else source[:e.position].count("\n")
+        character = chr(e.character) if isinstance(e.character, int) else e.character
+        raise ConfigError(f"{path}:{before + 1}: YAML does not allow the control character {character!r}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: YAML error: {' '.join(str(e).split())}") from None
     if root is None or not isinstance(root, yaml.MappingNode):
@@ -272,27 +474,44 @@ def load(path: Path) -> Config:
         raise ConfigError(f"{_where(path, sentences_node)}: 'sentences' must be a list")
     if not sentences_node.value:
         raise ConfigError(f"{_where(path, sentences_node)}: 'sentences' is empty")
+    if len(sentences_node.value) > MAX_SENTENCES:
+        raise too_many(len(sentences_node.value), _where(path, sentences_node.value[MAX_SENTENCES]))
 
+    slugs = Slugs()
     for i, item in enumerate(sentences_node.value, start=1):
-        _add(cfg, *_sentence(path, item, i))
+        _add(cfg, slugs, *_sentence(path, item, i))
     return cfg
 
 
 def _corpus(cfg: Config, node) -> None:
-    """corpus: a file or a list of files, relative to the YAML file."""
+    """corpus: a file or a list of files, relative to the YAML file; a file named twice (c.txt, ./c.txt, a
+    link to it) is counted once, and a note says so."""
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
     if not items:
         raise ConfigError(f"{_where(cfg.path, node)}: 'corpus' is an empty list")
+    budget, first, again = Budget(MAX_CORPUS_BYTES, MAX_CORPUS_LINES), {}, {}
     for item in items:
         name = _scalar(cfg.path, item, "'corpus'", str).strip()
         if not name or not name.isprintable():
             raise ConfigError(f"{_where(cfg.path, item)}: 'corpus' needs a file name")
         path = cfg.path.parent / Path(name).expanduser()
         try:
-            cfg.corpus += read_corpus(path, name)
+            st = os.stat(path)
+            file = (st.st_dev, st.st_ino)
+        except OSError:  # read_corpus says what is wrong with it
+            file = None
+        if file in first:
+            again.setdefault(first[file], []).append(name)
+            continue
+        first[file] = name
+        try:
+            cfg.corpus += read_corpus(path, name, budget)
         except ConfigError as e:
             raise ConfigError(f"{_where(cfg.path, item)}: {e}") from None
         cfg.corpus_files.append(path)
+    for name, names in again.items():
+        print(f"note: {_where(cfg.path, node)}: 'corpus' names the file {name} {len(names) + 1} times (as "
+              f"{', '.join(dict.fromkeys([name, *names]))}); it is counted once", file=sys.stderr)
 
 
 def check_top_k(top_k: int, culprit: str) -> None:

@@ -36,12 +36,16 @@ class Counted:
                    data["unaligned"])
 
 
-def _batches(lengths: list[int], budget: int) -> list[list[int]]:
-    """Indices sorted by length, cut into batches whose padded size stays within `budget` tokens."""
+def _batches(lengths: list[int], budget: int, heads: int = 1) -> list[list[int]]:
+    """Indices sorted by length, cut into batches whose padded size stays within `budget` tokens, and whose
+    attention, batch x heads x tokens², within model.MAX_WEIGHTS (eight 512-token sentences of a 1,536-head
+    model would be 13 GB of it)."""
+    from .model import MAX_WEIGHTS
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     batches, batch = [], []
     for i in order:
-        if batch and (len(batch) + 1) * lengths[i] > budget:
+        size = len(batch) + 1
+        if batch and (size * lengths[i] > budget or size * heads * lengths[i] ** 2 > MAX_WEIGHTS):
             batches.append(batch)
             batch = []
         batch.append(i)
@@ -77,7 +81,7 @@ def count(loaded, lines: list[Line], progress: bool = True, budget: int = BATCH_
     device = next(loaded.net.parameters()).device
     bar = tqdm(total=len(keep), desc="corpus", unit="sentence", disable=None if progress else True, file=sys.stderr,
                leave=False)
-    for batch in _batches([lengths[k] for k in keep], budget):
+    for batch in _batches([lengths[k] for k in keep], budget, layers * per_layer):
         texts = [lines[keep[b]].text for b in batch]
         started = time.perf_counter()
         encoded = tok(texts, padding=True, return_tensors="pt")

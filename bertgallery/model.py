@@ -6,6 +6,7 @@ rebuild that has nothing to do never imports torch, and a bad model folder fails
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -62,13 +63,27 @@ class Run:
     inputs: object = None  # the tokenizer's tensors, for the analyses that run the model again
 
 
+# tokens a sentence at most, whatever the model takes: its head pictures stay legible (4 px a token) within
+# render.MAX_PIXELS
+MAX_TOKENS = 1_024
+# attention weights a sentence at most, heads x tokens²: the memory of a sentence's analyses and the size of the
+# explorer's data grow with them (BERT-base's 144 heads at 512 tokens are 37.7 million)
+MAX_WEIGHTS = 40_000_000
+
+
+def tokens_for(heads: int) -> int:
+    """The most tokens a sentence may have, for a model of `heads` heads in all."""
+    return min(MAX_TOKENS, math.isqrt(MAX_WEIGHTS // heads))
+
+
 @dataclass
 class Model:
     tokenizer: object
     net: object
     info: ModelInfo
     identity: str
-    max_tokens: int = 512
+    max_tokens: int = 512  # the model's own, or this tool's bound for it (`bound` says why)
+    bound: str = ""
 
 
 def quiet() -> None:
@@ -392,14 +407,21 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
                           f"{net.get_input_embeddings().num_embeddings:,}; the two do not belong together")
     net.eval()
     cfg = net.config
+    checks.check_heads(cfg.num_hidden_layers, cfg.num_attention_heads, f"model {spec}")  # a hub model's too
     max_tokens = min(getattr(cfg, "max_position_embeddings", 512), tokenizer.model_max_length)
     if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
         max_tokens -= 2  # RoBERTa's positions start after the padding index
+    heads = cfg.num_hidden_layers * cfg.num_attention_heads
+    bound = ""
+    if tokens_for(heads) < max_tokens:
+        max_tokens = tokens_for(heads)
+        bound = f" here (this tool's bound: {MAX_TOKENS:,} tokens, and {MAX_WEIGHTS // 1_000_000} million attention " \
+                f"weights, heads × tokens², for its {heads:,} heads)"
     identity = resolved.identity if spec == resolved.spec else offline_identity(FileHashes())
     if not identity:  # downloaded just now: the snapshot is in the cache
         identity = f"hub:{spec}@{cached_commit(spec, allow_pickle)}"
     info = describe(Resolved(spec, identity, note), cfg.num_hidden_layers, cfg.num_attention_heads)
-    return Model(tokenizer=tokenizer, net=net, info=info, identity=identity, max_tokens=max_tokens)
+    return Model(tokenizer=tokenizer, net=net, info=info, identity=identity, max_tokens=max_tokens, bound=bound)
 
 
 def describe(resolved: Resolved, layers: int, heads: int) -> ModelInfo:
@@ -445,7 +467,8 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
     enc = tok(masked, return_tensors="pt", truncation=False)
     ids = enc["input_ids"][0]
     if len(ids) > model.max_tokens:
-        raise ConfigError(f"{culprit}is {len(ids)} tokens long; {model.info.name} accepts at most {model.max_tokens}")
+        raise ConfigError(f"{culprit}is {len(ids)} tokens long; {model.info.name} accepts at most {model.max_tokens}"
+                          f"{model.bound}")
     enc = enc.to(next(model.net.parameters()).device)
     try:
         out = model.net(**enc, output_attentions=True)

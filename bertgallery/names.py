@@ -2,6 +2,8 @@
 them as Jinja globals, and attention.js gets the patterns as data (it fills in {layer} and {head})."""
 from __future__ import annotations
 
+import re
+
 HEAD_PNG = "Attention_Layer{layer}_Head{head}.png"  # layer and head 1-based
 HEAD_PAGE = "layer{layer}-head{head}.html"
 OVERVIEW = "overview.png"
@@ -13,11 +15,13 @@ PAGE = "index.html"
 MANIFEST = "manifest.json"
 HEADS = "heads"  # the folder of the gallery-wide head pages
 STATIC = "static"  # no leading '_': GitHub Pages (Jekyll) would hide it
+STATIC_FILES = ("style.css", "explorer.css", "sort.js", "attention.js")  # copied from templates/ into STATIC
 STATISTICS_PAGE = "statistics.html"  # in HEADS: what every number means
 LAYER_PLOT = "per-layer.png"
 LAYER_PLOT_NARROW = "per-layer-narrow.png"  # the same plot laid out for a phone
 CORPUS = "corpus.json"  # in HEADS: the corpus's counts, kept for the next build
 RESERVED = (HEADS, STATIC)  # sentence folders may not take these names
+SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # a sentence folder's name, as config.slugify makes it
 
 
 def pictures(layers: int, heads: int, masks: bool) -> set[str]:
@@ -52,3 +56,29 @@ def head_name(layer: int, head: int) -> str:
 
 def for_js() -> dict:
     return {"headPng": HEAD_PNG, "headName": head_name("{layer}", "{head}")}
+
+
+def _pattern(name: str) -> str:
+    """A file-name pattern with {layer} and {head} as a regular expression."""
+    return re.escape(name).replace(r"\{layer\}", "[1-9][0-9]*").replace(r"\{head\}", "[1-9][0-9]*")
+
+
+_SITE_FILE = re.compile("|".join([
+    f"{re.escape(PAGE)}|{re.escape(MANIFEST)}",
+    f"{STATIC}/(?:{'|'.join(map(re.escape, STATIC_FILES))})",
+    f"{HEADS}/(?:{'|'.join(map(re.escape, (PAGE, STATISTICS_PAGE, LAYER_PLOT, LAYER_PLOT_NARROW, CORPUS)))}"
+    f"|{_pattern(HEAD_PAGE)})",
+    f"{SLUG}/(?:{'|'.join(map(re.escape, (PAGE, DATA, VIEW_DATA, OVERVIEW, ROLLOUT, PARSE)))}|{_pattern(HEAD_PNG)})",
+]))
+_SITE_FOLDER = re.compile(SLUG)  # sentence folders, HEADS and STATIC among them
+
+
+def site_file(relpath: str) -> bool:
+    """Whether a path inside a site (with '/') is named as this tool names the files of a site: the only
+    files a build may replace when it cannot read the site's manifest as its own (an earlier version's)."""
+    return _SITE_FILE.fullmatch(relpath) is not None
+
+
+def site_folder(relpath: str) -> bool:
+    """Whether a folder inside a site is named as this tool names its folders: a sentence's, HEADS, STATIC."""
+    return _SITE_FOLDER.fullmatch(relpath) is not None

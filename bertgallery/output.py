@@ -16,18 +16,24 @@ import shutil
 import sys
 from pathlib import Path
 
+from . import cache, names
 from .cache import sha256_bytes
-from .config import ConfigError
+from .config import ConfigError, read_regular
 from .manifest import TOOL, VERSION, Manifest, before_3
 from .names import MANIFEST
 
 PREFIX = ".bertgallery-"
 MARKER = ".bertgallery-staging"  # inside a staging folder until it is swapped in
 PROJECT = Path(__file__).resolve().parent.parent
+MAX_MANIFEST_BYTES = 256_000_000  # 2,000 sentences of a 384-head model list about 80 MB
 
 
 class Busy(Exception):
     """Another build holds the output's lock (and we were told not to wait)."""
+
+
+class CannotWrite(Exception):
+    """The output's folder is not ours to write: the machine's doing, not the input's (exit status 1)."""
 
 
 def target(out: Path) -> Path:
@@ -35,7 +41,8 @@ def target(out: Path) -> Path:
     try:
         return _target(Path(os.path.abspath(out)))
     except OSError as e:  # a name too long for the file system, a folder we may not look into
-        raise ConfigError(f"output path {str(out)[:80]}{'…' if len(str(out)) > 80 else ''}: {e.strerror}") from None
+        shown = f"output path {str(out)[:80]}{'…' if len(str(out)) > 80 else ''}: {e.strerror}"
+        raise (CannotWrite if isinstance(e, PermissionError) else ConfigError)(shown) from None
 
 
 def _target(out: Path) -> Path:
@@ -57,14 +64,14 @@ def _target(out: Path) -> Path:
     if not out.parent.is_dir():
         raise ConfigError(f"output path {out}: {out.parent} is not an existing folder")
     if not os.access(out.parent, os.W_OK):
-        raise ConfigError(f"output path {out}: cannot write in {out.parent}")
+        raise CannotWrite(f"output path {out}: cannot write in {out.parent}")
     return out
 
 
 def read_manifest(out: Path) -> Manifest | None:
     """The previous build's manifest (None when there is nothing to reuse). Refuses a folder that is not
-    ours, a manifest of ours that was damaged, and a site holding anything the manifest does not name (a
-    person's file inside it would go with the next swap)."""
+    ours, a manifest of ours that was damaged, and a site holding anything a build would delete that this
+    tool did not make (a person's file inside it would go with the next swap)."""
     if not out.is_dir() or not any(out.iterdir()):
         return None
     foreign = ConfigError(f"output folder {out} already holds files this tool did not make; "
@@ -73,23 +80,43 @@ def read_manifest(out: Path) -> Manifest | None:
     if os.path.islink(path) or not path.is_file():
         raise foreign
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, MAX_MANIFEST_BYTES, f"{path} (the previous build's manifest)"))
     except (OSError, ValueError, RecursionError):
         raise foreign from None
-    if before_3(data):
-        return None  # a site of an earlier version of this tool: ours, rebuilt whole
-    if not isinstance(data, dict) or data.get("tool") != TOOL:
+    if not before_3(data) and (not isinstance(data, dict) or data.get("tool") != TOOL):
         raise foreign
     manifest = Manifest.from_json(data)
-    if manifest is None:
-        if data.get("version") == VERSION:
-            raise ConfigError(f"{path} is damaged (it is not what this tool writes): delete {out} and build again")
-        return None  # another version's: ours, but nothing in it to reuse
-    extra = sorted(listing(out) - manifest.files())
-    if extra:
-        raise ConfigError(f"{out / extra[0]} was not made by this tool: move it out of {out}, which every build "
-                          "replaces whole" + (f" ({len(extra) - 1} more such)" if len(extra) > 1 else ""))
+    if manifest is None and data.get("version") == VERSION:
+        raise ConfigError(f"{path} is damaged (it is not what this tool writes): delete {out} and build again")
+    # a manifest of another version (before_3, or a later one) says nothing this version can check: only files
+    # named as this tool names its outputs may go
+    strangers = _strangers(out, manifest.files() if manifest else None)
+    if strangers:
+        raise ConfigError(f"{out / strangers[0]} was not made by this tool: move it out of {out}, which every build "
+                          "replaces whole" + (f" ({len(strangers) - 1} more such)" if len(strangers) > 1 else ""))
     return manifest
+
+
+def _strangers(out: Path, listed: set[str] | None) -> list[str]:
+    """Everything under `out` that a swap would delete and this tool did not make, sorted: a file (or a link)
+    not named as the tool names its files (names.site_file), or not in `listed` when the manifest lists them;
+    a folder not named as the tool names its folders, or holding none of its files (an empty one too)."""
+    files, folders, strangers = [], [], set()
+    for root, dirs, names_here in os.walk(out):
+        rel = Path(os.path.relpath(root, out))
+        links = {d for d in dirs if os.path.islink(os.path.join(root, d))}  # os.walk does not enter them
+        files += [(rel / name).as_posix().removeprefix("./") for name in names_here + sorted(links)]
+        for d in sorted(set(dirs) - links):
+            folder = (rel / d).as_posix().removeprefix("./")
+            if names.site_folder(folder):
+                folders.append(folder)
+            else:  # named once, with everything in it, and not entered: the walk stays two levels deep
+                strangers.add(folder)
+                dirs.remove(d)
+    strangers |= {f for f in files if not names.site_file(f) or listed is not None and f not in listed}
+    holders = {str(parent) for f in files if f not in strangers for parent in Path(f).parents}
+    strangers |= {d for d in folders if d not in holders}
+    return sorted(s for s in strangers if not any(str(parent) in strangers for parent in Path(s).parents))
 
 
 def snapshot(out: Path) -> tuple:
@@ -113,24 +140,47 @@ def _stem(out: Path) -> str:
 @contextlib.contextmanager
 def lock(out: Path, wait: bool):
     """Only one build writes into `out` at a time. A POSIX record lock (lockf): unlike flock, the drawing
-    processes forked while it is held do not inherit it, so a build that fails early frees it at once."""
+    processes forked while it is held do not inherit it, so a build that fails early frees it at once.
+
+    The lock file goes when the build ends, so none pile up beside the output. That is safe because a build
+    counts its lock only if the file it locked is still the one at the lock's path: one that waited on a
+    file removed meanwhile opens the new one and waits again."""
     try:
         import fcntl
     except ImportError:
         yield
         return
-    fd = os.open(out.parent / f"{_stem(out)}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    path = out.parent / f"{_stem(out)}.lock"
+    said = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)  # never a planted link
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            if not wait:
-                raise Busy(f"another build is writing {out}; try again when it is done (or leave out --no-wait)") \
-                    from None
-            print(f"another build is writing {out}; waiting", file=sys.stderr, flush=True)
-            fcntl.lockf(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                if not wait:
+                    raise Busy(f"another build is writing {out}; try again when it is done (or leave out "
+                               "--no-wait)") from None
+                if not said:
+                    print(f"another build is writing {out}; waiting", file=sys.stderr, flush=True)
+                    said = True
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # the build before us removed it: lock the file that is there now
+    try:
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still holding it: a build waiting on it will see it went
         os.close(fd)  # closing releases the lock
 
 
@@ -155,12 +205,35 @@ def cleanup(out: Path) -> None:
     Anything else stays."""
     for leftover in sorted(out.parent.glob(f"{_stem(out)}-*")):
         kind = re.fullmatch(re.escape(_stem(out)) + r"-(build|old)-\d+", leftover.name)
+        if kind and kind[1] == "build" and _bare(leftover, out):
+            # a staging folder whose marker could not even be written (a full disk): nothing in it to lose
+            with contextlib.suppress(FileNotFoundError):
+                (leftover / MARKER).unlink()
+            leftover.rmdir()
+            continue
         if not kind or not _ours(leftover, out):
             continue
         if kind[1] == "old" and not out.exists():
             os.rename(leftover, out)
         else:
             _discard(leftover, out)
+
+
+def _bare(folder: Path, out: Path) -> bool:
+    """A real folder that holds nothing, or only a marker file that names no other output (a full disk leaves
+    it empty)."""
+    try:
+        if os.path.islink(folder) or not folder.is_dir():
+            return False
+        inside = os.listdir(folder)
+        if not inside:
+            return True
+        if inside != [MARKER] or not cache.regular_file(folder / MARKER):
+            return False
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return True  # a marker that cannot be read is no other build's
+    return not isinstance(marker, dict) or marker.get("output") in (None, out.name)
 
 
 def _mark(folder: Path, out: Path) -> None:
@@ -189,7 +262,13 @@ class Staging:
 
     def __enter__(self) -> "Staging":
         self.path.mkdir()
-        _mark(self.path, self.out)
+        try:
+            _mark(self.path, self.out)
+        except BaseException:  # a full disk: nothing was written but the folder and perhaps an empty marker
+            with contextlib.suppress(OSError):
+                (self.path / MARKER).unlink(missing_ok=True)
+                self.path.rmdir()
+            raise
         return self
 
     def __exit__(self, kind, *_):

@@ -12,7 +12,26 @@ from matplotlib.figure import Figure
 
 from . import names, render
 from .png import encode_png
-from .render import CMAP_LEVELS, DPI, colormap, label_pixels
+from .render import CMAP_LEVELS, DPI, MAX_PIXELS, colormap, fitted, label_pixels, labelled
+
+
+ROLLOUT_PANELS = 12  # masks in one rollout picture at most: more would be a scroll, not a picture
+
+
+def rollout_size(layers: int, tokens: list[str], masks: int) -> tuple[int, int, int]:
+    """(pixels a cell, masks drawn, pixels a panel's row of labels) of the rollout picture: cells shrink below
+    14 px only to keep one panel within MAX_PIXELS, and the picture holds the first masks that fit, at most
+    ROLLOUT_PANELS (the page shows every mask's last layer)."""
+    font = 8
+    label = label_pixels(tokens, font) + 16
+    n = len(tokens)
+
+    def size(cell: int, panels: int = 1) -> tuple[int, int]:
+        return 60 + n * cell + 90, panels * (layers * cell + 34) + label + 10
+    cell = fitted(min(24, max(14, 480 // n)), size)
+    width = size(cell)[0]
+    panels = max(1, min(masks, ROLLOUT_PANELS, (MAX_PIXELS // width - label - 10) // (layers * cell + 34)))
+    return cell, panels, label
 
 
 def sentence(run, cmap: str, workers: render.Workers) -> Callable[[], dict[str, bytes]]:
@@ -38,24 +57,27 @@ def rollout_labels(masks) -> list[str]:
 
 
 def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str], cmap: str) -> bytes:
-    """Attention rollout: for each mask, a panel of layers (down) x input tokens (across), the mask's row
-    of the rollout after each layer. One colour scale for every panel, from 0 to the largest value."""
+    """Attention rollout: for each mask (the first rollout_size() allows), a panel of layers (down) x input
+    tokens (across), the mask's row of the rollout after each layer. One colour scale for every panel, from
+    0 to the largest value."""
     layers, n = rows[0].shape
-    cell = min(24, max(14, 480 // n))
+    cell, panels, label = rollout_size(layers, tokens, len(rows))
+    rows, labels = rows[:panels], labels[:panels]
     font = 8
-    label = label_pixels(tokens, font) + 16
     panel = layers * cell
     width, height = 60 + n * cell + 90, sum(panel + 34 for _ in rows) + label + 10
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
     top = max(float(r.max()) for r in rows) or 1.0
     y = height - 10
+    at, names = labelled(tokens, cell)
+    layer_at, layer_names = labelled([f"L{l}" for l in range(1, layers + 1)], cell)
     for k, (row, text) in enumerate(zip(rows, labels)):
         y -= panel + 24
         ax = fig.add_axes((60 / width, y / height, n * cell / width, panel / height))
         ax.imshow(row, cmap=colormap(cmap), vmin=0.0, vmax=top, interpolation="nearest", aspect="auto")
-        ax.set_yticks(range(layers), [f"L{l}" for l in range(1, layers + 1)], fontsize=font)
-        ax.set_xticks(range(n), tokens if k == len(rows) - 1 else [""] * n, rotation=90, fontsize=font)
+        ax.set_yticks(layer_at, layer_names, fontsize=font)
+        ax.set_xticks(at, names if k == len(rows) - 1 else [""] * len(at), rotation=90, fontsize=font)
         ax.tick_params(length=0)
         ax.set_title(text, fontsize=font + 2, loc="left")
         for spine in ax.spines.values():
@@ -80,7 +102,7 @@ def render_layer_plot(means: np.ndarray, labels: list[str], size: tuple[int, int
     layers = np.arange(1, len(means) + 1)
     for column, (label, style) in enumerate(zip(labels, ("o-", "s-", "^-", "d-", "v-"))):
         ax.plot(layers, means[:, column], style, label=label)
-    ax.set_xticks(layers)
+    ax.set_xticks(layers[::-(-len(layers) // 24)])  # every layer up to 24; every k-th of 256
     ax.set_ylim(0, 1)
     ax.set_xlabel("layer")
     ax.set_ylabel("average attention")

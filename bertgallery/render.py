@@ -32,6 +32,9 @@ DPI = 100
 # a 0-1 scale in 64 steps: about one step of lightness the eye can tell apart in viridis, so the bar looks
 # smooth; the PNGs stay paletted, and are 6 % smaller than with 128 steps (the palette alone is 3 bytes a colour)
 CMAP_LEVELS = 64
+MAX_PIXELS = 20_000_000  # every picture's: drawing and encoding one takes memory in proportion
+LABEL_CHARS = 30  # a token's label is cut to this (a vocabulary may hold any string; BERT's longest is 18)
+LABEL_ROOM = 13  # pixels a 7-pt label needs across: with smaller cells only every k-th token is labelled
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,47 @@ class Layout:
     cell: int  # pixels per token
 
 
+def label(token: str) -> str:
+    """A token as a picture labels it: cut short past LABEL_CHARS characters."""
+    return token if len(token) <= LABEL_CHARS else token[:LABEL_CHARS - 1] + "…"
+
+
 def label_pixels(tokens: list[str], font: float) -> int:
     """Room for the longest token label drawn at `font` points (about 0.62 em a character)."""
-    return round(max(len(t) for t in tokens) * font * 0.62 * DPI / 72)
+    return round(max(len(label(t)) for t in tokens) * font * 0.62 * DPI / 72)
+
+
+def labelled(names: list[str], cell: int) -> tuple[list[int], list[str]]:
+    """Tick positions and labels along an axis of `cell` pixels a step: every one where there is room, every
+    k-th where the picture had to shrink to stay within MAX_PIXELS."""
+    every = -(-LABEL_ROOM // cell) if cell < LABEL_ROOM else 1
+    at = list(range(0, len(names), every))
+    return at, [label(names[i]) for i in at]
+
+
+def fitted(cell: int, size) -> int:
+    """The largest cell size up to `cell` whose picture, size(cell) = (width, height), is within MAX_PIXELS."""
+    while cell > 1 and size(cell)[0] * size(cell)[1] > MAX_PIXELS:
+        cell -= 1
+    return cell
 
 
 def layout(tokens: list[str]) -> Layout:
-    """Sizes that keep every label legible: cells shrink with more tokens, text never below 7 pt.
+    """Sizes that keep every label legible: cells shrink with more tokens, text never below 7 pt; past about
+    330 tokens the cells shrink further, so the picture stays within MAX_PIXELS, and only every k-th token is
+    labelled.
 
     Top to bottom: the title, the colour bar across the heat map's width (its labels above it), the heat map,
     the column labels. A horizontal bar costs a tenth of a vertical one in PNG bytes: one row of 64 colours
     repeated, where a vertical bar changes colour every other row of the picture."""
     n = len(tokens)
-    cell = min(20, max(13, 400 // n))  # pixels per token
+    cell = fitted(min(20, max(13, 400 // n)), lambda c: _layout(tokens, c)[:2])  # pixels per token
+    width, height, lay = _layout(tokens, cell)
+    return lay
+
+
+def _layout(tokens: list[str], cell: int) -> tuple[int, int, Layout]:
+    n = len(tokens)
     font = min(10.0, max(7.0, cell * 0.45))
     label = label_pixels(tokens, font) + 40
     side = n * cell
@@ -70,10 +101,10 @@ def layout(tokens: list[str]) -> Layout:
     title = round(len(head_title(12, 12)) * (font + 3) * 0.6 * DPI / 72)  # the longest title's width
     left, bottom, top, right = label, label, bar_top + bar + 10, max(24, (title - side) // 2 + 8)
     width, height = left + side + right, bottom + side + top
-    return Layout(width, height,
-                  ax=(left / width, bottom / height, side / width, side / height),
-                  cbar=(left / width, 1 - (bar_top + bar) / height, side / width, bar / height),
-                  font=font, title_y=1 - 10 / height, title_band=band, left=left, top=top, cell=cell)
+    return width, height, Layout(width, height,
+                                 ax=(left / width, bottom / height, side / width, side / height),
+                                 cbar=(left / width, 1 - (bar_top + bar) / height, side / width, bar / height),
+                                 font=font, title_y=1 - 10 / height, title_band=band, left=left, top=top, cell=cell)
 
 
 def draw_quietly(fig) -> None:
@@ -123,8 +154,9 @@ def _figure(tokens: list[str], cmap_name: str):
     n = len(tokens)
     im = ax.imshow(np.zeros((n, n)), cmap=colormap(cmap_name), vmin=0.0, vmax=1.0,
                    interpolation="nearest", aspect="auto")
-    ax.set_xticks(range(n), tokens, rotation=90, fontsize=lay.font)
-    ax.set_yticks(range(n), tokens, fontsize=lay.font)
+    at, labels = labelled(tokens, lay.cell)
+    ax.set_xticks(at, labels, rotation=90, fontsize=lay.font)
+    ax.set_yticks(at, labels, fontsize=lay.font)
     # no tick marks or frame: they would overlap the image, which is repainted per head (see HeadRenderer)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
@@ -189,11 +221,13 @@ def _draw_heads(args) -> list[tuple[str, bytes]]:
 
 
 def _worker_start(parent: int) -> None:
-    """Ctrl-C reaches the whole process group: only the build reports it, once. A worker also ends when the
-    build does, even on kill -9 (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    """Ctrl-C, SIGTERM and SIGHUP reach the whole process group: only the build reports them, once. A worker
+    also ends when the build does, even on kill -9 (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
     import ctypes
     import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -248,13 +282,22 @@ class Workers:
 OVERVIEW_TILE = 0.62  # inches per head
 
 
+def _tile(n: int) -> tuple[int, int]:
+    """(tokens a cell, cells a side) of one head's tile in the overview: a tile is OVERVIEW_TILE inches, so
+    past that many tokens each cell is the mean of a block of them, and the mosaic matplotlib resamples stays
+    small whatever the tokens (1,536 heads of 124 tokens made a 26-million-cell mosaic)."""
+    room = round(OVERVIEW_TILE * DPI)
+    block = -(-n // room) if n > room else 1
+    return block, -(-n // block)
+
+
 def _gap(n: int) -> int:
-    """Cells of white between two tiles of n x n tokens in the overview."""
+    """Cells of white between two tiles of n x n cells in the overview."""
     return max(1, n // 8)
 
 
 def overview_size(layers: int, heads: int) -> tuple[int, int]:
-    """Pixel size of the overview picture."""
+    """Pixel size of the overview picture (with at most 1,536 heads, under 12 million pixels)."""
     return round((heads * OVERVIEW_TILE + 1.4) * DPI), round((layers * OVERVIEW_TILE + 0.6) * DPI)
 
 
@@ -263,20 +306,34 @@ def overview_grid(layers: int, heads: int, n: int) -> tuple[float, ...]:
     mosaic's left, top, width and height, and the gaps between columns and rows, as fractions (of the
     picture for the first four, of the mosaic for the gaps)."""
     width, height = (v / DPI for v in overview_size(layers, heads))
-    gap = _gap(n)
+    m = _tile(n)[1]
+    gap = _gap(m)
     return (0.7 / width, 1 - (0.25 + layers * OVERVIEW_TILE) / height, heads * OVERVIEW_TILE / width,
-            layers * OVERVIEW_TILE / height, gap / (heads * (n + gap) - gap), gap / (layers * (n + gap) - gap))
+            layers * OVERVIEW_TILE / height, gap / (heads * (m + gap) - gap), gap / (layers * (m + gap) - gap))
+
+
+def _blocks(a: np.ndarray, block: int) -> np.ndarray:
+    """The means of `block` x `block` blocks of the last two axes (the last blocks may be smaller)."""
+    if block == 1:
+        return a
+    n = a.shape[-1]
+    m = -(-n // block)
+    padded = np.full((*a.shape[:-2], m * block, m * block), np.nan, dtype=np.float32)
+    padded[..., :n, :n] = a
+    return np.nanmean(padded.reshape(*a.shape[:-2], m, block, m, block), axis=(-3, -1))
 
 
 def render_overview(attention: np.ndarray, cmap: str) -> bytes:
     """Every head as a small tile in a layers x heads grid, rows and columns labelled."""
     layers, heads, n, _ = attention.shape
-    gap = _gap(n)  # overview_grid() tells the page where the tiles are
-    step = n + gap
+    block, m = _tile(n)
+    gap = _gap(m)  # overview_grid() tells the page where the tiles are
+    step = m + gap
     mosaic = np.full((layers * step - gap, heads * step - gap), np.nan, dtype=np.float32)
     for l in range(layers):
+        tiles = _blocks(attention[l], block)
         for h in range(heads):
-            mosaic[l * step:l * step + n, h * step:h * step + n] = attention[l, h]
+            mosaic[l * step:l * step + m, h * step:h * step + m] = tiles[h]
     size = overview_size(layers, heads)
     width, height = size[0] / DPI, size[1] / DPI
     fig = Figure(figsize=(width, height), dpi=DPI, facecolor="white")
@@ -284,7 +341,7 @@ def render_overview(attention: np.ndarray, cmap: str) -> bytes:
     tile = OVERVIEW_TILE
     ax = fig.add_axes((0.7 / width, 0.25 / height, heads * tile / width, layers * tile / height))
     ax.imshow(mosaic, cmap=colormap(cmap), vmin=0.0, vmax=1.0, interpolation="antialiased", aspect="auto")
-    centres = [i * step + (n - 1) / 2 for i in range(max(layers, heads))]
+    centres = [i * step + (m - 1) / 2 for i in range(max(layers, heads))]
     ax.set_xticks(centres[:heads], [f"H{h}" for h in range(1, heads + 1)], fontsize=8)
     ax.set_yticks(centres[:layers], [f"L{l}" for l in range(1, layers + 1)], fontsize=8)
     ax.xaxis.tick_top()

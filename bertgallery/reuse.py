@@ -10,6 +10,7 @@ Everything else is computed again.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,19 @@ class Reused:
         return {n: d for n, d in self.entry.files.items() if self.result or names.is_picture(n)}
 
 
+_HIGH, _LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # surrogates, escaped in JSON
+_LONE = re.compile(rf"(?<!\\)(?:\\\\)*(?:{_HIGH}(?!{_LOW})|(?<!{_HIGH}){_LOW})")  # not one of a pair
+
+
+def _json(path: Path):
+    """A JSON file of the previous site, refused (ValueError) if it holds a lone surrogate, which only a hand
+    could have put there and which would fail only when a page is written, after the model has run."""
+    text = path.read_text(encoding="utf-8")
+    if _LONE.search(text):
+        raise ValueError(f"{path} holds a lone surrogate")
+    return json.loads(text)
+
+
 def plan(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes: cache.FileHashes):
     """(the sentences' outputs to take over, the corpus counts to take over or None, the sentences that go
     through the model)."""
@@ -76,7 +90,7 @@ def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, h
                                                                                           old.corpus.files):
         return None
     try:
-        return corpus.Counted.from_json(json.loads((out / CORPUS).read_text(encoding="utf-8")))
+        return corpus.Counted.from_json(_json(out / CORPUS))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -108,7 +122,7 @@ def _whole(out: Path, entry: Entry, text: str) -> Reused | None:
     if not cache.verified(out / entry.slug, entry.files):
         return None
     try:
-        result = Result.from_json(json.loads((out / entry.slug / names.DATA).read_text(encoding="utf-8")))
+        result = Result.from_json(_json(out / entry.slug / names.DATA))
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None  # unreadable after all: computed again
     return Reused(entry, result) if result.text == text and set(entry.files) == result.files() else None

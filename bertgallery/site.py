@@ -22,7 +22,6 @@ from .model import ModelInfo
 from .records import Result
 
 TEMPLATES = data_folder("templates", "base.html")
-STATIC_FILES = ("style.css", "explorer.css", "sort.js", "attention.js")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
 DRAWN = tuple(s for s in STATISTICS if s.scale)  # maps of the gallery means on the heads page
 TOP_HEADS = 5
@@ -143,6 +142,12 @@ def explained(result: Result) -> list[Explained | None]:
     return out
 
 
+def rollout_shown(result: Result) -> int:
+    """How many masks (the first ones) the rollout picture shows: all, unless there are many (plots.py)."""
+    from .plots import rollout_size
+    return rollout_size(result.layers, result.tokens, len(result.masks))[1] if result.masks else 0
+
+
 def view_data(result: Result, attention: np.ndarray, cmap_name: str) -> str:
     """The explorer's data file, assigned to window.bertGalleryView: a script, not a fetch, so the view works
     from file://."""
@@ -225,7 +230,7 @@ def sentence_page(gallery: Gallery, i: int) -> str:
         **_common(gallery, "../"), page=entry, result=entry.result,
         prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
         maps=stat_maps(entry.result), scale=scale(gallery.colormap), explained=explained(entry.result),
-        arcs=arcs(entry.result),
+        arcs=arcs(entry.result), rollout_shown=rollout_shown(entry.result),
         signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP))
 
 
@@ -290,5 +295,5 @@ def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
     yield f"{names.HEADS}/{names.STATISTICS_PAGE}", statistics_page(gallery)
     for i, mean in enumerate(means):
         yield f"{names.HEADS}/{names.head_page(mean.layer, mean.head)}", head_page(gallery, means, syn, i)
-    for name in STATIC_FILES:
+    for name in names.STATIC_FILES:
         yield f"{names.STATIC}/{name}", (TEMPLATES / name).read_bytes()

@@ -38,11 +38,49 @@ def test_a_sentence_is_checked_as_the_site_checks_it(tiny_bert):
     assert r.text == "The cat sat on the [MASK]." and r.info.name == str(tiny_bert)
 
 
+@pytest.mark.parametrize("call, kind, message", [
+    (dict(text=123), TypeError, "the sentence must be text, not int 123"),
+    (dict(text="Caf\udce9 [MASK]"), ValueError, "the sentence is not text: it holds '\\udce9' at character 4, a "
+                                                "lone surrogate"),
+    (dict(top_k=2.5), TypeError, "top_k must be a whole number, not float 2.5"),
+    (dict(top_k=True), TypeError, "top_k must be a whole number, not bool True"),
+    (dict(top_k=0), ValueError, "top_k must be between 1 and 100, not 0"),
+    (dict(model=None), TypeError, "model must be a hub id, a model folder or 'offline' (text), or a model from "
+                                  "bertgallery.api.load, not NoneType None"),
+    (dict(model=["offline"]), TypeError, "model must be a hub id"),
+    (dict(model=" "), ValueError, "model is empty"),
+    (dict(model="./no-such-folder"), ValueError, "model folder ./no-such-folder does not exist"),
+    (dict(colormap=None), TypeError, "colormap must be the name of a matplotlib colour map, not NoneType None"),
+    (dict(colormap="virdis"), ValueError, "colormap: unknown matplotlib colormap 'virdis' (did you mean 'viridis'?)"),
+    (dict(importance="grad"), ValueError, "importance must be one of gradient, ablation, not 'grad'"),
+    (dict(fallback="no"), TypeError, "fallback must be True or False, not str 'no'"),
+    (dict(device="gpu"), ValueError, "device must be one of auto, cpu, cuda, not 'gpu'"),
+])
+def test_arguments_are_checked_as_the_command_line_checks_them(call, kind, message, tmp_path, monkeypatch):
+    """A ValueError or TypeError whose text is one line, as the command line prints it, before any model is
+    loaded (no torch traceback, no AttributeError from inside)."""
+    monkeypatch.chdir(tmp_path)
+    args = {"text": "The cat sat on the [MASK].", **call}
+    with pytest.raises(kind) as e:
+        analyse(args.pop("text"), **args)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value), str(e.value)
+    if "model" in call:
+        with pytest.raises(kind, match=re.escape(message[:40])):
+            api.load(call["model"])
+
+
+def test_a_picture_is_asked_for_by_whole_numbers(tiny_bert):
+    r = analyse("A [MASK] sat.", model=str(tiny_bert))
+    for layer, head in ((1.0, 1), (1, "2"), (True, 1)):
+        with pytest.raises(TypeError, match="must be a whole number"):
+            r.head(layer, head)
+
+
 def test_the_model_is_loaded_once_and_pictures_are_the_sites(tiny_bert, sample_site, tmp_path):
-    api.load.cache_clear()
+    api._load.cache_clear()
     first = analyse("A [MASK] sat.", model=str(tiny_bert))
     analyse("Another [MASK].", model=str(tiny_bert))
-    assert api.load.cache_info().hits == 1  # the second call reused the loaded model
+    assert api._load.cache_info().hits == 1  # the second call reused the loaded model
     written = first.save_pngs(tmp_path / "pictures")
     assert sorted(p.name for p in written) == sorted(names.head_png(l, h) for l in (1, 2) for h in (1, 2, 3))
     assert first.head(2, 3).png == (tmp_path / "pictures" / "Attention_Layer2_Head3.png").read_bytes()

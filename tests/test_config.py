@@ -81,3 +81,162 @@ def test_bad_input_gives_one_clear_line(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         config.load(tmp_path / "nope.yaml")
+
+
+# ---------------------------------------------------------------- bounds: counted work and memory, never time
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+
+def lines_run(fn, module=None) -> int:
+    """How many lines of Python fn() runs (in `module`'s file only, if given): the work it does, counted, not
+    timed."""
+    count = 0
+    only = module.__file__ if module else None
+
+    def tracer(frame, event, arg):
+        nonlocal count
+        if only and frame.f_code.co_filename != only:
+            return None  # not into this frame
+        count += event == "line"
+        return tracer
+    sys.settrace(tracer)
+    try:
+        fn()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """A safety net for a read that used to hang: it fails the test instead of stalling the suite."""
+    def expired(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_reading_a_config_is_linear_in_its_sentences(tmp_path):
+    """Identical sentences (each needs a -2, -3, ... folder) and ids that take those names first: eight times
+    the sentences, about eight times the lines config.py runs. Finding folder names used to rebuild the set
+    of taken names and probe every suffix for every sentence (20,000 identical lines took 32 s). The YAML
+    composer's own work is bounded by the number of values (the next test but one)."""
+    def work(n: int) -> int:
+        path = tmp_path / f"s{n}.yaml"
+        path.write_text("sentences:\n" + "".join("  - Same [MASK].\n" if i % 4 else
+                                                 f"  - {{text: 'S{i} [MASK].', id: same-mask-{i // 2 + 2}}}\n"
+                                                 for i in range(n)))
+        cfg = config.load(path)
+        assert len({s.slug for s in cfg.sentences}) == n
+        return lines_run(lambda: config.load(path), config)
+    work(10)  # the first load imports matplotlib (check_colormap)
+    small, large = work(250), work(2000)
+    assert large < 9 * small, (small, large)  # linear: 8x; the quadratic search was 60x
+    assert len(config.load(tmp_path / "s2000.yaml").sentences) == 2000
+
+
+def test_a_gallery_holds_at_most_2000_sentences(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("sentences:\n" + "  - A [MASK].\n" * 30_001)
+    with pytest.raises(ConfigError) as e:
+        config.load(path)
+    assert str(e.value).startswith(f"{path}:2002: 30,001 sentences; a gallery holds at most 2,000")
+    path.write_text("sentences:\n" + "  - A [MASK].\n" * 2_000)
+    assert len(config.load(path).sentences) == 2_000
+
+
+def test_a_yaml_file_of_a_million_values_stops_at_the_bound(tmp_path):
+    """Composing 10 MB of tiny values took seconds and a gigabyte; the composer stops at 50,000 values, so
+    a file ten times as large costs no more work."""
+    def work(n: int) -> int:
+        path = tmp_path / f"v{n}.yaml"
+        path.write_text("sentences: [" + "a, " * n + "]\n")
+        with pytest.raises(ConfigError, match=r"v\d+\.yaml:1: more than 50,000 YAML values; a sentences file "
+                                              "holds at most 2,000 sentences"):
+            config.load(path)
+        return lines_run(lambda: pytest.raises(ConfigError, config.load, path))
+    small, large = work(100_000), work(1_000_000)
+    assert large < 1.2 * small, (small, large)
+
+
+@pytest.mark.parametrize("loader", ["libyaml", "python"])
+def test_a_lone_surrogate_in_any_text_value_is_one_line(tmp_path, monkeypatch, loader):
+    """libyaml refuses the escape itself; PyYAML's own loader makes a lone surrogate, which used to reach the
+    tokenizer (TypeError) or the page writer (UnicodeEncodeError) after the model had run."""
+    if loader == "python":
+        monkeypatch.setattr(config, "_Loader", config._PyLoader)
+    for key, line in (("text", 2), ("title", 3), ("note", 3), ("id", 3)):
+        text = "sentences:\n  - text: " + ('"Caf\\udce9 [MASK]"' if key == "text" else "'A [MASK].'\n    "
+                                          f'{key}: "x \\ud800"') + "\n"
+        with pytest.raises(ConfigError) as e:
+            load_text(tmp_path, text)
+        message = str(e.value)
+        assert message.startswith(f"{tmp_path / 's.yaml'}:{line}"), message
+        assert "\n" not in message and message.isascii()
+        if loader == "python":
+            assert "lone surrogate" in message and ("'\\udce9' at character 4" in message
+                                                    or "'\\ud800' at character 3" in message), message
+
+
+def test_bytes_that_are_not_utf8_name_their_line(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_bytes(b"sentences:\n  - ok [MASK]\n  - Caf\xe9 [MASK]\n")
+    with pytest.raises(ConfigError, match=r"s\.yaml:3: not UTF-8 text \(byte 0xe9\)$"):
+        config.load(path)
+
+
+def test_special_files_are_refused_at_once(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # nobody writes it: opening it for reading used to wait forever
+    (tmp_path / "c.yaml").write_text("corpus: fifo\nsentences:\n  - A [MASK].\n")
+    with deadline(60):
+        with pytest.raises(ConfigError, match=r"c\.yaml:1: corpus file fifo is a named pipe, not a regular file$"):
+            config.load(tmp_path / "c.yaml")
+        with pytest.raises(ConfigError, match="is a named pipe, not a regular file$"):
+            config.load(fifo)
+
+
+def test_a_corpus_file_named_twice_is_counted_once(tmp_path, capsys):
+    (tmp_path / "c.txt").write_text("One sentence.\nAnother one.\n")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "c.txt")
+    (tmp_path / "d.txt").write_text("A third.\n")
+    cfg = load_text(tmp_path, "corpus: [c.txt, c.txt, ./c.txt, d.txt, link.txt]\nsentences:\n  - A [MASK].\n")
+    assert [line.text for line in cfg.corpus] == ["One sentence.", "Another one.", "A third."]
+    assert cfg.corpus_files == [tmp_path / "c.txt", tmp_path / "d.txt"]
+    assert capsys.readouterr().err == (f"note: {tmp_path / 's.yaml'}:1: 'corpus' names the file c.txt 4 times (as "
+                                       "c.txt, ./c.txt, link.txt); it is counted once\n")
+
+
+def test_the_corpus_bounds_are_on_all_its_files_together(tmp_path, monkeypatch):
+    """One 20 MB file listed 40 times reached ~6 GB: the bounds are on the total (here made small)."""
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text("A sentence of the corpus.\n" * 30)  # 780 bytes
+    monkeypatch.setattr(config, "MAX_CORPUS_BYTES", 1000)
+    with pytest.raises(ConfigError, match=r"s\.yaml:1: corpus file b\.txt: the corpus is larger than 0 MB "):
+        load_text(tmp_path, "corpus: [a.txt, b.txt]\nsentences:\n  - A [MASK].\n")
+    monkeypatch.setattr(config, "MAX_CORPUS_BYTES", 10_000)
+    monkeypatch.setattr(config, "MAX_CORPUS_LINES", 50)
+    with pytest.raises(ConfigError, match=r"corpus file b\.txt: the corpus holds more than 50 sentences"):
+        load_text(tmp_path, "corpus: [a.txt, b.txt]\nsentences:\n  - A [MASK].\n")
+
+
+def test_a_corpus_line_without_an_end_is_read_a_megabyte_at_a_time(tmp_path):
+    """A binary file stops at its first NUL, not after 200 MB: the reader never takes more than 1 MB at once."""
+    reads = []
+
+    class Endless(io.RawIOBase):
+        def readline(self, size=-1):
+            reads.append(size)
+            return b"x" * (size - 1) + (b"\0" if len(reads) == 3 else b"")
+    with pytest.raises(ConfigError, match=r"^s is not text \(a NUL byte on line 1\)$"):
+        list(config.read_lines(Endless(), "s", config.MAX_CORPUS_BYTES, "", 10, ""))
+    assert len(reads) == 3 and max(reads) == 1 << 20

@@ -136,5 +136,7 @@ def test_a_corpus_the_model_cannot_take_is_one_line(tiny_roberta, tmp_path, caps
 
 
 def test_one_sentence_a_line_reads_alike_everywhere():
+    import io
     text = "# about\n  # indented comment\n\nFirst  one.\n   \nSecond.\n"
-    assert config.text_lines(text) == [(4, "First one."), (6, "Second.")]
+    for stream in (io.BytesIO(text.encode()), io.StringIO(text)):  # a file or standard input; a replaced sys.stdin
+        assert list(config.read_lines(stream, "x", 10**6, "", 10**6, "")) == [(4, "First one."), (6, "Second.")]

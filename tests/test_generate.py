@@ -3,6 +3,7 @@ what is tested (its imports, a signal, an installed command), else by its main()
 import json
 import os
 import re
+import sys
 
 import pytest
 
@@ -68,25 +69,30 @@ def test_bert_base_shape_gives_144_heads(base_site):
 
 
 def test_serve_previews_the_site_over_http(tiny_bert, tmp_path):
-    """The command, serving until Ctrl-C; the site is built here first, so its build is a no-op."""
+    """The command, serving until Ctrl-C; the site is built here first, so its build is a no-op. With --text
+    (which prints the predictions) the summary and the serving line go to standard error: standard output
+    holds the predictions only."""
     import re
     import signal
     import subprocess
     import sys
     import urllib.request
     from conftest import ROOT
-    write_yaml(tmp_path / "s.yaml", "sentences:\n  - {id: cat, text: 'The cat sat on the [MASK].'}\n")
-    assert run_cli("s.yaml", "--model", tiny_bert, "--quiet", cwd=tmp_path).returncode == 0
-    proc = subprocess.Popen([sys.executable, str(ROOT / "generate.py"), "s.yaml", "--model", str(tiny_bert),
-                             "--quiet", "--serve", "--port", "0"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    text = "The cat sat on the [MASK]."
+    assert run_cli("--text", text, "--model", tiny_bert, "--quiet", cwd=tmp_path).returncode == 0
+    proc = subprocess.Popen([sys.executable, str(ROOT / "generate.py"), "--text", text, "--model", str(tiny_bert),
+                             "--quiet", "--serve", "--port", "0"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().startswith("1 sentences up to date")  # the build summary
-        url = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())[0]
-        with urllib.request.urlopen(url + "cat/index.html", timeout=10) as r:
+        assert proc.stderr.readline().startswith("1 sentences up to date")  # the build summary
+        url = re.search(r"http://127\.0\.0\.1:\d+/", proc.stderr.readline())[0]
+        with urllib.request.urlopen(url + "the-cat-sat-on-the-mask/index.html", timeout=10) as r:
             assert r.status == 200 and b"The cat sat on the" in r.read()
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and err == ""
+    assert out.splitlines() == expected_lines(tiny_bert, text, 5)
 
 
 # ---------------------------------------------------------------- from the terminal
@@ -172,3 +178,92 @@ def test_pip_install_gives_the_bert_gallery_command(tiny_bert, tmp_path):
     assert r.stdout.startswith("A [MASK] sat.\n") and (tmp_path / "work" / "site" / "static" / "explorer.css").exists()
     from bertgallery import __version__
     assert f"bert_attention_gallery-{__version__}-" in next(wheel.glob("*.whl")).name
+
+
+# ---------------------------------------------------------------- standard input, argv, exit status (issue 23)
+class Endless:
+    """Standard input that never ends (yes "..." | generate.py --text -), counting what is read of it."""
+
+    def __init__(self, line: bytes):
+        self.line, self.reads = line, 0
+        self.buffer = self
+
+    def readline(self, size=-1):
+        self.reads += 1
+        return self.line[:size] if size >= 0 else self.line
+
+
+def no_model_work(*args, **kwargs):
+    raise AssertionError("the build started: the mistake should have been found before any model work")
+
+
+@pytest.mark.parametrize("line, message, most_reads", [
+    (b"The cat sat on the [MASK].\n", "error: --text -: standard input holds more than 2,000 sentences; a gallery "
+                                      "holds at most 2,000\n", 2_001),
+    (b"x" * 100_000, "error: --text -: standard input is larger than 10 MB; sentences to predict are short "
+                     "text\n", 200),
+])
+def test_standard_input_is_read_with_the_sentence_files_bounds(monkeypatch, capsys, line, message, most_reads):
+    """It used to be read whole: yes ... | generate.py --text - ended in a MemoryError traceback."""
+    import generate
+    from bertgallery import build
+    stdin = Endless(line)
+    monkeypatch.setattr(sys, "stdin", stdin)
+    monkeypatch.setattr(build, "build", no_model_work)
+    assert generate.main(["--text", "-", "--quiet"]) == 2
+    assert capsys.readouterr() == ("", message) and stdin.reads <= most_reads
+
+
+@pytest.mark.parametrize("args, stdin, message", [
+    (["--text", "Caf\udce9 [MASK] here."], "", "error: --text is not text: it holds '\\udce9' at character 4, a lone "
+                                             "surrogate"),
+    (["--text", "-"], b"Fine [MASK].\nCaf\xe9 [MASK] here.\n", "error: --text -: standard input is not UTF-8 text "
+                                                              "(line 2: byte 0xe9)"),
+    (["--text", "-"], b"A [MASK]\0.\n", "error: --text -: standard input is not text (a NUL byte on line 1)"),
+    (["s\udce9.yaml"], "", "error: CONFIG is not text: it holds '\\udce9' at character 2"),
+    (["--text", "A [MASK].", "--out", "site-\udce9"], "", "error: --out is not text: it holds '\\udce9' at "
+                                                           "character 6"),
+    (["--text", "A [MASK].", "--model", "./m\udce9"], "", "error: --model is not text: it holds '\\udce9'"),
+])
+def test_bytes_that_are_not_utf8_are_one_line_before_any_model_work(args, stdin, message, monkeypatch, capsys):
+    """Python keeps undecodable command-line bytes as lone surrogates; they used to reach the tokenizer
+    (TypeError) or a page (UnicodeEncodeError) after the model had run."""
+    import io
+    import generate
+    from bertgallery import build
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin or b"")))
+    monkeypatch.setattr(build, "build", no_model_work)
+    assert generate.main([*args, "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(message), err
+
+
+def test_a_port_in_use_is_the_machines_doing(tiny_bert, tmp_path, capsys):
+    import socket
+    import generate
+    write_yaml(tmp_path / "s.yaml", "sentences:\n  - The cat sat on the [MASK].\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert generate.main([str(tmp_path / "s.yaml"), "--out", str(tmp_path / "site"), "--model", str(tiny_bert),
+                              "--quiet", "--serve", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: cannot serve on port {port}: Address already in use; try another with --port\n"
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tiny_bert, tmp_path, monkeypatch, capsys):
+    """generate.py --text - | head -1: the pipe breaks while predictions are printed; exit 141 (as a process
+    SIGPIPE ended), with no BrokenPipeError traceback. The site is built."""
+    import generate
+
+    class Closed:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert generate.main(["--text", "A [MASK] sat.", "--model", str(tiny_bert), "--out", str(tmp_path / "site"),
+                          "--quiet"]) == 141
+    assert capsys.readouterr().err == "" and (tmp_path / "site" / "index.html").exists()

@@ -94,3 +94,51 @@ def test_file_hashes_are_remembered_but_never_trusted_across_a_change(tmp_path):
     import os
     os.utime(f, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert FileHashes(hashes.used)(f) != first
+
+
+def test_a_folder_of_links_to_regular_files_loads(tiny_bert, tmp_path):
+    """A Hugging Face cache snapshot is links into ../../blobs: a link to a regular file is fine wherever it
+    points (a link to anything else is refused: tests/bad_configs/model-*-proc.yaml, model-fifo.yaml)."""
+    import hashlib
+    import os
+    import shutil
+    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshots" / "0123abc"
+    blobs.mkdir()
+    snapshot.mkdir(parents=True)
+    for f in tiny_bert.iterdir():
+        blob = blobs / hashlib.sha256(f.read_bytes()).hexdigest()
+        shutil.copy(f, blob)
+        (snapshot / f.name).symlink_to(os.path.relpath(blob, snapshot))
+    resolved = model.resolve(str(snapshot), False, False, FileHashes())
+    assert resolved.identity.startswith("folder:")
+    loaded = model.load(resolved, fallback=False)
+    assert model.predict(loaded, "The cat sat on the [MASK].", top_k=2).masks
+
+
+def test_a_file_is_hashed_up_to_its_size_only(tmp_path, monkeypatch):
+    """What is hashed is bounded by the size the file had when opened; one that gives more is refused."""
+    import os
+    from bertgallery import cache
+    path = tmp_path / "grows"
+    path.write_bytes(b"x" * 100)
+    assert cache.sha256_file(path) == cache.sha256_bytes(b"x" * 100)
+    real = os.fstat
+    monkeypatch.setattr(cache.os, "fstat", lambda fd: os.stat_result((*real(fd)[:6], 10, *real(fd)[7:])))
+    with pytest.raises(ConfigError, match="grows gives more than its size says"):
+        cache.sha256_file(path)
+
+
+def test_a_sentence_is_bounded_by_its_attention_weights(tmp_path):
+    """At most 40 million attention weights (heads x tokens²) a sentence: a 1,536-head model takes 161 tokens,
+    and says why it takes fewer than its 512 positions. Checked before the forward pass."""
+    from conftest import save_bert
+    folder = save_bert(tmp_path / "wide", hidden_size=256, num_hidden_layers=6, num_attention_heads=256,
+                       intermediate_size=64)
+    wide = model.load(str(folder), fallback=False)
+    assert wide.max_tokens == model.tokens_for(1536) == 161
+    with pytest.raises(ConfigError, match=r"^s\.yaml:2: sentence 1 is 202 tokens long; .* accepts at most 161 "
+                                          r"here \(this tool's bound: 1,024 tokens, and 40 million attention "
+                                          r"weights, heads × tokens², for its 1,536 heads\)$"):
+        model.predict(wide, "word " * 199 + "[MASK]", 3, culprit="s.yaml:2: sentence 1 ")
+    assert model.predict(wide, "word " * 150 + "[MASK]", 3).attention.shape == (6, 256, 153, 153)
+    assert model.tokens_for(144) == 527 and model.tokens_for(384) == 322 and model.tokens_for(6) == 1024

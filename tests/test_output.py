@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import generate
-from bertgallery import manifest, output
+from bertgallery import manifest, names, output
 from conftest import ROOT, file_hashes
 
 ONE = "sentences:\n  - {id: a, text: 'The cat sat on the [MASK].'}\n"
@@ -221,3 +221,129 @@ def test_a_drawing_process_that_dies_ends_the_build_with_one_line(cfg, tmp_path,
     assert capsys.readouterr().err == ("error: a process drawing the pictures ended unexpectedly (out of memory?); "
                                        "the previous site is unchanged\n")
     assert not site.exists() and not list(tmp_path.glob(".bertgallery-*-build-*"))
+
+
+def test_every_file_a_build_writes_is_named_as_the_tools_files(sample_site):
+    """names.site_file decides what a build may replace in a site of another version: it must know every
+    name a build writes."""
+    written = output.listing(sample_site)
+    assert written and all(names.site_file(f) for f in written) and not output._strangers(sample_site, None)
+
+
+def test_a_site_of_an_earlier_version_holding_only_the_tools_files_is_replaced(cfg, tmp_path, tiny_bert):
+    site = tmp_path / "site"
+    (site / "manifest.json").parent.mkdir()
+    (site / "manifest.json").write_text(json.dumps({
+        "version": 2, "sentences": {"old": "0" * 20}, "index": "1" * 20,
+        "model": {"name": "bert-base-uncased", "layers": 12, "heads": 12, "note": ""}}))
+    for rel in ("index.html", "static/style.css", "heads/layer12-head12.html", "old/Attention_Layer12_Head12.png",
+                "old/data.json", "old/index.html"):
+        (site / rel).parent.mkdir(exist_ok=True)
+        (site / rel).write_text("old")
+    assert gen(cfg, site, tiny_bert) == 0
+    assert not (site / "old").exists() and (site / "a" / "data.json").exists()
+    assert (site / "static" / "style.css").read_text() != "old"
+
+
+def test_a_folder_we_may_not_write_is_the_machines_doing(cfg, tmp_path, tiny_bert, capsys, monkeypatch):
+    """Exit status 1, as the README says (it was 2, the input's); the tests run as root, who may write
+    anywhere, so the permission is taken away by hand."""
+    real_access = os.access
+    monkeypatch.setattr(output.os, "access", lambda path, mode: False if Path(path) == tmp_path else
+                        real_access(path, mode))
+    assert gen(cfg, tmp_path / "site", tiny_bert) == 1
+    assert capsys.readouterr().err == f"error: output path {tmp_path / 'site'}: cannot write in {tmp_path}\n"
+
+
+def test_lock_files_go_when_the_build_ends(cfg, tmp_path, tiny_bert, capsys):
+    """A lock file per output name used to stay after every build, failed ones too."""
+    assert gen(cfg, tmp_path / "site", tiny_bert) == 0
+    assert generate.main([str(cfg), "--out", str(tmp_path / "other"), "--model", str(tmp_path / "no-model"),
+                          "--quiet"]) == 2  # fails with the lock held: the model is checked under it
+    assert "no-model does not exist" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.lock")) and sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "site"]
+
+
+def test_a_lock_removed_while_a_build_waits_for_it_is_not_shared(tmp_path):
+    """The build that waited on a lock file the holder then removed locks the file there now, so two
+    builds can never both think they hold the lock."""
+    out = tmp_path / "site"
+    first = output.lock(out, wait=False)
+    first.__enter__()
+    waiter = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from bertgallery import output\n"
+        "with output.lock(Path(sys.argv[1]), wait=True):\n"
+        "    print('locked', flush=True); sys.stdin.readline()\n"), str(out)], cwd=ROOT, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert waiter.stderr.readline() == f"another build is writing {out}; waiting\n"
+        first.__exit__(None, None, None)  # removes the file the waiter waits on
+        assert waiter.stdout.readline() == "locked\n"
+        with pytest.raises(output.Busy):  # the waiter holds the lock on the file that is there now
+            with output.lock(out, wait=False):
+                pass
+        waiter.communicate("go\n", timeout=30)
+        assert waiter.returncode == 0 and not list(tmp_path.glob("*.lock"))
+    finally:
+        waiter.kill()
+
+
+def test_a_full_disk_from_the_start_leaves_nothing_behind(cfg, tmp_path, tiny_bert, capsys, monkeypatch):
+    """With the disk full, the staging folder's marker is created but stays empty; that folder used to stay
+    forever (cleanup could not recognise it). Now the build removes it, and cleanup removes what an older
+    build left that way: a staging-named folder holding nothing but a marker has nothing to lose."""
+    import errno
+    site = tmp_path / "site"
+    stem = output._stem(site)
+    (tmp_path / f"{stem}-build-11").mkdir()  # left by an older build: an empty marker, nothing else
+    (tmp_path / f"{stem}-build-11" / output.MARKER).write_text("")
+    (tmp_path / f"{stem}-build-12").mkdir()  # the folder made, then killed before the marker
+    person = tmp_path / f"{stem}-build-13"  # the same name, but a person's file in it: not ours to take
+    person.mkdir()
+    (person / "notes.txt").write_text("precious")
+
+    def full(folder, out):
+        (folder / output.MARKER).touch()
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / output.MARKER))
+    monkeypatch.setattr(output, "_mark", full)
+    assert gen(cfg, site, tiny_bert) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [person.name, "s.yaml"]
+    assert (person / "notes.txt").read_text() == "precious"
+
+
+def test_a_folder_nested_deep_inside_the_site_is_named_not_walked(cfg, tmp_path, tiny_bert, capsys):
+    """1,500 folders one inside the other (os.walk recursed into them: a RecursionError traceback): the
+    first folder is named, and nothing below it is entered."""
+    site = tmp_path / "site"
+    assert gen(cfg, site, tiny_bert) == 0
+    deep = site / "drafts"
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY)
+    try:
+        for _ in range(1500):  # relative to a folder fd: no path grows past the system's limit
+            os.mkdir("a", dir_fd=fd)
+            fd, old = os.open("a", os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+    finally:
+        os.close(fd)
+    try:
+        assert gen(cfg, site, tiny_bert) == 2
+        assert capsys.readouterr().err.endswith(f"error: {deep} was not made by this tool: move it out of {site}, "
+                                                "which every build replaces whole\n")
+    finally:  # pytest's own clean-up (shutil.rmtree) would recurse as deep: peel the folders off one by one
+        while (deep / "a").is_dir():
+            os.rename(deep / "a", tmp_path / "peeled")
+            deep.rmdir()
+            os.rename(tmp_path / "peeled", deep)
+        deep.rmdir()
+
+
+def test_a_link_planted_as_the_lock_file_is_not_followed(cfg, tmp_path, tiny_bert, capsys):
+    site = tmp_path / "site"
+    target = tmp_path / "elsewhere" / "created-by-the-build"
+    target.parent.mkdir()
+    (tmp_path / f"{output._stem(site)}.lock").symlink_to(target)
+    assert gen(cfg, site, tiny_bert) == 1
+    assert "could not write the site" in capsys.readouterr().err and not target.exists()

@@ -94,3 +94,66 @@ def test_overview_has_a_tile_per_head():
     rows = set(((ys[inside] - (y1 - 3 * tile)) // tile).astype(int))
     cols = set(((xs[inside] - x0) // tile).astype(int))
     assert inside.sum() > 100 and rows == {1} and cols == {2}
+
+
+# ---------------------------------------------------------------- every picture bounded (issue 23)
+def test_every_picture_is_within_20_million_pixels():
+    """At the bounds (1,024 tokens, 30-character labels, 256 layers, 1,536 heads, 512 masks): a 512-token
+    head picture used to be 50 million pixels, 510 masks' rollout 615 million, 256 x 256 heads' overview
+    more than 8 GB to draw."""
+    from bertgallery import checks, model, plots
+    for n in (12, 330, 512, model.MAX_TOKENS):
+        for long in (False, True):
+            words = tokens(n)[:-1] + ["x" * (200 if long else 8)]
+            lay = render.layout(words)
+            assert lay.width * lay.height <= render.MAX_PIXELS, (n, long, lay.width, lay.height)
+            assert lay.cell >= 4 and render.labelled(words, lay.cell)[0][1] <= 4  # every 4th token labelled at most
+            for layers in (1, 12, 256):
+                cell, panels, label = plots.rollout_size(layers, words, 512)
+                width, height = 60 + n * cell + 90, panels * (layers * cell + 34) + label + 10
+                assert width * height <= render.MAX_PIXELS and 1 <= panels <= plots.ROLLOUT_PANELS, (n, layers)
+    assert render.layout(tokens(12)).cell == 20 and plots.rollout_size(12, tokens(12), 3)[:2] == (24, 3)  # as before
+    for layers in range(1, 257):
+        heads = min(checks.LIMITS["heads"], checks.MAX_HEADS // layers)
+        width, height = render.overview_size(layers, heads)
+        assert width * height <= render.MAX_PIXELS, (layers, heads)
+
+
+def test_the_overview_averages_tokens_past_its_tiles_pixels():
+    a = attention(2, 3, 200)
+    tiles = render._blocks(a[0], render._tile(200)[0])
+    assert tiles.shape == (3, 50, 50)  # 4 x 4 tokens a cell: 62 cells a side at most
+    np.testing.assert_allclose(tiles[1, 0, 0], a[0, 1, :4, :4].mean(), rtol=1e-6)
+    assert render._tile(62) == (1, 62) and render._tile(63) == (2, 32)
+    png = render.render_overview(a, "viridis")
+    assert Image.open(io.BytesIO(png)).size == render.overview_size(2, 3)
+
+
+LIMITED = """
+import resource, sys
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+import numpy as np
+from bertgallery import plots, render
+rng = np.random.default_rng(0)
+words = ["[CLS]"] + [f"w{i}" for i in range(%(tokens)d - 2)] + ["[SEP]"]
+rows = [rng.random((%(layers)d, len(words))).astype(np.float32) for _ in range(%(masks)d)]
+png = plots.render_rollout(rows, words, [f"Mask {i}" for i in range(len(rows))], "viridis")
+peak = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)["VmPeak"]
+print(len(png), int(peak.split()[0]) * 1024)
+"""
+
+
+def test_many_masks_draw_in_bounded_memory():
+    """250 masks' rollout drawn under a 1 GB address-space limit, in a process of its own: it ends with its
+    picture, well inside the limit (it took 1.8 GB at 60 tokens, and 3.8 GB of a 250-mask build with the
+    offline model; a MemoryError caught would be no bound). The picture holds the first 12 masks."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    limit = 2**30
+    r = subprocess.run([sys.executable, "-c", LIMITED % dict(tokens=60, layers=12, masks=250), str(limit)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stderr == "", r.stderr[-2000:]
+    size, peak = map(int, r.stdout.split())
+    assert peak < 0.75 * limit, peak

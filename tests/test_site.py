@@ -48,7 +48,7 @@ def test_the_sample_site_is_the_expected_tree(sample_site):
     """The sample site is tests/golden/, compared as tests/golden_tree.py says (numbers as numbers, pictures
     by their pixels), and its static files are templates/'. An intended change of the output: python
     tests/update_golden.py, and review the diff."""
-    for name in site.STATIC_FILES:
+    for name in names.STATIC_FILES:
         assert (sample_site / names.STATIC / name).read_bytes() == (site.TEMPLATES / name).read_bytes(), name
     golden = golden_tree.expected()
     behind = golden_tree.classes_behind(golden, config.load(sample_site.parent / "sentences.yaml"))
