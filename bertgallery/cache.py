@@ -14,7 +14,7 @@ import os
 import stat
 from pathlib import Path
 
-RESULTS_VERSION = "6"  # bump when data.json or the view's data change shape
+RESULTS_VERSION = "7"  # bump when data.json or the view's data change shape
 
 
 def key(*parts) -> str:

@@ -46,7 +46,7 @@ def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: 
     found, attention = result(loaded, text, top_k, importance, culprit,
                               after_torch=lambda run: drawing.append(workers.heads(run.attention, run.tokens, cmap)))
     files = {names.OVERVIEW: render.render_overview(attention, cmap),
-             names.VIEW_DATA: site.view_data(found, attention, cmap),
+             names.VIEW_DATA: site.view_data(found, attention, cmap, loaded.info.name),
              names.DATA: json.dumps(found.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
     if found.masks:
         files[names.ROLLOUT] = plots.render_rollout([m.rollout for m in found.masks], found.tokens,

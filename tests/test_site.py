@@ -55,7 +55,7 @@ def close(a, b) -> bool:
 
 
 def view_weights(data: bytes) -> tuple[dict, np.ndarray]:
-    view = json.loads(data.decode().removeprefix("window.bertGalleryView = ").rstrip().rstrip(";"))
+    view = json.loads(data.decode().removeprefix(site.VIEW_PREFIX).rstrip().removesuffix(");"))
     return view, np.frombuffer(base64.b64decode(view.pop("attention")), dtype="<u2").astype(int)
 
 
