@@ -103,9 +103,9 @@
       if (sum > 0) for (j = 0; j < T; j++) out[j] += A[base + j] * N[nb + j] / sum * share;
     }
     function rows(list) {
-      var out = [], left = new Float32Array(T);
+      var out = [], left = new Float64Array(T);
       for (var i = 0; i < T; i++) {
-        var r = new Float32Array(T), kept = 0;
+        var r = new Float64Array(T), kept = 0;
         list.forEach(function (src) { row(src, i, r, 1 / list.length); });
         for (var j = 0; j < T; j++) if (!(s.hide && m.special[j])) kept += r[j];
         if (s.hide) for (var q = 0; q < T; q++) r[q] = !m.special[q] && kept >= MIN_LEFT ? r[q] / kept : 0;
@@ -241,7 +241,8 @@
         var t = ui.columns[side].appendChild(el("button", { type: "button", "class": "bg-tok", "data-i": String(i) }));
         t.bgText = t.appendChild(el("span", { "class": "bg-text" }));
         t.bgW = t.appendChild(el("span", { "class": "bg-w" }));
-        t.bgGone = t.appendChild(el("span", { "class": "bg-gone", "aria-hidden": "true" }));
+        t.bgBar = t.appendChild(el("span", { "class": "bg-bar", "aria-hidden": "true" }));
+        t.bgGone = t.bgBar.appendChild(el("span", { "class": "bg-gone" }));
         ui.tokens[side].push(t);
       }
     }
@@ -351,6 +352,7 @@
           b.style.color = w === null ? "" : m.view.light[step(w)] ? "#fff" : "#000";
           var gone = s === 0 && state.hide ? Math.max(0, 1 - c.mean.left[i]) : 0;
           b.bgGone.style.width = (gone * 100).toFixed(1) + "%";
+          b.bgBar.hidden = !(s === 0 && state.hide);
           b.title = gone ? Math.round(gone * 100) + " % of its attention is on [CLS]/[SEP]" +
                            (c.mean.left[i] < MIN_LEFT ? ": too little left to draw" : "") : "";
           if (m.segments) b.setAttribute("data-seg", m.segments[i] ? "B" : "A"); else b.removeAttribute("data-seg");

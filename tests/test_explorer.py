@@ -379,6 +379,14 @@ def contrast(a, b) -> float:
     return (hi + 0.05) / (lo + 0.05)
 
 
+def css_rgb(colour: str) -> tuple:
+    """A computed CSS colour (rgb(), or color(srgb ...) as color-mix() gives) or #rrggbb as 0-255 values."""
+    if colour.startswith("#"):
+        return tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
+    values = [float(v) for v in re.findall(r"[\d.]+", colour.split("(", 1)[1])[:3]]
+    return tuple(v * 255 for v in values) if colour.startswith("color(") else tuple(values)
+
+
 def pixel(page, selector, x_fraction=0.5, y_fraction=0.5):
     """The colour a selector's element shows at a point, read from a screenshot (what the reader sees)."""
     from io import BytesIO
@@ -475,4 +483,59 @@ def test_the_heads_page_sorts_numbers_largest_first_and_filters_by_tags_some_hea
     assert offered and all(any(t in row for row in tags) for t in offered)
     assert set(offered) == {t for row in tags for t in row if t}
     assert page.errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_screenshots_and_axe_in_both_colour_schemes(three, sample_site, browser, width, scheme):
+    """The pictures to look at (test-artifacts/explorer-*.png): the sample site's sentence page with one head
+    and with three, a token pinned; the hand-made three-model view; in light and dark. axe-core finds nothing
+    serious or critical in the explorer, the page and the dark one included."""
+    from test_browser import audit
+    ARTIFACTS.mkdir(exist_ok=True)
+    url, _ = three
+    shots = (("one-head", (sample_site / "cat" / "index.html").as_uri() + "#l=2&h=1&t=2"),
+             ("three-heads", (sample_site / "cat" / "index.html").as_uri() + "#l=2&h=1,2,3"),
+             ("models", url + "#m=m1&l=3&h=1,2,4&lens=value&t=3"),
+             ("pair", url + "#m=m2&l=1&h=1&f=BA&hide=1"))
+    for name, address in shots:
+        page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(address)
+        page.locator("#explore").screenshot(path=str(ARTIFACTS / f"explorer-{name}-{width}-{scheme}.png"))
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+        assert audit(page) == [] and errors == [], name
+        page.close()
+
+
+@pytest.mark.parametrize("theme, scheme", [(("#111318", "#d8dadf"), "light"), (("#ffffff", "#1f1f1f"), "dark")])
+def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, browser, theme, scheme):
+    """In a notebook the explorer follows the notebook's theme, not the system's: inside a dark page (JupyterLab
+    dark, VS Code dark) with the system light, and inside a light page with the system dark, its text is the
+    page's text colour, the head colours are lifted for a dark background, and axe-core finds nothing serious."""
+    from bertgallery import analyse
+    from test_browser import audit
+    html = analyse("The cat sat on the [MASK].", model=str(tiny_bert))._repr_html_()
+    background, ink = theme
+    page_file = tmp_path / "notebook.html"
+    page_file.write_text(f"<!doctype html><html lang='en'><head><title>A notebook</title></head>"
+                         f"<body style='background: {background}; color: {ink}'><main>{html}</main></body></html>",
+                         encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1000, "height": 900}, color_scheme=scheme)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(page_file.as_uri())
+    page.locator(".bg-from .bg-tok").nth(2).hover()
+    body = page.evaluate("getComputedStyle(document.body).color")
+    assert page.evaluate("getComputedStyle(document.querySelector('.bg-from .bg-tok')).color") == body
+    assert page.evaluate("getComputedStyle(document.querySelector('.bg-status')).color") == body
+    assert page.evaluate("getComputedStyle(document.querySelector('.bg-explorer')).backgroundColor") == "rgba(0, 0, 0, 0)"
+    dark = background != "#ffffff"
+    assert page.evaluate("document.querySelector('.bg-explorer').classList.contains('bg-dark')") == dark
+    for square in page.eval_on_selector_all(".bg-head:not([hidden])", "qs => qs.map(q => getComputedStyle(q).borderTopColor)"):
+        assert contrast(css_rgb(square), css_rgb(background)) >= 4.5, square  # its number is in that colour too
+    page.screenshot(path=str(ARTIFACTS / f"notebook-{'dark' if dark else 'light'}.png"))
+    assert audit(page) == [] and errors == []
     page.close()
