@@ -167,6 +167,24 @@ def expected_lines(a, layer, heads, segments=None, flt="all", hide=False, specia
     return total
 
 
+def test_the_sites_view_data_is_the_contract(sample_site):
+    """view-data.js pushes one view with every field of the contract (docs/explorer.md), null where a feature
+    does not apply; the sentence page names its model for the explorer and loads the view before attention.js."""
+    text = (sample_site / "cat" / names.VIEW_DATA).read_text(encoding="utf-8")
+    assert text.startswith(site.VIEW_PREFIX) and text.endswith(");\n")
+    view = json.loads(text.removeprefix(site.VIEW_PREFIX).removesuffix(");\n"))
+    assert set(view) == {"model", "tokens", "layers", "heads", "special", "segments", "attention", "scale", "norms",
+                         "contributions", "colors", "light", "names", "tags", "headColours", "default"}
+    assert (view["model"], view["segments"], view["norms"], view["contributions"]) == ("./tiny-model", None, None, None)
+    weights = np.frombuffer(base64.b64decode(view["attention"]), dtype="<u2").astype(int).reshape(2, 3, 12, 12)
+    assert np.abs(weights.sum(-1) - view["scale"]).max() <= 12  # rows sum to 1, to the rounding of 12 weights
+    assert view["names"]["headPage"] == names.HEAD_PAGE
+    html = (sample_site / "cat" / "index.html").read_text(encoding="utf-8")
+    models = json.loads(re.search(r'data-models="([^"]*)"', html)[1].replace("&#34;", '"'))
+    assert models == [{"slug": "", "name": "./tiny-model", "prefix": "", "heads": "../heads/"}]
+    assert html.index(f'<script src="{names.VIEW_DATA}">') < html.index("attention.js")
+
+
 def test_drawing_creates_no_svg_nodes_after_the_first_draw(three, browser):
     """bertviz's way: the DOM is built once and `draw` rewrites attributes. Switching models, layers, heads,
     modes, lenses, filters, hiding and hovering tokens adds no node to the lines' SVG."""
@@ -408,9 +426,10 @@ def test_hidden_token_bars_are_visible(three, browser, scheme):
     widths = bars.evaluate_all("bs => bs.map(b => b.getBoundingClientRect().width)")
     k = int(np.argmax(widths))
     assert widths[k] > 10
-    bar = pixel(page, f".bg-from .bg-tok >> nth={k} >> .bg-gone")
+    bar = pixel(page, f".bg-from .bg-tok >> nth={k} >> .bg-gone", 0.9)
+    track = pixel(page, f".bg-from .bg-tok >> nth={k} >> .bg-bar", 0.02)  # the part of the bar not filled
     background = pixel(page, ".bg-lines", 0.5, 0.0 + 1 / 1000)  # between the columns, above the lines' start
-    assert contrast(bar, background) >= 3, (bar, background)
+    assert contrast(bar, background) >= 3 and contrast(bar, track) >= 3, (bar, track, background)
     page.close()
 
 
