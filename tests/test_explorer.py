@@ -505,6 +505,7 @@ def test_the_heads_page_sorts_numbers_largest_first_and_filters_by_tags_some_hea
     page.close()
 
 
+@pytest.mark.slow  # a minute of screenshots and axe runs: .ci/run's second step
 @pytest.mark.parametrize("width", [1280, 375])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_screenshots_and_axe_in_both_colour_schemes(three, sample_site, browser, width, scheme):
