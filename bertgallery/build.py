@@ -1,9 +1,9 @@
 """The pipeline: config -> model run -> render -> analyse -> site, written into a staging folder and swapped in.
 
-A sentence's expensive results (model run, PNGs, data.json, the view's data) and the corpus counts are
-reused from the previous site when their key and every file's hash match; all HTML is rewritten from the
-results on every build. When the new site would be the old one, nothing is swapped in, and torch is never
-imported.
+A sentence's expensive outputs (its results: data.json, the view's data; its pictures: the PNGs) and the corpus
+counts are reused from the previous site when their key and every file's hash match (reuse.py); all HTML is
+rewritten from the results on every build. When the new site would be the old one, nothing is swapped in, and
+torch is never imported.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class Options:
     progress: bool = True
     wait: bool = True  # for another build of the same output to finish
     device: str = "auto"  # where the model runs: auto (a GPU when torch sees one), cpu or cuda
+    hub_timeout: float = model.HUB_TIMEOUT  # seconds to wait for the hub to answer before it counts as unreachable
 
 
 @dataclass
@@ -50,28 +51,33 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         old, before = output.read_manifest(out), output.snapshot(out)
         hashes = cache.FileHashes(old.hashes if old else None)
         old = None if options.force else old
-        resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes)
+        resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes, options.hub_timeout)
         identity, (reused, counted, todo) = resolved.identity, reuse.plan(cfg, resolved.identity, old, out, hashes)
         from . import plots, render  # matplotlib; the workers fork before torch starts its threads
-        with output.Staging(out) as staging, render.Workers(enabled=bool(todo)) as workers:
-            info, files, results, counted_now = None, {}, {}, 0
+        drawing = any(s.slug not in reused for s in todo)  # the others take over their pictures
+        with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers:
+            info, files, results, counted_now, images = None, {}, {}, 0, 0
             if todo or (cfg.corpus and counted is None):
-                loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device)
+                loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout)
                 info, identity = loaded.info, loaded.identity
                 if identity != resolved.identity:  # downloaded, or fell back, just now
                     reused, counted, todo = reuse.plan(cfg, identity, old, out, hashes)
-                for s, result, written in _compute(cfg, loaded, todo, workers, options.progress):
+                for s, result, written in _compute(cfg, loaded, todo, reused, workers, options.progress):
                     results[s.slug] = result
                     files[s.slug] = {name: staging.write(f"{s.slug}/{name}", data) for name, data in written.items()}
+                    images += sum(map(names.is_picture, written))
                 if cfg.corpus and counted is None:
                     counted = corpus.count(loaded, cfg.corpus, options.progress)
                     counted_now = counted.totals.sentences
                     if counted.skipped:
                         print(corpus.skipped_note(counted.skipped, loaded.max_tokens), file=sys.stderr)
             for slug, r in reused.items():
-                for name, digest in r.entry.files.items():
+                if any(map(names.is_picture, files.get(slug, {}))):
+                    continue  # drawn after all: the old ones were not exactly this run's
+                for name, digest in r.files().items():
                     staging.link(f"{slug}/{name}", out / r.entry.slug / name, digest)
-                results[slug], files[slug] = r.result, r.entry.files
+                results[slug] = r.result or results[slug]
+                files[slug] = files.get(slug, {}) | r.files()
             corpus_entry = None
             if cfg.corpus and counted_now:
                 written = staging.write(reuse.CORPUS, json.dumps(counted.to_json(), separators=(",", ":")))
@@ -84,11 +90,12 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             svgs = [_text(staging.path / s.slug / names.PARSE) for s in cfg.sentences]
             gallery = _gallery(cfg, info, [results[s.slug] for s in cfg.sentences], svgs, counted)
             means = heads.per_layer(gallery.totals, site.LAYER_PLOT_KEYS)
-            drawn = [(f"{names.HEADS}/{name}", plots.render_layer_plot(means, site.LAYER_PLOT_KEYS, size))
-                     for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
-                                        (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
-            pages = {relpath: staging.write(relpath, content) for relpath, content in [*site.pages(gallery), *drawn]}
-            manifest = Manifest(identity, [Entry(s.slug, reuse.key(cfg, identity, s.text), files[s.slug])
+            labels = [heads.STATISTICS[heads.INDEX[k]].label for k in site.LAYER_PLOT_KEYS]
+            plotted = [(f"{names.HEADS}/{name}", plots.render_layer_plot(means, labels, size))
+                       for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
+                                          (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
+            pages = {relpath: staging.write(relpath, content) for relpath, content in [*site.pages(gallery), *plotted]}
+            manifest = Manifest(identity, [Entry(s.slug, reuse.keys(cfg, identity, s.text), files[s.slug])
                                            for s in cfg.sentences], pages, corpus_entry, hashes.used)
             # every reused file was verified; something computed may have replaced a damaged one
             if old and not todo and not counted_now and output.untouched(out, old) and \
@@ -98,7 +105,6 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             staging.write(names.MANIFEST, json.dumps(manifest.to_json(), indent=1))
             size = output.folder_bytes(staging.path)
             staging.swap(before)
-    images = sum(name.endswith(".png") for s in todo for name in results[s.slug].files())
     return Summary(len(cfg.sentences), len(todo), images, time.time() - start, out / names.PAGE, info, size,
                    counted_now, [results[s.slug] for s in cfg.sentences])
 
@@ -110,9 +116,9 @@ def _text(path: Path) -> str:
         return ""
 
 
-def _compute(cfg: Config, loaded, todo: list[Sentence], workers, progress: bool):
+def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, progress: bool):
     """Yields (sentence, result, {file name: content}) for each sentence in `todo`, one at a time, so memory
-    stays flat however many there are."""
+    stays flat however many there are; without the pictures it takes over from `reused`."""
     from tqdm import tqdm
 
     from . import measure
@@ -121,7 +127,8 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], workers, progress: bool)
     for s in tqdm(todo, desc="sentences", unit="sentence", disable=None if progress else True, file=sys.stderr,
                   leave=False):
         result, files = measure.sentence(loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
-                                         culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ")
+                                         culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ",
+                                         have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset())
         yield s, result, files
 
 

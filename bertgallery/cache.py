@@ -1,20 +1,26 @@
 """What a build may reuse from the previous one, decided by content, never by names or times alone.
 
-Two levels: a sentence's expensive results (model run, pictures, data.json, the view's data) are keyed only
-on what shapes them (`result_key`); the HTML pages are cheap and rewritten on every build from those results.
-Files are trusted only if their SHA-256 matches what the manifest recorded, and a model's files are
-fingerprinted by content; a file's hash is remembered with its size, times and inode, so a rebuild does
-not read a 400 MB model again unless it changed.
+A cached output is keyed on everything that shapes it (reuse.py says what, for each kind): its inputs, the
+source of the package modules that compute or draw it (`code`: whole files, found by following their
+imports, so no hand-kept version number can be forgotten) and the versions of the libraries that shape it
+(`versions`, read from the installed distributions' metadata: nothing is imported). The HTML pages are cheap
+and rewritten on every build. Files are trusted only if their SHA-256 matches what the manifest recorded,
+and a model's files are fingerprinted by content; a file's hash is remembered with its size, times and
+inode, so a rebuild does not read a 400 MB model again unless it changed.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
+import re
 import stat
+import zlib
 from pathlib import Path
 
-RESULTS_VERSION = "7"  # bump when data.json or the view's data change shape
+PACKAGE = Path(__file__).resolve().parent
 
 
 def key(*parts) -> str:
@@ -54,9 +60,57 @@ class FileHashes:
         return digest
 
 
-def result_key(model_identity: str, text: str, top_k: int, colormap: str, versions: tuple) -> str:
-    """The key of a sentence's expensive results: nothing about its page (title, note, neighbours, position)."""
-    return key("result", model_identity, text, top_k, colormap, RESULTS_VERSION, *versions)
+# a relative import, at a module's top or inside a function: "from .x import ..." or "from . import a, b as c"
+IMPORT = re.compile(r"^[ \t]*from \.(\w*) import (\([^)]*\)|[^\n]*)", re.M)
+
+
+@functools.cache
+def _imports(module: str) -> frozenset[str]:
+    """The package modules `module` imports, read from its source (a regular expression: ast takes 50 times as
+    long, and a no-op rebuild pays for this)."""
+    found = set()
+    for name, names in IMPORT.findall((PACKAGE / f"{module}.py").read_text(encoding="utf-8")):
+        imported = [name] if name else [part.split()[0] for part in names.split("#")[0].strip("()").split(",")
+                                        if part.strip()]
+        found |= {n if (PACKAGE / f"{n}.py").is_file() else "__init__" for n in imported}
+    return frozenset(found)
+
+
+def modules(*roots: str) -> list[str]:
+    """These package modules and every package module they import, directly or not. The package's __init__
+    counts (its version, data_folder) but its lazy import of the notebook API is not followed."""
+    seen, todo = set(), list(roots)
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo += _imports(module) if module != "__init__" else []
+    return sorted(seen)
+
+
+@functools.cache
+def code(*roots: str) -> str:
+    """SHA-256 of the whole source of modules(*roots): any edit to them, a comment's too, changes it."""
+    h = hashlib.sha256()
+    for module in modules(*roots):
+        h.update(f"{module}\0".encode() + (PACKAGE / f"{module}.py").read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+@functools.cache
+def versions(*distributions: str) -> tuple[str, ...]:
+    """'name version' of each installed distribution, from its metadata (nothing is imported). "zlib" is the
+    zlib this Python links, which Pillow uses unless its wheel brings its own (then Pillow's version says it)."""
+    out = []
+    for name in distributions:
+        if name == "zlib":
+            out.append(f"zlib {zlib.ZLIB_RUNTIME_VERSION}")
+            continue
+        try:
+            out.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            out.append(f"{name} missing")
+    return tuple(out)
 
 
 def regular_file(path: Path) -> bool:

@@ -11,7 +11,7 @@ import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from . import build, config, output
+from . import build, config, model, output
 from .config import ConfigError
 
 PAGES_LIMIT = 10**9  # bytes: GitHub Pages publishes sites up to 1 GB
@@ -24,6 +24,16 @@ def port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535; 0 picks a free one)")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds above 0 and at most 3600") from None
     return value
 
 
@@ -52,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--top-k", type=int, help="how many ranked predictions per mask; overrides 'top_k' in CONFIG")
     ap.add_argument("--no-fallback", action="store_true",
                     help="fail instead of using the offline model when the hub model cannot be downloaded")
+    ap.add_argument("--hub-timeout", type=seconds, default=model.HUB_TIMEOUT, metavar="SECONDS",
+                    help="how long to wait for the Hugging Face hub to answer before taking it as unreachable "
+                         f"(default {model.HUB_TIMEOUT:g})")
     ap.add_argument("--force", action="store_true", help="rebuild every sentence, even unchanged ones")
     ap.add_argument("--allow-pickle", action="store_true",
                     help="allow loading a local model that only has pickle weights (pytorch_model.bin); "
@@ -83,7 +96,8 @@ def main(argv=None) -> int:
             config.check_top_k(args.top_k, "--top-k")
             cfg.top_k = args.top_k
         options = build.Options(fallback=not args.no_fallback, force=args.force, allow_pickle=args.allow_pickle,
-                                progress=not args.quiet, wait=not args.no_wait, device=args.device)
+                                progress=not args.quiet, wait=not args.no_wait, device=args.device,
+                                hub_timeout=args.hub_timeout)
         summary = build.build(cfg, args.out, options)
     except ConfigError as e:
         if args.debug:

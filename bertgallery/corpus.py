@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from . import heads, syntax
 from .config import MAX_CHARS, ConfigError, Line
 
-VERSION = "1"  # bump when what the pass counts changes: a cached corpus is then counted again
 BATCH_TOKENS = 4096  # tokens a forward pass, padding included: the attention stays a few hundred MB
 
 
@@ -28,13 +27,11 @@ class Counted:
     seconds: dict = field(default_factory=dict)  # tokenising, forward pass, statistics, parsing
 
     def to_json(self) -> dict:
-        return {"version": VERSION, "totals": self.totals.to_json(), "pool": self.pool.to_json(),
+        return {"totals": self.totals.to_json(), "pool": self.pool.to_json(),
                 "skipped": self.skipped, "unaligned": self.unaligned}
 
     @classmethod
     def from_json(cls, data: dict) -> "Counted":
-        if data["version"] != VERSION:
-            raise ValueError("another version's corpus counts")
         return cls(heads.Totals.from_json(data["totals"]), syntax.Pool.from_json(data["pool"]), data["skipped"],
                    data["unaligned"])
 

@@ -105,12 +105,6 @@ TAGGED = tuple(s for s in STATISTICS if s.tag)
 TAGS = tuple(s.tag for s in TAGGED)
 
 
-def signature() -> list:
-    """What of the table shapes a sentence's stored results: a changed formula, tag or threshold makes
-    the build compute them again."""
-    return [(s.key, s.formula, s.tag, s.threshold) for s in STATISTICS]
-
-
 def is_punct(token: str) -> bool:
     token = token.removeprefix("##")
     return bool(token) and all(unicodedata.category(c).startswith("P") for c in token)

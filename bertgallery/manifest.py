@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from .names import MANIFEST
 
 TOOL = "bert-attention-gallery"
-VERSION = 3
+VERSION = 4  # how to read this file; what its keys cover is in reuse.py
 
 
 def _hex(value, n: int = 64) -> bool:
@@ -28,9 +28,10 @@ def _files(value) -> bool:
 
 @dataclass
 class Entry:
-    """One sentence's folder in a built site: its results' key and every cached file's SHA-256."""
+    """One sentence's folder in a built site (or the corpus counts'): the keys of what it caches (reuse.keys)
+    and every cached file's SHA-256."""
     slug: str
-    key: str
+    keys: dict  # kind of output ("results", "pictures"; "counts") -> key
     files: dict  # name -> sha256
 
 
@@ -61,8 +62,10 @@ class Manifest:
                            for k, v in data["pages"].items()):
             return None
         entries = data["sentences"] + ([data["corpus"]] if data["corpus"] is not None else [])
-        if not all(isinstance(e, dict) and set(e) == {"slug", "key", "files"} and _name(e["slug"])
-                   and isinstance(e["key"], str) and _files(e["files"]) for e in entries):
+        if not all(isinstance(e, dict) and set(e) == {"slug", "keys", "files"} and _name(e["slug"])
+                   and isinstance(e["keys"], dict) and all(isinstance(k, str) and isinstance(v, str)
+                                                           for k, v in e["keys"].items())
+                   and _files(e["files"]) for e in entries):
             return None
         corpus = Entry(**data["corpus"]) if data["corpus"] is not None else None
         return cls(data["model"], [Entry(**e) for e in data["sentences"]], data["pages"], corpus, data["hashes"])

@@ -2,7 +2,7 @@
 
 The ranked predictions and attention (model.py), each mask's head importance and rollout (attribution.py),
 every head's statistics (heads.py), the syntax its heads follow (syntax.py, parser.py), and the pictures
-(render.py): the files a sentence folder caches between builds.
+(plots.py): the files a sentence folder caches between builds.
 """
 from __future__ import annotations
 
@@ -38,20 +38,20 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
 
 
 def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: str, workers: render.Workers,
-             culprit: str = "") -> tuple[Result, dict[str, bytes | str]]:
-    """(the sentence's Result, {file name: content} of its folder)."""
+             culprit: str = "", have: frozenset = frozenset()) -> tuple[Result, dict[str, bytes | str]]:
+    """(the sentence's Result, {file name: content} of its folder). `have` names the pictures the previous
+    build drew under the same key: they are not drawn again if they are exactly this run's."""
     drawing = []
-    # the workers start drawing once torch is done (the model run and importance): on 2 cores, torch and the
-    # workers slow each other down more than running one after the other costs
-    found, attention = result(loaded, text, top_k, importance, culprit,
-                              after_torch=lambda run: drawing.append(workers.heads(run.attention, run.tokens, cmap)))
-    files = {names.OVERVIEW: render.render_overview(attention, cmap),
-             names.VIEW_DATA: site.view_data(found, attention, cmap, loaded.info.name),
+
+    def draw(run):  # once torch is done (the model run and importance): on 2 cores, torch and the workers slow
+        # each other down more than running one after the other costs
+        if names.pictures(*run.attention.shape[:2], bool(run.masks)) != have:
+            drawing.append(plots.sentence(run, cmap, workers))
+    found, attention = result(loaded, text, top_k, importance, culprit, after_torch=draw)
+    files = {names.VIEW_DATA: site.view_data(found, attention, cmap, loaded.info.name),
              names.DATA: json.dumps(found.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
-    if found.masks:
-        files[names.ROLLOUT] = plots.render_rollout([m.rollout for m in found.masks], found.tokens,
-                                                     site.rollout_labels(found), cmap)
     if found.syntax:
         files[names.PARSE] = parser.svg(found.syntax, "parse")
-    files.update(drawing[0].get())
+    if drawing:
+        files.update(drawing[0]())
     return found, files

@@ -5,6 +5,7 @@ rebuild that has nothing to do never imports torch, and a bad model folder fails
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -72,9 +73,12 @@ class Model:
 
 def quiet() -> None:
     """Our output is a summary line, not library chatter: silence the libraries' own loggers and bars."""
-    import logging
     import warnings
+
+    from tqdm import TqdmWarning
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # in a notebook without ipywidgets, importing huggingface_hub (tqdm.auto) warns in red; its bars are off anyway
+    warnings.filterwarnings("ignore", "IProgress not found", TqdmWarning)
     import transformers
     from huggingface_hub.utils import disable_progress_bars
     transformers.logging.set_verbosity_error()
@@ -89,9 +93,23 @@ def offline_identity(hashes: FileHashes) -> str:
     return "offline:" + key(*(hashes(f) for f in offline.files()))
 
 
-def resolve(spec: str, fallback: bool, allow_pickle: bool, hashes: FileHashes) -> Resolved:
+HUB_TIMEOUT = 10.0  # seconds to wait for the hub to answer: huggingface_hub's own default for one request
+# ids a typo is compared with (besides those in the cache) for a did-you-mean
+WELL_KNOWN = ("bert-base-uncased", "bert-base-cased", "bert-large-uncased", "bert-large-cased",
+              "bert-base-multilingual-cased", "distilbert-base-uncased", "distilbert-base-cased", "roberta-base",
+              "roberta-large", "distilroberta-base", "xlm-roberta-base", "xlm-roberta-large", "camembert-base",
+              "albert-base-v2", "google/electra-small-generator", "google/electra-base-generator",
+              "google-bert/bert-base-uncased", "google-bert/bert-base-cased", "FacebookAI/roberta-base",
+              "distilbert/distilbert-base-uncased")
+OFFLINE_SET = "HF_HUB_OFFLINE is set"
+LOGIN = "set HF_TOKEN to an access token from {hub}/settings/tokens, or run 'hf auth login'"
+
+
+def resolve(spec: str, fallback: bool, allow_pickle: bool, hashes: FileHashes,
+            hub_timeout: float = HUB_TIMEOUT) -> Resolved:
     """Which model a build uses, and its fingerprint, without torch. Raises ConfigError for a model that
-    cannot be used, before any work is done."""
+    cannot be used, before any work is done: a hub id that does not exist or needs a login is an error; only
+    a hub that cannot be reached (within `hub_timeout` seconds) falls back to the offline model."""
     if spec == offline.NAME:
         return Resolved(spec, offline_identity(hashes))
     if checks.looks_like_path(spec):
@@ -99,46 +117,192 @@ def resolve(spec: str, fallback: bool, allow_pickle: bool, hashes: FileHashes) -
         # the name too: data.json and the pages say which folder it was
         return Resolved(spec, "folder:" + key(spec, *((f.name, hashes(f)) for f in files)))
     checks.hub_id(spec)
-    from huggingface_hub import try_to_load_from_cache
-    for name in ("model.safetensors", "model.safetensors.index.json", "config.json"):
-        hit = try_to_load_from_cache(spec, name)
-        if isinstance(hit, str):
-            return Resolved(spec, f"hub:{spec}@{Path(hit).parent.name}")  # the snapshot folder is the commit
-    if hub_reachable():
+    cached = cached_commit(spec, allow_pickle)
+    if cached:
+        return Resolved(spec, f"hub:{spec}@{cached}")
+    why = hub_lookup(spec, hub_timeout)
+    if not why:
         return Resolved(spec, "")
     if not fallback:
-        raise _unreachable(spec)
-    return Resolved(offline.NAME, offline_identity(hashes), fallback_note(spec))
+        raise _unreachable(spec, why)
+    return Resolved(offline.NAME, offline_identity(hashes), fallback_note(spec, why))
 
 
-def _unreachable(spec: str) -> ConfigError:
-    return ConfigError(f"model '{spec}' cannot be downloaded and is not in the Hugging Face cache: connect to "
-                       "the internet once, or pass a local folder with --model")
+def cached_commit(spec: str, allow_pickle: bool) -> str:
+    """The commit of the hub model's snapshot in the Hugging Face cache, if its weights are there; "" if not."""
+    from huggingface_hub import try_to_load_from_cache
+    weights = ("model.safetensors", "model.safetensors.index.json") + \
+        (("pytorch_model.bin", "pytorch_model.bin.index.json") if allow_pickle else ())
+    for name in weights:
+        hit = try_to_load_from_cache(spec, name)
+        if isinstance(hit, str) and isinstance(try_to_load_from_cache(spec, "config.json"), str):
+            return Path(hit).parent.name  # the snapshot folder is the commit
+    return ""
 
 
-def fallback_note(spec: str) -> str:
+def hub_lookup(spec: str, timeout: float) -> str:
+    """Ask the hub about `spec` (one request, and a second for a gated model): "" when it can be downloaded,
+    or why the hub cannot be had (no connection, no answer); ConfigError for an id it does not know or a model
+    that needs a login. Every wait for the hub, here and in the download after it, is at most `timeout`."""
+    from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+    if constants.HF_HUB_OFFLINE:
+        return OFFLINE_SET
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)  # its retries' warnings: we say what failed
+    _bound_hub_waits(timeout)
+    try:
+        info = HfApi().model_info(spec, timeout=timeout, files_metadata=True)
+        if info.gated:  # the model's page is public, its files are not: can this user have them?
+            get_hf_file_metadata(hf_hub_url(spec, "config.json"), timeout=timeout)
+    except (RepositoryNotFoundError, GatedRepoError) as e:
+        raise _refused(spec, e) from None
+    except Exception as e:  # noqa: BLE001 - no connection, no answer, a 5xx: the hub's trouble, not the user's
+        return _why(e, timeout)
+    weights = sum(s.size or 0 for s in info.siblings or () if s.rfilename.endswith(".safetensors"))
+    size = f" ({weights / 1e6:,.0f} MB)" if weights >= 1e6 else ""
+    print(f"downloading {spec}{size} from {_hub_name()} into the Hugging Face cache ({constants.HF_HUB_CACHE}); "
+          "later builds use it from there", file=sys.stderr)
+    return ""
+
+
+def _bound_hub_waits(timeout: float) -> None:
+    """Give huggingface_hub's shared HTTP client a deadline: no wait (connecting, each read) longer than
+    `timeout` (it makes some requests with no limit, and retries a file's metadata with 60 s ones), and once a
+    request has failed (no answer in time, a dropped connection), every later one of this lookup fails at once,
+    raised from that first error, instead of being retried with back-off (minutes, for each file)."""
+    import httpx2
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.errors import OfflineModeIsEnabled
+    from huggingface_hub.utils._http import hf_request_event_hook
+    failed: list[BaseException] = []
+
+    def watch(error: BaseException) -> None:
+        if not failed:
+            failed.append(error)
+
+    class Body(httpx2.SyncByteStream):  # a download that stalls half-way counts too
+        def __init__(self, stream):
+            self.stream = stream
+
+        def __iter__(self):
+            try:
+                yield from self.stream
+            except httpx2.TransportError as e:
+                watch(e)
+                raise
+
+        def close(self):
+            self.stream.close()
+
+    class Client(httpx2.Client):
+        def send(self, request, **kwargs):
+            if failed:
+                raise OfflineModeIsEnabled(f"{request.url}: the hub failed before") from failed[0]
+            waits = request.extensions.get("timeout") or {}
+            request.extensions["timeout"] = {k: min(waits.get(k) or timeout, timeout)
+                                             for k in ("connect", "read", "write", "pool")}
+            try:
+                response = super().send(request, **kwargs)
+            except httpx2.TransportError as e:
+                watch(e)
+                raise
+            response.stream = Body(response.stream)
+            return response
+
+    # as huggingface_hub's default_client_factory makes it, but with the deadline
+    set_client_factory(lambda: Client(event_hooks={"request": [hf_request_event_hook]}, follow_redirects=True,
+                                      timeout=None))
+
+
+def _hub_name() -> str:
+    """The hub, in words; HF_ENDPOINT (a mirror, a proxy, the tests' stand-in) is named."""
+    from huggingface_hub import constants
+    return "the Hugging Face hub" if constants.ENDPOINT == "https://huggingface.co" else \
+        f"the hub at {constants.ENDPOINT}"
+
+
+def _chain(error: BaseException):
+    """The error and every error it was raised from (transformers wraps huggingface_hub's, which wrap httpx's)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _refused(spec: str, error: BaseException) -> ConfigError | None:
+    """The one-line error for a model the hub will not give this user: no such id (or private: the hub does not
+    tell them apart), or gated. None for any other error."""
+    from huggingface_hub import constants, get_token
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+    hub, token = constants.ENDPOINT, get_token()
+    login = LOGIN.format(hub=hub)
+    for e in _chain(error):
+        if isinstance(e, GatedRepoError):
+            if token:
+                return ConfigError(f"model '{spec}' is gated and your token (HF_TOKEN or 'hf auth login') has no "
+                                   f"access to it: ask for access on {hub}/{spec} with that account")
+            return ConfigError(f"model '{spec}' is gated: ask for access on {hub}/{spec}, then log in ({login})")
+        if isinstance(e, RepositoryNotFoundError):
+            hint = _did_you_mean(spec)
+            if token:
+                return ConfigError(f"model '{spec}' is not on the Hugging Face hub, or it is private and your token "
+                                   f"(HF_TOKEN or 'hf auth login') has no access to it{hint}: check the id")
+            return ConfigError(f"model '{spec}' is not on the Hugging Face hub, or it is private{hint}: check the "
+                               f"id, or log in to use a private model ({login})")
+    return None
+
+
+def _did_you_mean(spec: str) -> str:
+    """' (did you mean 'bert-base-uncased'?)' for an id close to one in the cache or a well-known one."""
+    from difflib import get_close_matches
+    known = [*_cached_ids(), *WELL_KNOWN]
+    close = [] if spec in known else get_close_matches(spec, known, n=1, cutoff=0.8)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _cached_ids() -> list[str]:
+    from huggingface_hub import constants
+    try:
+        return [p.name.removeprefix("models--").replace("--", "/") for p in Path(constants.HF_HUB_CACHE).iterdir()
+                if p.name.startswith("models--")]
+    except OSError:
+        return []
+
+
+def _why(error: BaseException, timeout: float) -> str:
+    """Why the hub cannot be had, in words, from the HTTP client's error (or huggingface_hub's around it)."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    hub = _hub_name()
+    for e in _chain(error):
+        if isinstance(e, OfflineModeIsEnabled):
+            if e.__cause__:  # _bound_hub_waits gave up after that error
+                continue
+            return OFFLINE_SET
+        if isinstance(e, (httpx2.TimeoutException, TimeoutError)):
+            return f"{hub} did not answer within {timeout:g} s (--hub-timeout sets how long to wait)"
+        if isinstance(e, (httpx2.RemoteProtocolError, httpx2.ReadError, ConnectionResetError)):
+            return f"{hub} closed the connection without answering"
+        if isinstance(e, (httpx2.ConnectError, ConnectionError)):
+            return f"{hub} cannot be reached ({checks.first_line(e)})"
+        if isinstance(e, HfHubHTTPError) and e.response is not None:
+            return f"{hub} answered HTTP {e.response.status_code}"
+    return f"{hub} could not be used ({checks.first_line(error)})"
+
+
+def _unreachable(spec: str, why: str) -> ConfigError:
+    advice = "unset HF_HUB_OFFLINE to download it" if why == OFFLINE_SET else "connect to the internet once"
+    return ConfigError(f"model '{spec}'{_did_you_mean(spec)} is not in the Hugging Face cache and {why}: {advice}, "
+                       "or pass a local folder with --model")
+
+
+def fallback_note(spec: str, why: str) -> str:
     """The banner of a gallery that fell back; saying so on the terminal too, once per build."""
-    print(f"note: {spec} is not reachable or cached; using the offline model instead "
-          "(--no-fallback turns this off)", file=sys.stderr)
+    print(f"note: {spec}{_did_you_mean(spec)} is not in the Hugging Face cache and {why}; using the offline model "
+          "instead (--no-fallback turns this off)", file=sys.stderr)
     return (f"{spec} could not be downloaded and is not in the Hugging Face cache, so this gallery uses the "
             f"offline model: {offline.DESCRIPTION}.")
-
-
-def hub_reachable(timeout: float = 5.0) -> bool:
-    """One quick connection attempt, instead of the hub client's retries (about 50 s) when offline."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-    if constants.HF_HUB_OFFLINE:
-        return False
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
-                                 timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def _masked_lm(source, culprit: str, kwargs: dict):
@@ -159,7 +323,8 @@ def _masked_lm(source, culprit: str, kwargs: dict):
     return net
 
 
-def _load_named(spec: str, allow_pickle: bool):
+def _load_named(spec: str, allow_pickle: bool, download: bool):
+    """A folder or a hub id: from the Hugging Face cache, or (`download`) through it from the hub."""
     from transformers import AutoTokenizer
     safe = dict(trust_remote_code=False)  # never run a model's own code, never ask
     if checks.looks_like_path(spec):
@@ -168,14 +333,9 @@ def _load_named(spec: str, allow_pickle: bool):
                       use_safetensors=not checks.pickle_only(folder))
         return AutoTokenizer.from_pretrained(folder, local_files_only=True, **safe), \
             _masked_lm(folder, f"model folder {spec}", kwargs)
+    safe["local_files_only"] = not download  # resolve() found it in the cache, or asked the hub for it
     kwargs = dict(safe, attn_implementation="eager", use_safetensors=None if allow_pickle else True)
-    try:  # the cache first: no network round trip when the model is already here
-        return AutoTokenizer.from_pretrained(spec, local_files_only=True, **safe), \
-            _masked_lm(spec, f"model '{spec}'", dict(kwargs, local_files_only=True))
-    except OSError:
-        if not hub_reachable():
-            raise
-        return AutoTokenizer.from_pretrained(spec, **safe), _masked_lm(spec, f"model '{spec}'", kwargs)
+    return AutoTokenizer.from_pretrained(spec, **safe), _masked_lm(spec, f"model '{spec}'", kwargs)
 
 
 def device_for(name: str) -> str:
@@ -189,18 +349,20 @@ def device_for(name: str) -> str:
     return "cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name
 
 
-def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = False, device: str = "auto") -> Model:
+def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = False, device: str = "auto",
+         hub_timeout: float = HUB_TIMEOUT) -> Model:
     """The model `resolved` names (or a hub id, folder or "offline"); the offline model instead when a hub id
-    cannot be had and `fallback`."""
-    if isinstance(resolved, str):
-        resolved = resolve(resolved, fallback, allow_pickle, FileHashes())
+    cannot be downloaded for want of a connection and `fallback`."""
     quiet()
+    if isinstance(resolved, str):
+        resolved = resolve(resolved, fallback, allow_pickle, FileHashes(), hub_timeout)
     import torch
     torch.set_grad_enabled(False)
     device = device_for(device)
     spec, note = resolved.spec, resolved.note
+    download = not resolved.identity
     try:
-        tokenizer, net = offline.load() if spec == offline.NAME else _load_named(spec, allow_pickle)
+        tokenizer, net = offline.load() if spec == offline.NAME else _load_named(spec, allow_pickle, download)
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - a model we cannot load is the user's input, not our bug
@@ -209,12 +371,19 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
             first = "its weights do not match its config.json (tensors of other shapes)"
         if checks.looks_like_path(spec):
             raise ConfigError(f"model folder {spec} could not be loaded as a masked LM: {first}") from None
+        refused = _refused(spec, e)
+        if refused:
+            raise refused from None
         if not isinstance(e, OSError):
             raise ConfigError(f"model '{spec}' could not be loaded as a masked LM: {first}") from None
+        if not download:  # the cache holds it but it does not load: no connection would help
+            raise ConfigError(f"model '{spec}' could not be loaded from the Hugging Face cache ({first}); delete "
+                              "its folder there to download it again") from None
+        why = _why(e, hub_timeout)
         if not fallback:
-            raise _unreachable(spec) from None
+            raise _unreachable(spec, why) from None
         tokenizer, net = offline.load()
-        spec, note = offline.NAME, fallback_note(spec)
+        spec, note = offline.NAME, fallback_note(spec, why)
     net.to(device)
     if getattr(net.config, "is_decoder", False) or tokenizer.mask_token is None:
         raise ConfigError(f"model {spec} is not a masked language model (it has no mask token)")
@@ -228,7 +397,7 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
         max_tokens -= 2  # RoBERTa's positions start after the padding index
     identity = resolved.identity if spec == resolved.spec else offline_identity(FileHashes())
     if not identity:  # downloaded just now: the snapshot is in the cache
-        identity = resolve(spec, False, allow_pickle, FileHashes()).identity
+        identity = f"hub:{spec}@{cached_commit(spec, allow_pickle)}"
     info = describe(Resolved(spec, identity, note), cfg.num_hidden_layers, cfg.num_attention_heads)
     return Model(tokenizer=tokenizer, net=net, info=info, identity=identity, max_tokens=max_tokens)
 

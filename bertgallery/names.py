@@ -20,6 +20,18 @@ CORPUS = "corpus.json"  # in HEADS: the corpus's counts, kept for the next build
 RESERVED = (HEADS, STATIC)  # sentence folders may not take these names
 
 
+def pictures(layers: int, heads: int, masks: bool) -> set[str]:
+    """The pictures of a sentence's folder (drawn from its attention, cached under a key of their own): every
+    head's, the overview, and the rollout if it has a mask."""
+    return {head_png(l, h) for l in range(1, layers + 1) for h in range(1, heads + 1)} | {OVERVIEW} \
+        | ({ROLLOUT} if masks else set())
+
+
+def is_picture(name: str) -> bool:
+    """Whether a file of a sentence's folder is one of its pictures, not one of its results."""
+    return name.endswith(".png")
+
+
 def head_png(layer: int, head: int) -> str:
     return HEAD_PNG.format(layer=layer, head=head)
 

@@ -1,15 +1,40 @@
-"""The two plots of the site besides the head pictures: each mask's attention rollout (layers down, input tokens
-across) and the per-layer averages of the heads page. matplotlib, encoded as render.py's pictures are."""
+"""Every picture of a sentence, from one model run: the head PNGs and the overview (render.py), each mask's
+attention rollout (layers down, input tokens across); and the per-layer averages of the heads page. matplotlib,
+encoded as render.py's pictures are. A sentence's pictures are cached under a key of their own, which covers
+this module and what it imports, so nothing here may depend on the head statistics."""
 from __future__ import annotations
 
-import warnings
+from typing import Callable
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from . import names, render
 from .png import encode_png
 from .render import CMAP_LEVELS, DPI, colormap, label_pixels
+
+
+def sentence(run, cmap: str, workers: render.Workers) -> Callable[[], dict[str, bytes]]:
+    """Start drawing the pictures of one model run (a model.Run whose masks have their rollout): the head PNGs
+    in the workers at once; the overview and the rollout in this process when the returned function is
+    called, which then waits for the workers and returns {file name: PNG}."""
+    pending = workers.heads(run.attention, run.tokens, cmap)
+
+    def finish() -> dict[str, bytes]:
+        files = {names.OVERVIEW: render.render_overview(run.attention, cmap)}
+        if run.masks:
+            files[names.ROLLOUT] = render_rollout([m.rollout for m in run.masks], run.tokens,
+                                                  rollout_labels(run.masks), cmap)
+        return files | dict(pending.get())
+    return finish
+
+
+def rollout_labels(masks) -> list[str]:
+    """The title of each mask's panel in the rollout picture."""
+    n = len(masks)
+    return [f"{f'Mask {i} of {n}' if n > 1 else 'The mask'} (token {m.index}): ‘{m.predictions[0].token}’"
+            for i, m in enumerate(masks, start=1)]
 
 
 def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str], cmap: str) -> bytes:
@@ -42,22 +67,19 @@ def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str],
     cax.set_xticks([])
     cax.yaxis.tick_right()
     cax.tick_params(labelsize=font, length=2)
-    with warnings.catch_warnings():  # as for the head pictures: CJK tokens drawn as boxes need no warning
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.canvas.draw()
+    render.draw_quietly(fig)
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
 
 
-def render_layer_plot(means: np.ndarray, keys: tuple[str, ...], size: tuple[int, int]) -> bytes:
-    """Average of each statistic in `keys` per layer: means is [layers, len(keys)]."""
-    from .heads import INDEX, STATISTICS
+def render_layer_plot(means: np.ndarray, labels: list[str], size: tuple[int, int]) -> bytes:
+    """Average of each of some statistics per layer: means is [layers, len(labels)]."""
     fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
     w, h = size
     ax = fig.add_axes((64 / w, 54 / h, (w - 64 - 16) / w, (h - 54 - 16) / h))  # room for the labels, in pixels
     layers = np.arange(1, len(means) + 1)
-    for column, (key, style) in enumerate(zip(keys, ("o-", "s-", "^-", "d-", "v-"))):
-        ax.plot(layers, means[:, column], style, label=STATISTICS[INDEX[key]].label)
+    for column, (label, style) in enumerate(zip(labels, ("o-", "s-", "^-", "d-", "v-"))):
+        ax.plot(layers, means[:, column], style, label=label)
     ax.set_xticks(layers)
     ax.set_ylim(0, 1)
     ax.set_xlabel("layer")

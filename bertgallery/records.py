@@ -41,8 +41,8 @@ class Result:
 
     def files(self) -> set[str]:
         """The names of the files in its folder that these results consist of (all but the page)."""
-        pngs = {names.head_png(h.layer, h.head) for h in self.heads} | ({names.ROLLOUT} if self.masks else set())
-        return {names.DATA, names.VIEW_DATA, names.OVERVIEW} | pngs | ({names.PARSE} if self.syntax else set())
+        return {names.DATA, names.VIEW_DATA} | names.pictures(self.layers, self.heads_per_layer, bool(self.masks)) \
+            | ({names.PARSE} if self.syntax else set())
 
     def predictions(self) -> str:
         """The sentence, then for each mask its top predictions as filled-in sentences with their

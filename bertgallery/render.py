@@ -25,12 +25,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from .names import head_png, head_title  # noqa: E402
 from .png import Palette, encode_indices, encode_png  # noqa: E402
 
-# tokens in scripts the default font lacks (CJK, emoji) are drawn as boxes; saying so per glyph is noise
-warnings.filterwarnings("ignore", message="Glyph .* missing from font")
 # FreeType's autohinter snaps letters' stems to whole pixels: crisper small labels, with fewer grey edge
 # pixels to compress (4 % smaller head PNGs). matplotlib bundles its FreeType, so every machine draws alike.
 matplotlib.rcParams["text.hinting"] = "force_autohint"
-RENDER_VERSION = "4"  # bump when the pictures change, so incremental builds redo them
 DPI = 100
 # a 0-1 scale in 64 steps: about one step of lightness the eye can tell apart in viridis, so the bar looks
 # smooth; the PNGs stay paletted, and are 6 % smaller than with 128 steps (the palette alone is 3 bytes a colour)
@@ -77,6 +74,15 @@ def layout(tokens: list[str]) -> Layout:
                   ax=(left / width, bottom / height, side / width, side / height),
                   cbar=(left / width, 1 - (bar_top + bar) / height, side / width, bar / height),
                   font=font, title_y=1 - 10 / height, title_band=band, left=left, top=top, cell=cell)
+
+
+def draw_quietly(fig) -> None:
+    """Draw a figure with token labels: tokens in scripts the default font lacks (CJK, emoji) are drawn as
+    boxes, and saying so per glyph is noise (here, not by a filter for the process, which a notebook or a
+    test runner may reset)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.canvas.draw()
 
 
 def colormap(name: str):
@@ -135,7 +141,7 @@ def render_head_slow(attn: np.ndarray, tokens: list[str], layer: int, head: int,
     fig, _, im, title = _figure(tokens, cmap)
     im.set_data(attn)
     title.set_text(head_title(layer, head))
-    fig.canvas.draw()
+    draw_quietly(fig)
     return np.asarray(fig.canvas.buffer_rgba()).copy()
 
 
@@ -150,7 +156,7 @@ class HeadRenderer:
         self.fig, self.ax, self.im, self.title = _figure(tokens, cmap)
         self.lay = layout(tokens)
         self.im.set_visible(False)
-        self.fig.canvas.draw()
+        draw_quietly(self.fig)
         self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
         static = np.asarray(self.fig.canvas.buffer_rgba())[..., :3]
         # every colour a head can add is the colour map's (the title is grey text)
@@ -206,12 +212,15 @@ class Pending:
         return [png for part in self.parts for png in (part.result() if isinstance(part, Future) else part)]
 
 
+PROCESSES = min(os.cpu_count() or 1, 4)  # that draw a build's head PNGs; 1 draws them in the build's process
+
+
 class Workers:
     """The processes that draw head PNGs, forked before torch starts its threads:
     `with render.Workers() as w: pending = w.heads(...); ...; pngs = pending.get()`."""
 
     def __init__(self, processes: int | None = None, enabled: bool = True):
-        self.processes = (processes if processes is not None else min(os.cpu_count() or 1, 4)) if enabled else 0
+        self.processes = (processes if processes is not None else PROCESSES) if enabled else 0
         self.pool = None
 
     def __enter__(self) -> "Workers":

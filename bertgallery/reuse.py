@@ -1,8 +1,11 @@
 """What a build can take over from the previous site, and the keys that decide it.
 
-A sentence's results (its folder but the page) and the corpus counts are keyed only on what shapes them; they
-are taken over only if every file's SHA-256 still matches the manifest and they read back as this
-sentence's (or this corpus's). Everything else is computed again.
+Each cached output is keyed on its inputs and on what shapes it besides (`Shaping`): the package modules that
+compute or draw it, with every package module they import, and the libraries whose versions shape it. A
+sentence has two: its results (data.json, the view's data, the parse) and its pictures (the PNGs), so a
+statistic's edit reruns the model but redraws no picture. Outputs are taken over only if every file's
+SHA-256 still matches the manifest and, for results, they read back as this sentence's (or this corpus's).
+Everything else is computed again.
 """
 from __future__ import annotations
 
@@ -10,43 +13,67 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache, corpus, heads, names, syntax
+from . import cache, corpus, names
 from .config import Config
 from .manifest import Entry, Manifest
+from .parser import PACKAGE as PARSER_PACKAGE
 from .records import Result
 
 CORPUS = f"{names.HEADS}/{names.CORPUS}"
 
 
+@dataclass(frozen=True)
+class Shaping:
+    """What shapes one kind of cached output besides its inputs."""
+    modules: tuple[str, ...]  # the package modules that compute or draw it (and what they import: cache.modules)
+    libraries: tuple[str, ...]  # distributions whose versions shape it
+
+    def fingerprint(self) -> list[str]:
+        return [cache.code(*self.modules), *cache.versions(*self.libraries)]
+
+
+MODEL_LIBRARIES = ("torch", "transformers", "tokenizers", "numpy")  # the model run: predictions, attention
+PARSER_LIBRARIES = ("spacy", "thinc", PARSER_PACKAGE)  # the parse the syntax statistics rest on
+RESULTS = Shaping(("measure",), MODEL_LIBRARIES + PARSER_LIBRARIES + ("matplotlib",))  # + the view's colours
+PICTURES = Shaping(("plots", "model", "attribution"), MODEL_LIBRARIES + ("matplotlib", "pillow", "zlib"))
+COUNTS = Shaping(("corpus",), MODEL_LIBRARIES + PARSER_LIBRARIES)
+
+
 @dataclass
 class Reused:
     entry: Entry  # in the previous site's manifest
-    result: Result
+    result: Result | None  # None: only the pictures are taken over (their key matches, the results' does not)
+
+    def files(self) -> dict[str, str]:
+        """The files taken over: {name: sha256}."""
+        return {n: d for n, d in self.entry.files.items() if self.result or names.is_picture(n)}
 
 
 def plan(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes: cache.FileHashes):
-    """(the sentences' results to take over, the corpus counts to take over or None, the sentences to compute)."""
-    taken = results(cfg, identity, old, out)
-    return taken, corpus_counts(cfg, identity, old, out, hashes), [s for s in cfg.sentences if s.slug not in taken]
+    """(the sentences' outputs to take over, the corpus counts to take over or None, the sentences that go
+    through the model)."""
+    taken = sentences(cfg, identity, old, out)
+    return taken, corpus_counts(cfg, identity, old, out, hashes), \
+        [s for s in cfg.sentences if s.slug not in taken or taken[s.slug].result is None]
 
 
-def key(cfg: Config, identity: str, text: str) -> str:
-    from .render import RENDER_VERSION
-    return cache.result_key(identity, text, cfg.top_k, cfg.colormap,
-                            (RENDER_VERSION, cfg.importance, heads.signature(), syntax.VERSION))
+def keys(cfg: Config, identity: str, text: str) -> dict[str, str]:
+    """A sentence's keys: nothing about its page (title, note, neighbours, position)."""
+    return {"results": cache.key("results", identity, text, cfg.top_k, cfg.importance, cfg.colormap,
+                                 *RESULTS.fingerprint()),
+            "pictures": cache.key("pictures", identity, text, cfg.colormap, *PICTURES.fingerprint())}
 
 
-def corpus_key(cfg: Config, identity: str, hashes: cache.FileHashes) -> str:
-    """The corpus counts depend on the model, the corpus files' content and what is counted."""
-    return cache.key("corpus", identity, [hashes(f) for f in cfg.corpus_files], heads.signature(), syntax.VERSION,
-                     corpus.VERSION)
+def corpus_key(cfg: Config, identity: str, hashes: cache.FileHashes) -> dict[str, str]:
+    """The corpus counts depend on the model, the corpus files' content and what counts them."""
+    return {"counts": cache.key("counts", identity, [hashes(f) for f in cfg.corpus_files], *COUNTS.fingerprint())}
 
 
 def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes) -> corpus.Counted | None:
     """The previous build's corpus counts, if they are this corpus's with this model, whole and unmodified."""
     if not cfg.corpus or not identity or old is None or old.corpus is None \
-            or old.corpus.key != corpus_key(cfg, identity, hashes) or not cache.verified(out / names.HEADS,
-                                                                                         old.corpus.files):
+            or old.corpus.keys != corpus_key(cfg, identity, hashes) or not cache.verified(out / names.HEADS,
+                                                                                          old.corpus.files):
         return None
     try:
         return corpus.Counted.from_json(json.loads((out / CORPUS).read_text(encoding="utf-8")))
@@ -54,22 +81,48 @@ def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, h
         return None
 
 
-def results(cfg: Config, identity: str, old: Manifest | None, out: Path) -> dict[str, Reused]:
-    """slug -> the previous build's results this sentence can take over: the key matches, the folder holds
-    exactly the files such results have, unmodified, and its data.json reads back as this sentence's.
-    Found by key, wherever in the old site they are."""
+def sentences(cfg: Config, identity: str, old: Manifest | None, out: Path) -> dict[str, Reused]:
+    """slug -> what the previous build made that this sentence can take over, found by key wherever in the old
+    site it is: its results and pictures, when both keys match, the folder holds exactly the files such
+    results have, unmodified, and its data.json reads back as this sentence's; else its pictures alone, when
+    their key matches, they are unmodified and the folder's unmodified data.json is this sentence's."""
     if not identity or old is None:
         return {}
-    keys = {s.slug: key(cfg, identity, s.text) for s in cfg.sentences}
-    wanted = {k: s.text for s, k in zip(cfg.sentences, keys.values())}
-    found: dict[str, Reused] = {}
+    by_keys, by_pictures = {}, {}
     for entry in old.sentences:
-        if entry.key not in wanted or entry.key in found or not cache.verified(out / entry.slug, entry.files):
-            continue
-        try:
-            result = Result.from_json(json.loads((out / entry.slug / names.DATA).read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-            continue  # unreadable after all: computed again
-        if result.text == wanted[entry.key] and set(entry.files) == result.files():
-            found[entry.key] = Reused(entry, result)
-    return {slug: found[k] for slug, k in keys.items() if k in found}
+        by_keys.setdefault(json.dumps(entry.keys, sort_keys=True), []).append(entry)
+        by_pictures.setdefault(entry.keys.get("pictures"), []).append(entry)
+    found = {}
+    for s in cfg.sentences:
+        wanted = keys(cfg, identity, s.text)
+        whole = (_whole(out, e, s.text) for e in by_keys.get(json.dumps(wanted, sort_keys=True), []))
+        pictures = (_pictures(out, e, s.text) for e in by_pictures.get(wanted["pictures"], []))
+        taken = next((r for r in whole if r), None) or next((r for r in pictures if r), None)
+        if taken:
+            found[s.slug] = taken
+    return found
+
+
+def _whole(out: Path, entry: Entry, text: str) -> Reused | None:
+    """The entry's results and pictures, if its folder is whole and its data.json is this text's."""
+    if not cache.verified(out / entry.slug, entry.files):
+        return None
+    try:
+        result = Result.from_json(json.loads((out / entry.slug / names.DATA).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None  # unreadable after all: computed again
+    return Reused(entry, result) if result.text == text and set(entry.files) == result.files() else None
+
+
+def _pictures(out: Path, entry: Entry, text: str) -> Reused | None:
+    """The entry's pictures alone, if they and its data.json are unmodified and that data.json is this text's
+    (a manifest pointing at another sentence's folder gets nothing)."""
+    taken = Reused(entry, None)
+    if names.DATA not in entry.files or not cache.verified(out / entry.slug,
+                                                           taken.files() | {names.DATA: entry.files[names.DATA]}):
+        return None
+    try:
+        said = json.loads((out / entry.slug / names.DATA).read_text(encoding="utf-8"))["text"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return taken if said == text else None

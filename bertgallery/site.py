@@ -79,8 +79,15 @@ def _env() -> Environment:
     env.filters["signed"] = signed_number
     env.filters["values"] = lambda rows: " ".join(f"{c.value:.2f}" for row in rows for c in row)  # for cell names
     env.filters["number"] = lambda v, digits=2: "–" if v != v else f"{v:.{digits}f}"
+    env.filters["sort_key"] = sort_key
     env.globals.update(names=names, STATISTICS=STATISTICS, MAPS=MAPS, rules=syntax)
     return env
+
+
+def sort_key(value: float) -> str:
+    """A table cell's data-value for sort.js: 4 significant digits order every row more finely than the page
+    shows them (a mean's last digits are its inputs' rounding); "not measured" sorts first."""
+    return "-1" if value != value else f"{value:.4g}"
 
 
 def signed_number(value: float, digits: int = 3) -> str:
@@ -135,13 +142,6 @@ def explained(result: Result) -> list[Explained | None]:
         out.append(Explained(top, grid(imp / largest, signed=True), largest, strip,
                              " ".join(signed_number(v) for v in imp.ravel())))
     return out
-
-
-def rollout_labels(result: Result) -> list[str]:
-    """The title of each mask's panel in the rollout picture."""
-    n = len(result.masks)
-    return [f"{f'Mask {i} of {n}' if n > 1 else 'The mask'} (token {m.index}): ‘{m.predictions[0].token}’"
-            for i, m in enumerate(result.masks, start=1)]
 
 
 def view_data(result: Result, attention: np.ndarray, cmap_name: str, model_name: str) -> str:

@@ -19,7 +19,6 @@ from .config import MASK
 from .model import Filled, fill
 from .parser import KEY_RELATIONS, Parse, parse
 
-VERSION = "1"  # bump when what a sentence's syntax holds changes: the build computes it again
 DIRECTIONS = ("dep→head", "head→dep")
 MIN_COUNT = 10  # fewer instances: the relation is listed but flagged, its best head is luck
 TAG_COUNT, TAG_MARGIN = 20, 0.10  # a tag needs >= 20 instances and >= 10 points over the baseline

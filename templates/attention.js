@@ -299,6 +299,7 @@
       for (var k = 0; k < m.T; k++) if (visible(k)) { pos[k] = keep.length; keep.push(k); }
       var height = keep.length * ROW;
       ui.svg.setAttribute("height", String(height));
+      ui.svg.style.height = height + "px";  // beats a page's `svg { height: auto }` (JupyterLab's), which stretches it
       ui.svg.setAttribute("viewBox", "0 0 100 " + height);
       // several heads side by side: each slot's lines shifted within the token's row, so none hides another
       var gap = n > 1 ? Math.min(3, (ROW - 10) / (n - 1)) : 0, thin = n > 1 ? 0.75 : 1;

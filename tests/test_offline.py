@@ -5,15 +5,22 @@ import pytest
 from safetensors import safe_open
 
 from bertgallery import model, offline
-from conftest import run_generate, write_yaml
+from conftest import run_cli, write_yaml
 
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1"}
 EVERYDAY_HITS = 15  # of 30, measured on the shipped artefact (models/train_offline.py --score)
 
 
 @pytest.fixture(scope="module")
 def loaded():
     return model.load(offline.NAME, fallback=False)
+
+
+@pytest.fixture
+def no_hub(tmp_path, monkeypatch):
+    """An empty Hugging Face cache and no hub: bert-base-uncased cannot be had."""
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
 
 
 def test_artefact_is_small_and_matches_the_installed_encoder():
@@ -57,14 +64,13 @@ def test_everyday_sentences_kept_aside_get_fitting_words(loaded):
     assert hits >= EVERYDAY_HITS, hits
 
 
-def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path):
+def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path, no_hub):
     write_yaml(tmp_path / "s.yaml", "model: bert-base-uncased\nsentences:\n  - id: cat\n    text: A [MASK] sat.\n")
-    env = dict(OFFLINE_ENV, HF_HOME=str(tmp_path / "empty-cache"))
-    r = run_generate("s.yaml", "--quiet", cwd=tmp_path, env=env)
+    r = run_cli("s.yaml", "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip().splitlines() == [
-        "note: bert-base-uncased is not reachable or cached; using the offline model instead "
-        "(--no-fallback turns this off)"]
+        "note: bert-base-uncased is not in the Hugging Face cache and HF_HUB_OFFLINE is set; using the offline "
+        "model instead (--no-fallback turns this off)"]
     for page in (tmp_path / "site" / "index.html", tmp_path / "site" / "cat" / "index.html"):
         html = page.read_text()
         # the banner and the model line say the encoder itself was fine-tuned, and link to how far from MiniLM
@@ -81,18 +87,18 @@ def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path):
     assert len(list((tmp_path / "site" / "cat").glob("Attention_*.png"))) == 72
     # the fallback is part of what the site was built from: --no-fallback is not "up to date" with it
     before = {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()}
-    r = run_generate("s.yaml", "--quiet", "--no-fallback", cwd=tmp_path, env=env)
-    assert r.returncode == 2 and "cannot be downloaded" in r.stderr
+    r = run_cli("s.yaml", "--quiet", "--no-fallback", cwd=tmp_path)
+    assert r.returncode == 2 and "is not in the Hugging Face cache" in r.stderr
     assert {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()} == before
 
 
-def test_no_fallback_fails_with_advice(tmp_path):
+def test_no_fallback_fails_with_advice(tmp_path, no_hub):
     write_yaml(tmp_path / "s.yaml", "model: bert-base-uncased\nsentences:\n  - A [MASK] sat.\n")
-    env = dict(OFFLINE_ENV, HF_HOME=str(tmp_path / "empty-cache"))
-    r = run_generate("s.yaml", "--no-fallback", cwd=tmp_path, env=env)
+    r = run_cli("s.yaml", "--no-fallback", cwd=tmp_path)
     assert r.returncode == 2
-    assert r.stderr.strip() == ("error: model 'bert-base-uncased' cannot be downloaded and is not in the Hugging "
-                                "Face cache: connect to the internet once, or pass a local folder with --model")
+    assert r.stderr.strip() == ("error: model 'bert-base-uncased' is not in the Hugging Face cache and "
+                                "HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE to download it, or pass a local folder "
+                                "with --model")
     assert not (tmp_path / "site").exists()
 
 

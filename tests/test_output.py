@@ -39,13 +39,15 @@ def test_a_web_apps_folder_with_a_manifest_is_refused_untouched(cfg, tmp_path, t
 
 def test_the_tools_own_manifest_is_recognised_by_structure():
     good = {"tool": manifest.TOOL, "version": manifest.VERSION, "model": "folder:x", "pages": {"index.html": "0" * 64},
-            "hashes": {}, "sentences": [{"slug": "a", "key": "k", "files": {"data.json": "0" * 64}}],
-            "corpus": {"slug": "heads", "key": "c", "files": {"corpus.json": "1" * 64}}}
+            "hashes": {},
+            "sentences": [{"slug": "a", "keys": {"results": "k", "pictures": "p"}, "files": {"data.json": "0" * 64}}],
+            "corpus": {"slug": "heads", "keys": {"counts": "c"}, "files": {"corpus.json": "1" * 64}}}
     assert manifest.Manifest.from_json(good).to_json() == good
     for broken in ({**good, "tool": "other"}, {**good, "more": 1}, {**good, "sentences": [{"slug": "a"}]},
                    {**good, "model": {"name": "m", "extra": 1}}, [], {"name": "My App"},
-                   {**good, "sentences": [{"slug": "a", "key": "k", "files": {"../x": "0" * 64}}]},
-                   {**good, "sentences": [{"slug": "..", "key": "k", "files": {}}]},
+                   {**good, "sentences": [{"slug": "a", "keys": {"results": "k"}, "files": {"../x": "0" * 64}}]},
+                   {**good, "sentences": [{"slug": "..", "keys": {"results": "k"}, "files": {}}]},
+                   {**good, "sentences": [{"slug": "a", "keys": {"results": 1}, "files": {}}]},
                    {**good, "pages": {"../../etc/passwd": "0" * 64}}):
         assert manifest.Manifest.from_json(broken) is None
 
@@ -132,9 +134,11 @@ def test_a_250_character_folder_name_builds(cfg, tmp_path, tiny_bert):
     assert (out / "index.html").exists()
 
 
-def test_a_second_build_waits_for_the_first_or_fails_with_no_wait(cfg, tmp_path, tiny_bert):
-    """While one build holds the lock, a second one waits (saying so), or with --no-wait gives up at once;
-    neither touches the first one's staging folder."""
+def test_a_second_build_waits_for_the_first_or_fails_with_no_wait(cfg, tmp_path, tiny_bert, capsys):
+    """While another process holds the lock, a build waits (saying so), or with --no-wait gives up at once.
+    The holder is a process of its own (the lock is between processes); the builds run in this one."""
+    import threading
+    import time
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 0
     holder = subprocess.Popen([sys.executable, "-c", (
@@ -144,17 +148,22 @@ def test_a_second_build_waits_for_the_first_or_fails_with_no_wait(cfg, tmp_path,
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        args = [sys.executable, str(ROOT / "generate.py"), str(cfg), "--out", str(site), "--model", str(tiny_bert),
-                "--quiet", "--force"]
-        busy = subprocess.run(args + ["--no-wait"], capture_output=True, text=True)
-        assert busy.returncode == 1
-        assert busy.stderr == f"error: another build is writing {site}; try again when it is done " \
-                              "(or leave out --no-wait)\n"
-        waiting = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
-        assert waiting.stderr.readline() == f"another build is writing {site}; waiting\n"
-        assert waiting.poll() is None  # still waiting, until the holder lets go
+        capsys.readouterr()
+        assert gen(cfg, site, tiny_bert, "--force", "--no-wait") == 1
+        assert capsys.readouterr().err == f"error: another build is writing {site}; try again when it is done " \
+                                          "(or leave out --no-wait)\n"
+        done = []
+        waiting = threading.Thread(target=lambda: done.append(gen(cfg, site, tiny_bert, "--force")))
+        waiting.start()
+        said, deadline = "", time.monotonic() + 60  # a safety net, not a measurement
+        while "\n" not in said and time.monotonic() < deadline:
+            time.sleep(0.02)
+            said += capsys.readouterr().err
+        assert said == f"another build is writing {site}; waiting\n"
+        assert waiting.is_alive()  # still waiting, until the holder lets go
         holder.communicate("go\n", timeout=10)
-        assert waiting.wait(60) == 0 and holder.returncode == 0
+        waiting.join(60)
+        assert done == [0] and holder.returncode == 0
     finally:
         holder.kill()
 
@@ -205,6 +214,7 @@ def die(args):
 
 def test_a_drawing_process_that_dies_ends_the_build_with_one_line(cfg, tmp_path, tiny_bert, capsys, monkeypatch):
     from bertgallery import render
+    monkeypatch.setattr(render, "PROCESSES", 2)  # drawing processes, as outside the tests
     monkeypatch.setattr(render, "_draw_heads", die)
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 1

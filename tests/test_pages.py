@@ -9,7 +9,7 @@ def test_workflow_builds_and_deploys_the_site():
     wf = yaml.safe_load((ROOT / ".github" / "workflows" / "pages.yml").read_text())
     on = wf[True]  # YAML 1.1 reads the key 'on' as true
     assert on["push"]["branches"] == ["main"]
-    assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"
+    assert wf["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}  # the deploy job only
     assert wf["concurrency"]["group"] == "pages"
     build, deploy = wf["jobs"]["build"]["steps"], wf["jobs"]["deploy"]
     uses = [s.get("uses", "") for s in build]

@@ -1,7 +1,8 @@
 """Build a real sample site with a random-weight model and look inside its files."""
-import base64
+import io
 import json
 import math
+import shutil
 from html import escape, unescape
 import re
 from html.parser import HTMLParser
@@ -12,8 +13,9 @@ import pytest
 import numpy as np
 from PIL import Image
 
-from bertgallery import names, site
-from update_golden import GOLDEN, golden_files
+import golden_tree
+from bertgallery import config, names, site
+from conftest import build_sample, site_files, working_folder
 
 class Links(HTMLParser):
     def __init__(self):
@@ -42,42 +44,141 @@ def sample(sample_site):
     return sample_site, json.loads((sample_site / "manifest.json").read_text())
 
 
-def close(a, b) -> bool:
-    """The same JSON, numbers equal to 1e-4 relative: another CPU's float rounding is not an output change."""
-    if isinstance(a, float) or isinstance(b, float):
-        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-4,
-                                                                                            abs_tol=1e-7)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def view_weights(data: bytes) -> tuple[dict, np.ndarray]:
-    view = json.loads(data.decode().removeprefix(site.VIEW_PREFIX).rstrip().removesuffix(");"))
-    return view, np.frombuffer(base64.b64decode(view.pop("attention")), dtype="<u2").astype(int)
-
-
 def test_the_sample_site_is_the_expected_tree(sample_site):
-    """Every page and the manifest byte for byte as in tests/golden/, data files to float rounding; the PNGs
-    and static files by the manifest's SHA-256s, and the static files as copies of templates/. An intended
-    change of the output: python tests/update_golden.py, and review the diff."""
+    """The sample site is tests/golden/, compared as tests/golden_tree.py says (numbers as numbers, pictures
+    by their pixels), and its static files are templates/'. An intended change of the output: python
+    tests/update_golden.py, and review the diff."""
     for name in site.STATIC_FILES:
         assert (sample_site / names.STATIC / name).read_bytes() == (site.TEMPLATES / name).read_bytes(), name
-    got, expected = golden_files(sample_site), {str(p.relative_to(GOLDEN)): p.read_bytes()
-                                                for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
-    assert sorted(got) == sorted(expected)
-    for relpath in expected:
-        hint = f"{relpath} differs from tests/golden/ (python tests/update_golden.py)"
-        if relpath.endswith(".json") and relpath != "manifest.json":
-            assert close(json.loads(got[relpath]), json.loads(expected[relpath])), hint
-        elif relpath.endswith("view-data.js"):
-            (view, weights), (view_expected, weights_expected) = view_weights(got[relpath]), \
-                view_weights(expected[relpath])
-            assert view == view_expected and np.abs(weights - weights_expected).max() <= 1, hint
-        else:
-            assert got[relpath] == expected[relpath], hint
+    golden = golden_tree.expected()
+    behind = golden_tree.classes_behind(golden, config.load(sample_site.parent / "sentences.yaml"))
+    classes = {p: len(re.findall(rb'class="c\d+"', data)) for p, data in golden.items() if p.endswith(".html")}
+    assert {p: len(behind.get(p, [])) for p in classes} == classes  # every colour class's value is known
+    found = golden_tree.differences(golden, site_files(sample_site), behind)
+    assert not found, "the sample site is not tests/golden/ (python tests/update_golden.py):\n" + "\n".join(found)
+
+
+def test_a_build_from_weights_nudged_by_float32_rounding_is_the_expected_tree(sample_bert, tmp_path):
+    """Every weight of the sample's model one float32 step up or down (about 1e-7 of its size, what another
+    CPU's kernels do to a result): the same site, by the golden comparison."""
+    from safetensors.numpy import load_file, save_file
+    nudged = tmp_path / "nudged"
+    shutil.copytree(sample_bert, nudged)
+    rng = np.random.default_rng(0)
+    weights = {name: np.nextafter(w, np.where(rng.random(w.shape) < 0.5, -np.inf, np.inf).astype(w.dtype))
+               for name, w in load_file(nudged / "model.safetensors").items()}
+    assert all(0 < np.abs(weights[n] / w - 1).max() < 2.5e-7
+               for n, w in load_file(sample_bert / "model.safetensors").items() if np.all(w != 0))
+    save_file(weights, nudged / "model.safetensors", metadata={"format": "pt"})
+    built = build_sample(tmp_path / "sample", nudged)
+    golden = golden_tree.expected()
+    behind = golden_tree.classes_behind(golden, config.load(built.parent / "sentences.yaml"))
+    assert golden_tree.differences(golden, site_files(built), behind) == []
+
+
+def _changed(files: dict, change: str) -> dict:
+    files = dict(files)
+    if change == "statistic":  # one head's share of attention to the previous token, 1 % more
+        data = json.loads(files["cat/data.json"])
+        data["heads"][0]["prev"] *= 1.01
+        files["cat/data.json"] = json.dumps(data).encode()
+    elif change == "label":
+        files["heads/index.html"] = files["heads/index.html"].replace(b"Previous token", b"Previous word", 1)
+    elif change == "file name":
+        files["cat/Attention_Layer_1_Head_1.png"] = files.pop("cat/Attention_Layer1_Head1.png")
+    elif change == "colour of a picture":  # one colour of the palette, two colour-map steps further on
+        img = Image.open(io.BytesIO(files["cat/Attention_Layer2_Head3.png"]))
+        palette = np.array(img.getpalette()).reshape(-1, 3)
+        used = np.unique(np.asarray(img))
+        colour = used[np.argmax(np.ptp(palette[used], axis=1))]  # the most colourful one it uses
+        palette[colour] = np.clip(palette[colour] + 2 * golden_tree.PIXEL_STEP, 0, 255)
+        img.putpalette(palette.ravel().tolist())
+        out = io.BytesIO()
+        img.save(out, format="PNG")
+        files["cat/Attention_Layer2_Head3.png"] = out.getvalue()
+    elif change == "colour class":  # a map's first cell, two classes up
+        html = files["cat/index.html"].decode()
+        at = html.index('<td class="c', html.index('class="stat-map"')) + len('<td class="c')
+        number = re.match(r"\d+", html[at:])[0]
+        files["cat/index.html"] = (html[:at] + str((int(number) + 2) % 32) + html[at + len(number):]).encode()
+    elif change == "printed number":  # a mean on the heads page, two units of its last digit off
+        html = files["heads/index.html"].decode()
+        m = re.search(r'class="c\d+">(\d\.\d\d)<', html)
+        files["heads/index.html"] = (html[:m.start(1)] + f"{float(m[1]) + 0.02:.2f}" + html[m.end(1):]).encode()
+    return files
+
+
+@pytest.mark.parametrize("change, found", [
+    ("statistic", r"cat/data.json: \.heads\[0\]\.prev is "),
+    ("label", r"heads/index.html: '.*Previous word.*' where tests/golden/ has '.*Previous token"),
+    ("file name", r"cat/Attention_Layer_1_Head_1.png: not in tests/golden/"),
+    ("colour of a picture", r"cat/Attention_Layer2_Head3.png: \d+ pixels more than one colour step off"),
+    ("colour class", r"cat/index.html: colour class c5 where tests/golden/ has c3 and the value behind it"),
+    ("printed number", r"heads/index.html: '0.10' where tests/golden/ has '0.08'")])
+def test_an_output_change_is_not_the_expected_tree(sample_site, change, found):
+    """The other way: each change of the output the golden comparison names (and the manifest's hash of the
+    changed file no longer holds)."""
+    golden = golden_tree.expected()
+    behind = golden_tree.classes_behind(golden, config.load(sample_site.parent / "sentences.yaml"))
+    differences = golden_tree.differences(golden, _changed(site_files(sample_site), change), behind)
+    assert any(re.match(found, line) for line in differences), differences
+
+
+def test_numbers_compare_to_their_printed_or_stored_precision():
+    """The golden comparison's rules on their own: a printed number may be one unit of its last digit off, a
+    stored one its tolerance; a colour class only where the value behind it sits on a class boundary."""
+    from bertgallery.colours import Cell
+    same = lambda a, b, behind=None: golden_tree._printed(a, b, behind) is None  # noqa: E731
+    assert same("mean 0.43 ±0.012", "mean 0.44 ±0.011") and not same("mean 0.43", "mean 0.45")
+    assert same("1.0%", "0.99%") and same("−0.000", "+0.000") and same(".4", ".5") and same("1", ".9")
+    assert not same("Layer 2", "Layer 3") and not same("layer1-head2.html", "layer1-head3.html")
+    assert not same("#3b528b", "#3b528c") and not same("0.43 mean", "0.43 means")
+    on_boundary, inside = Cell(12.5 / 31 + 1e-7), Cell(12.2 / 31)
+    assert same('<td class="c12">', '<td class="c13">', [on_boundary])
+    assert not same('<td class="c12">', '<td class="c13">', [inside])
+    assert not same('<td class="c12">', '<td class="c14">', [on_boundary])
+    stored = lambda a, b: golden_tree._stored(golden_tree._json(a), golden_tree._json(b), "") is None  # noqa: E731
+    assert stored(b"[0.123456]", b"[0.123457]") and stored(b"[1.00001e-05]", b"[1.00002e-05]")
+    assert stored(b"[5.67549e-05]", b"[5.6755e-05]") and not stored(b"[0.1236]", b"[0.1234]")
+    assert not stored(b'[1, "a"]', b'[2, "a"]') and not stored(b'{"tags": ["broad"]}', b'{"tags": []}')
+
+
+def test_the_pixel_tolerance_is_one_step_of_the_colour_map():
+    from bertgallery import render
+    colours = render.colormap("viridis")(np.arange(render.CMAP_LEVELS), bytes=True)[:, :3].astype(int)
+    assert np.abs(np.diff(colours, axis=0)).max() == golden_tree.PIXEL_STEP
+
+
+def test_the_samples_discrete_results_are_clear_of_their_boundaries(sample_site):
+    """What the golden comparison takes as exact rests on values none of which is within STORED_RTOL (relative)
+    of its boundary, so no CPU's float rounding can move it: each mask's ranking (the top_k + 1 first, so the
+    last kept one too) and the five heads it depends on most, the tags, each head's strongest pairs, and the
+    word each word attends to most (the parse's arcs, and so the syntax table)."""
+    from bertgallery import analyse, heads, syntax
+    cfg = config.load(sample_site.parent / "sentences.yaml")
+    margins = {"ranks": [], "top heads": [], "tags": [], "strongest pairs": [], "most-attended words": []}
+
+    def gaps(values, n):  # relative gaps between the n largest values, in order
+        top = np.sort(np.ravel(values))[::-1][:n]
+        return list((top[:-1] - top[1:]) / top[:-1])
+
+    with working_folder(sample_site.parent):
+        for s in cfg.sentences:
+            r = analyse(s.text, model=cfg.model, top_k=cfg.top_k + 1, colormap=cfg.colormap)
+            for mask in r.masks:
+                margins["ranks"] += gaps([p.probability for p in mask.predictions], cfg.top_k + 1)
+                margins["top heads"] += gaps(np.abs(mask.importance), site.TOP_HEADS + 1)
+            values = np.array([h.values for h in r.heads])
+            margins["tags"] += [np.nanmin(np.abs(values[:, heads.INDEX[t.key]] - t.threshold)) / t.threshold
+                                for t in heads.TAGGED]
+            margins["strongest pairs"] += [g for head in r.attention.reshape(-1, len(r.tokens) ** 2)
+                                           for g in gaps(head, 4)]
+            assert r.syntax, s.text
+            words = syntax.word_attention(r.attention, np.array(r.syntax.token_word), len(r.syntax.words))
+            words = np.sort(np.where(np.eye(words.shape[-1], dtype=bool), -np.inf, words), -1)
+            margins["most-attended words"] += list(np.ravel((words[..., -1] - words[..., -2]) / words[..., -1]))
+    closest = {kind: min(found) for kind, found in margins.items()}
+    assert all(margin > golden_tree.STORED_RTOL for margin in closest.values()), closest
 
 
 def test_expected_tree(sample):
