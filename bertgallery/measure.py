@@ -48,7 +48,7 @@ def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: 
         if names.pictures(*run.attention.shape[:2], bool(run.masks)) != have:
             drawing.append(plots.sentence(run, cmap, workers))
     found, attention = result(loaded, text, top_k, importance, culprit, after_torch=draw)
-    files = {names.VIEW_DATA: site.view_data(found, attention, cmap),
+    files = {names.VIEW_DATA: site.view_data(found, attention, cmap, loaded.info.name),
              names.DATA: json.dumps(found.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
     if found.syntax:
         files[names.PARSE] = parser.svg(found.syntax, "parse")

@@ -55,7 +55,7 @@ def head_name(layer: int, head: int) -> str:
 
 
 def for_js() -> dict:
-    return {"headPng": HEAD_PNG, "headName": head_name("{layer}", "{head}")}
+    return {"headPng": HEAD_PNG, "headPage": HEAD_PAGE, "headName": head_name("{layer}", "{head}")}
 
 
 def _pattern(name: str) -> str:

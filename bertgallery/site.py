@@ -28,6 +28,7 @@ TOP_HEADS = 5
 LAYER_PLOT_KEYS = ("cls", "sep", "punct")
 LAYER_PLOT_SIZE = (640, 360)  # pixels
 LAYER_PLOT_NARROW_SIZE = (360, 320)  # for screens up to 600 px: the same labels, half the width
+VIEW_PREFIX = "(window.bertGalleryViews = window.bertGalleryViews || []).push("  # view-data.js: then the view, ");"
 
 
 @dataclass
@@ -148,24 +149,26 @@ def rollout_shown(result: Result) -> int:
     return rollout_size(result.layers, result.tokens, len(result.masks))[1] if result.masks else 0
 
 
-def view_data(result: Result, attention: np.ndarray, cmap_name: str) -> str:
-    """The explorer's data file, assigned to window.bertGalleryView: a script, not a fetch, so the view works
-    from file://."""
-    return f"window.bertGalleryView = {view_json(result, attention, cmap_name)};\n"
+def view_data(result: Result, attention: np.ndarray, cmap_name: str, model_name: str) -> str:
+    """The explorer's data file: a script, not a fetch, so the view works from file://. It pushes its view onto
+    window.bertGalleryViews; a page with several models includes one per model, in the gallery's order."""
+    return f"{VIEW_PREFIX}{view_json(result, attention, cmap_name, model_name)});\n"
 
 
-def view_json(result: Result, attention: np.ndarray, cmap_name: str) -> str:
-    """What attention.js needs: weights as 16-bit integers (w x 10000, layer-major, little-endian) in base64,
-    the tokens, the colour map and the names. JSON is valid JavaScript; '<' is escaped so that it can sit
-    inside a <script> element too."""
+def view_json(result: Result, attention: np.ndarray, cmap_name: str, model_name: str) -> str:
+    """What attention.js needs (the contract in docs/explorer.md): weights as 16-bit integers (w x 10000, layer-major,
+    little-endian) in base64, the tokens, the colour map and the names; null for what does not apply yet
+    (segments, value norms, contributions). JSON is valid JavaScript; '<' is escaped so that it can sit inside
+    a <script> element too."""
     import json
     weights = np.clip(np.rint(attention * 10000), 0, 10000).astype("<u2")
     steps = scale(cmap_name)
-    data = {"tokens": result.tokens, "layers": result.layers, "heads": result.heads_per_layer,
-            "special": result.special, "colors": [c for c, _ in steps], "light": [light for _, light in steps],
-            "scale": 10000, "names": names.for_js(), "tags": [h.tags for h in result.heads],
-            "headColours": head_colours(result.heads_per_layer),
-            "default": default_head(result), "attention": base64.b64encode(weights.tobytes()).decode("ascii")}
+    data = {"model": model_name, "tokens": result.tokens, "layers": result.layers, "heads": result.heads_per_layer,
+            "special": result.special, "segments": None, "colors": [c for c, _ in steps],
+            "light": [light for _, light in steps], "scale": 10000, "names": names.for_js(),
+            "tags": [h.tags for h in result.heads], "headColours": head_colours(result.heads_per_layer),
+            "default": default_head(result), "attention": base64.b64encode(weights.tobytes()).decode("ascii"),
+            "norms": None, "contributions": None}
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
@@ -223,11 +226,20 @@ def _common(gallery: Gallery, root: str) -> dict:
     return dict(root=root, model=gallery.model, config_name=gallery.config_name)
 
 
+def explorer_models(gallery: Gallery) -> str:
+    """The sentence page's models for the explorer (its section's data-models), in the order of their
+    view-data.js scripts: where each model's pictures and head pages are, relative to the page. With one model
+    its pictures are beside the page and no address names it, so it needs no slug."""
+    import json
+    return json.dumps([{"slug": "", "name": gallery.model.name, "prefix": "", "heads": f"../{names.HEADS}/"}],
+                      ensure_ascii=False)
+
+
 def sentence_page(gallery: Gallery, i: int) -> str:
     entries = gallery.entries
     entry = entries[i]
     return _env().get_template("sentence.html").render(
-        **_common(gallery, "../"), page=entry, result=entry.result,
+        **_common(gallery, "../"), page=entry, result=entry.result, models=explorer_models(gallery),
         prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
         maps=stat_maps(entry.result), scale=scale(gallery.colormap), explained=explained(entry.result),
         arcs=arcs(entry.result), rollout_shown=rollout_shown(entry.result),
@@ -247,7 +259,8 @@ def table_colours(means: list[HeadSummary]) -> list[list[Cell | None]]:
 
 
 def heads_index(gallery: Gallery, means: list[HeadSummary], syn: Syntax) -> str:
-    tag_names = list(heads.TAGS) + sorted({t for h in syn.heads for t in h.tags})
+    held = {t for m in means for t in m.tag_counts}  # the filter offers only tags some head has
+    tag_names = [t for t in heads.TAGS if t in held] + sorted({t for h in syn.heads for t in h.tags})
     return _env().get_template("heads.html").render(
         syntax=syn, pool=gallery.pool, totals=gallery.totals, colour=table_colours(means),
         tag_names=tag_names,
@@ -274,7 +287,7 @@ def notebook_html(result: Result, attention: np.ndarray, info: ModelInfo, cmap_n
         return Markup((TEMPLATES / name).read_text(encoding="utf-8").replace("</", "<\\/"))
     return _env().get_template("notebook.html").render(
         uid=uid, result=result, model=info, css=inline("explorer.css"), js=inline("attention.js"),
-        data=Markup(view_json(result, attention, cmap_name)))
+        data=Markup(view_json(result, attention, cmap_name, info.name)))
 
 
 def statistics_page(gallery: Gallery) -> str:

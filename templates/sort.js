@@ -1,4 +1,5 @@
-// Click (or press Enter on) a column title of a table.sortable to sort its rows by that column.
+// Click (or press Enter on) a column title of a table.sortable to sort its rows by that column, again to
+// reverse it: the first click sorts a column of numbers largest first, the first column (the names) in order.
 // Cells carry their sort key in data-value; without JavaScript the table simply stays in head order.
 document.querySelectorAll("table.sortable").forEach(function (table) {
   var headers = table.querySelectorAll("thead th");
@@ -6,7 +7,8 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     var button = th.querySelector("button");
     if (!button) return;
     button.addEventListener("click", function () {
-      var descending = th.getAttribute("aria-sort") === "ascending";
+      var now = th.getAttribute("aria-sort");
+      var descending = now ? now === "ascending" : column > 0;
       headers.forEach(function (other) { other.removeAttribute("aria-sort"); });
       th.setAttribute("aria-sort", descending ? "descending" : "ascending");
       var body = table.tBodies[0];

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bertgallery import site
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
 STORED_RTOL = 1e-4
 STORED_ATOL = 1e-7
@@ -194,7 +196,7 @@ def _stored(a, b, path: str) -> str | None:
 
 def view_data(data: bytes) -> tuple[dict, np.ndarray]:
     """The explorer's data (site.view_data): the JSON without the attention, and the attention as integers."""
-    view = _json(data.decode().removeprefix("window.bertGalleryView = ").rstrip().removesuffix(";").encode())
+    view = _json(data.decode().removeprefix(site.VIEW_PREFIX).rstrip().removesuffix(");").encode())
     return view, np.frombuffer(base64.b64decode(view.pop("attention")), dtype="<u2").astype(int)
 
 

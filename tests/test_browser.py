@@ -112,8 +112,10 @@ def test_several_heads_means_and_their_legend(site, browser):
     page.locator(".bg-head").nth(2).click()
     page.wait_for_function("document.querySelectorAll('.bg-head[aria-pressed=true]').length === 2")
     assert state(page)[1] == ["1", "3"]
-    colours = set(page.eval_on_selector_all(".bg-lines line", "ls => ls.map(l => l.getAttribute('stroke'))"))
-    assert len(colours) == 2  # each head in its own colour, as its square
+    colours = page.eval_on_selector_all(".bg-lines .bg-slot", """gs => gs.filter(g => [...g.querySelectorAll('path')]
+        .some(p => p.getAttribute('d'))).map(g => g.style.getPropertyValue('--head'))""")
+    squares = page.eval_on_selector_all(".bg-head[aria-pressed=true]", "qs => qs.map(q => q.style.getPropertyValue('--head'))")
+    assert colours == squares and len(set(colours)) == 2  # each head's lines in its own colour, as its square
     assert "Line colour: the head" in page.locator(".bg-legend").inner_text()
     page.locator(".bg-head").nth(2).dispatch_event("dblclick")  # keep only that one
     assert state(page)[1] == ["3"]
@@ -216,8 +218,7 @@ def test_hidden_special_tokens_say_how_much_was_removed(site, browser):
 
 def test_heads_table_sorts_and_filters(site, browser):
     page = open_page(browser, (site / "heads" / "index.html").as_uri())
-    page.click("table.heads th:nth-child(5) button")  # [CLS], ascending
-    page.click("table.heads th:nth-child(5) button")  # descending
+    page.click("table.heads th:nth-child(5) button")  # [CLS]: a number, largest first
     values = page.eval_on_selector_all("table.heads tbody tr td:nth-child(5)", "tds => tds.map(t => +t.dataset.value)")
     assert values == sorted(values, reverse=True)
     tags = page.eval_on_selector_all("table.heads tbody tr", "rs => rs.map(r => r.dataset.tags)")
