@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from . import attribution, heads, model, names, parser, plots, render, site, syntax
+from .config import MASK
 from .records import Result
 
 
@@ -26,7 +27,9 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
     tok = loaded.tokenizer
     stats = heads.analyse(run.attention, run.tokens, tok.cls_token, tok.sep_token,
                           np.stack([m.importance for m in run.masks]) if scored else None)
-    parsed = syntax.analyse(text, [m.predictions[0].token for m in run.masks], tok, run.attention)
+    # a model that fills no mask: the sentence as written, each [MASK] one word
+    fills = [m.predictions[0].token for m in run.masks] if loaded.masked_lm else [MASK] * text.count(MASK)
+    parsed = syntax.analyse(text, fills, tok, run.attention)
     layers, per_layer = run.attention.shape[:2]
     unparsed = isinstance(parsed, str)  # why the syntax could not be had
     return Result(text=text, tokens=run.tokens, masks=run.masks, filled=run.filled, heads=stats, layers=layers,
@@ -38,9 +41,9 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
 
 
 def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: str, workers: render.Workers,
-             culprit: str = "", have: frozenset = frozenset()) -> tuple[Result, dict[str, bytes | str]]:
-    """(the sentence's Result, {file name: content} of its folder). `have` names the pictures the previous
-    build drew under the same key: they are not drawn again if they are exactly this run's."""
+             culprit: str = "", have: frozenset = frozenset()) -> tuple[Result, dict[str, bytes | str], np.ndarray]:
+    """(the sentence's Result, {file name: content} of its folder, its attention). `have` names the pictures
+    the previous build drew under the same key: they are not drawn again if they are exactly this run's."""
     drawing = []
 
     def draw(run):  # once torch is done (the model run and importance): on 2 cores, torch and the workers slow
@@ -54,4 +57,4 @@ def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: 
         files[names.PARSE] = parser.svg(found.syntax, "parse")
     if drawing:
         files.update(drawing[0]())
-    return found, files
+    return found, files, attention

@@ -15,6 +15,7 @@ from .cache import sha256_file
 from .config import ConfigError
 
 NAME = "offline"
+ENCODER = "minilm"  # the pip-installed all-MiniLM-L6-v2 itself: attention only, it has no masked-LM head
 ARTEFACT = data_folder("models", "offline-minilm-mlm.safetensors") / "offline-minilm-mlm.safetensors"
 EVERYDAY = ARTEFACT.with_name("everyday.tsv")  # cloze sentences for judging the model, never trained on
 DESCRIPTION = ("all-MiniLM-L6-v2 fine-tuned for masked-word prediction (6 layers × 12 heads): the encoder "
@@ -40,11 +41,16 @@ def encoder_dir() -> Path:
     return Path(spec.origin).parent / "model"
 
 
+def encoder_files() -> list[Path]:
+    """Every file of the pip-installed encoder that loading it reads."""
+    folder = encoder_dir()
+    return [folder / f for f in ("config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json",
+                                 "tokenizer_config.json", "vocab.txt")]
+
+
 def files() -> list[Path]:
     """Every file the offline model is assembled from: its fingerprint for the build's cache."""
-    folder = encoder_dir()
-    return [ARTEFACT] + [folder / f for f in ("config.json", "model.safetensors", "special_tokens_map.json",
-                                              "tokenizer.json", "tokenizer_config.json", "vocab.txt")]
+    return [ARTEFACT] + encoder_files()
 
 
 def encoder_sha256() -> str:
@@ -59,6 +65,13 @@ def everyday_sentences() -> list[tuple[str, set[str]]]:
             text, words = line.split("\t")
             rows.append((text, {w.strip() for w in words.split(",")}))
     return rows
+
+
+def encoder():
+    """(tokenizer, BertModel) of the pip-installed all-MiniLM-L6-v2 as it is: the name `minilm`."""
+    from transformers import AutoTokenizer, BertModel
+    net = BertModel.from_pretrained(encoder_dir(), attn_implementation="eager", add_pooling_layer=False)
+    return AutoTokenizer.from_pretrained(encoder_dir()), net.eval()
 
 
 def base_model(attn_implementation: str = "eager"):

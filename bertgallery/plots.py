@@ -110,3 +110,26 @@ def render_layer_plot(means: np.ndarray, labels: list[str], size: tuple[int, int
     ax.legend(loc="upper left")
     fig.canvas.draw()
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
+
+
+def render_compare_plot(means: list[np.ndarray], labels: list[str], models: list[str], size: tuple[int, int]) -> bytes:
+    """The per-layer plot of two models in one: each statistic in its colour, the first model solid, the
+    second dashed; means[k] is [layers of model k, len(labels)]."""
+    fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    w, h = size
+    ax = fig.add_axes((64 / w, 54 / h, (w - 64 - 16) / w, (h - 54 - 16) / h))
+    deepest = max(len(m) for m in means)
+    for k, (m, name, line) in enumerate(zip(means, models, ("-", "--"))):
+        layers = np.arange(1, len(m) + 1)
+        for column, (label, marker) in enumerate(zip(labels, "os^dv")):
+            ax.plot(layers, m[:, column], marker + line, color=f"C{column}", label=f"{label}, {name}",
+                    markerfacecolor="white" if k else None)
+    ax.set_xticks(np.arange(1, deepest + 1)[::-(-deepest // 24)])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("average attention")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=7, ncol=2)
+    fig.canvas.draw()
+    return encode_png(np.asarray(fig.canvas.buffer_rgba()))

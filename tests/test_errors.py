@@ -113,7 +113,7 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     tampered_extra = tmp_path / "tampered-extra"
     shutil.copytree(old_site, tampered_extra)
     manifest = json.loads((tampered_extra / "manifest.json").read_text())
-    manifest["model"] = {"identity": manifest["model"], "extra": 1}
+    manifest["models"] = {"identity": manifest["models"], "extra": 1}
     (tampered_extra / "manifest.json").write_text(json.dumps(manifest))
     # sites of another version of this tool, holding a person's files: the manifest says nothing this version
     # can check, so only what is named as the tool names its files may go
@@ -130,7 +130,7 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
         (v2_site / name).write_text("precious")
     later_site = tmp_path / "later-site"
     later_site.mkdir()
-    (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 5}))
+    (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 6}))
     (later_site / "drafts").mkdir()  # an empty folder is someone's too
     # this version's manifest, edited to list a person's file as a page
     listed = tmp_path / "listed-site"

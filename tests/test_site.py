@@ -164,7 +164,7 @@ def test_the_samples_discrete_results_are_clear_of_their_boundaries(sample_site)
 
     with working_folder(sample_site.parent):
         for s in cfg.sentences:
-            r = analyse(s.text, model=cfg.model, top_k=cfg.top_k + 1, colormap=cfg.colormap)
+            r = analyse(s.text, model=cfg.models[0], top_k=cfg.top_k + 1, colormap=cfg.colormap)
             for mask in r.masks:
                 margins["ranks"] += gaps([p.probability for p in mask.predictions], cfg.top_k + 1)
                 margins["top heads"] += gaps(np.abs(mask.importance), site.TOP_HEADS + 1)
