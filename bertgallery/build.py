@@ -206,12 +206,17 @@ def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, o
     compared, entries, tokenizers = [], [], {}
     for (i, a), (j, b) in combinations(enumerate(ran), 2):
         folder = names.compare_folder(a.folder, b.folder)
-        wanted = reuse.compare_key(*({s.slug: reuse.keys(cfg, r.identity, s.text)["results"] for s in cfg.sentences}
-                                     for r in (a, b)))
-        taken = reuse.comparison(wanted, old, out)
+        results = [[reuse.keys(cfg, r.identity, s.text)["results"] for s in cfg.sentences] for r in (a, b)]
+        wanted = reuse.compare_key(*results)
+        taken, back = reuse.comparison(wanted, old, out), None
         if taken:
             _link(staging, out, taken.entry, folder)
             found = taken.compared
+        elif back := reuse.comparison(reuse.compare_key(*results[::-1]), old, out):  # the pair, reordered
+            found = back.compared.swapped()
+            taken = reuse.Reused(Entry(folder, wanted, {names.COMPARE_DATA: staging.write(
+                f"{folder}/{names.COMPARE_DATA}", json.dumps(found.to_json(), separators=(",", ":")))}), None,
+                compared=found)
         else:
             pair = compare.Pair([a.info.name, b.info.name], [[a.info.layers, a.info.heads],
                                                              [b.info.layers, b.info.heads]])

@@ -187,9 +187,12 @@ def _main(args: argparse.Namespace) -> int:
               f"{summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); open {summary.index}", file=say)
     else:
         counted = f" and counted {summary.corpus:,} corpus sentences" if summary.corpus else ""
-        print(f"built {summary.rebuilt} of {summary.sentences} sentences{counted}, {summary.images} images, with "
-              f"{summary.model.name} in {summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); "
-              f"open {summary.index}", file=say)
+        runs = len(summary.models)
+        built = f"{summary.rebuilt} of {summary.sentences} sentences" if runs == 1 else \
+            f"{summary.rebuilt} of {summary.sentences * runs} runs ({summary.sentences} sentences × {runs} models)"
+        with_ = ", ".join(m.name for m in summary.models)
+        print(f"built {built}{counted}, {summary.images} images, with {with_} in {summary.seconds:.1f} s "
+              f"({summary.bytes / 1e6:.1f} MB); open {summary.index}", file=say)
         if summary.bytes > PAGES_LIMIT:
             print(f"warning: the site is {summary.bytes / 1e9:.2f} GB; GitHub Pages publishes sites up to 1 GB "
                   "(fewer sentences, or a model with fewer heads, make it smaller)", file=sys.stderr)

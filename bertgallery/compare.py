@@ -21,6 +21,7 @@ import numpy as np
 from .config import MASK
 
 LN2 = math.log(2)
+DIGITS = 6  # decimals of every number compare.json stores
 CHUNK = 1 << 22  # float64 values of the [heads A, heads B, T, T] mixture at a time: 32 MiB
 
 
@@ -124,10 +125,15 @@ class Compared:
         d = self.divergence.min(axis=3).mean(axis=1)  # [LA, LB]
         return [(int(d[l].argmin()) + 1, float(d[l].min())) for l in range(d.shape[0])]
 
+    def swapped(self) -> "Compared":
+        """B against A: the same numbers, the other way round (a reordered gallery computes nothing)."""
+        return Compared(self.names[::-1], self.shapes[::-1], self.sentences, self.token_level, self.word_level,
+                        self.left_out, self.divergence.transpose(2, 3, 0, 1), self.same_top, self.agreement, self.k)
+
     def to_json(self) -> dict:
         return {"models": self.names, "shapes": self.shapes, "sentences": self.sentences,
                 "token_level": self.token_level, "word_level": self.word_level, "left_out": self.left_out,
-                "divergence": np.round(self.divergence, 6).tolist(), "same_top": self.same_top,
+                "divergence": self.divergence.tolist(), "same_top": self.same_top,
                 "agreement": None if self.agreement is None else vars(self.agreement),
                 "closest": {"a": self.closest(0), "b": self.closest(1)}, "namesakes": self.namesakes(),
                 "best_layers": self.best_layers()}
@@ -189,12 +195,14 @@ class Pair:
     def result(self, masked_lms: bool) -> Compared:
         (la, ha), (lb, hb) = self.shapes
         n = max(1, self.sentences)
-        agreed = Agreement(self.masks[0], self.masks[1] / self.masks[0], self.masks[2] / self.masks[0], self.k) \
+        agreed = Agreement(self.masks[0], round(self.masks[1] / self.masks[0], DIGITS),
+                           round(self.masks[2] / self.masks[0], DIGITS), self.k) \
             if masked_lms and self.masks[0] else None
+        # rounded as compare.json stores them, so that a comparison taken over is the one computed
         return Compared(self.names, self.shapes, self.sentences, self.token_level, self.word_level, self.left_out,
-                        (self.total / n).reshape(la, ha, lb, hb),
-                        None if self.same is None or not self.rows else (self.same / self.rows).tolist(), agreed,
-                        self.k)
+                        np.round(self.total / n, DIGITS).reshape(la, ha, lb, hb),
+                        None if self.same is None or not self.rows else
+                        np.round(self.same / self.rows, DIGITS).tolist(), agreed, self.k)
 
 
 def words_of(text: str, tokenizer) -> np.ndarray | None:

@@ -101,10 +101,10 @@ def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, h
     return None
 
 
-def compare_key(a: dict, b: dict) -> dict[str, str]:
-    """A pair of models' comparison depends on both models' results of every sentence, in the gallery's order
-    (`a`, `b`: each sentence's results key, reuse.keys), and on what compares them."""
-    return {"compare": cache.key("compare", list(a.values()), list(b.values()), *COMPARISON.fingerprint())}
+def compare_key(a: list[str], b: list[str]) -> dict[str, str]:
+    """A pair of models' comparison depends on both models' results of every sentence (`a`, `b`: each sentence's
+    results key, reuse.keys), whatever their order (means over sentences), and on what compares them."""
+    return {"compare": cache.key("compare", sorted(map(list, zip(a, b))), *COMPARISON.fingerprint())}
 
 
 def comparison(wanted: dict, old: Manifest | None, out: Path):
