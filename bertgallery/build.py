@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from itertools import chain, combinations
 from pathlib import Path
 
-from . import cache, corpus, heads, model, names, output, reuse, site, syntax
+from . import cache, corpus, heads, model, names, output, reuse, site, syntax, views
 from .config import Config, Sentence
 from .manifest import Entry, Manifest
 from .records import Result
@@ -155,7 +155,7 @@ def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest
         if slug not in svgs:  # the previous site's file, verified: never what this build just wrote
             svgs[slug] = _text(out / r.entry.folder / names.PARSE) if names.PARSE in r.entry.files else ""
         if keep and slug not in attention:
-            attention[slug] = site.read_view(_text(out / r.entry.folder / names.VIEW_DATA))
+            attention[slug] = views.read_view(_text(out / r.entry.folder / names.VIEW_DATA))
     first = results[cfg.sentences[0].slug]
     if info is None:
         info = model.describe(resolved, first.layers, first.heads_per_layer)
@@ -196,7 +196,7 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
             loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
             culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ",
             have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset())
-        yield s, result, files, site.quantized(attention)
+        yield s, result, files, views.quantized(attention)
 
 
 def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, out: Path, staging, options):

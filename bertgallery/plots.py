@@ -34,17 +34,16 @@ def rollout_size(layers: int, tokens: list[str], masks: int) -> tuple[int, int, 
     return cell, panels, label
 
 
-def sentence(run, cmap: str, workers: render.Workers) -> Callable[[], dict[str, bytes]]:
-    """Start drawing the pictures of one model run (a model.Run whose masks have their rollout): the head PNGs
-    in the workers at once; the overview and the rollout in this process when the returned function is
-    called, which then waits for the workers and returns {file name: PNG}."""
+def sentence(run, masks, cmap: str, workers: render.Workers) -> Callable[[], dict[str, bytes]]:
+    """Start drawing the pictures of one model run (a model.Run) and its masks (model.Mask, with their
+    rollout): the head PNGs in the workers at once; the overview and the rollout in this process when the
+    returned function is called, which then waits for the workers and returns {file name: PNG}."""
     pending = workers.heads(run.attention, run.tokens, cmap)
 
     def finish() -> dict[str, bytes]:
         files = {names.OVERVIEW: render.render_overview(run.attention, cmap)}
-        if run.masks:
-            files[names.ROLLOUT] = render_rollout([m.rollout for m in run.masks], run.tokens,
-                                                  rollout_labels(run.masks), cmap)
+        if masks:
+            files[names.ROLLOUT] = render_rollout([m.rollout for m in masks], run.tokens, rollout_labels(masks), cmap)
         return files | dict(pending.get())
     return finish
 

@@ -5,7 +5,6 @@ hands the strings to the output's writer, and the tests look at pages without bu
 """
 from __future__ import annotations
 
-import base64
 import functools
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -15,11 +14,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from . import data_folder, heads, names, offline, syntax
-from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, head_colours, scale
+from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, scale
 from .config import MASK
 from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
-from .records import Result
+from .records import Result, percent
+from .views import view_json
 
 TEMPLATES = data_folder("templates", "base.html")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
@@ -28,7 +28,6 @@ TOP_HEADS = 5
 LAYER_PLOT_KEYS = ("cls", "sep", "punct")
 LAYER_PLOT_SIZE = (640, 360)  # pixels
 LAYER_PLOT_NARROW_SIZE = (360, 320)  # for screens up to 600 px: the same labels, half the width
-VIEW_PREFIX = "(window.bertGalleryViews = window.bertGalleryViews || []).push("  # view-data.js: then the view, ");"
 
 
 @dataclass
@@ -77,13 +76,6 @@ class Gallery:
     @property
     def several(self) -> bool:
         return len(self.models) > 1
-
-
-def percent(p: float) -> str:
-    """Probabilities as people read them: 42.1%, 0.37%, <0.01% (never a misleading 0.0%)."""
-    if p >= 0.01:
-        return f"{p * 100:.1f}%"
-    return f"{p * 100:.2f}%" if p >= 0.0001 else "<0.01%"
 
 
 @functools.cache
@@ -164,57 +156,6 @@ def rollout_shown(result: Result) -> int:
     """How many masks (the first ones) the rollout picture shows: all, unless there are many (plots.py)."""
     from .plots import rollout_size
     return rollout_size(result.layers, result.tokens, len(result.masks))[1] if result.masks else 0
-
-
-def quantized(attention: np.ndarray) -> np.ndarray:
-    """The weights as the view data stores them: 16-bit integers, weight x 10000."""
-    return np.clip(np.rint(attention * 10000), 0, 10000).astype("<u2")
-
-
-def read_view(text: str) -> np.ndarray:
-    """The 16-bit weights [L, H, T, T] of a view-data.js file (what view_data wrote)."""
-    import json
-    view = json.loads(text.removeprefix(VIEW_PREFIX).rstrip().removesuffix(");"))
-    weights = np.frombuffer(base64.b64decode(view["attention"]), dtype="<u2")
-    return weights.reshape(view["layers"], view["heads"], len(view["tokens"]), len(view["tokens"]))
-
-
-def view_data(result: Result, attention: np.ndarray, cmap_name: str, model_name: str) -> str:
-    """The explorer's data file: a script, not a fetch, so the view works from file://. It pushes its view onto
-    window.bertGalleryViews; a page with several models includes one per model, in the gallery's order."""
-    return f"{VIEW_PREFIX}{view_json(result, attention, cmap_name, model_name)});\n"
-
-
-def view_json(result: Result, attention: np.ndarray, cmap_name: str, model_name: str) -> str:
-    """What attention.js needs (the contract in docs/explorer.md): weights as 16-bit integers (w x 10000, layer-major,
-    little-endian) in base64, the tokens, the colour map and the names; null for what does not apply yet
-    (segments, value norms, contributions). JSON is valid JavaScript; '<' is escaped so that it can sit inside
-    a <script> element too."""
-    import json
-    weights = quantized(attention)
-    steps = scale(cmap_name)
-    data = {"model": model_name, "tokens": result.tokens, "layers": result.layers, "heads": result.heads_per_layer,
-            "special": result.special, "segments": None, "colors": [c for c, _ in steps],
-            "light": [light for _, light in steps], "scale": 10000, "names": names.for_js(),
-            "tags": [h.tags for h in result.heads], "headColours": head_colours(result.heads_per_layer),
-            "default": default_head(result), "attention": base64.b64encode(weights.tobytes()).decode("ascii"),
-            "norms": None, "contributions": None}
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def default_head(result: Result) -> list[int]:
-    """The head the explorer opens on (1-based): the one the first mask's prediction depends on most, or else
-    the most focused head that does not park its attention on [CLS] or [SEP] — never a broad hairball."""
-    mask = result.masks[0] if result.masks else None
-    if mask is not None and mask.importance is not None:
-        i = int(np.argmax(np.abs(np.asarray(mask.importance))))
-    else:
-        values = result.values()
-        parked = np.maximum(values[..., heads.INDEX["cls"]], values[..., heads.INDEX["sep"]])
-        i = int(np.argmin(np.where(parked < heads.STATISTICS[heads.INDEX["cls"]].threshold,
-                                   values[..., heads.INDEX["breadth"]], np.inf)))
-    return [i // result.heads_per_layer + 1, i % result.heads_per_layer + 1]
 
 
 @dataclass

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bertgallery import site
+from bertgallery import views
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 STORED_RTOL = 1e-4
@@ -195,8 +195,8 @@ def _stored(a, b, path: str) -> str | None:
 
 
 def view_data(data: bytes) -> tuple[dict, np.ndarray]:
-    """The explorer's data (site.view_data): the JSON without the attention, and the attention as integers."""
-    view = _json(data.decode().removeprefix(site.VIEW_PREFIX).rstrip().removesuffix(");").encode())
+    """The explorer's data (views.view_data): the JSON without the attention, and the attention as integers."""
+    view = _json(data.decode().removeprefix(views.VIEW_PREFIX).rstrip().removesuffix(");").encode())
     return view, np.frombuffer(base64.b64decode(view.pop("attention")), dtype="<u2").astype(int)
 
 

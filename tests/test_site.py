@@ -194,7 +194,7 @@ def test_expected_tree(sample):
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".bertgallery-") and p.is_dir()]
     # the manifest names every file with its hash: the next build trusts nothing else
-    files = {f"{s['slug']}/{n}" for s in manifest["sentences"] for n in s["files"]} | set(manifest["pages"])
+    files = {f"{s['folder']}/{n}" for s in manifest["sentences"] for n in s["files"]} | set(manifest["pages"])
     assert files == expected - {"manifest.json"}
 
 
