@@ -196,3 +196,25 @@ def test_fallbacks_collapse_into_one_offline_model(monkeypatch):
     assert "bert-base-uncased and roberta-base could not be downloaded" in found[0].note
     with pytest.raises(config.ConfigError, match="bert-base-uncased"):
         model.resolve_all(["bert-base-uncased", "offline"], False, False, FileHashes())
+
+
+def test_each_model_counts_the_corpus_once_and_keeps_its_counts_in_its_heads_folder(tiny_bert, tiny_roberta, tmp_path,
+                                                                                   monkeypatch):
+    (tmp_path / "corpus.txt").write_text("A dog ran in the park.\nI like green tea.\nThe sun is warm today.\n")
+    (tmp_path / "s.yaml").write_text(MODELS_SAMPLE.format(models=json.dumps([str(tiny_bert), str(tiny_roberta)]))
+                                     + "corpus: corpus.txt\n")
+    summary = build.build(config.load(tmp_path / "s.yaml"), tmp_path / "site", build.Options(fallback=False,
+                                                                                             progress=False))
+    bert, roberta, _ = slugs(tiny_bert, tiny_roberta)
+    assert summary.corpus == 6  # 3 sentences, each model
+    for slug in (bert, roberta):
+        assert json.loads((tmp_path / "site" / "heads" / slug / names.CORPUS).read_text())["totals"]["sentences"] == 3
+    assert "3 of its corpus" in (tmp_path / "site" / "heads" / bert / names.PAGE).read_text()
+    # reordered: both counts taken over from the other folders' files; no model loaded
+    monkeypatch.setattr(model, "load", lambda *a, **k: pytest.fail("a model was loaded"))
+    (tmp_path / "s.yaml").write_text(MODELS_SAMPLE.format(models=json.dumps([str(tiny_roberta), str(tiny_bert)]))
+                                     + "corpus: corpus.txt\n")
+    again = build.build(config.load(tmp_path / "s.yaml"), tmp_path / "site", build.Options(fallback=False,
+                                                                                           progress=False))
+    assert (again.rebuilt, again.corpus) == (0, 0)
+    assert json.loads((tmp_path / "site" / names.MANIFEST).read_text())["corpus"][0]["folder"] == f"heads/{roberta}"
