@@ -86,7 +86,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
                    for r, folder, plan in zip(resolved, folders, plans)]
             if not any(r.info.masked_lm for r in ran):  # hub models that turned out to have no head
                 raise model.only_encoders([r.info.name for r in ran])
-            compared, compare_entries = _compare(cfg, resolved, ran, old, out, staging, options)
+            compared, compare_entries = _compare(cfg, resolved, ran, old, out, staging)
             gallery = _gallery(cfg, ran, compared)
             # one page at a time: 2,000 sentences' head pages together are hundreds of MB
             pages = {relpath: staging.write(relpath, content)
@@ -199,7 +199,7 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
         yield s, result, files, views.quantized(attention)
 
 
-def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, out: Path, staging, options):
+def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, out: Path, staging):
     """Each pair of models (config order: a before b) compared: taken over when both models' results are
     the previous build's, else computed from the 16-bit attention. ([compare.Compared], [manifest entries])"""
     from . import compare
@@ -226,8 +226,7 @@ def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, o
                     for side, k in zip(sides, (i, j)):
                         if k not in tokenizers:
                             tokenizers[k] = model.tokenizer(resolved[k] if resolved[k].spec == ran[k].info.name
-                                                            else model.Resolved(ran[k].info.name, ran[k].identity),
-                                                            options.allow_pickle)
+                                                            else model.Resolved(ran[k].info.name, ran[k].identity))
                         side.words = compare.words_of(s.text, tokenizers[k])
                 pair.add(*sides)
                 if a.info.masked_lm and b.info.masked_lm:

@@ -452,7 +452,7 @@ def _load_named(spec: str, allow_pickle: bool, download: bool, masked_lm: bool |
     return AutoTokenizer.from_pretrained(spec, **safe), _masked_lm(spec, f"model '{spec}'", kwargs, masked_lm)
 
 
-def tokenizer(resolved: Resolved, allow_pickle: bool = False):
+def tokenizer(resolved: Resolved):
     """The tokenizer of a model found before (its weights are not loaded): to align a sentence's tokens with
     its words when models compare word by word."""
     quiet()
