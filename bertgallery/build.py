@@ -74,15 +74,18 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         output.cleanup(out)
         old, before = output.read_manifest(out), output.snapshot(out)
         hashes = cache.FileHashes(old.hashes if old else None)
+        # a fallback must not replace a gallery of another model (one not the offline model, with several too)
+        keep = next((m for m in old.models if not m.startswith("offline:")), "") if old else ""
         old = None if options.force else old
-        resolved = model.resolve_all(cfg.models, options.fallback, options.allow_pickle, hashes, options.hub_timeout)
+        resolved = model.resolve_all(cfg.models, options.fallback, options.allow_pickle, hashes, options.hub_timeout,
+                                     keep)
         several = len(resolved) > 1
         folders = model.slugs([r.spec for r in resolved]) if several else [""]
         plans = [reuse.plan(cfg, r.identity, old, out, hashes) for r in resolved]
         from . import plots, render  # matplotlib; the workers fork before torch starts its threads
         drawing = any(s.slug not in reused for reused, _, todo in plans for s in todo)  # others take theirs over
         with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers:
-            ran = [_run(cfg, r, folder, plan, old, out, hashes, staging, workers, options, keep=several)
+            ran = [_run(cfg, r, folder, plan, old, out, hashes, staging, workers, options, several, keep)
                    for r, folder, plan in zip(resolved, folders, plans)]
             if not any(r.info.masked_lm for r in ran):  # hub models that turned out to have no head
                 raise model.only_encoders([r.info.name for r in ran])
@@ -114,14 +117,17 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
 
 
 def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest | None, out: Path,
-         hashes: cache.FileHashes, staging: output.Staging, workers, options: Options, keep: bool) -> Ran:
-    """One model: loaded only if a sentence or its corpus needs it, run, and let go before the next model."""
+         hashes: cache.FileHashes, staging: output.Staging, workers, options: Options, compared: bool,
+         keep: str) -> Ran:
+    """One model: loaded only if a sentence or its corpus needs it, run, and let go before the next model.
+    `compared`: keep its attention for comparing it with the others; `keep`: see model.load."""
     reused, counted, todo = plan
     info, identity, rebuilt, images, counted_now = None, resolved.identity, 0, 0, 0
     heads_folder = names.heads_folder(folder)
     results, files, svgs, attention = {}, {}, {}, {}
     if todo or (cfg.corpus and counted is None):
-        loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout)
+        loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout,
+                            keep)
         info, identity = loaded.info, loaded.identity
         if identity != resolved.identity:  # downloaded, or fell back, just now
             reused, counted, todo = reuse.plan(cfg, identity, old, out, hashes)
@@ -130,7 +136,7 @@ def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest
             files[s.slug] = {name: staging.write(f"{names.folder(s.slug, folder)}/{name}", data)
                              for name, data in written.items()}
             images += sum(map(names.is_picture, written))
-            if keep:
+            if compared:
                 attention[s.slug] = weights
         rebuilt = len(todo)
         if cfg.corpus and counted is None:
@@ -154,7 +160,7 @@ def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest
         files[slug] = files.get(slug, {}) | r.files()
         if slug not in svgs:  # the previous site's file, verified: never what this build just wrote
             svgs[slug] = _text(out / r.entry.folder / names.PARSE) if names.PARSE in r.entry.files else ""
-        if keep and slug not in attention:
+        if compared and slug not in attention:
             attention[slug] = views.read_view(_text(out / r.entry.folder / names.VIEW_DATA))
     first = results[cfg.sentences[0].slug]
     if info is None:
