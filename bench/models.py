@@ -78,7 +78,7 @@ def main() -> None:
         site = tmp / "site-a+b"
         pair = compare.Pair(["a", "b"], [[12, 12], [12, 12]])
         started = time.process_time()
-        for sentence in sorted(p for p in site.iterdir() if (p / "model-a").is_dir()):
+        for sentence in sorted(p for p in site.iterdir() if (p / "model-a" / names.DATA).is_file()):
             sides = [compare.Side(json.loads((sentence / m / names.DATA).read_text())["tokens"],
                                   views.read_view((sentence / m / names.VIEW_DATA).read_text())) for m in
                      ("model-a", "model-b")]
