@@ -1,8 +1,8 @@
 """Stage 4: everything measured about one sentence, from one model run to a records.Result and its files.
 
-The ranked predictions and attention (model.py), each mask's head importance and rollout (attribution.py),
-every head's statistics (heads.py), the syntax its heads follow (syntax.py, parser.py), and the pictures
-(plots.py): the files a sentence folder caches between builds.
+The ranked predictions, attention, value norms and contributions (model.py, mixing.py), each mask's head
+importance and rollout (attribution.py), every head's statistics (heads.py), the syntax its heads follow
+(syntax.py, parser.py), and the pictures (plots.py): the files a sentence folder caches between builds.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
     scored = bool(run.masks) and not note
     tok = loaded.tokenizer
     stats = heads.analyse(run.attention, run.tokens, tok.cls_token, tok.sep_token,
-                          np.stack([m.importance for m in run.masks]) if scored else None)
+                          np.stack([m.importance for m in run.masks]) if scored else None,
+                          None if run.mixing is None else run.mixing.norms)
     parsed = syntax.analyse(text, [m.predictions[0].token for m in run.masks], tok, run.attention)
     layers, per_layer = run.attention.shape[:2]
     unparsed = isinstance(parsed, str)  # why the syntax could not be had
@@ -34,7 +35,8 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
                   overview_size=render.overview_size(layers, per_layer),
                   overview_grid=render.overview_grid(layers, per_layer, len(run.tokens)),
                   importance_method=importance if scored else "", importance_note=note,
-                  syntax=None if unparsed else parsed, syntax_note=parsed if unparsed else ""), run.attention
+                  syntax=None if unparsed else parsed, syntax_note=parsed if unparsed else "",
+                  mixing_note=run.mixing_note, mixing=run.mixing), run.attention
 
 
 def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: str, workers: render.Workers,

@@ -254,7 +254,7 @@ def test_each_key_covers_the_code_that_makes_its_output():
     assert model_run | parser == set(reuse.COUNTS.libraries)
     package = {p.stem for p in cache.PACKAGE.glob("*.py")}
     shaping_nothing_cached = {"cli", "build", "output", "manifest", "reuse", "api"}  # they pass results on
-    shaping_nothing_cached |= {"mixing", "live"}  # not in the build yet (issues 25 and 28)
+    shaping_nothing_cached |= {"live"}  # not in the build yet (issue 28)
     assert package == results | counts | shaping_nothing_cached, "a new module: which cached outputs does it shape?"
 
 
