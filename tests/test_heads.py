@@ -97,7 +97,7 @@ def direct_by_value(a, norms, tokens, cls="[CLS]", sep="[SEP]"):
 
 
 def value_norms_by_hooks(net, inputs) -> np.ndarray:
-    """‖f_h(x_j)‖ = ‖W_O[:, h] (W_V[h] x_j + b_V[h])‖ [layers, heads, T], with each layer's input x captured by a
+    """‖f_h(x_j)‖ = ‖W_O[:, h] (W_V[h] x_j + b_V[h])‖ [layers, heads, T], each layer's input x captured by a
     hook on the layer (not read from the hidden states the code uses) and each head's slices taken by hand."""
     import torch
     layers, captured = net.base_model.encoder.layer, []
