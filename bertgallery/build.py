@@ -92,7 +92,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             gallery = _gallery(cfg, info, [results[s.slug] for s in cfg.sentences], svgs, counted)
             means = heads.per_layer(gallery.totals, site.LAYER_PLOT_KEYS)
             labels = [heads.STATISTICS[heads.INDEX[k]].label for k in site.LAYER_PLOT_KEYS]
-            plotted = [(f"{names.HEADS}/{name}", plots.render_layer_plot(means, labels, size))
+            plotted = [(f"{names.HEADS}/{name}", plots.render_layer_plot(means, labels, size, site.LAYER_PLOT_STYLES))
                        for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
                                           (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
             # one page at a time: 2,000 sentences' head pages together are hundreds of MB

@@ -25,7 +25,10 @@ TEMPLATES = data_folder("templates", "base.html")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
 DRAWN = tuple(s for s in STATISTICS if s.scale)  # maps of the gallery means on the heads page
 TOP_HEADS = 5
-LAYER_PLOT_KEYS = ("cls", "sep", "punct")
+# the per-layer plot: attention to the special tokens by weights (Clark et al.'s Fig. 2), solid, and by value
+# norms (Kobayashi et al. 2020's Fig. 2), dashed in the same colour
+LAYER_PLOT_KEYS = ("cls", "sep", "punct", "cls_norm", "sep_norm")
+LAYER_PLOT_STYLES = ("C0o-", "C1s-", "C2^-", "C0o--", "C1s--")
 LAYER_PLOT_SIZE = (640, 360)  # pixels
 LAYER_PLOT_NARROW_SIZE = (360, 320)  # for screens up to 600 px: the same labels, half the width
 VIEW_PREFIX = "(window.bertGalleryViews = window.bertGalleryViews || []).push("  # view-data.js: then the view, ");"
