@@ -18,19 +18,20 @@ from .render import CMAP_LEVELS, DPI, MAX_PIXELS, colormap, fitted, label_pixels
 ROLLOUT_PANELS = 12  # masks in one rollout picture at most: more would be a scroll, not a picture
 
 
-def rollout_size(layers: int, tokens: list[str], masks: int) -> tuple[int, int, int]:
-    """(pixels a cell, masks drawn, pixels a panel's row of labels) of the rollout picture: cells shrink below
-    14 px only to keep one panel within MAX_PIXELS, and the picture holds the first masks that fit, at most
-    ROLLOUT_PANELS (the page shows every mask's last layer)."""
+def rollout_size(layers: int, tokens: list[str], masks: int, kinds: int = 1) -> tuple[int, int, int]:
+    """(pixels a cell, masks drawn, pixels a panel's row of labels) of the rollout picture, where each mask has
+    `kinds` panels (the attention rollout, and the contribution rollout where there is one): cells shrink below
+    14 px only to keep one mask's panels within MAX_PIXELS, and the picture holds the first masks that fit, at
+    most ROLLOUT_PANELS (the page shows every mask's last layer)."""
     font = 8
     label = label_pixels(tokens, font) + 16
     n = len(tokens)
 
     def size(cell: int, panels: int = 1) -> tuple[int, int]:
-        return 60 + n * cell + 90, panels * (layers * cell + 34) + label + 10
+        return 60 + n * cell + 90, panels * kinds * (layers * cell + 34) + label + 10
     cell = fitted(min(24, max(14, 480 // n)), size)
     width = size(cell)[0]
-    panels = max(1, min(masks, ROLLOUT_PANELS, (MAX_PIXELS // width - label - 10) // (layers * cell + 34)))
+    panels = max(1, min(masks, ROLLOUT_PANELS, (MAX_PIXELS // width - label - 10) // (kinds * (layers * cell + 34))))
     return cell, panels, label
 
 
@@ -43,8 +44,10 @@ def sentence(run, cmap: str, workers: render.Workers) -> Callable[[], dict[str, 
     def finish() -> dict[str, bytes]:
         files = {names.OVERVIEW: render.render_overview(run.attention, cmap)}
         if run.masks:
+            flows = [m.contribution_rollout for m in run.masks]
             files[names.ROLLOUT] = render_rollout([m.rollout for m in run.masks], run.tokens,
-                                                  rollout_labels(run.masks), cmap)
+                                                  rollout_labels(run.masks), cmap,
+                                                  None if any(f is None for f in flows) else flows)
         return files | dict(pending.get())
     return finish
 
@@ -56,39 +59,44 @@ def rollout_labels(masks) -> list[str]:
             for i, m in enumerate(masks, start=1)]
 
 
-def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str], cmap: str) -> bytes:
+def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str], cmap: str,
+                   contributions: list[np.ndarray] | None = None) -> bytes:
     """Attention rollout: for each mask (the first rollout_size() allows), a panel of layers (down) x input
-    tokens (across), the mask's row of the rollout after each layer. One colour scale for every panel, from
-    0 to the largest value."""
+    tokens (across), the mask's row of the rollout after each layer; with `contributions` (each mask's row of
+    the contribution rollout, mixing.py), a second panel of those under it. Each kind has one colour scale, from
+    0 to its largest value, beside each of its panels."""
     layers, n = rows[0].shape
-    cell, panels, label = rollout_size(layers, tokens, len(rows))
-    rows, labels = rows[:panels], labels[:panels]
+    kinds = [("attention rollout", rows)] + ([("contribution rollout", contributions)] if contributions else [])
+    cell, panels, label = rollout_size(layers, tokens, len(rows), len(kinds))
     font = 8
     panel = layers * cell
-    width, height = 60 + n * cell + 90, sum(panel + 34 for _ in rows) + label + 10
+    width, height = 60 + n * cell + 90, panels * len(kinds) * (panel + 34) + label + 10
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
-    top = max(float(r.max()) for r in rows) or 1.0
+    tops = [max(float(r.max()) for r in kind[:panels]) or 1.0 for _, kind in kinds]
     y = height - 10
     at, names = labelled(tokens, cell)
     layer_at, layer_names = labelled([f"L{l}" for l in range(1, layers + 1)], cell)
-    for k, (row, text) in enumerate(zip(rows, labels)):
-        y -= panel + 24
-        ax = fig.add_axes((60 / width, y / height, n * cell / width, panel / height))
-        ax.imshow(row, cmap=colormap(cmap), vmin=0.0, vmax=top, interpolation="nearest", aspect="auto")
-        ax.set_yticks(layer_at, layer_names, fontsize=font)
-        ax.set_xticks(at, names if k == len(rows) - 1 else [""] * len(at), rotation=90, fontsize=font)
-        ax.tick_params(length=0)
-        ax.set_title(text, fontsize=font + 2, loc="left")
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        y -= 10
-    cax = fig.add_axes(((60 + n * cell + 20) / width, y / height, 12 / width, (height - 10 - y - 24) / height))
-    ramp = np.linspace(0, top, CMAP_LEVELS)
-    cax.imshow(ramp[::-1, None], cmap=colormap(cmap), vmin=0.0, vmax=top, aspect="auto", extent=(0, 1, 0, top))
-    cax.set_xticks([])
-    cax.yaxis.tick_right()
-    cax.tick_params(labelsize=font, length=2)
+    for k in range(panels):
+        for (kind, values), top in zip(kinds, tops):
+            y -= panel + 24
+            ax = fig.add_axes((60 / width, y / height, n * cell / width, panel / height))
+            ax.imshow(values[k], cmap=colormap(cmap), vmin=0.0, vmax=top, interpolation="nearest", aspect="auto")
+            ax.set_yticks(layer_at, layer_names, fontsize=font)
+            last = k == panels - 1 and kind == kinds[-1][0]
+            ax.set_xticks(at, names if last else [""] * len(at), rotation=90, fontsize=font)
+            ax.tick_params(length=0)
+            ax.set_title(f"{labels[k]}, {kind}" if len(kinds) > 1 else labels[k], fontsize=font + 2, loc="left")
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            cax = fig.add_axes(((60 + n * cell + 20) / width, y / height, 12 / width, panel / height))
+            ramp = np.linspace(0, top, CMAP_LEVELS)
+            cax.imshow(ramp[::-1, None], cmap=colormap(cmap), vmin=0.0, vmax=top, aspect="auto",
+                       extent=(0, 1, 0, top))
+            cax.set_xticks([])
+            cax.yaxis.tick_right()
+            cax.tick_params(labelsize=font, length=2)
+            y -= 10
     render.draw_quietly(fig)
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
 
