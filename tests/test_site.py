@@ -293,7 +293,8 @@ def test_stat_maps_show_every_heads_statistic_in_its_colour(sample):
     tables = [t for _, _, t in tables]
     assert [re.search(r"<caption>(.*?)</caption>", t)[1] for t in tables] == \
         [escape(stat.label, quote=False) for stat in site.MAPS]
-    assert [stat.key for stat in site.MAPS] == ["prev", "next", "self", "cls", "sep", "cls_norm", "sep_norm", "punct", "breadth"]
+    assert [stat.key for stat in site.MAPS] == ["prev", "next", "self", "cls", "sep", "cls_norm", "sep_norm", "punct",
+                                                "breadth"]
     ln_t = math.log(len(data["tokens"]))
     for stat, table in zip(site.MAPS, tables):
         cells = re.findall(r'<td class="c(\d+)">([^<]*)</td>', table)
