@@ -104,20 +104,24 @@ def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str],
 def render_layer_plot(means: np.ndarray, labels: list[str], size: tuple[int, int],
                       styles: tuple[str, ...] = ("o-", "s-", "^-", "d-", "v-")) -> bytes:
     """Average of each of some statistics per layer: means is [layers, len(labels)], each drawn in its style (a
-    matplotlib format string); a statistic not measured in any layer is left out."""
+    matplotlib format string); a statistic not measured in any layer is left out. The legend goes under the
+    plot, where it hides no line: three columns from 480 px wide, else two."""
     fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
     w, h = size
-    ax = fig.add_axes((64 / w, 54 / h, (w - 64 - 16) / w, (h - 54 - 16) / h))  # room for the labels, in pixels
+    drawn = [k for k in range(len(labels)) if not np.all(np.isnan(means[:, k]))]
+    columns = 3 if w >= 480 else 2
+    below = 54 + 17 * -(-len(drawn) // columns)  # the axis label, then the legend's rows, in pixels
+    ax = fig.add_axes((64 / w, below / h, (w - 64 - 16) / w, (h - below - 16) / h))
     layers = np.arange(1, len(means) + 1)
-    for column, (label, style) in enumerate(zip(labels, styles)):
-        if not np.all(np.isnan(means[:, column])):
-            ax.plot(layers, means[:, column], style, label=label)
+    for column in drawn:
+        ax.plot(layers, means[:, column], styles[column], label=labels[column])
     ax.set_xticks(layers[::-(-len(layers) // 24)])  # every layer up to 24; every k-th of 256
     ax.set_ylim(0, 1)
     ax.set_xlabel("layer")
     ax.set_ylabel("average share")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small", ncol=2 if w >= 480 else 1)  # two columns keep the lines clear
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -44 / (h - below - 16)), fontsize="small", ncol=columns,
+              frameon=False, borderaxespad=0, handlelength=2.5, columnspacing=1)
     fig.canvas.draw()
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))

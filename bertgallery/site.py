@@ -29,8 +29,8 @@ TOP_HEADS = 5
 # norms (Kobayashi et al. 2020's Fig. 2), dashed in the same colour
 LAYER_PLOT_KEYS = ("cls", "sep", "punct", "cls_norm", "sep_norm")
 LAYER_PLOT_STYLES = ("C0o-", "C1s-", "C2^-", "C0o--", "C1s--")
-LAYER_PLOT_SIZE = (640, 360)  # pixels
-LAYER_PLOT_NARROW_SIZE = (360, 320)  # for screens up to 600 px: the same labels, half the width
+LAYER_PLOT_SIZE = (640, 400)  # pixels
+LAYER_PLOT_NARROW_SIZE = (360, 400)  # for screens up to 600 px: the same labels, half the width
 VIEW_PREFIX = "(window.bertGalleryViews = window.bertGalleryViews || []).push("  # view-data.js: then the view, ");"
 
 
