@@ -1,6 +1,10 @@
 """What value norms and contributions (bertgallery/mixing.py) cost, and what they show: python bench/mixing.py
 
 In this process:
+0. the build's per-sentence work (measure.sentence, everything a sentence folder holds) with mixing on and off,
+   for each sentence one after the other, on a BERT-base-shaped model and 12-token sentences: the median of
+   the per-sentence ratios of wall-clock and CPU time, with every picture drawn in this process (its CPU time
+   is then the whole work) and with the build's render workers (--only build);
 1. cost, on a BERT-base-shaped model (BertConfig() defaults, random weights: the speed does not depend on
    them) and 12-token sentences with one [MASK], per sentence after a warm-up, median of --sentences: the
    build's work today (the forward pass of model.predict; attribution.explain, i.e. gradient importance and
@@ -14,11 +18,15 @@ In this process:
    offline model (offline.load(): the encoder fine-tuned by models/train_offline.py), over the sentences of
    sentences.yaml and the first 200 sentences of corpus.txt: the share on [CLS]/[SEP] per layer by
    attention weights, by value-weighted attention and by contributions; and, for the offline model at the
-   masks of sentences.yaml, the raw rollout against the contribution rollout after the last layer.
+   masks of sentences.yaml, the raw rollout against the contribution rollout after the last layer;
+4. with --only site [--site FOLDER], what a built gallery shows, read back from its files: the heads page's
+   share on [CLS]/[SEP] by layer by weights and by value norms, the same with contributions over its
+   sentences' view data, and its masks' raw against contribution rollout (the README's numbers).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import statistics
@@ -31,7 +39,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bertgallery import attribution, config, mixing, model, offline, plots, render  # noqa: E402
+from bertgallery import attribution, config, mixing, model, names, offline, plots, render  # noqa: E402
 from bench import WORDS, make_model  # noqa: E402
 
 
@@ -94,6 +102,51 @@ def bench_cost(loaded, workers, n: int) -> None:
               f"{med(mixing_s) * 1000:.1f} ms: {med(added / (forward + importance)):+.1%} of forward + importance"
               + ("" if rows is cpu else f", {med(added / (forward + importance + drawing)):+.1%} of the build's "
                                         f"per-sentence work with the pictures (target: at most +20 %)"))
+
+
+@contextlib.contextmanager
+def mixing_off():
+    """The build as it was before issue 25, as for a family without mixing: the forward pass without hidden
+    states, no value norms or contributions, so no cls_norm/sep_norm, lens data or contribution panels."""
+    flags, reason = mixing.FLAGS, mixing.reason_unsupported
+    mixing.FLAGS, mixing.reason_unsupported = {"output_attentions": True}, lambda net: "off for the benchmark"
+    try:
+        yield
+    finally:
+        mixing.FLAGS, mixing.reason_unsupported = flags, reason
+
+
+def bench_build(loaded, n: int) -> None:
+    """The build's whole work for one sentence (measure.sentence: the model run, importance and rollout, mixing,
+    the statistics and syntax, the view data and data.json, the parse, every picture), with mixing on and off,
+    one after the other for each sentence (which goes first alternates), median of the per-sentence ratios."""
+    from bertgallery import measure
+    print(f"0. the build's per-sentence work (measure.sentence), BERT-base shape, 12-token sentences, mixing on "
+          f"against off, median of {n}")
+    for workers_on in (False, True):
+        ratios = {"wall-clock": [], "CPU time of this process": []}
+        seconds = {True: [], False: []}
+        with render.Workers(enabled=workers_on) as workers:
+            for i in range(n + 1):  # sentence 0 warms up
+                text = sentence(i)
+                took = {}
+                for on in ((True, False) if i % 2 else (False, True)):
+                    with contextlib.nullcontext() if on else mixing_off():
+                        (found, files), *took[on] = timed(lambda: measure.sentence(
+                            loaded, text, 5, "viridis", "gradient", workers))
+                    assert (found.mixing is not None) == on and names.ROLLOUT in files
+                if i:
+                    for k, name in enumerate(ratios):
+                        ratios[name].append(took[True][k] / took[False][k])
+                    seconds[True].append(took[True][1])
+                    seconds[False].append(took[False][1])
+        where = f"the PNGs drawn by {workers.processes} render workers (their CPU not counted)" if workers_on else \
+            "every picture drawn in this process (so its CPU time is the whole work)"
+        print(f"   {where}: CPU seconds a sentence, median, off {statistics.median(seconds[False]):.2f} s, on "
+              f"{statistics.median(seconds[True]):.2f} s")
+        for name, values in ratios.items():
+            print(f"   {name}: mixing on / off {statistics.median(values):.3f} (median of {n}; "
+                  f"{min(values):.3f}–{max(values):.3f}; target at most 1.20)")
 
 
 def _status(field: str) -> int:
@@ -220,21 +273,86 @@ def bench_minilm(corpus_sentences: int) -> None:
     mask_rollouts(shipped, tok, texts)
 
 
+def _view(path: Path) -> dict:
+    """A sentence's view-data.js, with its arrays decoded (weights, norms ÷ each head's largest, contributions)."""
+    import base64
+    import json
+    text = path.read_text(encoding="utf-8")
+    view = json.loads(text[text.index("(", text.index("push")) + 1:text.rindex(")")])
+    L, H, T = view["layers"], view["heads"], len(view["tokens"])
+
+    def arr(field, shape):
+        return np.frombuffer(base64.b64decode(view[field]), dtype="<u2").astype(float).reshape(shape) / 10000
+    view["attention"] = arr("attention", (L, H, T, T))
+    view["norms"] = arr("norms", (L, H, T))
+    view["contributions"] = arr("contributions", (L, T, T))
+    return view
+
+
+def bench_site(folder: Path) -> None:
+    """What a built gallery shows (README, "Value norms and contributions"): from its own files, nothing run
+    again. The heads page's per-layer means (the gallery's sentences and its corpus) by weights and by value
+    norms; over the sentences' view data, the same and the contributions; each mask's two rollouts."""
+    import json
+    from bertgallery import heads, names
+    from bertgallery.records import Result
+    manifest = json.loads((folder / names.MANIFEST).read_text())
+    slugs = [s["slug"] for s in manifest["sentences"]]
+    results = [Result.from_json(json.loads((folder / slug / names.DATA).read_text())) for slug in slugs]
+    totals = heads.Totals.empty(results[0].layers, results[0].heads_per_layer)
+    for r in results:
+        totals.add(r.values(), len(r.tokens))
+    corpus = folder / names.HEADS / names.CORPUS
+    if corpus.is_file():
+        totals = totals.merge(heads.Totals.from_json(json.loads(corpus.read_text())["totals"]))
+    means = heads.per_layer(totals, ("cls", "sep", "cls_norm", "sep_norm"))
+    print(f"4. the built gallery {folder} ({len(results)} sentences, {totals.sentences} with its corpus)")
+    print_shares("the heads page (no contributions there)",
+                 np.array([means[:, 0] + means[:, 1], means[:, 2] + means[:, 3]]), totals.sentences)
+    per_sentence = []
+    for slug in slugs:
+        v = _view(folder / slug / names.VIEW_DATA)
+        special = np.zeros(len(v["tokens"]), dtype=bool)
+        special[v["special"]] = True
+        vw = mixing.value_weighted(v["attention"], v["norms"])
+        per_sentence.append([v["attention"][..., special].sum(-1).mean(-1).mean(-1),
+                             vw[..., special].sum(-1).mean(-1).mean(-1),
+                             v["contributions"][..., special].sum(-1).mean(-1)])
+    print_shares("its sentences' view data", np.array(per_sentence).mean(axis=0), len(slugs))
+    rows = []
+    for r in results:
+        special = set(r.special)
+        for m in r.masks:
+            words = [k for k in range(len(r.tokens)) if k not in special and k != m.index]
+            cls = [k for k in r.special if r.tokens[k] == r.tokens[0]]
+            sep = [k for k in r.special if k not in cls]
+            rows.append([(f[-1][cls].sum(), f[-1][sep].sum(), f[-1][m.index], f[-1][words].max(), f[-1][words].mean())
+                         for f in (np.asarray(m.rollout), np.asarray(m.contribution_rollout))])
+    rows = np.array(rows)
+    print(f"   its {len(rows)} masks after the last layer: raw rollout | contribution rollout")
+    for k, name in enumerate(("[CLS]", "[SEP]", "own position", "largest other word", "word on average")):
+        print(f"   {name}: raw {rows[:, 0, k].min():.2f}–{rows[:, 0, k].max():.2f}, "
+              f"contributions {rows[:, 1, k].min():.2f}–{rows[:, 1, k].max():.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sentences", type=int, default=10)
     ap.add_argument("--long", type=int, default=512)
     ap.add_argument("--corpus", type=int, default=200)
-    ap.add_argument("--only", choices=("cost", "memory", "minilm"))
+    ap.add_argument("--only", choices=("build", "cost", "memory", "minilm", "site"))
+    ap.add_argument("--site", type=Path, default=ROOT / "site", help="a built gallery, for --only site")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's own choice, as a build has)")
     args = ap.parse_args()
     model.quiet()
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    if args.only in (None, "cost", "memory"):
+    if args.only in (None, "build", "cost", "memory"):
         with tempfile.TemporaryDirectory() as tmp:
             loaded = model.load(str(make_model(Path(tmp) / "model")), fallback=False, device="cpu")
+            if args.only in (None, "build"):
+                bench_build(loaded, args.sentences)
             if args.only in (None, "cost"):
                 with render.Workers() as workers:
                     bench_cost(loaded, workers, args.sentences)
@@ -242,6 +360,8 @@ def main():
                 bench_memory(loaded, args.long)
     if args.only in (None, "minilm"):
         bench_minilm(args.corpus)
+    if args.only == "site":
+        bench_site(args.site)
 
 
 if __name__ == "__main__":

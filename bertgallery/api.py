@@ -4,6 +4,9 @@
     r = analyse("The cat sat on the [MASK].", model="bert-base-uncased", top_k=5)
     r.masks[0].predictions    # [Prediction(token, probability), ...]
     r.attention               # numpy [layers, heads, tokens, tokens]
+    r.value_weighted          # the same, each weight times the length of what it takes, rows summing to 1
+    r.contributions           # numpy [layers, tokens, tokens]: how much each token makes up of each (ALTI)
+    r.masks[0].contribution_rollout   # numpy [layers, tokens]: where the mask's information comes from
     r                         # in Jupyter: the predictions and the explorer, inline
     r.head(2, 10)             # in Jupyter: one head's picture
     r.save_pngs("pictures")   # the site's Attention_Layer{L}_Head{H}.png files
@@ -112,10 +115,28 @@ class Analysis:
 
     text = property(lambda self: self.result.text)
     tokens = property(lambda self: self.result.tokens)
-    masks = property(lambda self: self.result.masks)  # each: index, predictions, importance, rollout
+    masks = property(lambda self: self.result.masks)  # each: index, predictions, importance, rollout,
+    # contribution_rollout
     filled = property(lambda self: self.result.filled)
     heads = property(lambda self: self.result.heads)  # heads.HeadStats per head, layer-major
     syntax = property(lambda self: self.result.syntax)
+
+    @property
+    def value_weighted(self) -> np.ndarray | None:
+        """float64 [layers, heads, T, T]: N[i, j] = α[i, j] ‖f(x_j)‖ / Σ_k α[i, k] ‖f(x_k)‖, the attention weighted
+        by the length of each token's value vector as the head writes it (mixing.py); rows sum to 1 (a row whose
+        products are all zero stays 0). None for a model family without value norms: `mixing_note` says why."""
+        from . import mixing
+        mixed = self.result.mixing
+        return None if mixed is None else mixing.value_weighted(self.attention, mixed.norms)
+
+    @property
+    def contributions(self) -> np.ndarray | None:
+        """float64 [layers, T, T]: C_l[i, j], how much token j makes up of what token i becomes in layer l, every
+        head and the residual path together (ALTI, mixing.py); rows sum to 1. None as for value_weighted."""
+        return None if self.result.mixing is None else self.result.mixing.contributions
+
+    mixing_note = property(lambda self: self.result.mixing_note)
 
     def head(self, layer: int, head: int) -> HeadPicture:
         """Layer `layer`, head `head` (1-based) as the site's PNG."""

@@ -274,7 +274,8 @@ def _plots(gallery: site.Gallery, plots) -> list[tuple[str, bytes]]:
     out = []
     for m in gallery.models:
         means = heads.per_layer(m.totals, site.LAYER_PLOT_KEYS)
-        out += [(f"{names.heads_folder(m.folder)}/{name}", plots.render_layer_plot(means, labels, size))
+        out += [(f"{names.heads_folder(m.folder)}/{name}",
+                 plots.render_layer_plot(means, labels, size, site.LAYER_PLOT_STYLES))
                 for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
                                    (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
     for i, j, _ in gallery.compared:

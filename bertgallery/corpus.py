@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import heads, syntax
+from . import heads, mixing, syntax
 from .config import MAX_CHARS, ConfigError, Line
 
 BATCH_TOKENS = 4096  # tokens a forward pass, padding included: the attention stays a few hundred MB
@@ -79,6 +79,7 @@ def count(loaded, lines: list[Line], progress: bool = True, budget: int = BATCH_
     totals, pool, unaligned = heads.Totals.empty(layers, per_layer), syntax.Pool(layers, per_layer), 0
     special = set(tok.all_special_ids)
     device = next(loaded.net.parameters()).device
+    by_value = not mixing.reason_unsupported(loaded.net)  # else cls_norm and sep_norm are not applicable
     bar = tqdm(total=len(keep), desc="corpus", unit="sentence", disable=None if progress else True, file=sys.stderr,
                leave=False)
     for batch in _batches([lengths[k] for k in keep], budget, layers * per_layer):
@@ -91,16 +92,21 @@ def count(loaded, lines: list[Line], progress: bool = True, budget: int = BATCH_
         seconds["parsing"] += time.perf_counter() - started
         started = time.perf_counter()
         with torch.no_grad():
-            out = loaded.net.base_model(**{k: v.to(device) for k, v in encoded.items()}, output_attentions=True)
+            out = loaded.net.base_model(**{k: v.to(device) for k, v in encoded.items()}, **mixing.FLAGS)
         attention = torch.stack(out.attentions, dim=1).float().cpu().numpy()  # [batch, layers, heads, T, T]
+        norms = mixing.value_norms(loaded.net, out.hidden_states, encoded["attention_mask"]) if by_value else \
+            [None] * len(texts)
+        del out  # the hidden states: the attention, copied, is all that is needed from here
         seconds["forward pass"] += time.perf_counter() - started
         started = time.perf_counter()
-        for row, (text, parsed, mask) in enumerate(zip(texts, parses, encoded["attention_mask"].tolist())):
+        masks = encoded["attention_mask"].tolist()
+        for row, (text, parsed, mask, norm) in enumerate(zip(texts, parses, masks, norms)):
             at = [t for t, m in enumerate(mask) if m]  # this sentence's tokens only: the padding never counts
             own = attention[row][:, :, at][..., at]
             ids = [encoded["input_ids"][row, t].item() for t in at]
             tokens = [tok.convert_ids_to_tokens(i) if i in special else _word(tok, i) for i in ids]
-            totals.add(heads.stored_statistics(heads.sentence(own, tokens, tok.cls_token, tok.sep_token)), len(at))
+            totals.add(heads.stored_statistics(heads.sentence(own, tokens, tok.cls_token, tok.sep_token, norms=norm)),
+                       len(at))
             found = syntax.sentence_syntax(text, [], tok, own, parsed)
             if isinstance(found, str):
                 unaligned += 1

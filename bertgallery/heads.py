@@ -3,7 +3,8 @@
 STATISTICS is the one table of head statistics: the heads pages, the sentence page's maps, the alt texts,
 data.json and the statistics page all read it. Adding a statistic is one entry there plus its function.
 Every statistic of a head is computed from its T x T attention A (row i = the attending token, rows sum
-to 1) and is a mean over all T rows, special tokens included, as in Clark et al.
+to 1) and is a mean over all T rows, special tokens included, as in Clark et al.; cls_norm and sep_norm from
+its value-weighted attention N (mixing.py) instead, leaving out the rows N has nothing in.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import mixing
 
 @dataclass
 class SentenceAttention:
@@ -24,6 +26,7 @@ class SentenceAttention:
     sep: np.ndarray
     punct: np.ndarray
     importance: np.ndarray | None = None  # None: not measured (no mask, or a model family without it)
+    norms: np.ndarray | None = None  # [layers, heads, T]: value norms (mixing.py); None: a family without them
 
     @functools.cached_property
     def entropy(self) -> np.ndarray:
@@ -31,6 +34,18 @@ class SentenceAttention:
         with np.errstate(divide="ignore", invalid="ignore"):
             plogp = np.where(a > 0, a * np.log(np.where(a > 0, a, 1.0)), 0.0)
         return -plogp.sum(-1).mean(-1)
+
+    @functools.cached_property
+    def by_value(self) -> np.ndarray | None:
+        """[2, layers, heads]: cls_norm and sep_norm, a layer at a time (N of every head at once is as large as
+        the attention in float64); None without norms."""
+        if self.norms is None:
+            return None
+        shares = np.empty((2,) + self.attention.shape[:2])
+        for l, (a, n) in enumerate(zip(self.attention, self.norms)):
+            vw = mixing.value_weighted(a[None], n[None])
+            shares[:, l] = mixing.cls_norm(vw, self.cls)[0], mixing.sep_norm(vw, self.sep)[0]
+        return shares
 
 
 def _diagonal(s: SentenceAttention, offset: int) -> np.ndarray:
@@ -47,6 +62,10 @@ def _to(kind: str) -> Callable[[SentenceAttention], np.ndarray]:
 def _breadth(s: SentenceAttention) -> np.ndarray:
     n = s.attention.shape[-1]
     return s.entropy / np.log(n) if n > 1 else np.zeros(s.attention.shape[:2])
+
+
+def _by_value(k: int) -> Callable[[SentenceAttention], np.ndarray]:
+    return lambda s: np.full(s.attention.shape[:2], np.nan) if s.by_value is None else s.by_value[k]
 
 
 def _importance(s: SentenceAttention) -> np.ndarray:
@@ -84,6 +103,17 @@ STATISTICS = (
     Statistic("sep", "[SEP]", "[SEP]", "mean of Σ A[i, j] over the [SEP] positions j",
               "attention to [SEP] (</s> in RoBERTa-style models)", _to("sep"), "[SEP]", 0.6,
               "as for [CLS]"),
+    Statistic("cls_norm", "[CLS] by value norms", "[CLS] by value",
+              "mean over rows i of Σ N[i, j] over the [CLS] positions j; N[i, j] = A[i, j] ‖f(x_j)‖ ÷ "
+              "Σ_k A[i, k] ‖f(x_k)‖",
+              "the share of what the head passes on that comes from [CLS]: its attention weighted by the length "
+              "of each token's value vector as the head writes it (Kobayashi et al. 2020); a head can look at "
+              "[CLS] and take almost nothing from it", _by_value(0), "[CLS] by value", 0.6,
+              "the same bar as by weights: such a head passes on mostly [CLS]"),
+    Statistic("sep_norm", "[SEP] by value norms", "[SEP] by value",
+              "mean over rows i of Σ N[i, j] over the [SEP] positions j",
+              "as for [CLS], the share of what the head passes on that comes from [SEP]", _by_value(1),
+              "[SEP] by value", 0.6, "as for [CLS]"),
     Statistic("punct", "Punctuation", "punct.", "mean of Σ A[i, j] over the tokens j made only of punctuation",
               "attention to tokens made only of Unicode punctuation (, . — …)", _to("punct"), "punctuation", 0.6,
               "the same bar as for the special tokens"),
@@ -111,10 +141,10 @@ def is_punct(token: str) -> bool:
 
 
 def sentence(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]",
-             importance: np.ndarray | None = None) -> SentenceAttention:
+             importance: np.ndarray | None = None, norms: np.ndarray | None = None) -> SentenceAttention:
     return SentenceAttention(attention.astype(np.float64), np.array([t == cls_token for t in tokens], dtype=bool),
                     np.array([t == sep_token for t in tokens], dtype=bool),
-                    np.array([is_punct(t) for t in tokens], dtype=bool), importance)
+                    np.array([is_punct(t) for t in tokens], dtype=bool), importance, norms)
 
 
 def statistics(s: SentenceAttention) -> np.ndarray:
@@ -149,9 +179,9 @@ class HeadStats:
 
 
 def head_stats(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]",
-            importance: np.ndarray | None = None) -> list[HeadStats]:
+               importance: np.ndarray | None = None, norms: np.ndarray | None = None) -> list[HeadStats]:
     """Every head's statistics, layer-major."""
-    values = stored_statistics(sentence(attention, tokens, cls_token, sep_token, importance))
+    values = stored_statistics(sentence(attention, tokens, cls_token, sep_token, importance, norms))
     layers, heads = values.shape[:2]
     return [HeadStats(l + 1, h + 1, tuple(float(v) for v in values[l, h]), strongest(attention[l, h]))
             for l in range(layers) for h in range(heads)]

@@ -1,8 +1,8 @@
 """Stage 4: everything measured about one sentence, from one model run to a records.Result and its files.
 
-The ranked predictions and attention (model.py), each mask's head importance and rollout (attribution.py),
-every head's statistics (heads.py), the syntax its heads follow (syntax.py, parser.py), and the pictures
-(plots.py): the files a sentence folder caches between builds.
+The ranked predictions, attention, value norms and contributions (model.py, mixing.py), each mask's head
+importance and rollout (attribution.py), every head's statistics (heads.py), the syntax its heads follow
+(syntax.py, parser.py), and the pictures (plots.py): the files a sentence folder caches between builds.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
     scored = bool(masks) and not note
     tok = loaded.tokenizer
     stats = heads.head_stats(run.attention, run.tokens, tok.cls_token, tok.sep_token,
-                          why.importance if scored else None)
+                             why.importance if scored else None,
+                             None if run.mixing is None else run.mixing.norms)
     # a model that fills no mask: the sentence as written, each [MASK] one word
     fills = [m.predictions[0].token for m in masks] if loaded.masked_lm else [MASK] * text.count(MASK)
     parsed = syntax.sentence_syntax(text, fills, tok, run.attention)
@@ -42,7 +43,8 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
                   overview_size=render.overview_size(layers, per_layer),
                   overview_grid=render.overview_grid(layers, per_layer, len(run.tokens)),
                   importance_method=importance if scored else "", importance_note=note,
-                  syntax=None if unparsed else parsed, syntax_note=parsed if unparsed else ""), run.attention
+                  syntax=None if unparsed else parsed, syntax_note=parsed if unparsed else "",
+                  mixing_note=run.mixing_note, mixing=run.mixing), run.attention
 
 
 def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: str, workers: render.Workers,

@@ -198,6 +198,25 @@ def compute(net, hidden_states, attentions, attention_mask=None, budget: int = C
             for s, at in enumerate(keep)]
 
 
+def value_norms(net, hidden_states, attention_mask=None) -> list[np.ndarray]:
+    """Every sentence's value norms ‖f_h(x_j)‖₂ alone (float64 [layers, heads, T], cut to its own tokens), as
+    compute() gives them, without the contributions: all the statistics need (the corpus pass)."""
+    import torch
+
+    reason = reason_unsupported(net)
+    if reason:
+        raise ValueError(reason)
+    if hidden_states is None:
+        raise ValueError("run the model with mixing.FLAGS: it returned no hidden states")
+    found, heads = _layers(net), net.config.num_attention_heads
+    with torch.no_grad():
+        norms = torch.stack([_values(layer, torch.as_tensor(hidden_states[l]), heads).norm(dim=-1).transpose(1, 2)
+                             for l, layer in enumerate(found)], dim=1).cpu()  # [batch, layers, heads, T]
+    if attention_mask is None:
+        return list(norms.numpy())
+    return [norms[s][..., torch.as_tensor(m).cpu().bool()].numpy() for s, m in enumerate(attention_mask)]
+
+
 def value_weighted(attention: np.ndarray, norms: np.ndarray) -> np.ndarray:
     """N (float64, [..., heads, T, T]) from attention [..., heads, T, T] and norms [..., heads, T]: each
     weight times the length of what it takes, rows renormalised; a row whose products are all zero stays 0."""

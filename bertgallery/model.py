@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, offline
+from . import checks, mixing, offline
 from .cache import FileHashes, key
 from .config import MASK, MAX_MODELS, ConfigError, slugify, too_many_models
 
@@ -53,6 +53,8 @@ class Mask:
     target: int = -1  # the top prediction's token id
     importance: np.ndarray | None = None  # [layers, heads]: each head's importance for the top prediction
     rollout: np.ndarray | None = None  # [layers, T]: the attention rollout at this position after each layer
+    contribution_rollout: np.ndarray | None = None  # [layers, T]: the contribution rollout here (mixing.py);
+    # None where the model's family has no contributions
 
 
 @dataclass
@@ -64,6 +66,8 @@ class Run:
     attention: np.ndarray  # float32 [layers, heads, T, T]; row = attending token
     special: list[int]  # positions of [CLS]/[SEP] (<s>, </s>)
     inputs: object = None  # the tokenizer's tensors, for the analyses that run the model again
+    mixing: mixing.Mixing | None = None  # value norms and contributions, from this pass's hidden states
+    mixing_note: str = ""  # why there are none, in one line for the page
 
 
 # tokens a sentence at most, whatever the model takes: its head pictures stay legible (4 px a token) within
@@ -608,23 +612,27 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
                           f"{model.bound}")
     enc = enc.to(next(model.net.parameters()).device)
     try:
-        out = model.net(**enc, output_attentions=True)
+        out = model.net(**enc, **mixing.FLAGS)
     except (RuntimeError, IndexError, ValueError) as e:  # a model folder whose parts do not fit together
         raise ConfigError(f"{culprit}could not be run through {model.info.name}: {checks.first_line(e)}") from None
     if out.attentions is None or any(a is None for a in out.attentions):
         raise ConfigError(f"model {model.info.name} does not return attention weights")
     attention = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
+    note = mixing.reason_unsupported(model.net)
+    mixed = None if note else mixing.compute(model.net, out.hidden_states, out.attentions)[0]
+    flow = None if note else mixing.contribution_rollout(mixed.contributions)
     positions = (ids == tok.mask_token_id).nonzero().flatten().tolist() if model.masked_lm else []  # fills none
     masks = []
     if positions:
         probs = torch.softmax(out.logits[0, positions].float(), dim=-1)
         values, indices = (t.cpu() for t in probs.topk(min(top_k, probs.shape[-1]), dim=-1))
         masks = [Mask(index=pos, target=idxs[0], predictions=[Prediction(_word(tok, i), float(p))
-                                                              for p, i in zip(vals.tolist(), idxs)])
+                                                              for p, i in zip(vals.tolist(), idxs)],
+                      contribution_rollout=None if flow is None else flow[:, pos])
                  for pos, vals, idxs in zip(positions, values, indices.tolist())]
     special_ids = set(tok.all_special_ids)
     tokens = [tok.convert_ids_to_tokens(i) if i in special_ids else _word(tok, i) for i in ids.tolist()]
     special = [i for i, t in enumerate(tokens) if t in (tok.cls_token, tok.sep_token)]
     return Run(tokens=tokens, masks=masks, filled=fill(text, [m.predictions[0].token for m in masks]).text
                if model.masked_lm else text,
-               attention=attention, special=special, inputs=enc)
+               attention=attention, special=special, inputs=enc, mixing=mixed, mixing_note=note or "")

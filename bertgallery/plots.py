@@ -18,19 +18,20 @@ from .render import CMAP_LEVELS, DPI, MAX_PIXELS, colormap, fitted, label_pixels
 ROLLOUT_PANELS = 12  # masks in one rollout picture at most: more would be a scroll, not a picture
 
 
-def rollout_size(layers: int, tokens: list[str], masks: int) -> tuple[int, int, int]:
-    """(pixels a cell, masks drawn, pixels a panel's row of labels) of the rollout picture: cells shrink below
-    14 px only to keep one panel within MAX_PIXELS, and the picture holds the first masks that fit, at most
-    ROLLOUT_PANELS (the page shows every mask's last layer)."""
+def rollout_size(layers: int, tokens: list[str], masks: int, kinds: int = 1) -> tuple[int, int, int]:
+    """(pixels a cell, masks drawn, pixels a panel's row of labels) of the rollout picture, where each mask has
+    `kinds` panels (the attention rollout, and the contribution rollout where there is one): cells shrink below
+    14 px only to keep one mask's panels within MAX_PIXELS, and the picture holds the first masks that fit, at
+    most ROLLOUT_PANELS (the page shows every mask's last layer)."""
     font = 8
     label = label_pixels(tokens, font) + 16
     n = len(tokens)
 
     def size(cell: int, panels: int = 1) -> tuple[int, int]:
-        return 60 + n * cell + 90, panels * (layers * cell + 34) + label + 10
+        return 60 + n * cell + 90, panels * kinds * (layers * cell + 34) + label + 10
     cell = fitted(min(24, max(14, 480 // n)), size)
     width = size(cell)[0]
-    panels = max(1, min(masks, ROLLOUT_PANELS, (MAX_PIXELS // width - label - 10) // (layers * cell + 34)))
+    panels = max(1, min(masks, ROLLOUT_PANELS, (MAX_PIXELS // width - label - 10) // (kinds * (layers * cell + 34))))
     return cell, panels, label
 
 
@@ -43,7 +44,9 @@ def sentence(run, masks, cmap: str, workers: render.Workers) -> Callable[[], dic
     def finish() -> dict[str, bytes]:
         files = {names.OVERVIEW: render.render_overview(run.attention, cmap)}
         if masks:
-            files[names.ROLLOUT] = render_rollout([m.rollout for m in masks], run.tokens, rollout_labels(masks), cmap)
+            flows = [m.contribution_rollout for m in masks]
+            files[names.ROLLOUT] = render_rollout([m.rollout for m in masks], run.tokens, rollout_labels(masks), cmap,
+                                                  None if any(f is None for f in flows) else flows)
         return files | dict(pending.get())
     return finish
 
@@ -55,58 +58,70 @@ def rollout_labels(masks) -> list[str]:
             for i, m in enumerate(masks, start=1)]
 
 
-def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str], cmap: str) -> bytes:
+def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str], cmap: str,
+                   contributions: list[np.ndarray] | None = None) -> bytes:
     """Attention rollout: for each mask (the first rollout_size() allows), a panel of layers (down) x input
-    tokens (across), the mask's row of the rollout after each layer. One colour scale for every panel, from
-    0 to the largest value."""
+    tokens (across), the mask's row of the rollout after each layer; with `contributions` (each mask's row of
+    the contribution rollout, mixing.py), a second panel of those under it. Each kind has one colour scale, from
+    0 to its largest value, beside each of its panels."""
     layers, n = rows[0].shape
-    cell, panels, label = rollout_size(layers, tokens, len(rows))
-    rows, labels = rows[:panels], labels[:panels]
+    kinds = [("attention rollout", rows)] + ([("contribution rollout", contributions)] if contributions else [])
+    cell, panels, label = rollout_size(layers, tokens, len(rows), len(kinds))
     font = 8
     panel = layers * cell
-    width, height = 60 + n * cell + 90, sum(panel + 34 for _ in rows) + label + 10
+    width, height = 60 + n * cell + 90, panels * len(kinds) * (panel + 34) + label + 10
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
-    top = max(float(r.max()) for r in rows) or 1.0
+    tops = [max(float(r.max()) for r in kind[:panels]) or 1.0 for _, kind in kinds]
     y = height - 10
     at, names = labelled(tokens, cell)
     layer_at, layer_names = labelled([f"L{l}" for l in range(1, layers + 1)], cell)
-    for k, (row, text) in enumerate(zip(rows, labels)):
-        y -= panel + 24
-        ax = fig.add_axes((60 / width, y / height, n * cell / width, panel / height))
-        ax.imshow(row, cmap=colormap(cmap), vmin=0.0, vmax=top, interpolation="nearest", aspect="auto")
-        ax.set_yticks(layer_at, layer_names, fontsize=font)
-        ax.set_xticks(at, names if k == len(rows) - 1 else [""] * len(at), rotation=90, fontsize=font)
-        ax.tick_params(length=0)
-        ax.set_title(text, fontsize=font + 2, loc="left")
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        y -= 10
-    cax = fig.add_axes(((60 + n * cell + 20) / width, y / height, 12 / width, (height - 10 - y - 24) / height))
-    ramp = np.linspace(0, top, CMAP_LEVELS)
-    cax.imshow(ramp[::-1, None], cmap=colormap(cmap), vmin=0.0, vmax=top, aspect="auto", extent=(0, 1, 0, top))
-    cax.set_xticks([])
-    cax.yaxis.tick_right()
-    cax.tick_params(labelsize=font, length=2)
+    for k in range(panels):
+        for (kind, values), top in zip(kinds, tops):
+            y -= panel + 24
+            ax = fig.add_axes((60 / width, y / height, n * cell / width, panel / height))
+            ax.imshow(values[k], cmap=colormap(cmap), vmin=0.0, vmax=top, interpolation="nearest", aspect="auto")
+            ax.set_yticks(layer_at, layer_names, fontsize=font)
+            last = k == panels - 1 and kind == kinds[-1][0]
+            ax.set_xticks(at, names if last else [""] * len(at), rotation=90, fontsize=font)
+            ax.tick_params(length=0)
+            ax.set_title(f"{labels[k]}, {kind}" if len(kinds) > 1 else labels[k], fontsize=font + 2, loc="left")
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            cax = fig.add_axes(((60 + n * cell + 20) / width, y / height, 12 / width, panel / height))
+            ramp = np.linspace(0, top, CMAP_LEVELS)
+            cax.imshow(ramp[::-1, None], cmap=colormap(cmap), vmin=0.0, vmax=top, aspect="auto",
+                       extent=(0, 1, 0, top))
+            cax.set_xticks([])
+            cax.yaxis.tick_right()
+            cax.tick_params(labelsize=font, length=2)
+            y -= 10
     render.draw_quietly(fig)
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
 
 
-def render_layer_plot(means: np.ndarray, labels: list[str], size: tuple[int, int]) -> bytes:
-    """Average of each of some statistics per layer: means is [layers, len(labels)]."""
+def render_layer_plot(means: np.ndarray, labels: list[str], size: tuple[int, int],
+                      styles: tuple[str, ...] = ("o-", "s-", "^-", "d-", "v-")) -> bytes:
+    """Average of each of some statistics per layer: means is [layers, len(labels)], each drawn in its style (a
+    matplotlib format string); a statistic not measured in any layer is left out. The legend goes under the
+    plot, where it hides no line: three columns from 480 px wide, else two."""
     fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
     w, h = size
-    ax = fig.add_axes((64 / w, 54 / h, (w - 64 - 16) / w, (h - 54 - 16) / h))  # room for the labels, in pixels
+    drawn = [k for k in range(len(labels)) if not np.all(np.isnan(means[:, k]))]
+    columns = 3 if w >= 480 else 2
+    below = 54 + 17 * -(-len(drawn) // columns)  # the axis label, then the legend's rows, in pixels
+    ax = fig.add_axes((64 / w, below / h, (w - 64 - 16) / w, (h - below - 16) / h))
     layers = np.arange(1, len(means) + 1)
-    for column, (label, style) in enumerate(zip(labels, ("o-", "s-", "^-", "d-", "v-"))):
-        ax.plot(layers, means[:, column], style, label=label)
+    for column in drawn:
+        ax.plot(layers, means[:, column], styles[column], label=labels[column])
     ax.set_xticks(layers[::-(-len(layers) // 24)])  # every layer up to 24; every k-th of 256
     ax.set_ylim(0, 1)
     ax.set_xlabel("layer")
-    ax.set_ylabel("average attention")
+    ax.set_ylabel("average share")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -44 / (h - below - 16)), fontsize="small", ncol=columns,
+              frameon=False, borderaxespad=0, handlelength=2.5, columnspacing=1)
     fig.canvas.draw()
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))
 

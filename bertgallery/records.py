@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import names
+from .mixing import Mixing
 from .config import MASK
 from .heads import KEYS, HeadStats
 from .model import Mask, ModelInfo, Prediction, fill
@@ -34,6 +35,11 @@ class Result:
     importance_note: str = ""  # why it was not, in one line for the page
     syntax: SentenceSyntax | None = None  # the filled sentence's parse and what each head predicts of it
     syntax_note: str = ""  # why there is none, in one line for the page
+    mixing_note: str = ""  # why there are no value norms or contributions, in one line for the page
+    # the value norms and contributions as this build computed them (mixing.py). data.json keeps what the pages
+    # read of them (each mask's contribution rollout, the statistics) and view-data.js the rest, quantised: read
+    # back, a Result has None here
+    mixing: Mixing | None = None
 
     def values(self) -> np.ndarray:
         """[layers, heads, statistics] of this sentence, for the gallery's totals."""
@@ -65,8 +71,10 @@ class Result:
                                                           for p in m.predictions],
                        "importance": None if m.importance is None else
                        {"method": self.importance_method, "values": _rows(m.importance, 5)},
-                       "rollout": None if m.rollout is None else _rows(m.rollout, 4)} for m in self.masks],
-            "importance_note": self.importance_note,
+                       "rollout": None if m.rollout is None else _rows(m.rollout, 4),
+                       "contribution_rollout": None if m.contribution_rollout is None else
+                       _rows(m.contribution_rollout, 4)} for m in self.masks],
+            "importance_note": self.importance_note, "mixing_note": self.mixing_note,
             "syntax": self.syntax.as_json() if self.syntax else None, "syntax_note": self.syntax_note,
             "filled": self.filled, "layers": self.layers, "heads_per_layer": self.heads_per_layer,
             "heads": [{"layer": h.layer, "head": h.head, **{k: _number(v) for k, v in zip(KEYS, h.values)},
@@ -79,7 +87,9 @@ class Result:
     def from_json(cls, data: dict) -> "Result":
         masks = [Mask(m["index"], [Prediction(p["token"], p["probability"]) for p in m["predictions"]],
                       importance=None if m["importance"] is None else np.array(m["importance"]["values"]),
-                      rollout=None if m["rollout"] is None else np.array(m["rollout"])) for m in data["masks"]]
+                      rollout=None if m["rollout"] is None else np.array(m["rollout"]),
+                      contribution_rollout=None if m["contribution_rollout"] is None else
+                      np.array(m["contribution_rollout"])) for m in data["masks"]]
         methods = {m["importance"]["method"] for m in data["masks"] if m["importance"]}
         heads = [HeadStats(h["layer"], h["head"], tuple(np.nan if h[k] is None else h[k] for k in KEYS),
                            h["strongest"]) for h in data["heads"]]
@@ -87,7 +97,8 @@ class Result:
                    data["special"], tuple(data["images"]["head"]), tuple(data["images"]["overview"]),
                    tuple(data["images"]["overview_grid"]),
                    methods.pop() if methods else "", data["importance_note"],
-                   SentenceSyntax.from_json(data["syntax"]) if data["syntax"] else None, data["syntax_note"])
+                   SentenceSyntax.from_json(data["syntax"]) if data["syntax"] else None, data["syntax_note"],
+                   data["mixing_note"])
 
 
 def percent(p: float) -> str:

@@ -25,9 +25,12 @@ TEMPLATES = data_folder("templates", "base.html")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
 DRAWN = tuple(s for s in STATISTICS if s.scale)  # maps of the gallery means on the heads page
 TOP_HEADS = 5
-LAYER_PLOT_KEYS = ("cls", "sep", "punct")
-LAYER_PLOT_SIZE = (640, 360)  # pixels
-LAYER_PLOT_NARROW_SIZE = (360, 320)  # for screens up to 600 px: the same labels, half the width
+# the per-layer plot: attention to the special tokens by weights (Clark et al.'s Fig. 2), solid, and by value
+# norms (Kobayashi et al. 2020's Fig. 2), dashed in the same colour
+LAYER_PLOT_KEYS = ("cls", "sep", "punct", "cls_norm", "sep_norm")
+LAYER_PLOT_STYLES = ("C0o-", "C1s-", "C2^-", "C0o--", "C1s--")
+LAYER_PLOT_SIZE = (640, 400)  # pixels
+LAYER_PLOT_NARROW_SIZE = (360, 400)  # for screens up to 600 px: the same labels, half the width
 
 
 @dataclass
@@ -130,6 +133,15 @@ class Explained:
     largest: float
     strip: list  # (token, rollout share after the last layer, Cell relative to the largest share)
     values: str = ""  # every head's importance, for the cells' names
+    kept: float = 0.0  # the rollout's share at the mask's own position after the last layer
+    contribution_strip: list = field(default_factory=list)  # as `strip`, of the contribution rollout (mixing.py)
+    contribution_kept: float = 0.0
+
+
+def _strip(result: Result, rows: np.ndarray, at: int) -> tuple[list, float]:
+    """A mask's rollout row after the last layer as the page's strip, and its share at the mask's own position."""
+    last = np.asarray(rows)[-1]
+    return [(t, float(v), Cell(float(v) / (last.max() or 1.0))) for t, v in zip(result.tokens, last)], float(last[at])
 
 
 def explained(result: Result) -> list[Explained | None]:
@@ -138,24 +150,26 @@ def explained(result: Result) -> list[Explained | None]:
         if mask.rollout is None:
             out.append(None)
             continue
-        last = np.asarray(mask.rollout)[-1]
-        strip = [(t, float(v), Cell(float(v) / (last.max() or 1.0))) for t, v in zip(result.tokens, last)]
+        strip, kept = _strip(result, mask.rollout, mask.index)
+        flows = {} if mask.contribution_rollout is None else dict(zip(
+            ("contribution_strip", "contribution_kept"), _strip(result, mask.contribution_rollout, mask.index)))
         if mask.importance is None:
-            out.append(Explained([], [], 0.0, strip))
+            out.append(Explained([], [], 0.0, strip, kept=kept, **flows))
             continue
         imp = np.asarray(mask.importance)
         largest = float(np.abs(imp).max()) or 1.0
         order = np.argsort(-np.abs(imp), axis=None)[:TOP_HEADS]
         top = [(result.heads[int(i)], float(imp.flat[i])) for i in order]
         out.append(Explained(top, grid(imp / largest, signed=True), largest, strip,
-                             " ".join(signed_number(v) for v in imp.ravel())))
+                             " ".join(signed_number(v) for v in imp.ravel()), kept, **flows))
     return out
 
 
 def rollout_shown(result: Result) -> int:
     """How many masks (the first ones) the rollout picture shows: all, unless there are many (plots.py)."""
     from .plots import rollout_size
-    return rollout_size(result.layers, result.tokens, len(result.masks))[1] if result.masks else 0
+    kinds = 2 if result.masks and all(m.contribution_rollout is not None for m in result.masks) else 1
+    return rollout_size(result.layers, result.tokens, len(result.masks), kinds)[1] if result.masks else 0
 
 
 @dataclass
@@ -314,10 +328,12 @@ def notebook_html(result: Result, attention: np.ndarray, info: ModelInfo, cmap_n
 
 
 def statistics_page(gallery: Gallery) -> str:
-    from .attribution import NAMES
+    from . import mixing
+    from .attribution import FAMILIES, NAMES
     families = ", ".join(NAMES)
+    mixed = ", ".join(name for kind, name in zip(FAMILIES, NAMES) if kind in mixing.FAMILIES)
     return _env().get_template("statistics.html").render(**_common(gallery, "../"), importance_families=families,
-                                                         drift=offline.DRIFT,
+                                                         mixing_families=mixed, drift=offline.DRIFT,
                                                          offline=offline.DESCRIPTION if any(
                                                              m.info.about == offline.DESCRIPTION
                                                              for m in gallery.models) else "")

@@ -138,3 +138,86 @@ def test_the_inline_view_works_alone_in_a_browser_and_twice_on_a_page(tiny_bert,
         assert views.nth(1).locator(".bg-head[aria-pressed=true]").count() == 1
         assert errors == [] and requests == [page_file.as_uri()]
         browser.close()
+
+
+def by_definition(folder, text: str) -> dict:
+    """Value-weighted attention, contributions and the contribution rollout for one sentence, written out from
+    their definitions (docs/mixing.md) with loops over the model's own modules: each layer's input x and each
+    attention block's LayerNorm input y captured by hooks in a forward pass of its own, the heads' slices of
+    W_V, b_V and W_O taken by hand, float64 from there on."""
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(folder)
+    net = AutoModelForMaskedLM.from_pretrained(folder, attn_implementation="eager").eval()
+    enc = tok(text.replace("[MASK]", tok.mask_token), return_tensors="pt")
+    layers, xs, ys = net.bert.encoder.layer, [], []
+    handles = [h for layer in layers for h in (
+        layer.register_forward_pre_hook(lambda m, a, k: xs.append((a[0] if a else k["hidden_states"])[0].double()),
+                                        with_kwargs=True),
+        layer.attention.output.LayerNorm.register_forward_pre_hook(lambda m, a: ys.append(a[0][0].double())))]
+    with torch.no_grad():
+        out = net(**enc, output_attentions=True)
+    for h in handles:
+        h.remove()
+    heads_n, T = net.config.num_attention_heads, enc["input_ids"].shape[1]
+    vw, contributions = [], []
+    for l, layer in enumerate(layers):
+        x, alpha = xs[l].numpy(), out.attentions[l][0].double().numpy()
+        w_v, b_v = (p.double().numpy() for p in (layer.attention.self.value.weight, layer.attention.self.value.bias))
+        dense = layer.attention.output.dense
+        w_o, b_o = dense.weight.double().numpy(), dense.bias.double().numpy()
+        norm = layer.attention.output.LayerNorm
+        gamma, eps = norm.weight.double().numpy(), norm.eps
+        size = w_v.shape[0] // heads_n
+        cut = [slice(h * size, (h + 1) * size) for h in range(heads_n)]
+        f = np.array([[w_o[:, cut[h]] @ (w_v[cut[h]] @ x[j] + b_v[cut[h]]) for j in range(T)]
+                      for h in range(heads_n)])  # [heads, T, d]
+        n = np.array([[[alpha[h, i, j] * np.linalg.norm(f[h, j]) for j in range(T)] for i in range(T)]
+                      for h in range(heads_n)])
+        vw.append(n / n.sum(-1, keepdims=True))
+        pieces = np.array([[sum(alpha[h, i, j] * f[h, j] for h in range(heads_n)) + (x[i] if i == j else 0)
+                            for j in range(T)] for i in range(T)])  # T_i(x_j): [i, j, d]
+        y = pieces.sum(1) + b_o
+        np.testing.assert_allclose(y, ys[l].numpy(), atol=1e-4)  # the LayerNorm's real input
+        scale = np.sqrt(y.var(-1) + eps)
+        tilde = gamma * (pieces - pieces.mean(-1, keepdims=True)) / scale[:, None, None]
+        whole = tilde.sum(1)
+        c = np.array([[max(0.0, np.abs(whole[i]).sum() - np.abs(whole[i] - tilde[i, j]).sum()) for j in range(T)]
+                      for i in range(T)])
+        contributions.append(c / c.sum(-1, keepdims=True))
+    flow, rollout = np.eye(T), []
+    for c in contributions:
+        flow = c @ flow
+        rollout.append(flow)
+    ids = enc["input_ids"][0].tolist()
+    return {"value_weighted": np.array(vw), "contributions": np.array(contributions), "rollout": np.array(rollout),
+            "masks": [k for k, i in enumerate(ids) if i == tok.mask_token_id],
+            "cls": np.array([i == tok.cls_token_id for i in ids]),
+            "sep": np.array([i == tok.sep_token_id for i in ids])}
+
+
+def test_value_weighted_contributions_and_contribution_rollout_are_their_definitions(sample_site):
+    """Issue 25: analyse()'s .value_weighted (rows sum to 1), .contributions and each mask's
+    .contribution_rollout, and data.json's masks[].contribution_rollout, cls_norm and sep_norm, against loops
+    from the definitions on the sample's own model."""
+    slug = "i-mask-to-the-mask-every-day"
+    data = json.loads((sample_site / slug / "data.json").read_text())
+    with working_folder(sample_site.parent):
+        r = analyse(data["text"], model="./tiny-model", top_k=4)
+        expected = by_definition("./tiny-model", data["text"])
+    layers, per_layer, T = 2, 3, len(r.tokens)
+    assert r.value_weighted.shape == (layers, per_layer, T, T) and r.contributions.shape == (layers, T, T)
+    np.testing.assert_allclose(r.value_weighted.sum(-1), 1, atol=1e-9)
+    np.testing.assert_allclose(r.value_weighted, expected["value_weighted"], atol=1e-5)
+    np.testing.assert_allclose(r.contributions.sum(-1), 1, atol=1e-9)
+    np.testing.assert_allclose(r.contributions, expected["contributions"], atol=1e-5)
+    assert [m.index for m in r.masks] == expected["masks"] and len(r.masks) == 2
+    for mask, stored in zip(r.masks, data["masks"]):
+        np.testing.assert_allclose(mask.contribution_rollout, expected["rollout"][:, mask.index], atol=1e-5)
+        np.testing.assert_allclose(stored["contribution_rollout"], expected["rollout"][:, mask.index], atol=1e-4)
+    vw = expected["value_weighted"]
+    for h in data["heads"]:
+        l, k = h["layer"] - 1, h["head"] - 1
+        assert h["cls_norm"] == pytest.approx(vw[l, k][:, expected["cls"]].sum(-1).mean(), abs=1e-5)
+        assert h["sep_norm"] == pytest.approx(vw[l, k][:, expected["sep"]].sum(-1).mean(), abs=1e-5)
+    assert data["mixing_note"] == "" and r.mixing_note == ""

@@ -272,6 +272,12 @@ def test_an_unsupported_family_builds_with_a_one_line_note(tmp_path):
     html = (tmp_path / "site" / "a" / "index.html").read_text()
     assert html.count("head importance is not available for albert models.") == 1
     assert "Where its information comes from" in html
+    note = "value norms and contributions are not available for albert models"  # issue 25: the same kind of note
+    assert data["mixing_note"] == note and data["masks"][0]["contribution_rollout"] is None
+    assert html.count(note + ".") == 1 and "Contribution rollout" not in html
+    assert all(h["cls_norm"] is None and h["sep_norm"] is None for h in data["heads"])
+    view = (tmp_path / "site" / "a" / "view-data.js").read_text()
+    assert '"norms":null' in view and '"contributions":null' in view
 
 
 def test_ablation_is_chosen_in_the_yaml(tiny_bert, tmp_path):

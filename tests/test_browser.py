@@ -314,3 +314,37 @@ def test_every_link_resolves_under_a_sub_path(site, browser, tmp_path):
         page.close()
     finally:
         server.shutdown()
+
+
+def test_the_lens_changes_the_numbers_on_a_built_page_and_the_address_restores_it(site, browser):
+    """The sample site's own view data (issue 25): under each lens the numbers on hover are that lens's row —
+    the weights, the value-weighted attention, the layer's contributions — recomputed here by the API from the
+    same model; the address names the lens, and opening that address shows it again."""
+    import numpy as np
+
+    from bertgallery import api, mixing
+    from conftest import working_folder
+    with working_folder(site.parent):
+        r = api.analyse("The cat sat on the [MASK] and looked around.", model="./tiny-model")
+    rows = {"weights": r.attention[1, 2, 2],
+            "value": mixing.value_weighted(r.attention, r.result.mixing.norms)[1, 2, 2],
+            "contributions": r.result.mixing.contributions[1, 2]}
+    page = open_page(browser, (site / "cat" / "index.html").as_uri() + "#l=2&h=3")
+
+    def numbers():
+        page.locator(".bg-from .bg-tok").nth(2).hover()  # 'cat'
+        return np.array(page.eval_on_selector_all(".bg-to .bg-tok .bg-w", "ws => ws.map(w => +w.textContent)"))
+    assert page.locator(".bg-lens").is_visible() and page.locator(".bg-lens input[value=weights]").is_checked()
+    np.testing.assert_allclose(numbers(), rows["weights"], atol=0.006)
+    for lens in ("value", "contributions"):
+        page.check(f".bg-lens input[value={lens}]")
+        np.testing.assert_allclose(numbers(), rows[lens], atol=0.006)
+        assert np.abs(rows[lens] - rows["weights"]).max() > 0.02  # the lens makes a difference here
+        address = page.evaluate("location.href")
+        assert f"lens={lens}" in address
+        again = open_page(browser, address)
+        assert again.locator(f".bg-lens input[value={lens}]").is_checked()
+        assert again.locator(".bg-heads").is_visible() == (lens != "contributions")
+        again.close()
+    assert page.errors == []
+    page.close()

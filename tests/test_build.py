@@ -255,7 +255,7 @@ def test_each_key_covers_the_code_that_makes_its_output():
     assert model_run | parser == set(reuse.COUNTS.libraries)
     package = {p.stem for p in cache.PACKAGE.glob("*.py")}
     shaping_nothing_cached = {"cli", "build", "output", "manifest", "reuse", "api", "site"}  # they pass results on
-    shaping_nothing_cached |= {"mixing", "live"}  # not in the build yet (issues 25 and 28)
+    shaping_nothing_cached |= {"live"}  # not in the build yet (issue 28)
     comparison = set(cache.modules(*reuse.COMPARISON.modules))
     assert {"compare", "syntax", "parser", "model"} <= comparison and not {"render", "plots"} & comparison
     assert package == results | counts | comparison | shaping_nothing_cached, \

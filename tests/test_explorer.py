@@ -13,8 +13,8 @@ import shutil
 import numpy as np
 import pytest
 
-from bertgallery import colours, names, site, views
-from conftest import ROOT
+from bertgallery import api, colours, names, site, views
+from conftest import ROOT, working_folder
 from test_browser import AXE, CHROMIUM, open_page, state  # noqa: F401  (skips where Chromium is missing)
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -175,9 +175,17 @@ def test_the_sites_view_data_is_the_contract(sample_site):
     view = json.loads(text.removeprefix(views.VIEW_PREFIX).removesuffix(");\n"))
     assert set(view) == {"model", "tokens", "layers", "heads", "special", "segments", "attention", "scale", "norms",
                          "contributions", "colors", "light", "names", "tags", "headColours", "default"}
-    assert (view["model"], view["segments"], view["norms"], view["contributions"]) == ("./tiny-model", None, None, None)
+    assert (view["model"], view["segments"]) == ("./tiny-model", None)
     weights = np.frombuffer(base64.b64decode(view["attention"]), dtype="<u2").astype(int).reshape(2, 3, 12, 12)
     assert np.abs(weights.sum(-1) - view["scale"]).max() <= 12  # rows sum to 1, to the rounding of 12 weights
+    # value norms: each head's divided by its largest; contributions per layer, rows summing to 1 (issue 25)
+    norms = np.frombuffer(base64.b64decode(view["norms"]), dtype="<u2").astype(int).reshape(2, 3, 12)
+    contributions = np.frombuffer(base64.b64decode(view["contributions"]), dtype="<u2").astype(int).reshape(2, 12, 12)
+    assert (norms.max(-1) == 10000).all() and np.abs(contributions.sum(-1) - view["scale"]).max() <= 12
+    with working_folder(sample_site.parent):
+        mixed = api.analyse("The cat sat on the [MASK] and looked around.", model="./tiny-model").result.mixing
+    np.testing.assert_allclose(norms / 10000, mixed.norms / mixed.norms.max(-1, keepdims=True), atol=0.5e-4)
+    np.testing.assert_allclose(contributions / 10000, mixed.contributions, atol=0.5e-4)
     assert view["names"]["headPage"] == names.HEAD_PAGE
     html = (sample_site / "cat" / "index.html").read_text(encoding="utf-8")
     models = json.loads(re.search(r'data-models="([^"]*)"', html)[1].replace("&#34;", '"'))
@@ -463,7 +471,7 @@ def test_the_sentence_page_links_the_heads_page_and_marks_the_chosen_head(sample
             [...g.querySelectorAll('a')].map((a, k) => a.getAttribute('aria-current') === 'true' ? k : -1)
             .filter(k => k >= 0))""")
     grids = marked()
-    assert len(grids) == 1 + 7 + 1 and all(g == [5] for g in grids)  # layer 2 head 3: the sixth of six
+    assert len(grids) == 1 + len(site.MAPS) + 1 and all(g == [5] for g in grids)  # layer 2 head 3: the sixth of six
     top = page.locator("ol.top-heads a").first
     layer, head = int(top.get_attribute("data-layer")), int(top.get_attribute("data-head"))
     assert top.get_attribute("href") == names.head_png(layer, head)  # without JavaScript: the picture

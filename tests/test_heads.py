@@ -82,6 +82,67 @@ def direct(a, tokens, cls="[CLS]", sep="[SEP]"):
     return out
 
 
+def direct_by_value(a, norms, tokens, cls="[CLS]", sep="[SEP]"):
+    """cls_norm and sep_norm from their definitions: per row i, N[i, j] = a[i][j] norms[j] / Σ_k a[i][k] norms[k];
+    the share on the [CLS] (or [SEP]) positions, averaged over the rows N has anything in."""
+    n, out = len(tokens), {}
+    for key, kind in (("cls_norm", cls), ("sep_norm", sep)):
+        shares = []
+        for i in range(n):
+            total = sum(a[i][k] * norms[k] for k in range(n))
+            if total > 0:
+                shares.append(sum(a[i][j] * norms[j] for j in range(n) if tokens[j] == kind) / total)
+        out[key] = sum(shares) / len(shares) if shares else float("nan")
+    return out
+
+
+def value_norms_by_hooks(net, inputs) -> np.ndarray:
+    """‖f_h(x_j)‖ = ‖W_O[:, h] (W_V[h] x_j + b_V[h])‖ [layers, heads, T], each layer's input x captured by a
+    hook on the layer (not read from the hidden states the code uses) and each head's slices taken by hand."""
+    import torch
+    layers, captured = net.base_model.encoder.layer, []
+    handles = [layer.register_forward_pre_hook(
+        lambda m, args, kwargs: captured.append((args[0] if args else kwargs["hidden_states"])[0].double().numpy()),
+        with_kwargs=True) for layer in layers]
+    try:
+        with torch.no_grad():
+            net(**inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    heads_n = net.config.num_attention_heads
+    out = []
+    for x, layer in zip(captured, layers):
+        w_v, b_v = (p.double().numpy() for p in (layer.attention.self.value.weight, layer.attention.self.value.bias))
+        w_o = layer.attention.output.dense.weight.double().numpy()
+        size = w_v.shape[0] // heads_n
+        out.append([[np.linalg.norm(w_o[:, h * size:(h + 1) * size] @ (w_v[h * size:(h + 1) * size] @ x[j]
+                                                                       + b_v[h * size:(h + 1) * size]))
+                     for j in range(len(x))] for h in range(heads_n)])
+    return np.array(out)
+
+
+def test_by_value_norms_a_head_can_look_at_cls_and_take_nothing_from_it():
+    """All weight on [CLS] whose value vector is 0: the row has nothing (left out, so NaN); half on [CLS] (norm
+    0) and half on 'cat' (norm 1): cls_norm 0; norms equal everywhere: the shares by weights."""
+    a = np.zeros((T, T))
+    a[:, 0] = 1
+    norms = np.ones((1, 1, T))
+    norms[..., 0] = 0
+    h = heads.head_stats(a[None, None], TOKENS, norms=norms)[0]
+    assert h["cls"] == pytest.approx(1) and np.isnan(h["cls_norm"]) and np.isnan(h["sep_norm"])
+    a[:, 0], a[:, 2] = 0.5, 0.5
+    h = heads.head_stats(a[None, None], TOKENS, norms=norms)[0]
+    assert h["cls"] == pytest.approx(0.5) and h["cls_norm"] == 0 and "[CLS]" not in h.tags
+    uniform = heads.head_stats(np.full((1, 1, T, T), 1 / T), TOKENS, norms=np.full((1, 1, T), 3.0))[0]
+    assert uniform["cls_norm"] == pytest.approx(1 / T) and uniform["sep_norm"] == pytest.approx(1 / T)
+    a = np.zeros((T, T))
+    a[:, T - 1] = 1
+    h = heads.head_stats(a[None, None], TOKENS, norms=np.ones((1, 1, T)))[0]
+    assert h["sep_norm"] == pytest.approx(1) and h.tags == ["[SEP]", "[SEP] by value"]
+    assert np.isnan(heads.head_stats(a[None, None], TOKENS)[0]["cls_norm"])  # no norms: not applicable
+
+
 def test_real_model_statistics_in_data_json_match_a_direct_computation(tmp_path):
     """The offline model (real weights): data.json's numbers equal the loops above to 1e-4."""
     cfg_path = tmp_path / "s.yaml"
@@ -99,7 +160,14 @@ def test_real_model_statistics_in_data_json_match_a_direct_computation(tmp_path)
             assert stats[name] == pytest.approx(value, abs=1e-4), (stats["layer"], stats["head"], name)
         assert stats["breadth"] == pytest.approx(stats["entropy"] / math.log(len(result.tokens)), abs=1e-4)
     assert set(data["heads"][0]) == {"layer", "head", "cls", "sep", "punct", "self", "prev", "next", "breadth",
-                                     "entropy", "importance", "tags", "strongest"}
+                                     "entropy", "importance", "tags", "strongest", "cls_norm", "sep_norm"}
+    norms = value_norms_by_hooks(loaded.net, result.inputs)
+    for stats in data["heads"]:
+        l, h = stats["layer"] - 1, stats["head"] - 1
+        for name, value in direct_by_value(result.attention[l, h].astype(float).tolist(), norms[l, h].tolist(),
+                                           result.tokens).items():
+            assert stats[name] == pytest.approx(value, abs=1e-4), (stats["layer"], stats["head"], name)
+    assert 0 < np.mean([s["cls_norm"] for s in data["heads"]]) < np.mean([s["cls"] for s in data["heads"]])
     for stats in data["heads"]:  # the strongest pairs are the head's largest weights, by token position
         a = result.attention[stats["layer"] - 1, stats["head"] - 1]
         top = sorted(a.ravel(), reverse=True)[:3]

@@ -1,4 +1,5 @@
 import io
+import json
 
 import numpy as np
 import pytest
@@ -109,9 +110,10 @@ def test_every_picture_is_within_20_million_pixels():
             assert lay.width * lay.height <= render.MAX_PIXELS, (n, long, lay.width, lay.height)
             assert lay.cell >= 4 and render.labelled(words, lay.cell)[0][1] <= 4  # every 4th token labelled at most
             for layers in (1, 12, 256):
-                cell, panels, label = plots.rollout_size(layers, words, 512)
-                width, height = 60 + n * cell + 90, panels * (layers * cell + 34) + label + 10
-                assert width * height <= render.MAX_PIXELS and 1 <= panels <= plots.ROLLOUT_PANELS, (n, layers)
+                for kinds in (1, 2):  # the attention rollout, and the contribution rollout under it (issue 25)
+                    cell, panels, label = plots.rollout_size(layers, words, 512, kinds)
+                    width, height = 60 + n * cell + 90, panels * kinds * (layers * cell + 34) + label + 10
+                    assert width * height <= render.MAX_PIXELS and 1 <= panels <= plots.ROLLOUT_PANELS, (n, layers)
     assert render.layout(tokens(12)).cell == 20 and plots.rollout_size(12, tokens(12), 3)[:2] == (24, 3)  # as before
     for layers in range(1, 257):
         heads = min(checks.LIMITS["heads"], checks.MAX_HEADS // layers)
@@ -138,7 +140,7 @@ from bertgallery import plots, render
 rng = np.random.default_rng(0)
 words = ["[CLS]"] + [f"w{i}" for i in range(%(tokens)d - 2)] + ["[SEP]"]
 rows = [rng.random((%(layers)d, len(words))).astype(np.float32) for _ in range(%(masks)d)]
-png = plots.render_rollout(rows, words, [f"Mask {i}" for i in range(len(rows))], "viridis")
+png = plots.render_rollout(rows, words, [f"Mask {i}" for i in range(len(rows))], "viridis", rows[::-1])
 peak = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)["VmPeak"]
 print(len(png), int(peak.split()[0]) * 1024)
 """
@@ -157,3 +159,24 @@ def test_many_masks_draw_in_bounded_memory():
     assert r.returncode == 0 and r.stderr == "", r.stderr[-2000:]
     size, peak = map(int, r.stdout.split())
     assert peak < 0.75 * limit, peak
+
+
+def test_the_rollout_picture_has_each_masks_contribution_rollout_under_its_attention_rollout(sample_site):
+    """Issue 25: two panels a mask, each kind on its own colour scale; the sample site's picture is that size."""
+    from bertgallery import plots
+    rng = np.random.default_rng(0)
+    words = ["[CLS]"] + [f"w{i}" for i in range(8)] + ["[SEP]"]
+    raw = [rng.random((3, 10)) for _ in range(2)]
+    flows = [r / 10 for r in raw]  # another scale: drawn against its own largest, it looks the same
+    both = Image.open(io.BytesIO(plots.render_rollout(raw, words, ["A", "B"], "viridis", flows))).convert("RGB")
+    alone = Image.open(io.BytesIO(plots.render_rollout(raw, words, ["A", "B"], "viridis"))).convert("RGB")
+    cell, panels, label = plots.rollout_size(3, words, 2, 2)
+    assert both.size == (60 + 10 * cell + 90, 2 * 2 * (3 * cell + 34) + label + 10) and panels == 2
+    assert alone.size[1] < both.size[1]
+    first, second = (np.asarray(both)[10 + 24 + k * (3 * cell + 34):][:3 * cell, 60:60 + 10 * cell] for k in (0, 1))
+    np.testing.assert_array_equal(first, second)  # the heat maps alike: each kind against its own largest value
+    data = json.loads((sample_site / "cat" / "data.json").read_text())
+    words, masks = data["tokens"], len(data["masks"])
+    cell, panels, label = plots.rollout_size(data["layers"], words, masks, 2)
+    assert Image.open(sample_site / "cat" / "Rollout.png").size == \
+        (60 + len(words) * cell + 90, panels * 2 * (data["layers"] * cell + 34) + label + 10)

@@ -293,7 +293,8 @@ def test_stat_maps_show_every_heads_statistic_in_its_colour(sample):
     tables = [t for _, _, t in tables]
     assert [re.search(r"<caption>(.*?)</caption>", t)[1] for t in tables] == \
         [escape(stat.label, quote=False) for stat in site.MAPS]
-    assert [stat.key for stat in site.MAPS] == ["prev", "next", "self", "cls", "sep", "punct", "breadth"]
+    assert [stat.key for stat in site.MAPS] == ["prev", "next", "self", "cls", "sep", "cls_norm", "sep_norm", "punct",
+                                                "breadth"]
     ln_t = math.log(len(data["tokens"]))
     for stat, table in zip(site.MAPS, tables):
         cells = re.findall(r'<td class="c(\d+)">([^<]*)</td>', table)
@@ -346,3 +347,22 @@ def test_every_page_has_a_plain_title_and_one_main(sample):
         title = re.search(r"<title>(.*?)</title>", html, re.S)[1]
         assert "<" not in title and title.endswith(" · BERT attention gallery"), (page, title[:80])
         assert html.count("<main") == 1 and html.count("<h1") == 1, page
+
+
+def test_the_per_layer_plot_shows_the_special_tokens_by_weights_and_by_value_norms(sample_site):
+    """Issue 25: the heads page's plot has the shares by weights and by value norms together (the page says which
+    line is which); a statistic measured in no layer (a family without value norms) is left out, legend too."""
+    from bertgallery import heads, plots
+    html = (sample_site / names.HEADS / names.PAGE).read_text(encoding="utf-8")
+    alt = re.search(r'<img src="per-layer.png" alt="([^"]*)"', html)[1]
+    assert all(escape(heads.STATISTICS[heads.INDEX[k]].label, quote=True) in alt
+               for k in ("cls", "sep", "cls_norm", "sep_norm"))
+    assert "dashed" in html and "value norms" in html
+    means = np.array([[0.5, 0.3, 0.1, 0.2, 0.1], [0.6, 0.2, 0.1, 0.1, 0.05]])
+    labels = [heads.STATISTICS[heads.INDEX[k]].label for k in site.LAYER_PLOT_KEYS]
+    drawn = plots.render_layer_plot(means, labels, site.LAYER_PLOT_SIZE, site.LAYER_PLOT_STYLES)
+    weights_only = plots.render_layer_plot(means[:, :3], labels[:3], site.LAYER_PLOT_SIZE, site.LAYER_PLOT_STYLES)
+    assert drawn != weights_only
+    unmeasured = means.copy()
+    unmeasured[:, 3:] = np.nan
+    assert plots.render_layer_plot(unmeasured, labels, site.LAYER_PLOT_SIZE, site.LAYER_PLOT_STYLES) == weights_only
