@@ -184,18 +184,32 @@ def lock(out: Path, wait: bool):
         os.close(fd)  # closing releases the lock
 
 
+def _leftover_json(path: Path, limit: int):
+    """A JSON file of a folder left beside the output: a regular file (never a link, a named pipe or a device,
+    which could block or never end) of at most `limit` bytes, else ValueError."""
+    if not cache.regular_file(path):
+        raise ValueError(f"{path} is not a regular file")
+    data = read_regular(path, limit, str(path))
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit} bytes")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply") from None
+
+
 def _ours(folder: Path, out: Path) -> bool:
     if os.path.islink(folder) or not folder.is_dir():
         return False
     try:
-        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        marker = _leftover_json(folder / MARKER, 4096)
         if isinstance(marker, dict) and marker.get("output") == out.name:
             return True
-    except (OSError, ValueError):
+    except (OSError, ValueError, ConfigError):
         pass
     try:
-        return Manifest.from_json(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))) is not None
-    except (OSError, ValueError, RecursionError):
+        return Manifest.from_json(_leftover_json(folder / MANIFEST, MAX_MANIFEST_BYTES)) is not None
+    except (OSError, ValueError, ConfigError):
         return False
 
 
@@ -230,8 +244,8 @@ def _bare(folder: Path, out: Path) -> bool:
             return True
         if inside != [MARKER] or not cache.regular_file(folder / MARKER):
             return False
-        marker = json.loads((folder / MARKER).read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
+        marker = _leftover_json(folder / MARKER, 4096) if os.lstat(folder / MARKER).st_size else {}
+    except (OSError, ValueError, ConfigError):
         return True  # a marker that cannot be read is no other build's
     return not isinstance(marker, dict) or marker.get("output") in (None, out.name)
 

@@ -81,6 +81,32 @@ def test_cleanup_takes_only_marked_leftovers(cfg, tmp_path, tiny_bert):
     assert (unmarked / "keep.txt").exists() and other.exists() and not marked.exists()
 
 
+def test_cleanup_reads_no_pipe_device_or_link_in_a_leftover(tmp_path):
+    """A staging-named folder whose marker is a named pipe, or whose manifest.json is a link to /dev/zero:
+    cleanup used to wait on the pipe forever and read /dev/zero until memory ran out. Neither is ours: left."""
+    import threading
+    site = tmp_path / "site"
+    stem = output._stem(site)
+    piped = tmp_path / f"{stem}-build-5"
+    piped.mkdir()
+    os.mkfifo(piped / output.MARKER)
+    (piped / "keep.txt").write_text("precious")
+    endless = tmp_path / f"{stem}-build-6"
+    endless.mkdir()
+    (endless / names.MANIFEST).symlink_to("/dev/zero")
+    (endless / "keep.txt").write_text("precious")
+    linked = tmp_path / f"{stem}-old-7"  # a marker through a link is not a marker
+    linked.mkdir()
+    (tmp_path / "elsewhere.json").write_text(json.dumps({"output": "site", "pid": 7}))
+    (linked / output.MARKER).symlink_to(tmp_path / "elsewhere.json")
+    (linked / "keep.txt").write_text("precious")
+    worker = threading.Thread(target=output.cleanup, args=(site,), daemon=True)
+    worker.start()
+    worker.join(timeout=60)  # a bound on a hang, not a timing: it returns at once
+    assert not worker.is_alive()
+    assert all((folder / "keep.txt").read_text() == "precious" for folder in (piped, endless, linked))
+
+
 def test_an_old_site_whose_swap_was_cut_short_is_put_back(cfg, tmp_path, tiny_bert):
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 0
