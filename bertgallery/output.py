@@ -86,14 +86,14 @@ def read_manifest(out: Path) -> Manifest | None:
     if not before_3(data) and (not isinstance(data, dict) or data.get("tool") != TOOL):
         raise foreign
     manifest = Manifest.from_json(data)
-    if manifest is None and data.get("version") == VERSION:
-        raise ConfigError(f"{path} is damaged (it is not what this tool writes): delete {out} and build again")
-    # a manifest of another version (before_3, or a later one) says nothing this version can check: only files
-    # named as this tool names its outputs may go
+    # a manifest of another version (before_3, or a later one) or a damaged one says nothing this version can
+    # check: only files named as this tool names its outputs may go
     strangers = _strangers(out, manifest.files() if manifest else None)
     if strangers:
         raise ConfigError(f"{out / strangers[0]} was not made by this tool: move it out of {out}, which every build "
                           "replaces whole" + (f" ({len(strangers) - 1} more such)" if len(strangers) > 1 else ""))
+    if manifest is None and data.get("version") == VERSION:  # named after any stranger: this says delete it all
+        raise ConfigError(f"{path} is damaged (it is not what this tool writes): delete {out} and build again")
     return manifest
 
 

@@ -128,6 +128,10 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     (v2_site / "photos" / "holiday.jpg").write_text("precious")
     for name in ("NOTES.md", "CNAME", "thesis.tex"):
         (v2_site / name).write_text("precious")
+    # a damaged manifest of ours, beside a person's file: the message said to delete the folder, file and all
+    damaged_site = tmp_path / "damaged-site"
+    shutil.copytree(tampered_extra, damaged_site)
+    (damaged_site / "NOTES.md").write_text("precious")
     later_site = tmp_path / "later-site"
     later_site.mkdir()
     (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 5}))
@@ -140,7 +144,7 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     manifest["pages"]["thesis.tex"] = hashlib.sha256(b"precious").hexdigest()
     (listed / "manifest.json").write_text(json.dumps(manifest))
     return {"web_app": web_app, "tampered_list": tampered_list, "tampered_extra": tampered_extra,
-            "v2_site": v2_site, "later_site": later_site, "listed_site": listed}
+            "v2_site": v2_site, "later_site": later_site, "listed_site": listed, "damaged_site": damaged_site}
 
 
 @pytest.mark.parametrize("path", sorted(BAD.glob("*.yaml")), ids=lambda p: p.stem)
@@ -165,7 +169,7 @@ def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(path.parent)
     untouched = [old_site, foreign] + [values[k] for k in ("web_app", "tampered_list", "tampered_extra", "v2_site",
-                                                           "later_site", "listed_site")]
+                                                           "later_site", "listed_site", "damaged_site")]
     before = [file_hashes(f) for f in untouched]
     with pytest.raises(SystemExit) if "--port" in args else contextlib.nullcontext() as exited:
         assert generate.main([header.get("config", path.name).format(**values), "--quiet", *args]) == 2
