@@ -322,6 +322,34 @@ def test_interrupted_builds_leave_the_old_site_whole(tiny_bert, tmp_path):
     assert (out / "s1" / "index.html").exists()
 
 
+EARLY_SIGNAL = """
+import builtins, os, runpy, signal, sys
+real, sig = builtins.__import__, getattr(signal, sys.argv[1])
+def signalled(name, *args, **kwargs):
+    if name == "bertgallery.cli":  # as generate.py starts importing the command line (a second or more)
+        builtins.__import__ = real
+        os.kill(os.getpid(), sig)
+    return real(name, *args, **kwargs)
+builtins.__import__ = signalled
+sys.argv = ["generate.py", "--text", "A [MASK] sat."]
+runpy.run_path("generate.py", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("sig, rc, line", [("SIGTERM", 143, "stopped by SIGTERM: the previous site is unchanged"),
+                                           ("SIGHUP", 129, "stopped by SIGHUP: the previous site is unchanged"),
+                                           ("SIGINT", 130, "interrupted: the previous site is unchanged")])
+def test_a_signal_while_the_command_line_is_imported_is_one_line(sig, rc, line):
+    """Before the command line set its handlers (its imports take a second or more) SIGTERM ended the process
+    silently and Ctrl-C printed a traceback."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    r = subprocess.run([sys.executable, "-c", EARLY_SIGNAL, sig], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert (r.returncode, r.stderr) == (rc, line + "\n")
+
+
 # ---------------------------------------------------------------- bounds before work
 def test_huge_inputs_fail_at_once_with_one_line(tmp_path, capsys, tiny_bert, monkeypatch):
     """A 50 MB sentence file and a 30,000-character sentence are refused before any model is looked at (so
