@@ -26,6 +26,9 @@ PREFIX = ".bertgallery-"
 MARKER = ".bertgallery-staging"  # inside a staging folder until it is swapped in
 PROJECT = Path(__file__).resolve().parent.parent
 MAX_MANIFEST_BYTES = 256_000_000  # 2,000 sentences of a 384-head model list about 80 MB
+# values in it (counted as commas before it is parsed): those 80 MB hold 1.6 million, and each costs json.loads
+# up to 70 bytes, so that 256 MB of "[]," are refused at once instead of taking 6 GB to parse
+MAX_MANIFEST_VALUES = 6_000_000
 
 
 class Busy(Exception):
@@ -80,7 +83,10 @@ def read_manifest(out: Path) -> Manifest | None:
     if os.path.islink(path) or not path.is_file():
         raise foreign
     try:
-        data = json.loads(read_regular(path, MAX_MANIFEST_BYTES, f"{path} (the previous build's manifest)"))
+        raw = read_regular(path, MAX_MANIFEST_BYTES, f"{path} (the previous build's manifest)")
+        if raw.count(b",") > MAX_MANIFEST_VALUES:
+            raise foreign
+        data = json.loads(raw)
     except (OSError, ValueError, RecursionError):
         raise foreign from None
     if not before_3(data) and (not isinstance(data, dict) or data.get("tool") != TOOL):

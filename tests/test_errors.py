@@ -403,6 +403,21 @@ def build_limited(limit: int, *args, stdin: str = "") -> tuple[int, str, int]:
     return code, "\n".join(printed), peak
 
 
+def test_a_manifest_of_millions_of_values_is_refused_before_it_is_parsed(tmp_path, tiny_bert):
+    """100 MB of empty lists in a folder's manifest.json (within its 256 MB bound): json.loads built 33 million
+    lists, a MemoryError traceback under a 2 GB address-space limit. Now it is not ours, in one line."""
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"tool": "bert-attention-gallery", "version": 5, "x": [' + "[]," * 33_000_000
+                                       + "[]]}")
+    (out / "index.html").write_text("x")
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("sentences:\n  - A [MASK] sat.\n")
+    code, err, peak = build_limited(2 * 2**30, cfg, "--out", out, "--model", tiny_bert)
+    assert (code, err) == (2, f"error: output folder {out} already holds files this tool did not make; choose an "
+                              "empty or new folder with --out")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["100 masks in 502 tokens, BERT-base's shape", "1,536 heads"])
 def test_the_largest_inputs_within_the_bounds_build_in_bounded_memory(case, tmp_path):
