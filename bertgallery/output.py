@@ -66,6 +66,9 @@ def _target(out: Path) -> Path:
         raise ConfigError(f"output path {out} is a file, not a folder")
     if not out.parent.is_dir():
         raise ConfigError(f"output path {out}: {out.parent} is not an existing folder")
+    if os.path.ismount(out):  # a Docker volume, a disk: renaming it fails (EBUSY), after all the work
+        raise CannotWrite(f"output path {out} is a mount point, which a build cannot swap a new site into; build "
+                          f"into a folder inside it (--out {out / 'site'})")
     if not os.access(out.parent, os.W_OK):
         raise CannotWrite(f"output path {out}: cannot write in {out.parent}")
     return out

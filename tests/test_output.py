@@ -128,6 +128,20 @@ def test_out_through_a_symbolic_link_builds_in_its_target(cfg, tmp_path, tiny_be
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["link", "real", "s.yaml"]
 
 
+@pytest.mark.skipif(not os.path.ismount("/dev/shm"), reason="needs a mount point: /dev/shm is one on Linux")
+def test_a_mount_point_is_refused_before_any_work(cfg, tmp_path, tiny_bert, capsys):
+    """A mount point (a Docker volume given as --out) cannot be renamed: the build ran the model, then failed at
+    the swap with 'Device or resource busy'. Now it fails first, saying what to do (exit 1: the machine's)."""
+    link = tmp_path / "volume"
+    link.symlink_to("/dev/shm")  # a link to it builds into its target: the mount point itself
+    before = sorted(os.listdir("/dev/shm"))
+    assert gen(cfg, link, tiny_bert) == 1
+    err = capsys.readouterr().err
+    assert err == "error: output path /dev/shm is a mount point, which a build cannot swap a new site into; build " \
+                  "into a folder inside it (--out /dev/shm/site)\n"
+    assert sorted(os.listdir("/dev/shm")) == before and not list(Path("/dev").glob(".bertgallery-*"))
+
+
 def test_a_dangling_link_is_refused(cfg, tmp_path, tiny_bert, capsys):
     (tmp_path / "link").symlink_to(tmp_path / "nowhere")
     assert gen(cfg, tmp_path / "link", tiny_bert) == 2
