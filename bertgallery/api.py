@@ -17,6 +17,8 @@ call with the same settings, or pass one in (model=bertgallery.api.load("...")).
 from __future__ import annotations
 
 import functools
+import operator
+import os
 import reprlib
 import secrets
 from dataclasses import dataclass
@@ -46,6 +48,18 @@ def _check(name: str, value, kind, what: str) -> None:
         raise BadArgumentType(f"{name} must be {what}, not {type(value).__name__} {shown}")
 
 
+def _whole(name: str, value) -> int:
+    """A whole number: an int or what stands for one (numpy's integers, as an argmax gives), never a bool,
+    a float or text."""
+    try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        _check(name, value, int, "a whole number")
+        raise
+
+
 def _checked(function):
     """Every mistake in a call's arguments, whatever stage finds it (a model folder that does not exist, a
     sentence too long for the model), as a ValueError or TypeError in one line, as the command line says it."""
@@ -61,6 +75,10 @@ def _checked(function):
 
 
 def _model_spec(spec, fallback, allow_pickle, device, hub_timeout) -> str:
+    if isinstance(spec, os.PathLike):  # a pathlib.Path is a folder, even one named like org/name
+        spec = os.fspath(spec)
+        if isinstance(spec, str) and not os.path.isabs(spec):
+            spec = os.path.join(".", spec)
     _check("model", spec, str, "a hub id, a model folder or 'offline' (text), or a model from bertgallery.api.load")
     check_unicode(spec, "model")
     if not spec.strip():
@@ -141,8 +159,7 @@ class Analysis:
     def head(self, layer: int, head: int) -> HeadPicture:
         """Layer `layer`, head `head` (1-based) as the site's PNG."""
         from . import names, render
-        _check("layer", layer, int, "a whole number")
-        _check("head", head, int, "a whole number")
+        layer, head = _whole("layer", layer), _whole("head", head)
         if not (1 <= layer <= self.result.layers and 1 <= head <= self.result.heads_per_layer):
             raise ValueError(f"this model has {self.result.layers} layers of {self.result.heads_per_layer} heads, "
                              f"so there is no layer {layer}, head {head}")
@@ -179,7 +196,7 @@ def analyse(text: str, model: str | models.Model = DEFAULT_MODEL, top_k: int = D
     from . import measure
     _check("the sentence", text, str, "text")
     text = check_text(text, "the sentence")
-    _check("top_k", top_k, int, "a whole number")
+    top_k = _whole("top_k", top_k)
     check_top_k(top_k, "top_k")
     _check("colormap", colormap, str, "the name of a matplotlib colour map")
     check_colormap(colormap, "colormap")

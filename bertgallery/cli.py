@@ -129,6 +129,12 @@ def main(argv=None) -> int:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
             return 141  # as a process killed by SIGPIPE
+        except OSError as e:  # _main's own OSErrors are caught there: this is standard output (a full disk)
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            print(f"error: could not write to standard output: {e.strerror or e}; the site itself is built",
+                  file=sys.stderr)
+            return 1
 
 
 def _main(args: argparse.Namespace) -> int:

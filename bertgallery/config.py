@@ -30,6 +30,7 @@ MAX_CHARS = 20_000  # per sentence: far more than any model's 512 tokens, and ch
 # gallery sentences, each with its pages and pictures: GitHub Pages' 1 GB holds about 1,100 of BERT-base's and
 # 2,200 of the offline model's; statistics over more sentences are what a corpus is for
 MAX_SENTENCES = 2_000
+MAX_TITLE = 200  # a title is written on the gallery's page and on every head's page (up to 1,536 of them)
 MAX_MASKS = 100  # a sentence's: each is a ranked table, a map of its heads' importance and a backward pass
 MAX_NODES = 50_000  # YAML values in a sentences file: 2,000 sentences with all four keys are 18,000
 MAX_CORPUS_BYTES = 200_000_000  # all corpus files together
@@ -67,6 +68,13 @@ class Line:
     text: str
     file: str  # as the user named it
     number: int  # 1-based line number in that file
+
+
+def shown(text: str, quoted: bool = True, width: int = 80) -> str:
+    """A name the user gave, for a one-line message: at most `width` characters of it (a 5 MB colour map name
+    made a 5 MB line)."""
+    cut = text[:width] + ("…" if len(text) > width else "")
+    return repr(cut) if quoted else cut
 
 
 def special(path, mode: int) -> str:
@@ -161,7 +169,7 @@ class Budget:
 def read_corpus(path: Path, name: str, budget: Budget | None = None) -> list[Line]:
     """The sentences of one corpus file: one a line, blank lines and lines starting with # left out; what it
     takes is taken from `budget`."""
-    culprit = f"corpus file {name}"
+    culprit = f"corpus file {shown(name, quoted=False)}"
     budget = budget or Budget(MAX_CORPUS_BYTES, MAX_CORPUS_LINES)
     try:
         with open_regular(path, culprit) as f:
@@ -239,9 +247,9 @@ def _where(path: Path, node) -> str:
 
 
 def _unknown(path: Path, node, key: str, allowed) -> ConfigError:
-    close = difflib.get_close_matches(key, allowed, n=1)
+    close = difflib.get_close_matches(key, allowed, n=1) if len(key) < 100 else []
     hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
-    return ConfigError(f"{_where(path, node)}: unknown key {key!r}{hint}")
+    return ConfigError(f"{_where(path, node)}: unknown key {shown(key)}{hint}")
 
 
 def _pairs(path: Path, node) -> list[tuple[str, object, object]]:
@@ -249,10 +257,12 @@ def _pairs(path: Path, node) -> list[tuple[str, object, object]]:
     seen: dict[str, int] = {}
     pairs = []
     for key_node, value_node in node.value:
-        key = str(key_node.value)
         line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError(f"{path}:{line}: a key must be a plain name, not a list or a mapping")
+        key = str(key_node.value)
         if key in seen:
-            raise ConfigError(f"{path}:{line}: {key!r} appears twice (lines {seen[key]} and {line}); "
+            raise ConfigError(f"{path}:{line}: {shown(key)} appears twice (lines {seen[key]} and {line}); "
                               "the second would silently replace the first")
         seen[key] = line
         pairs.append((key, key_node, value_node))
@@ -268,7 +278,7 @@ def _check_tags(path: Path, root) -> None:
             continue
         seen.add(id(node))
         if node.tag not in STANDARD_TAGS:
-            raise ConfigError(f"{_where(path, node)}: the YAML tag {node.tag!r} is not allowed here; "
+            raise ConfigError(f"{_where(path, node)}: the YAML tag {shown(node.tag)} is not allowed here; "
                               "write plain values")
         if isinstance(node, yaml.MappingNode):
             todo += [n for pair in node.value for n in pair]
@@ -322,6 +332,10 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
             values[key] = "" if value_node.tag.endswith(":null") else _scalar(path, value_node, f"'{key}'", str)
         if "text" not in values:
             raise ConfigError(f"{path}:{line}: sentence {index} has no 'text'")
+        if len(values.get("title", "")) > MAX_TITLE:
+            raise ConfigError(f"{path}:{line}: sentence {index}'s 'title' is {len(values['title']):,} characters long; "
+                              f"at most {MAX_TITLE} (every head's page names each sentence by its title; "
+                              "a 'note' may be longer)")
         text = values["text"]
     else:
         text = _scalar(path, node, f"sentence {index}", str)
@@ -464,7 +478,7 @@ def load(path: Path) -> Config:
             cfg.importance = _scalar(path, value_node, "'importance'", str)
             if cfg.importance not in IMPORTANCE:
                 raise ConfigError(f"{_where(path, value_node)}: 'importance' must be one of {', '.join(IMPORTANCE)}, "
-                                  f"not {cfg.importance!r}")
+                                  f"not {shown(cfg.importance)}")
         else:
             sentences_node = value_node
     check_top_k(cfg.top_k, f"{path}: 'top_k'")
@@ -542,8 +556,9 @@ def _corpus(cfg: Config, node) -> None:
             raise ConfigError(f"{_where(cfg.path, item)}: {e}") from None
         cfg.corpus_files.append(path)
     for name, names in again.items():
-        print(f"note: {_where(cfg.path, node)}: 'corpus' names the file {name} {len(names) + 1} times (as "
-              f"{', '.join(dict.fromkeys([name, *names]))}); it is counted once", file=sys.stderr)
+        print(f"note: {_where(cfg.path, node)}: 'corpus' names the file {shown(name, quoted=False)} {len(names) + 1} "
+              f"times (as {', '.join(shown(n, quoted=False) for n in dict.fromkeys([name, *names]))}); it is counted "
+              "once", file=sys.stderr)
 
 
 def check_top_k(top_k: int, culprit: str) -> None:
@@ -554,6 +569,6 @@ def check_top_k(top_k: int, culprit: str) -> None:
 def check_colormap(name: str, culprit: str) -> None:
     from matplotlib import colormaps
     if name not in colormaps:
-        close = difflib.get_close_matches(name, list(colormaps), n=1)
+        close = difflib.get_close_matches(name, list(colormaps), n=1) if len(name) < 100 else []
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"{culprit}: unknown matplotlib colormap {name!r}{hint}")
+        raise ConfigError(f"{culprit}: unknown matplotlib colormap {shown(name)}{hint}")

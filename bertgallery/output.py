@@ -26,6 +26,9 @@ PREFIX = ".bertgallery-"
 MARKER = ".bertgallery-staging"  # inside a staging folder until it is swapped in
 PROJECT = Path(__file__).resolve().parent.parent
 MAX_MANIFEST_BYTES = 256_000_000  # 2,000 sentences of a 384-head model list about 80 MB
+# values in it (counted as commas before it is parsed): those 80 MB hold 1.6 million, and each costs json.loads
+# up to 70 bytes, so that 256 MB of "[]," are refused at once instead of taking 6 GB to parse
+MAX_MANIFEST_VALUES = 6_000_000
 
 
 class Busy(Exception):
@@ -63,6 +66,9 @@ def _target(out: Path) -> Path:
         raise ConfigError(f"output path {out} is a file, not a folder")
     if not out.parent.is_dir():
         raise ConfigError(f"output path {out}: {out.parent} is not an existing folder")
+    if os.path.ismount(out):  # a Docker volume, a disk: renaming it fails (EBUSY), after all the work
+        raise CannotWrite(f"output path {out} is a mount point, which a build cannot swap a new site into; build "
+                          f"into a folder inside it (--out {out / 'site'})")
     if not os.access(out.parent, os.W_OK):
         raise CannotWrite(f"output path {out}: cannot write in {out.parent}")
     return out
@@ -80,20 +86,23 @@ def read_manifest(out: Path) -> Manifest | None:
     if os.path.islink(path) or not path.is_file():
         raise foreign
     try:
-        data = json.loads(read_regular(path, MAX_MANIFEST_BYTES, f"{path} (the previous build's manifest)"))
+        raw = read_regular(path, MAX_MANIFEST_BYTES, f"{path} (the previous build's manifest)")
+        if raw.count(b",") > MAX_MANIFEST_VALUES:
+            raise foreign
+        data = json.loads(raw)
     except (OSError, ValueError, RecursionError):
         raise foreign from None
     if not before_3(data) and (not isinstance(data, dict) or data.get("tool") != TOOL):
         raise foreign
     manifest = Manifest.from_json(data)
-    if manifest is None and data.get("version") == VERSION:
-        raise ConfigError(f"{path} is damaged (it is not what this tool writes): delete {out} and build again")
-    # a manifest of another version (before_3, or a later one) says nothing this version can check: only files
-    # named as this tool names its outputs may go
+    # a manifest of another version (before_3, or a later one) or a damaged one says nothing this version can
+    # check: only files named as this tool names its outputs may go
     strangers = _strangers(out, manifest.files() if manifest else None)
     if strangers:
         raise ConfigError(f"{out / strangers[0]} was not made by this tool: move it out of {out}, which every build "
                           "replaces whole" + (f" ({len(strangers) - 1} more such)" if len(strangers) > 1 else ""))
+    if manifest is None and data.get("version") == VERSION:  # named after any stranger: this says delete it all
+        raise ConfigError(f"{path} is damaged (it is not what this tool writes): delete {out} and build again")
     return manifest
 
 
@@ -184,18 +193,32 @@ def lock(out: Path, wait: bool):
         os.close(fd)  # closing releases the lock
 
 
+def _leftover_json(path: Path, limit: int):
+    """A JSON file of a folder left beside the output: a regular file (never a link, a named pipe or a device,
+    which could block or never end) of at most `limit` bytes, else ValueError."""
+    if not cache.regular_file(path):
+        raise ValueError(f"{path} is not a regular file")
+    data = read_regular(path, limit, str(path))
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit} bytes")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply") from None
+
+
 def _ours(folder: Path, out: Path) -> bool:
     if os.path.islink(folder) or not folder.is_dir():
         return False
     try:
-        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        marker = _leftover_json(folder / MARKER, 4096)
         if isinstance(marker, dict) and marker.get("output") == out.name:
             return True
-    except (OSError, ValueError):
+    except (OSError, ValueError, ConfigError):
         pass
     try:
-        return Manifest.from_json(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))) is not None
-    except (OSError, ValueError, RecursionError):
+        return Manifest.from_json(_leftover_json(folder / MANIFEST, MAX_MANIFEST_BYTES)) is not None
+    except (OSError, ValueError, ConfigError):
         return False
 
 
@@ -230,8 +253,8 @@ def _bare(folder: Path, out: Path) -> bool:
             return True
         if inside != [MARKER] or not cache.regular_file(folder / MARKER):
             return False
-        marker = json.loads((folder / MARKER).read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
+        marker = _leftover_json(folder / MARKER, 4096) if os.lstat(folder / MARKER).st_size else {}
+    except (OSError, ValueError, ConfigError):
         return True  # a marker that cannot be read is no other build's
     return not isinstance(marker, dict) or marker.get("output") in (None, out.name)
 

@@ -63,7 +63,10 @@ def _json(path: Path):
     text = path.read_text(encoding="utf-8")
     if _LONE.search(text):
         raise ValueError(f"{path} holds a lone surrogate")
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:  # nested deeper than Python's stack: no build writes that either
+        raise ValueError(f"{path} is nested too deeply") from None
 
 
 def plan(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes: cache.FileHashes):
@@ -160,7 +163,7 @@ def _pictures(out: Path, entry: Entry, text: str) -> Reused | None:
                                                            taken.files() | {names.DATA: entry.files[names.DATA]}):
         return None
     try:
-        said = json.loads((out / entry.folder / names.DATA).read_text(encoding="utf-8"))["text"]
+        said = _json(out / entry.folder / names.DATA)["text"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return taken if said == text else None

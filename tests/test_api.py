@@ -2,6 +2,7 @@
 mechanics only."""
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +51,9 @@ def test_a_sentence_is_checked_as_the_site_checks_it(tiny_bert):
     (dict(model=["offline"]), TypeError, "model must be a hub id"),
     (dict(model=" "), ValueError, "model is empty"),
     (dict(model="./no-such-folder"), ValueError, "model folder ./no-such-folder does not exist"),
+    (dict(model=Path("org/no-such-folder")), ValueError, "model folder ./org/no-such-folder does not exist"),
+    (dict(top_k=np.float64(2)), TypeError, "top_k must be a whole number, not float64"),
+    (dict(top_k=np.bool_(True)), TypeError, "top_k must be a whole number, not bool"),
     (dict(colormap=None), TypeError, "colormap must be the name of a matplotlib colour map, not NoneType None"),
     (dict(colormap="virdis"), ValueError, "colormap: unknown matplotlib colormap 'virdis' (did you mean 'viridis'?)"),
     (dict(importance="grad"), ValueError, "importance must be one of gradient, ablation, not 'grad'"),
@@ -87,6 +91,14 @@ def test_a_picture_is_asked_for_by_whole_numbers(tiny_bert):
     for layer, head in ((1.0, 1), (1, "2"), (True, 1)):
         with pytest.raises(TypeError, match="must be a whole number"):
             r.head(layer, head)
+
+
+def test_a_path_and_numpy_integers_are_taken_as_a_folder_and_numbers(tiny_bert):
+    """A pathlib.Path for the model and numpy's integers (an argmax) were refused: not text, not int."""
+    assert isinstance(tiny_bert, Path)
+    r = analyse("A [MASK] sat.", model=tiny_bert, top_k=np.int64(2))
+    assert len(r.masks[0].predictions) == 2
+    assert r.head(np.int64(2), np.int32(3)).name == names.head_png(2, 3)
 
 
 def test_the_model_is_loaded_once_and_pictures_are_the_sites(tiny_bert, sample_site, tmp_path):

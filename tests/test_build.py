@@ -381,3 +381,6 @@ def test_an_edit_made_with_its_hash_is_taken_over_unless_no_page_could_hold_it(b
     assert run(cfg, out).rebuilt == 0 and "Edited by hand." in (out / "a" / "index.html").read_text()
     edit(json.dumps("Edited by hand."), '"Edited \\udce9 by hand."')
     assert run(cfg, out).rebuilt == 1 and "Edited" not in (out / "a" / "index.html").read_text()
+    # nested deeper than Python's stack: a RecursionError traceback, now computed again too
+    edit(json.dumps(filled), "[" * 100_000 + "]" * 100_000)
+    assert run(cfg, out).rebuilt == 1 and filled in (out / "a" / "index.html").read_text()

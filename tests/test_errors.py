@@ -128,6 +128,10 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     (v2_site / "photos" / "holiday.jpg").write_text("precious")
     for name in ("NOTES.md", "CNAME", "thesis.tex"):
         (v2_site / name).write_text("precious")
+    # a damaged manifest of ours, beside a person's file: the message said to delete the folder, file and all
+    damaged_site = tmp_path / "damaged-site"
+    shutil.copytree(tampered_extra, damaged_site)
+    (damaged_site / "NOTES.md").write_text("precious")
     later_site = tmp_path / "later-site"
     later_site.mkdir()
     (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 6}))
@@ -140,7 +144,7 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     manifest["pages"]["thesis.tex"] = hashlib.sha256(b"precious").hexdigest()
     (listed / "manifest.json").write_text(json.dumps(manifest))
     return {"web_app": web_app, "tampered_list": tampered_list, "tampered_extra": tampered_extra,
-            "v2_site": v2_site, "later_site": later_site, "listed_site": listed}
+            "v2_site": v2_site, "later_site": later_site, "listed_site": listed, "damaged_site": damaged_site}
 
 
 @pytest.mark.parametrize("path", sorted(BAD.glob("*.yaml")), ids=lambda p: p.stem)
@@ -165,7 +169,7 @@ def test_bad_config(path, tmp_path, monkeypatch, capsys, tiny_bert, tiny_roberta
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(path.parent)
     untouched = [old_site, foreign] + [values[k] for k in ("web_app", "tampered_list", "tampered_extra", "v2_site",
-                                                           "later_site", "listed_site")]
+                                                           "later_site", "listed_site", "damaged_site")]
     before = [file_hashes(f) for f in untouched]
     with pytest.raises(SystemExit) if "--port" in args else contextlib.nullcontext() as exited:
         assert generate.main([header.get("config", path.name).format(**values), "--quiet", *args]) == 2
@@ -318,6 +322,34 @@ def test_interrupted_builds_leave_the_old_site_whole(tiny_bert, tmp_path):
     assert (out / "s1" / "index.html").exists()
 
 
+EARLY_SIGNAL = """
+import builtins, os, runpy, signal, sys
+real, sig = builtins.__import__, getattr(signal, sys.argv[1])
+def signalled(name, *args, **kwargs):
+    if name == "bertgallery.cli":  # as generate.py starts importing the command line (a second or more)
+        builtins.__import__ = real
+        os.kill(os.getpid(), sig)
+    return real(name, *args, **kwargs)
+builtins.__import__ = signalled
+sys.argv = ["generate.py", "--text", "A [MASK] sat."]
+runpy.run_path("generate.py", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("sig, rc, line", [("SIGTERM", 143, "stopped by SIGTERM: the previous site is unchanged"),
+                                           ("SIGHUP", 129, "stopped by SIGHUP: the previous site is unchanged"),
+                                           ("SIGINT", 130, "interrupted: the previous site is unchanged")])
+def test_a_signal_while_the_command_line_is_imported_is_one_line(sig, rc, line):
+    """Before the command line set its handlers (its imports take a second or more) SIGTERM ended the process
+    silently and Ctrl-C printed a traceback."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    r = subprocess.run([sys.executable, "-c", EARLY_SIGNAL, sig], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert (r.returncode, r.stderr) == (rc, line + "\n")
+
+
 # ---------------------------------------------------------------- bounds before work
 def test_huge_inputs_fail_at_once_with_one_line(tmp_path, capsys, tiny_bert, monkeypatch):
     """A 50 MB sentence file and a 30,000-character sentence are refused before any model is looked at (so
@@ -369,6 +401,21 @@ def build_limited(limit: int, *args, stdin: str = "") -> tuple[int, str, int]:
     *printed, last = r.stderr.splitlines() or [""]
     code, peak = map(int, last.split()) if r.returncode == 0 and len(last.split()) == 2 else (r.returncode, 0)
     return code, "\n".join(printed), peak
+
+
+def test_a_manifest_of_millions_of_values_is_refused_before_it_is_parsed(tmp_path, tiny_bert):
+    """100 MB of empty lists in a folder's manifest.json (within its 256 MB bound): json.loads built 33 million
+    lists, a MemoryError traceback under a 2 GB address-space limit. Now it is not ours, in one line."""
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"tool": "bert-attention-gallery", "version": 5, "x": [' + "[]," * 33_000_000
+                                       + "[]]}")
+    (out / "index.html").write_text("x")
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("sentences:\n  - A [MASK] sat.\n")
+    code, err, peak = build_limited(2 * 2**30, cfg, "--out", out, "--model", tiny_bert)
+    assert (code, err) == (2, f"error: output folder {out} already holds files this tool did not make; choose an "
+                              "empty or new folder with --out")
 
 
 @pytest.mark.slow

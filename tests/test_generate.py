@@ -267,3 +267,18 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tiny_bert, tmp_path,
     assert generate.main(["--text", "A [MASK] sat.", "--model", str(tiny_bert), "--out", str(tmp_path / "site"),
                           "--quiet"]) == 141
     assert capsys.readouterr().err == "" and (tmp_path / "site" / "index.html").exists()
+
+
+def test_standard_output_on_a_full_disk_is_one_line(tiny_bert, tmp_path):
+    """--text ... > pred.txt on a full disk (here /dev/full): the predictions' print raised an OSError traceback
+    after the build, outside the command line's error handling."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--text", "A [MASK] sat.", "--model",
+                            str(tiny_bert), "--out", str(tmp_path / "site"), "--quiet"], cwd=tmp_path, stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=600)
+    assert (r.returncode, r.stderr) == (1, "error: could not write to standard output: No space left on device; "
+                                           "the site itself is built\n")
+    assert (tmp_path / "site" / "index.html").exists()

@@ -84,6 +84,32 @@ def test_cleanup_takes_only_marked_leftovers(cfg, tmp_path, tiny_bert):
     assert (unmarked / "keep.txt").exists() and other.exists() and not marked.exists()
 
 
+def test_cleanup_reads_no_pipe_device_or_link_in_a_leftover(tmp_path):
+    """A staging-named folder whose marker is a named pipe, or whose manifest.json is a link to /dev/zero:
+    cleanup used to wait on the pipe forever and read /dev/zero until memory ran out. Neither is ours: left."""
+    import threading
+    site = tmp_path / "site"
+    stem = output._stem(site)
+    piped = tmp_path / f"{stem}-build-5"
+    piped.mkdir()
+    os.mkfifo(piped / output.MARKER)
+    (piped / "keep.txt").write_text("precious")
+    endless = tmp_path / f"{stem}-build-6"
+    endless.mkdir()
+    (endless / names.MANIFEST).symlink_to("/dev/zero")
+    (endless / "keep.txt").write_text("precious")
+    linked = tmp_path / f"{stem}-old-7"  # a marker through a link is not a marker
+    linked.mkdir()
+    (tmp_path / "elsewhere.json").write_text(json.dumps({"output": "site", "pid": 7}))
+    (linked / output.MARKER).symlink_to(tmp_path / "elsewhere.json")
+    (linked / "keep.txt").write_text("precious")
+    worker = threading.Thread(target=output.cleanup, args=(site,), daemon=True)
+    worker.start()
+    worker.join(timeout=60)  # a bound on a hang, not a timing: it returns at once
+    assert not worker.is_alive()
+    assert all((folder / "keep.txt").read_text() == "precious" for folder in (piped, endless, linked))
+
+
 def test_an_old_site_whose_swap_was_cut_short_is_put_back(cfg, tmp_path, tiny_bert):
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 0
@@ -103,6 +129,20 @@ def test_out_through_a_symbolic_link_builds_in_its_target(cfg, tmp_path, tiny_be
     assert (target / "index.html").exists() and (target / "a" / "data.json").exists()
     assert gen(cfg, link, tiny_bert, "--force") == 0
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["link", "real", "s.yaml"]
+
+
+@pytest.mark.skipif(not os.path.ismount("/dev/shm"), reason="needs a mount point: /dev/shm is one on Linux")
+def test_a_mount_point_is_refused_before_any_work(cfg, tmp_path, tiny_bert, capsys):
+    """A mount point (a Docker volume given as --out) cannot be renamed: the build ran the model, then failed at
+    the swap with 'Device or resource busy'. Now it fails first, saying what to do (exit 1: the machine's)."""
+    link = tmp_path / "volume"
+    link.symlink_to("/dev/shm")  # a link to it builds into its target: the mount point itself
+    before = sorted(os.listdir("/dev/shm"))
+    assert gen(cfg, link, tiny_bert) == 1
+    err = capsys.readouterr().err
+    assert err == "error: output path /dev/shm is a mount point, which a build cannot swap a new site into; build " \
+                  "into a folder inside it (--out /dev/shm/site)\n"
+    assert sorted(os.listdir("/dev/shm")) == before and not list(Path("/dev").glob(".bertgallery-*"))
 
 
 def test_a_dangling_link_is_refused(cfg, tmp_path, tiny_bert, capsys):
