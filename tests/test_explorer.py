@@ -13,7 +13,8 @@ import shutil
 import numpy as np
 import pytest
 
-from bertgallery import api, colours, names, site, views
+from bertgallery import api, colours, names, site
+from bertgallery.views import VIEW_PREFIX
 from conftest import ROOT, working_folder
 from test_browser import AXE, CHROMIUM, open_page, state  # noqa: F401  (skips where Chromium is missing)
 
@@ -93,7 +94,7 @@ def write_page(folder, views, models=None, body=""):
     scripts = ""
     for k, v in enumerate(views):
         (page / f"view-{k}.js").write_text(
-            f"{views.VIEW_PREFIX}{json.dumps(v)});\n", encoding="utf-8")
+            f"{VIEW_PREFIX}{json.dumps(v)});\n", encoding="utf-8")
         scripts += f'<script src="view-{k}.js"></script>\n'
     attr = json.dumps(models).replace("&", "&amp;").replace('"', "&quot;")
     (page / "index.html").write_text(f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -171,8 +172,8 @@ def test_the_sites_view_data_is_the_contract(sample_site):
     """view-data.js pushes one view with every field of the contract (docs/explorer.md), null where a feature
     does not apply; the sentence page names its model for the explorer and loads the view before attention.js."""
     text = (sample_site / "cat" / names.VIEW_DATA).read_text(encoding="utf-8")
-    assert text.startswith(views.VIEW_PREFIX) and text.endswith(");\n")
-    view = json.loads(text.removeprefix(views.VIEW_PREFIX).removesuffix(");\n"))
+    assert text.startswith(VIEW_PREFIX) and text.endswith(");\n")
+    view = json.loads(text.removeprefix(VIEW_PREFIX).removesuffix(");\n"))
     assert set(view) == {"model", "tokens", "layers", "heads", "special", "segments", "attention", "scale", "norms",
                          "contributions", "colors", "light", "names", "tags", "headColours", "default"}
     assert (view["model"], view["segments"]) == ("./tiny-model", None)

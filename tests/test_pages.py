@@ -23,7 +23,7 @@ def test_workflow_builds_and_deploys_the_site():
     assert deploy["environment"]["name"] == "github-pages" and deploy["needs"] == "build"
     assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages")
     # the workflow builds the shipped sentences.yaml, which names bert-base-uncased
-    assert config.load(ROOT / "sentences.yaml").model == "bert-base-uncased"
+    assert config.load(ROOT / "sentences.yaml").models == ["bert-base-uncased"]
 
 
 def test_no_underscore_folders_that_jekyll_would_hide():
