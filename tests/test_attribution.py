@@ -196,7 +196,11 @@ def test_each_family_gives_importance_and_rollout_in_the_pipeline(fixture, reque
     # the model is left as it was: no hooks, no gradients, the same predictions
     assert not torch.is_grad_enabled()
     assert not any(m._forward_pre_hooks for m in net.modules())
-    assert model.predict(loaded, text, top_k=3).masks == result.masks
+    again = model.predict(loaded, text, top_k=3).masks
+    assert [(m.index, m.target, m.predictions) for m in again] == \
+        [(m.index, m.target, m.predictions) for m in result.masks]
+    for m, before in zip(again, result.masks):  # and the same contributions (issue 25)
+        np.testing.assert_array_equal(m.contribution_rollout, before.contribution_rollout)
 
 
 def test_an_unsupported_family_gets_a_one_line_reason():
