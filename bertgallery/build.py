@@ -54,9 +54,11 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         old = None if options.force else old
         resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes, options.hub_timeout)
         identity, (reused, counted, todo) = resolved.identity, reuse.plan(cfg, resolved.identity, old, out, hashes)
-        from . import plots, render  # matplotlib; the workers fork before torch starts its threads
+        from . import parser, plots, render  # matplotlib; the workers fork before torch starts its threads
         drawing = any(s.slug not in reused for s in todo)  # the others take over their pictures
-        with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers:
+        parsing = bool(todo) or bool(cfg.corpus and counted is None)  # spaCy loads while the model does
+        with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers, \
+                parser.Background(render.process() if parsing and render.PROCESSES > 1 else None):
             info, files, results, counted_now, images = None, {}, {}, 0, 0
             if todo or (cfg.corpus and counted is None):
                 loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout)

@@ -275,6 +275,14 @@ class Pending:
 PROCESSES = min(os.cpu_count() or 1, 4)  # that draw a build's head PNGs; 1 draws them in the build's process
 
 
+def process() -> ProcessPoolExecutor:
+    """A pool of one process like the workers (signals left to the build, gone when it is), forked now."""
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start,
+                               initargs=(os.getpid(),))
+    pool.submit(abs, 0).result()
+    return pool
+
+
 class Workers:
     """The processes that draw head PNGs, forked before torch starts its threads:
     `with render.Workers() as w: pending = w.heads(...); ...; pngs = pending.get()`. Each process has a queue
@@ -286,11 +294,7 @@ class Workers:
 
     def __enter__(self) -> "Workers":
         if self.processes > 1:
-            self.pools = [ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
-                                              initializer=_worker_start, initargs=(os.getpid(),))
-                          for _ in range(self.processes)]
-            for pool in self.pools:  # fork them all now, while no thread runs
-                pool.submit(abs, 0).result()
+            self.pools = [process() for _ in range(self.processes)]  # forked now, while no thread runs
         return self
 
     def __exit__(self, kind, *_):
