@@ -20,8 +20,27 @@ STATISTICS_PAGE = "statistics.html"  # in HEADS: what every number means
 LAYER_PLOT = "per-layer.png"
 LAYER_PLOT_NARROW = "per-layer-narrow.png"  # the same plot laid out for a phone
 CORPUS = "corpus.json"  # in HEADS: the corpus's counts, kept for the next build
-RESERVED = (HEADS, STATIC)  # sentence folders may not take these names
-SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # a sentence folder's name, as config.slugify makes it
+COMPARE = "compare"  # the folder of the pages that compare two models, one folder a pair
+COMPARE_DATA = "compare.json"  # in a pair's folder: its numbers, kept for the next build
+COMPARE_PLOT = "per-layer.png"  # in a pair's folder: both models' per-layer curves in one plot
+RESERVED = (HEADS, STATIC, COMPARE)  # sentence folders may not take these names
+SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # a sentence folder's name, as config.slugify makes it; a model's too
+
+
+def folder(sentence: str, model: str = "") -> str:
+    """A sentence's folder for one model: the sentence's own with one model in the gallery (model ""), or
+    its sub-folder named for the model with several."""
+    return f"{sentence}/{model}" if model else sentence
+
+
+def heads_folder(model: str = "") -> str:
+    """A model's heads pages: HEADS with one model in the gallery, HEADS/<model> with several."""
+    return f"{HEADS}/{model}" if model else HEADS
+
+
+def compare_folder(a: str, b: str) -> str:
+    """The compare page of models a and b (a before b in the gallery's order); slugs never hold '--'."""
+    return f"{COMPARE}/{a}--{b}"
 
 
 def pictures(layers: int, heads: int, masks: bool) -> set[str]:
@@ -63,14 +82,17 @@ def _pattern(name: str) -> str:
     return re.escape(name).replace(r"\{layer\}", "[1-9][0-9]*").replace(r"\{head\}", "[1-9][0-9]*")
 
 
+_SENTENCE_FILES = f"(?:{'|'.join(map(re.escape, (DATA, VIEW_DATA, OVERVIEW, ROLLOUT, PARSE)))}|{_pattern(HEAD_PNG)})"
+_HEADS_FILES = f"(?:{'|'.join(map(re.escape, (PAGE, LAYER_PLOT, LAYER_PLOT_NARROW, CORPUS)))}|{_pattern(HEAD_PAGE)})"
 _SITE_FILE = re.compile("|".join([
     f"{re.escape(PAGE)}|{re.escape(MANIFEST)}",
     f"{STATIC}/(?:{'|'.join(map(re.escape, STATIC_FILES))})",
-    f"{HEADS}/(?:{'|'.join(map(re.escape, (PAGE, STATISTICS_PAGE, LAYER_PLOT, LAYER_PLOT_NARROW, CORPUS)))}"
-    f"|{_pattern(HEAD_PAGE)})",
-    f"{SLUG}/(?:{'|'.join(map(re.escape, (PAGE, DATA, VIEW_DATA, OVERVIEW, ROLLOUT, PARSE)))}|{_pattern(HEAD_PNG)})",
+    f"{HEADS}/(?:{re.escape(STATISTICS_PAGE)}|{_HEADS_FILES}|{SLUG}/{_HEADS_FILES})",  # one model, or several
+    f"{SLUG}/(?:{re.escape(PAGE)}|{_SENTENCE_FILES}|{SLUG}/{_SENTENCE_FILES})",
+    f"{COMPARE}/{SLUG}--{SLUG}/(?:{'|'.join(map(re.escape, (PAGE, COMPARE_DATA, COMPARE_PLOT)))})",
 ]))
-_SITE_FOLDER = re.compile(SLUG)  # sentence folders, HEADS and STATIC among them
+# sentence folders (HEADS, STATIC and COMPARE among them), a model's folder inside one, a pair's in COMPARE
+_SITE_FOLDER = re.compile(f"{SLUG}(?:/{SLUG})?|{COMPARE}/{SLUG}--{SLUG}")
 
 
 def site_file(relpath: str) -> bool:
