@@ -82,9 +82,12 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         several = len(resolved) > 1
         folders = model.slugs([r.spec for r in resolved]) if several else [""]
         plans = [reuse.plan(cfg, r.identity, old, out, hashes) for r in resolved]
-        from . import plots, render  # matplotlib; the workers fork before torch starts its threads
+        from . import parser, plots, render  # matplotlib; the workers fork before torch starts its threads
         drawing = any(s.slug not in reused for reused, _, todo in plans for s in todo)  # others take theirs over
-        with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers:
+        # spaCy loads in a process of its own while the model does
+        parsing = any(todo or (cfg.corpus and counted is None) for _, counted, todo in plans)
+        with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers, \
+                parser.Background(render.process() if parsing and render.PROCESSES > 1 else None):
             ran = [_run(cfg, r, folder, plan, old, out, hashes, staging, workers, options, several, keep)
                    for r, folder, plan in zip(resolved, folders, plans)]
             if not any(r.info.masked_lm for r in ran):  # hub models that turned out to have no head

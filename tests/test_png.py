@@ -32,3 +32,24 @@ def test_more_than_256_colours_fall_back_to_exact_rgb():
     mode, out = decode(png.encode_png(np.dstack([rgb, np.full((30, 30), 255)]).astype(np.uint8)))
     assert mode == "RGB"
     assert np.array_equal(out, rgb)
+
+
+def test_pieces_compressed_apart_join_into_one_valid_png():
+    import struct
+    import zlib
+    rng = np.random.default_rng(2)
+    index = rng.integers(0, 4, (37, 53)).astype(np.uint8)
+    index[10:20] = 3  # runs, as in a picture
+    palette = png.Palette(np.array([[1, 2, 3], [40, 50, 60]], dtype=np.uint8))
+    whole = png.encode_indices(index, palette, 8)
+    parts = [png.deflated(png.rows(index[a:b]), level) for (a, b), level in zip(((0, 1), (1, 20), (20, 37)), (9, 1, 6))]
+    joined = png.assemble(53, 37, palette, parts)
+    for data in (whole, joined):
+        img = Image.open(io.BytesIO(data))
+        assert img.mode == "P" and np.array_equal(np.asarray(img), index)
+        assert np.array_equal(np.asarray(img.getpalette(), dtype=np.uint8).reshape(-1, 3)[:len(palette.rgb)],
+                              palette.rgb)
+        at = data.index(b"IDAT")
+        size = struct.unpack(">I", data[at - 4:at])[0]
+        # zlib checks the Adler-32 of the whole, which assemble() computed from the pieces' own
+        assert zlib.decompress(data[at + 4:at + 4 + size]) == png.rows(index).tobytes()

@@ -180,3 +180,38 @@ def test_the_rollout_picture_has_each_masks_contribution_rollout_under_its_atten
     cell, panels, label = plots.rollout_size(data["layers"], words, masks, 2)
     assert Image.open(sample_site / "cat" / "Rollout.png").size == \
         (60 + len(words) * cell + 90, panels * 2 * (data["layers"] * cell + 34) + label + 10)
+
+
+def test_titles_kept_across_sentences_land_where_a_full_draw_puts_them():
+    """A head's title band is kept per process by where it is drawn: the same layout reuses it, another
+    (a longer label moves the map and the title) draws its own."""
+    a = attention(2, 2, 12, seed=5)
+    same = tokens(12)[:-2] + ["other", "[SEP]"]  # as long as before: the same layout
+    wider = tokens(12)[:-2] + ["a-much-longer-word", "[SEP]"]
+    assert render.layout(same) == render.layout(tokens(12)) != render.layout(wider)
+    for words in (tokens(12), same, wider):
+        fast = render.HeadRenderer(words, "viridis")
+        for layer, head in ((1, 1), (2, 2)):
+            slow = render.render_head_slow(a[layer - 1, head - 1], words, layer, head, "viridis")[..., :3]
+            png = decode(fast.png(a[layer - 1, head - 1], layer, head))
+            coloured = ~((slow[..., 0] == slow[..., 1]) & (slow[..., 1] == slow[..., 2]))
+            assert np.array_equal(png[coloured], slow[coloured])
+            grey = np.round(np.arange(3) * 255 / 2)[np.abs(slow[..., :1] - np.arange(3) * 255 / 2).argmin(-1)]
+            assert np.array_equal(png[~coloured][:, 0], grey[~coloured])
+
+
+@pytest.mark.parametrize("n", [12, 48])
+def test_overview_drawn_over_its_kept_labels_equals_a_full_draw(n):
+    """The overview's labels and colour bar are drawn once per process; each sentence's mosaic over them
+    must give the picture a full draw of a new figure gives (at 48 tokens the mosaic is resampled)."""
+    for seed in (1, 2):
+        a = attention(3, 4, n, seed=seed)
+        mosaic, m = render._mosaic(a)
+        fig, im, _, _ = render._overview_figure(3, 4, m, "viridis")
+        im.set_data(mosaic)
+        fig.canvas.draw()
+        full = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+        fast = decode(render.render_overview(a, "viridis"))
+        coloured = ~((full[..., 0] == full[..., 1]) & (full[..., 1] == full[..., 2]))
+        assert np.array_equal(fast[coloured], full[coloured])
+        assert np.abs(fast[~coloured] - full[~coloured]).max() <= 64  # greys snapped to 3 levels

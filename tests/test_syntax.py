@@ -465,3 +465,20 @@ def test_the_sample_site_shows_the_parse_and_the_heads_that_follow_it(sample_sit
             assert shown == expected[:6]
     heads_page = (sample_site / "heads" / "index.html").read_text()
     assert '<table class="clark sortable">' in heads_page and "<code>det</code>" in heads_page
+
+
+def test_a_build_parses_in_a_process_of_its_own_with_the_same_parses_svgs_and_errors(monkeypatch):
+    from bertgallery import render
+    texts = ["The cat sat on the mat.", "A dog barked at the moon."]
+    here = parser.parse(texts)
+    drawn = parser.svg(here[0], "parse")
+    with parser.Background(render.process()):
+        assert parser._background is not None  # parse() and svg() go to the other process
+        assert parser.parse(texts) == here and parser.svg(here[0], "parse") == drawn
+    assert parser._background is None
+
+    def missing():
+        raise parser.ParserMissing("the syntax statistics need spaCy's English parser: pip install it")
+    monkeypatch.setattr(parser, "load_parser", missing)  # before the fork: the process has it too
+    with parser.Background(render.process()), pytest.raises(parser.ParserMissing, match="English parser: pip install it$"):
+        parser.parse(texts)
