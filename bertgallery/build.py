@@ -15,7 +15,7 @@ from itertools import chain
 from pathlib import Path
 
 from . import cache, corpus, heads, model, names, output, reuse, site, syntax
-from .config import Config, Sentence
+from .config import Config, ConfigError, Sentence
 from .manifest import Entry, Manifest
 from .records import Result
 
@@ -41,6 +41,7 @@ class Summary:
     bytes: int | None = None  # the whole site's size; None when nothing was written
     corpus: int = 0  # corpus sentences counted in this build
     results: list = field(default_factory=list)  # every sentence's Result, in the config's order
+    live_bytes: int = 0  # the live page's model files, when the gallery has a live page
 
 
 def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
@@ -57,7 +58,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         from . import plots, render  # matplotlib; the workers fork before torch starts its threads
         drawing = any(s.slug not in reused for s in todo)  # the others take over their pictures
         with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers:
-            info, files, results, counted_now, images = None, {}, {}, 0, 0
+            info, files, results, counted_now, images, loaded = None, {}, {}, 0, 0, None
             if todo or (cfg.corpus and counted is None):
                 loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout)
                 info, identity = loaded.info, loaded.identity
@@ -86,10 +87,13 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             elif cfg.corpus:  # taken over from the previous site (reuse.corpus_counts checked it)
                 corpus_entry = old.corpus
                 staging.link(reuse.CORPUS, out / reuse.CORPUS, old.corpus.files[names.CORPUS])
+            gallery_model = model.Resolved(loaded.info.name, loaded.identity, loaded.info.note) if loaded else resolved
+            live_page, live_entry, exported = _live(cfg, gallery_model, loaded, old, out, staging, options, hashes) \
+                if cfg.live is not None else (None, None, False)
             first = results[cfg.sentences[0].slug]
             info = info or model.describe(resolved, first.layers, first.heads_per_layer)
             svgs = [_text(staging.path / s.slug / names.PARSE) for s in cfg.sentences]
-            gallery = _gallery(cfg, info, [results[s.slug] for s in cfg.sentences], svgs, counted)
+            gallery = _gallery(cfg, info, [results[s.slug] for s in cfg.sentences], svgs, counted, live_page)
             means = heads.per_layer(gallery.totals, site.LAYER_PLOT_KEYS)
             labels = [heads.STATISTICS[heads.INDEX[k]].label for k in site.LAYER_PLOT_KEYS]
             plotted = [(f"{names.HEADS}/{name}", plots.render_layer_plot(means, labels, size))
@@ -99,17 +103,18 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             pages = {relpath: staging.write(relpath, content)
                      for relpath, content in chain(site.pages(gallery), plotted)}
             manifest = Manifest(identity, [Entry(s.slug, reuse.keys(cfg, identity, s.text), files[s.slug])
-                                           for s in cfg.sentences], pages, corpus_entry, hashes.used)
+                                           for s in cfg.sentences], pages, corpus_entry, hashes.used, live_entry)
             # every reused file was verified; something computed may have replaced a damaged one
-            if old and not todo and not counted_now and output.untouched(out, old) and \
-                    (manifest.sentences, manifest.pages, manifest.corpus) == (old.sentences, old.pages, old.corpus):
+            if old and not todo and not counted_now and not exported and output.untouched(out, old) and \
+                    (manifest.sentences, manifest.pages, manifest.corpus, manifest.live) == \
+                    (old.sentences, old.pages, old.corpus, old.live):
                 return Summary(len(cfg.sentences), 0, 0, time.time() - start, out / names.PAGE, info,
                                results=[results[s.slug] for s in cfg.sentences])
             staging.write(names.MANIFEST, json.dumps(manifest.to_json(), indent=1))
             size = output.folder_bytes(staging.path)
             staging.swap(before)
     return Summary(len(cfg.sentences), len(todo), images, time.time() - start, out / names.PAGE, info, size,
-                   counted_now, [results[s.slug] for s in cfg.sentences])
+                   counted_now, [results[s.slug] for s in cfg.sentences], live_page.bytes if live_page else 0)
 
 
 def _text(path: Path) -> str:
@@ -135,8 +140,50 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
         yield s, result, files
 
 
+def _live(cfg: Config, gallery: model.Resolved, loaded, old, out: Path, staging, options: Options, hashes):
+    """(what the live page says about its model, the model's manifest entry, whether it was exported now): the
+    model exported for the browser, or taken over from the previous site when its key matches and its files are
+    unmodified; (None, None, False), with a note, when the model cannot run in the browser (the rest of the
+    gallery is built)."""
+    from . import live
+    if cfg.live:
+        try:
+            wanted = model.resolve(cfg.live, options.fallback, options.allow_pickle, hashes, options.hub_timeout)
+        except ConfigError as e:
+            raise ConfigError(f"{cfg.path}: 'live': {e}") from None
+    else:
+        wanted = gallery
+    same = bool(wanted.identity) and wanted.identity == gallery.identity  # its head pages are the gallery's
+    known = live.known_config(wanted.spec)
+    why = live.refusal(known)  # known without loading the model, so a rebuild does not load it to say so again
+    keys = reuse.live_key(wanted.identity) if wanted.identity else None
+    folder, exported = out / names.LIVE, False
+    if not why and keys and old is not None and old.live is not None and old.live.keys == keys \
+            and cache.verified(folder, old.live.files):
+        for name, digest in old.live.files.items():
+            staging.link(f"{names.LIVE}/{name}", folder / name, digest)
+        files, (layers, heads) = old.live.files, live.shape(known)
+    elif not why:
+        net = loaded if same and loaded is not None else \
+            model.load(wanted, options.fallback, options.allow_pickle, "cpu", options.hub_timeout)
+        try:
+            written = live.export(net.net, net.tokenizer)
+        except ValueError as e:
+            why = str(e)
+        else:
+            files = {name: staging.write(f"{names.LIVE}/{name}", content) for name, content in written.items()}
+            keys, layers, heads, exported = reuse.live_key(net.identity), net.info.layers, net.info.heads, True
+            wanted = model.Resolved(net.info.name, net.identity, net.info.note)
+    if why:
+        print(f"note: {why}; the rest of the gallery is built without the live page", file=sys.stderr)
+        return None, None, False
+    size = sum((staging.path / names.LIVE / name).stat().st_size for name in files)
+    return site.LivePage(wanted.spec, layers, heads, size, len(files), same, cfg.top_k, wanted.note), \
+        Entry(names.LIVE, keys, files), exported
+
+
 def _gallery(cfg: Config, info: model.ModelInfo, results: list[Result], svgs: list[str],
-             counted: corpus.Counted | None) -> site.Gallery:
+             counted: corpus.Counted | None, live: site.LivePage | None = None) -> site.Gallery:
     layers, per_layer = results[0].layers, results[0].heads_per_layer
     totals, pool = heads.Totals.empty(layers, per_layer), syntax.Pool(layers, per_layer)
     entries = []
@@ -149,4 +196,4 @@ def _gallery(cfg: Config, info: model.ModelInfo, results: list[Result], svgs: li
         totals, pool = totals.merge(counted.totals), pool.merge(counted.pool)
     return site.Gallery(entries, info, cfg.path.name, cfg.colormap, totals, pool,
                         counted.totals.sentences if counted else 0,
-                        (len(counted.skipped), counted.unaligned) if counted else (0, 0))
+                        (len(counted.skipped), counted.unaligned) if counted else (0, 0), live)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from .names import MANIFEST
 
 TOOL = "bert-attention-gallery"
-VERSION = 4  # how to read this file; what its keys cover is in reuse.py
+VERSION = 5  # how to read this file; what its keys cover is in reuse.py
 
 
 def _hex(value, n: int = 64) -> bool:
@@ -43,36 +43,38 @@ class Manifest:
     pages: dict  # relative path -> sha256 of every file rewritten on each build
     corpus: Entry | None = None  # the corpus counts (slug: their folder), when the gallery has a corpus
     hashes: dict = field(default_factory=dict)  # cache.FileHashes' memory of the model's and corpus's files
+    live: Entry | None = None  # the model exported for the live page (slug: its folder), when it has one
 
     def to_json(self) -> dict:
         return {"tool": TOOL, "version": VERSION, "model": self.model,
                 "sentences": [asdict(e) for e in self.sentences], "pages": self.pages,
-                "corpus": asdict(self.corpus) if self.corpus else None, "hashes": self.hashes}
+                "corpus": asdict(self.corpus) if self.corpus else None, "hashes": self.hashes,
+                "live": asdict(self.live) if self.live else None}
 
     @classmethod
     def from_json(cls, data) -> "Manifest | None":
         """The manifest, if `data` has exactly the structure this version writes (checked key by key: a web
         app's manifest.json is not ours), else None."""
         if not isinstance(data, dict) or set(data) != {"tool", "version", "model", "sentences", "pages", "corpus",
-                                                       "hashes"} \
+                                                       "hashes", "live"} \
                 or data["tool"] != TOOL or data["version"] != VERSION or not isinstance(data["model"], str) \
                 or not isinstance(data["sentences"], list) or not isinstance(data["hashes"], dict) \
                 or not isinstance(data["pages"], dict) \
                 or not all(isinstance(k, str) and all(map(_name, k.split("/"))) and _hex(v)
                            for k, v in data["pages"].items()):
             return None
-        entries = data["sentences"] + ([data["corpus"]] if data["corpus"] is not None else [])
+        entries = data["sentences"] + [data[k] for k in ("corpus", "live") if data[k] is not None]
         if not all(isinstance(e, dict) and set(e) == {"slug", "keys", "files"} and _name(e["slug"])
                    and isinstance(e["keys"], dict) and all(isinstance(k, str) and isinstance(v, str)
                                                            for k, v in e["keys"].items())
                    and _files(e["files"]) for e in entries):
             return None
-        corpus = Entry(**data["corpus"]) if data["corpus"] is not None else None
-        return cls(data["model"], [Entry(**e) for e in data["sentences"]], data["pages"], corpus, data["hashes"])
+        corpus, live = (Entry(**data[k]) if data[k] is not None else None for k in ("corpus", "live"))
+        return cls(data["model"], [Entry(**e) for e in data["sentences"]], data["pages"], corpus, data["hashes"], live)
 
     def files(self) -> set[str]:
         """Every file the site should hold, relative to it."""
-        entries = self.sentences + ([self.corpus] if self.corpus else [])
+        entries = self.sentences + [e for e in (self.corpus, self.live) if e]
         return set(self.pages) | {MANIFEST} | {f"{e.slug}/{n}" for e in entries for n in e.files}
 
 

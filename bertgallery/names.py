@@ -20,7 +20,11 @@ STATISTICS_PAGE = "statistics.html"  # in HEADS: what every number means
 LAYER_PLOT = "per-layer.png"
 LAYER_PLOT_NARROW = "per-layer-narrow.png"  # the same plot laid out for a phone
 CORPUS = "corpus.json"  # in HEADS: the corpus's counts, kept for the next build
-RESERVED = (HEADS, STATIC)  # sentence folders may not take these names
+LIVE = "live"  # the folder of the "Try your own sentence" page (its PAGE) and the model exported for it
+LIVE_MODEL = "model.js"  # in LIVE: the export's manifest (live.py writes it, live.js reads it first)
+LIVE_WEIGHTS = "weights-{part}.js"  # in LIVE: the export's weights, part 1, 2, ...
+LIVE_FILES = ("live.js", "live-page.js")  # copied from templates/ into STATIC when the gallery has a live page
+RESERVED = (HEADS, STATIC, LIVE)  # sentence folders may not take these names
 SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # a sentence folder's name, as config.slugify makes it
 
 
@@ -38,6 +42,10 @@ def is_picture(name: str) -> bool:
 
 def head_png(layer: int, head: int) -> str:
     return HEAD_PNG.format(layer=layer, head=head)
+
+
+def live_weights(part: int) -> str:
+    return LIVE_WEIGHTS.format(part=part)
 
 
 def head_page(layer: int, head: int) -> str:
@@ -59,13 +67,14 @@ def for_js() -> dict:
 
 
 def _pattern(name: str) -> str:
-    """A file-name pattern with {layer} and {head} as a regular expression."""
-    return re.escape(name).replace(r"\{layer\}", "[1-9][0-9]*").replace(r"\{head\}", "[1-9][0-9]*")
+    """A file-name pattern with {layer} and {head} (or {part}) as a regular expression."""
+    return re.sub(r"\\\{(?:layer|head|part)\\\}", "[1-9][0-9]*", re.escape(name))
 
 
 _SITE_FILE = re.compile("|".join([
     f"{re.escape(PAGE)}|{re.escape(MANIFEST)}",
-    f"{STATIC}/(?:{'|'.join(map(re.escape, STATIC_FILES))})",
+    f"{STATIC}/(?:{'|'.join(map(re.escape, STATIC_FILES + LIVE_FILES))})",
+    f"{LIVE}/(?:{re.escape(PAGE)}|{re.escape(LIVE_MODEL)}|{_pattern(LIVE_WEIGHTS)})",
     f"{HEADS}/(?:{'|'.join(map(re.escape, (PAGE, STATISTICS_PAGE, LAYER_PLOT, LAYER_PLOT_NARROW, CORPUS)))}"
     f"|{_pattern(HEAD_PAGE)})",
     f"{SLUG}/(?:{'|'.join(map(re.escape, (PAGE, DATA, VIEW_DATA, OVERVIEW, ROLLOUT, PARSE)))}|{_pattern(HEAD_PNG)})",
@@ -80,5 +89,6 @@ def site_file(relpath: str) -> bool:
 
 
 def site_folder(relpath: str) -> bool:
-    """Whether a folder inside a site is named as this tool names its folders: a sentence's, HEADS, STATIC."""
+    """Whether a folder inside a site is named as this tool names its folders: a sentence's, HEADS, STATIC,
+    LIVE."""
     return _SITE_FOLDER.fullmatch(relpath) is not None

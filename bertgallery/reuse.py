@@ -38,6 +38,7 @@ PARSER_LIBRARIES = ("spacy", "thinc", PARSER_PACKAGE)  # the parse the syntax st
 RESULTS = Shaping(("measure",), MODEL_LIBRARIES + PARSER_LIBRARIES + ("matplotlib",))  # + the view's colours
 PICTURES = Shaping(("plots", "model", "attribution"), MODEL_LIBRARIES + ("matplotlib", "pillow", "zlib"))
 COUNTS = Shaping(("corpus",), MODEL_LIBRARIES + PARSER_LIBRARIES)
+EXPORT = Shaping(("live", "model"), MODEL_LIBRARIES)  # the live page's model: loaded, then exported
 
 
 @dataclass
@@ -81,6 +82,11 @@ def keys(cfg: Config, identity: str, text: str) -> dict[str, str]:
 def corpus_key(cfg: Config, identity: str, hashes: cache.FileHashes) -> dict[str, str]:
     """The corpus counts depend on the model, the corpus files' content and what counts them."""
     return {"counts": cache.key("counts", identity, [hashes(f) for f in cfg.corpus_files], *COUNTS.fingerprint())}
+
+
+def live_key(identity: str) -> dict[str, str]:
+    """The live page's model files depend on the model and what loads and exports it."""
+    return {"export": cache.key("export", identity, *EXPORT.fingerprint())}
 
 
 def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes) -> corpus.Counted | None:

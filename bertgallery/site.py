@@ -51,6 +51,19 @@ class Entry:
 
 
 @dataclass
+class LivePage:
+    """The "Try your own sentence" page's model, as the page describes it."""
+    model: str  # the hub id, folder or "offline" that runs in the browser
+    layers: int
+    heads: int  # per layer
+    bytes: int  # of its files, which every reader downloads before the first sentence
+    files: int
+    gallery_model: bool  # it is the gallery's model: the explorer links the gallery's head pages
+    top_k: int  # ranked predictions a mask, as on the sentence pages
+    note: str = ""  # why it is not the model asked for (a hub id that could not be had)
+
+
+@dataclass
 class Gallery:
     entries: list[Entry]
     model: ModelInfo
@@ -60,6 +73,7 @@ class Gallery:
     pool: syntax.Pool  # every parsed arc over them
     corpus_sentences: int = 0  # of which from the corpus
     corpus_left_out: tuple = (0, 0)  # corpus lines too long for the model; corpus sentences not aligned for syntax
+    live: LivePage | None = None  # the "Try your own sentence" page, when the gallery has one
 
 
 def percent(p: float) -> str:
@@ -223,7 +237,7 @@ def syntax_view(pool: syntax.Pool) -> Syntax:
 
 
 def _common(gallery: Gallery, root: str) -> dict:
-    return dict(root=root, model=gallery.model, config_name=gallery.config_name)
+    return dict(root=root, model=gallery.model, config_name=gallery.config_name, live=gallery.live)
 
 
 def explorer_models(gallery: Gallery) -> str:
@@ -297,6 +311,19 @@ def statistics_page(gallery: Gallery) -> str:
                                                          drift=offline.DRIFT)
 
 
+def live_page(gallery: Gallery) -> str:
+    """The "Try your own sentence" page: its settings for live-page.js in one attribute (as data-models)."""
+    import json
+    live = gallery.live
+    steps = scale(gallery.colormap)
+    settings = {"model": live.model, "topK": live.top_k, "base": "", "colors": [c for c, _ in steps],
+                "light": [light for _, light in steps], "headColours": head_colours(live.heads),
+                "names": names.for_js(), "heads": f"../{names.HEADS}/" if live.gallery_model else None,
+                "example": gallery.entries[0].result.text}
+    return _env().get_template("live.html").render(**_common(gallery, "../"), page=live,
+                                                   settings=json.dumps(settings, ensure_ascii=False))
+
+
 def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
     """Every page and static file of the site as (relative path, content)."""
     yield names.PAGE, index_page(gallery)
@@ -308,5 +335,7 @@ def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
     yield f"{names.HEADS}/{names.STATISTICS_PAGE}", statistics_page(gallery)
     for i, mean in enumerate(means):
         yield f"{names.HEADS}/{names.head_page(mean.layer, mean.head)}", head_page(gallery, means, syn, i)
-    for name in names.STATIC_FILES:
+    for name in names.STATIC_FILES + (names.LIVE_FILES if gallery.live else ()):
         yield f"{names.STATIC}/{name}", (TEMPLATES / name).read_bytes()
+    if gallery.live:
+        yield f"{names.LIVE}/{names.PAGE}", live_page(gallery)

@@ -130,7 +130,7 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
         (v2_site / name).write_text("precious")
     later_site = tmp_path / "later-site"
     later_site.mkdir()
-    (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 5}))
+    (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 6}))
     (later_site / "drafts").mkdir()  # an empty folder is someone's too
     # this version's manifest, edited to list a person's file as a page
     listed = tmp_path / "listed-site"

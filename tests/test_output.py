@@ -41,14 +41,18 @@ def test_the_tools_own_manifest_is_recognised_by_structure():
     good = {"tool": manifest.TOOL, "version": manifest.VERSION, "model": "folder:x", "pages": {"index.html": "0" * 64},
             "hashes": {},
             "sentences": [{"slug": "a", "keys": {"results": "k", "pictures": "p"}, "files": {"data.json": "0" * 64}}],
-            "corpus": {"slug": "heads", "keys": {"counts": "c"}, "files": {"corpus.json": "1" * 64}}}
+            "corpus": {"slug": "heads", "keys": {"counts": "c"}, "files": {"corpus.json": "1" * 64}},
+            "live": {"slug": "live", "keys": {"export": "e"}, "files": {"model.js": "2" * 64}}}
     assert manifest.Manifest.from_json(good).to_json() == good
+    assert manifest.Manifest.from_json(good).files() >= {"live/model.js", "heads/corpus.json", "a/data.json"}
     for broken in ({**good, "tool": "other"}, {**good, "more": 1}, {**good, "sentences": [{"slug": "a"}]},
                    {**good, "model": {"name": "m", "extra": 1}}, [], {"name": "My App"},
                    {**good, "sentences": [{"slug": "a", "keys": {"results": "k"}, "files": {"../x": "0" * 64}}]},
                    {**good, "sentences": [{"slug": "..", "keys": {"results": "k"}, "files": {}}]},
                    {**good, "sentences": [{"slug": "a", "keys": {"results": 1}, "files": {}}]},
-                   {**good, "pages": {"../../etc/passwd": "0" * 64}}):
+                   {**good, "pages": {"../../etc/passwd": "0" * 64}},
+                   {**good, "live": {"slug": "live", "keys": {"export": "e"}, "files": {"../x.js": "0" * 64}}},
+                   {k: v for k, v in good.items() if k != "live"}):
         assert manifest.Manifest.from_json(broken) is None
 
 
