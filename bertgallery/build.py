@@ -54,6 +54,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         hashes = cache.FileHashes(old.hashes if old else None)
         old = None if options.force else old
         resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes, options.hub_timeout)
+        live_model = _live_model(cfg, options, hashes)  # before any work: a live model that cannot be had is one line
         identity, (reused, counted, todo) = resolved.identity, reuse.plan(cfg, resolved.identity, old, out, hashes)
         from . import plots, render  # matplotlib; the workers fork before torch starts its threads
         drawing = any(s.slug not in reused for s in todo)  # the others take over their pictures
@@ -88,8 +89,8 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
                 corpus_entry = old.corpus
                 staging.link(reuse.CORPUS, out / reuse.CORPUS, old.corpus.files[names.CORPUS])
             gallery_model = model.Resolved(loaded.info.name, loaded.identity, loaded.info.note) if loaded else resolved
-            live_page, live_entry, exported = _live(cfg, gallery_model, loaded, old, out, staging, options, hashes) \
-                if cfg.live is not None else (None, None, False)
+            live_page, live_entry, exported = _live(cfg, live_model or gallery_model, gallery_model, loaded, old, out,
+                                                    staging, options) if cfg.live is not None else (None, None, False)
             first = results[cfg.sentences[0].slug]
             info = info or model.describe(resolved, first.layers, first.heads_per_layer)
             svgs = [_text(staging.path / s.slug / names.PARSE) for s in cfg.sentences]
@@ -140,19 +141,24 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
         yield s, result, files
 
 
-def _live(cfg: Config, gallery: model.Resolved, loaded, old, out: Path, staging, options: Options, hashes):
+def _live_model(cfg: Config, options: Options, hashes) -> model.Resolved | None:
+    """The model `live:` names instead of the gallery's (None: the gallery's, or no live page), resolved as
+    `model:` is, with the same fallback."""
+    if not cfg.live:
+        return None
+    try:
+        return model.resolve(cfg.live, options.fallback, options.allow_pickle, hashes, options.hub_timeout)
+    except ConfigError as e:
+        raise ConfigError(f"{cfg.path}: 'live': {e}") from None
+
+
+def _live(cfg: Config, wanted: model.Resolved, gallery: model.Resolved, loaded, old, out: Path, staging,
+          options: Options):
     """(what the live page says about its model, the model's manifest entry, whether it was exported now): the
     model exported for the browser, or taken over from the previous site when its key matches and its files are
     unmodified; (None, None, False), with a note, when the model cannot run in the browser (the rest of the
     gallery is built)."""
     from . import live
-    if cfg.live:
-        try:
-            wanted = model.resolve(cfg.live, options.fallback, options.allow_pickle, hashes, options.hub_timeout)
-        except ConfigError as e:
-            raise ConfigError(f"{cfg.path}: 'live': {e}") from None
-    else:
-        wanted = gallery
     same = bool(wanted.identity) and wanted.identity == gallery.identity  # its head pages are the gallery's
     known = live.known_config(wanted.spec)
     why = live.refusal(known)  # known without loading the model, so a rebuild does not load it to say so again

@@ -69,11 +69,13 @@ def tiny(tmp_path_factory) -> Path:
     return save_bert(tmp_path_factory.mktemp("live-tiny") / "tiny", **dict(TINY_SHAPE, initializer_range=0.25))
 
 
-def gallery(folder: Path, tiny: Path, live: str = "live: true") -> Path:
+def gallery(folder: Path, tiny: Path, live: str = "live: true", both: bool = False) -> Path:
+    """The gallery's first sentence (both: its two) with the tiny model, in `folder`."""
     folder.mkdir(exist_ok=True)
     if not (folder / "tiny").exists():
         shutil.copytree(tiny, folder / "tiny")
-    return write_yaml(folder / "s.yaml", GALLERY.format(live=live))
+    text = GALLERY.format(live=live)
+    return write_yaml(folder / "s.yaml", text if both else text.split("  - text: I")[0])
 
 
 def run(folder: Path, **options) -> build.Summary:
@@ -86,7 +88,7 @@ def run(folder: Path, **options) -> build.Summary:
 def live_site(tiny, tmp_path_factory) -> Path:
     """A built gallery with its live page: not to be changed by the tests."""
     folder = tmp_path_factory.mktemp("live-site")
-    gallery(folder, tiny)
+    gallery(folder, tiny, both=True)
     run(folder)
     return folder / "site"
 
@@ -95,6 +97,7 @@ def manifest(site: Path) -> dict:
     return json.loads((site / names.MANIFEST).read_text())
 
 
+@pytest.mark.xdist_group("live-site")  # one worker builds it
 def test_the_export_is_in_the_manifest_and_every_page_links_the_live_page(live_site):
     entry = manifest(live_site)["live"]
     assert entry["slug"] == names.LIVE and set(entry["keys"]) == {"export"}
@@ -110,12 +113,11 @@ def test_the_export_is_in_the_manifest_and_every_page_links_the_live_page(live_s
         assert link.format(root) in page.read_text(encoding="utf-8"), page
 
 
-def test_a_rebuild_takes_the_export_over_and_an_edited_file_is_exported_again(tiny, tmp_path, monkeypatch):
+@pytest.mark.xdist_group("live-site")
+def test_a_rebuild_takes_the_export_over_and_an_edited_file_is_exported_again(live_site, tmp_path, monkeypatch):
     from bertgallery import live, model
     folder = tmp_path / "g"
-    gallery(folder, tiny)
-    first = run(folder)
-    assert first.live_bytes == sum(p.stat().st_size for p in (folder / "site" / names.LIVE).glob("*.js"))
+    shutil.copytree(live_site.parent, folder)  # its gallery, its model and its site
     weights = folder / "site" / names.LIVE / names.live_weights(1)
     inode = weights.stat().st_ino
     real_export = live.export
@@ -127,6 +129,7 @@ def test_a_rebuild_takes_the_export_over_and_an_edited_file_is_exported_again(ti
     monkeypatch.setattr(live, "export", lambda *a, **k: pytest.fail("exported again"))
     third = run(folder)  # the sentences go through the model again; the export is taken over
     assert third.rebuilt == 2 and weights.stat().st_ino == inode
+    assert third.live_bytes == sum(p.stat().st_size for p in (folder / "site" / names.LIVE).glob("*.js"))
     with weights.open("ab") as f:
         f.write(b"//")
     calls = []
@@ -135,6 +138,7 @@ def test_a_rebuild_takes_the_export_over_and_an_edited_file_is_exported_again(ti
     assert calls == [1] and not weights.read_bytes().endswith(b"//")
 
 
+@pytest.mark.slow
 def test_an_edit_of_the_exporting_code_exports_again_and_nothing_else(tiny, tmp_path, monkeypatch):
     from bertgallery import cache, live
     folder = tmp_path / "g"
@@ -146,6 +150,7 @@ def test_an_edit_of_the_exporting_code_exports_again_and_nothing_else(tiny, tmp_
     assert run(folder).rebuilt == 0 and calls == [1]
 
 
+@pytest.mark.slow
 def test_turning_it_off_takes_the_page_and_the_link_away(tiny, tmp_path):
     folder = tmp_path / "g"
     gallery(folder, tiny)
@@ -158,6 +163,7 @@ def test_turning_it_off_takes_the_page_and_the_link_away(tiny, tmp_path):
     assert not (site / names.STATIC / "live.js").exists()
 
 
+@pytest.mark.slow
 def test_the_command_line_turns_it_on_and_warns_when_the_export_is_large(tiny, tmp_path, monkeypatch):
     from bertgallery import cli
     gallery(tmp_path, tiny, live="")
@@ -170,6 +176,7 @@ def test_the_command_line_turns_it_on_and_warns_when_the_export_is_large(tiny, t
     assert len(warning) == 1 and "reader" in warning[0] and "phone" in warning[0], done.stderr
 
 
+@pytest.mark.slow
 def test_a_lighter_model_runs_in_the_browser_instead(tiny, tmp_path):
     """live: names another model: its export, not the gallery's, and the explorer does not link the gallery's
     head pages (they are another model's)."""
@@ -185,8 +192,10 @@ def test_a_lighter_model_runs_in_the_browser_instead(tiny, tmp_path):
     assert '"heads":4' in model_js and '"hidden":32' in model_js
 
 
-def test_a_live_model_that_cannot_be_had_is_one_line(tiny, tmp_path):
+def test_a_live_model_that_cannot_be_had_is_one_line_before_any_work(tiny, tmp_path, monkeypatch):
+    from bertgallery import model
     gallery(tmp_path, tiny, live="live: ./no-such-model")
+    monkeypatch.setattr(model, "load", lambda *a, **k: pytest.fail("loaded the gallery's model first"))
     with pytest.raises(ConfigError) as e:
         run(tmp_path)
     assert str(e.value).startswith("s.yaml: 'live': model folder ./no-such-model") and "\n" not in str(e.value)
@@ -195,10 +204,9 @@ def test_a_live_model_that_cannot_be_had_is_one_line(tiny, tmp_path):
 
 def test_a_model_that_is_not_wordpiece_gets_one_line_and_the_rest_builds(tiny_roberta, tmp_path, monkeypatch):
     from bertgallery import model
-    shutil.copytree(tiny_roberta, tmp_path / "tiny")
     # one sentence: on main too, the tiny RoBERTa's two-mask page differs between the build that ran the model
     # and the next one (a reused result does not give the same page), which is not this test's business
-    write_yaml(tmp_path / "s.yaml", GALLERY.format(live="live: true").split("  - text: I")[0])
+    gallery(tmp_path, tiny_roberta)
     done = run_cli("s.yaml", "--out", "site", "--no-fallback", "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     notes = [line for line in done.stderr.splitlines() if "live" in line]
@@ -297,6 +305,7 @@ def same_predictions(page, shown, python):
             assert mine == pytest.approx(theirs, rel=0.02) and text == percent(mine)
 
 
+@pytest.mark.xdist_group("live-site")
 def test_typing_a_sentence_shows_the_python_runs_predictions_and_the_explorer(live_site, browser):
     """From file://: type, press Enter; the same top-k words as the build's Python run, the explorer with every
     layer and head, numbers on hover, [CLS]/[SEP] hidden on request; the address holds the sentence and the view,
@@ -326,6 +335,11 @@ def test_typing_a_sentence_shows_the_python_runs_predictions_and_the_explorer(li
     again = Page(browser, (live_site / names.LIVE / names.PAGE).as_uri() + hash_, live_site.as_uri())
     assert again.shown(text) and again.page.input_value("#live-text") == text
     assert again.page.evaluate("bertGalleryTry.explorer.get()") == state
+    again.type("No mask in this one.")  # bad input: live.js's message, and the old results go
+    again.page.wait_for_selector("#live-error:not([hidden])")
+    assert again.page.inner_text("#live-error") == ("There is no [MASK] in the text: write [MASK] where the model "
+                                                     "should guess a word.")
+    assert again.page.locator("#live-predictions").is_hidden() and again.page.evaluate("location.hash") == hash_
     again.close()
 
 
@@ -341,6 +355,7 @@ def served(live_site, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("live-site")
 def test_under_a_pages_sub_path_with_nothing_outside_it(served, live_site, browser):
     page = Page(browser, served + f"{names.LIVE}/{names.PAGE}#s=The+cat+sat+on+the+[MASK]+and+looked+around.&l=1&h=2",
                 served)
@@ -357,14 +372,10 @@ def test_under_a_pages_sub_path_with_nothing_outside_it(served, live_site, brows
 
 
 @pytest.mark.slow
-def test_bad_input_and_a_missing_file_get_a_message(live_site, browser, tmp_path):
+@pytest.mark.xdist_group("live-site")
+def test_a_long_text_and_a_missing_file_get_a_message(live_site, browser, tmp_path):
     page = Page(browser, (live_site / names.LIVE / names.PAGE).as_uri(), live_site.as_uri())
     page.ready()
-    page.type("No mask in this one.")
-    page.page.wait_for_selector("#live-error:not([hidden])")
-    assert page.page.inner_text("#live-error") == ("There is no [MASK] in the text: write [MASK] where the model "
-                                                    "should guess a word.")
-    assert page.page.locator("#live-predictions").is_hidden()
     page.type("word " * 600 + "[MASK]")
     page.page.wait_for_function("document.getElementById('live-error').textContent.indexOf('603 tokens') >= 0")
     page.close()
