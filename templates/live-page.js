@@ -113,14 +113,15 @@
     });
     return out;
   }
-  // The head the explorer opens on: the one whose attention from the first mask falls most on one token other
-  // than [CLS]/[SEP] (the sentence pages open on the head that matters most for the mask, which needs Python).
+  // The head the explorer opens on: the one whose attention from the first mask falls most on one other word
+  // (not [CLS]/[SEP], not the mask itself); the sentence pages open on the head that matters most for the mask,
+  // which needs Python.
   function firstHead(r) {
-    var T = r.ids.length, i = r.masks[0].index, a = r.attentionData, best = -1, at = [1, 1], special = {};
-    r.special.forEach(function (j) { special[j] = true; });
+    var T = r.ids.length, i = r.masks[0].index, a = r.attentionData, best = -1, at = [1, 1], skip = {};
+    r.special.concat([i]).forEach(function (j) { skip[j] = true; });
     for (var l = 0; l < r.layers; l++) for (var h = 0; h < r.heads; h++) {
       var base = ((l * r.heads + h) * T + i) * T;
-      for (var j = 0; j < T; j++) if (!special[j] && a[base + j] > best) { best = a[base + j]; at = [l + 1, h + 1]; }
+      for (var j = 0; j < T; j++) if (!skip[j] && a[base + j] > best) { best = a[base + j]; at = [l + 1, h + 1]; }
     }
     return at;
   }

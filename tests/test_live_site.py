@@ -388,3 +388,25 @@ def test_a_long_text_and_a_missing_file_get_a_message(live_site, browser, tmp_pa
     assert message.startswith("The model could not be loaded. Could not load file://") and "weights-1.js" in message
     page.errors = [e for e in page.errors if "ERR_FILE_NOT_FOUND" not in e]  # Chromium's own line for the 404
     page.close()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("live-site")
+@pytest.mark.parametrize("width", [1280, 375])
+def test_the_live_page_passes_the_audit_at_both_widths(live_site, browser, width):
+    """axe-core (no serious or critical finding) before and after a sentence, and no sideways scroll; the
+    screenshots go to test-artifacts/ for a person to look at."""
+    from test_browser import ARTIFACTS, audit
+    page = Page(browser, (live_site / names.LIVE / names.PAGE).as_uri(), live_site.as_uri())
+    page.page.set_viewport_size({"width": width, "height": 900})
+    page.ready()
+    assert audit(page.page) == []
+    page.type("I [MASK] to the [MASK] every day.")
+    page.shown("I [MASK] to the [MASK] every day.")
+    page.page.locator(".bg-from .bg-tok").nth(2).hover()
+    assert audit(page.page) == []
+    assert page.page.evaluate("document.documentElement.scrollWidth") <= width
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.page.screenshot(path=str(ARTIFACTS / f"live-{width}.png"), full_page=True)
+    page.errors = [e for e in page.errors if "file:" not in e]  # axe reads the style sheets itself
+    page.close()
