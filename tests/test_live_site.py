@@ -400,13 +400,16 @@ def test_the_live_page_passes_the_audit_at_both_widths(live_site, browser, width
     page = Page(browser, (live_site / names.LIVE / names.PAGE).as_uri(), live_site.as_uri())
     page.page.set_viewport_size({"width": width, "height": 900})
     page.ready()
+    assert page.errors == []
     assert audit(page.page) == []
+    page.errors = []  # axe reads the style sheets itself, which Chromium refuses from file://, and says so
     page.type("I [MASK] to the [MASK] every day.")
     page.shown("I [MASK] to the [MASK] every day.")
     page.page.locator(".bg-from .bg-tok").nth(2).hover()
+    assert page.errors == []
     assert audit(page.page) == []
     assert page.page.evaluate("document.documentElement.scrollWidth") <= width
     ARTIFACTS.mkdir(exist_ok=True)
     page.page.screenshot(path=str(ARTIFACTS / f"live-{width}.png"), full_page=True)
-    page.errors = [e for e in page.errors if "file:" not in e]  # axe reads the style sheets itself
+    page.errors = []
     page.close()
