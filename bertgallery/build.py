@@ -164,8 +164,8 @@ def _live(cfg: Config, wanted: model.Resolved, gallery: model.Resolved, loaded, 
     why = live.refusal(known)  # known without loading the model, so a rebuild does not load it to say so again
     keys = reuse.live_key(wanted.identity) if wanted.identity else None
     folder, exported = out / names.LIVE, False
-    if not why and keys and old is not None and old.live is not None and old.live.keys == keys \
-            and cache.verified(folder, old.live.files):
+    if not why and keys and known is not None and old is not None and old.live is not None \
+            and old.live.keys == keys and cache.verified(folder, old.live.files):
         for name, digest in old.live.files.items():
             staging.link(f"{names.LIVE}/{name}", folder / name, digest)
         files, (layers, heads) = old.live.files, live.shape(known)

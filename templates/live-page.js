@@ -87,7 +87,8 @@
   // ---- the results, drawn as the sentence pages draw theirs
   function ranking(mask, k, count) {
     var table = el("table", { "class": "ranking" }), caption = table.appendChild(el("caption"));
-    caption.appendChild(document.createTextNode(count > 1 ? "Mask " + (k + 1) + " of " + count + " " : "The masked word "));
+    var title = count > 1 ? "Mask " + (k + 1) + " of " + count + " " : "The masked word ";
+    caption.appendChild(document.createTextNode(title));
     caption.appendChild(el("small", {}, "(token " + mask.index + "; bars relative to the top guess)"));
     var head = table.appendChild(el("thead")).appendChild(el("tr"));
     ["Rank", "Token", "Probability"].forEach(function (name) { head.appendChild(el("th", { scope: "col" }, name)); });
@@ -104,7 +105,8 @@
     block.appendChild(table);
     return block;
   }
-  function filled(sentence, masks) {  // as model.fill: each [MASK] its top guess; a word piece (##s) joins the word before
+  // as model.fill: each [MASK] its top guess; a word piece (##s) joins the word before
+  function filled(sentence, masks) {
     var parts = sentence.split(live.info.maskToken), out = parts[0];
     masks.forEach(function (m, k) {
       var best = m.predictions[0].token;
