@@ -57,7 +57,7 @@ def _checked(function):
     return checked
 
 
-def _model_spec(spec, fallback, allow_pickle, device) -> str:
+def _model_spec(spec, fallback, allow_pickle, device, hub_timeout) -> str:
     _check("model", spec, str, "a hub id, a model folder or 'offline' (text), or a model from bertgallery.api.load")
     check_unicode(spec, "model")
     if not spec.strip():
@@ -67,19 +67,24 @@ def _model_spec(spec, fallback, allow_pickle, device) -> str:
     _check("device", device, str, f"one of {', '.join(DEVICES)}")
     if device not in DEVICES:
         raise BadArgument(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    _check("hub_timeout", hub_timeout, (int, float), "a number of seconds")
+    if not 0 < hub_timeout <= 3600:  # the command line's bounds (cli.seconds); nan fails them too
+        raise BadArgument(f"hub_timeout must be a number of seconds above 0 and at most 3600, not {hub_timeout!r}")
     return spec.strip()
 
 
 @_checked
 def load(spec: str = DEFAULT_MODEL, fallback: bool = True, allow_pickle: bool = False,
-         device: str = "auto") -> models.Model:
-    """A model by hub id, folder or "offline", loaded once per process for these settings."""
-    return _load(_model_spec(spec, fallback, allow_pickle, device), fallback, allow_pickle, device)
+         device: str = "auto", hub_timeout: float = models.HUB_TIMEOUT) -> models.Model:
+    """A model by hub id, folder or "offline", loaded once per process for these settings; `hub_timeout`:
+    seconds to wait for the hub to answer before it counts as unreachable, as --hub-timeout."""
+    spec = _model_spec(spec, fallback, allow_pickle, device, hub_timeout)
+    return _load(spec, fallback, allow_pickle, device, float(hub_timeout))
 
 
 @functools.cache
-def _load(spec: str, fallback: bool, allow_pickle: bool, device: str) -> models.Model:
-    return models.load(spec, fallback, allow_pickle, device)
+def _load(spec: str, fallback: bool, allow_pickle: bool, device: str, hub_timeout: float) -> models.Model:
+    return models.load(spec, fallback, allow_pickle, device, hub_timeout)
 
 
 @dataclass
@@ -147,7 +152,7 @@ class Analysis:
 @_checked
 def analyse(text: str, model: str | models.Model = DEFAULT_MODEL, top_k: int = DEFAULT_TOP_K,
             colormap: str = DEFAULT_COLORMAP, importance: str = IMPORTANCE[0], fallback: bool = True,
-            device: str = "auto") -> Analysis:
+            device: str = "auto", hub_timeout: float = models.HUB_TIMEOUT) -> Analysis:
     """Predict every [MASK] of `text` and measure every head, as the site does for one sentence. A mistake in
     an argument is a ValueError or TypeError whose text is the line the command line would print."""
     from . import measure
@@ -163,6 +168,7 @@ def analyse(text: str, model: str | models.Model = DEFAULT_MODEL, top_k: int = D
     if isinstance(model, models.Model):
         loaded = model
     else:
-        loaded = _load(_model_spec(model, fallback, False, device), fallback, False, device)
+        loaded = _load(_model_spec(model, fallback, False, device, hub_timeout), fallback, False, device,
+                       float(hub_timeout))
     result, attention = measure.result(loaded, text, top_k, importance, culprit="the sentence ")
     return Analysis(result, attention, loaded.info, colormap)

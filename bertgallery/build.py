@@ -52,8 +52,9 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         output.cleanup(out)
         old, before = output.read_manifest(out), output.snapshot(out)
         hashes = cache.FileHashes(old.hashes if old else None)
+        keep = old.model if old else ""  # a fallback must not replace a gallery of another model
         old = None if options.force else old
-        resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes, options.hub_timeout)
+        resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes, options.hub_timeout, keep)
         live_model = _live_model(cfg, options, hashes)  # before any work: a live model that cannot be had is one line
         identity, (reused, counted, todo) = resolved.identity, reuse.plan(cfg, resolved.identity, old, out, hashes)
         from . import plots, render  # matplotlib; the workers fork before torch starts its threads
@@ -61,7 +62,8 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers:
             info, files, results, counted_now, images, loaded = None, {}, {}, 0, 0, None
             if todo or (cfg.corpus and counted is None):
-                loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout)
+                loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout,
+                                    keep)
                 info, identity = loaded.info, loaded.identity
                 if identity != resolved.identity:  # downloaded, or fell back, just now
                     reused, counted, todo = reuse.plan(cfg, identity, old, out, hashes)

@@ -121,10 +121,11 @@ LOGIN = "set HF_TOKEN to an access token from {hub}/settings/tokens, or run 'hf 
 
 
 def resolve(spec: str, fallback: bool, allow_pickle: bool, hashes: FileHashes,
-            hub_timeout: float = HUB_TIMEOUT) -> Resolved:
+            hub_timeout: float = HUB_TIMEOUT, keep: str = "") -> Resolved:
     """Which model a build uses, and its fingerprint, without torch. Raises ConfigError for a model that
     cannot be used, before any work is done: a hub id that does not exist or needs a login is an error; only
-    a hub that cannot be reached (within `hub_timeout` seconds) falls back to the offline model."""
+    a hub that cannot be reached (within `hub_timeout` seconds) falls back to the offline model, and only when
+    that replaces no gallery of another model (`keep`: the output folder's model fingerprint, if any)."""
     if spec == offline.NAME:
         return Resolved(spec, offline_identity(hashes))
     if checks.looks_like_path(spec):
@@ -138,8 +139,7 @@ def resolve(spec: str, fallback: bool, allow_pickle: bool, hashes: FileHashes,
     why = hub_lookup(spec, hub_timeout)
     if not why:
         return Resolved(spec, "")
-    if not fallback:
-        raise _unreachable(spec, why)
+    _may_fall_back(spec, why, fallback, keep)
     return Resolved(offline.NAME, offline_identity(hashes), fallback_note(spec, why))
 
 
@@ -312,6 +312,17 @@ def _unreachable(spec: str, why: str) -> ConfigError:
                        "or pass a local folder with --model")
 
 
+def _may_fall_back(spec: str, why: str, fallback: bool, keep: str) -> None:
+    """Raises ConfigError unless the offline model may stand in for `spec`: a fallback is for a build that has
+    no connection, not for replacing a gallery someone built with a real model."""
+    if not fallback:
+        raise _unreachable(spec, why)
+    if keep and not keep.startswith("offline:"):
+        raise ConfigError(f"model '{spec}' is not in the Hugging Face cache and {why}; the output folder holds a "
+                          "gallery of another model, which the offline model would replace: build again once the "
+                          "hub can be reached, or pass --model offline to replace it on purpose")
+
+
 def fallback_note(spec: str, why: str) -> str:
     """The banner of a gallery that fell back; saying so on the terminal too, once per build."""
     print(f"note: {spec}{_did_you_mean(spec)} is not in the Hugging Face cache and {why}; using the offline model "
@@ -365,12 +376,12 @@ def device_for(name: str) -> str:
 
 
 def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = False, device: str = "auto",
-         hub_timeout: float = HUB_TIMEOUT) -> Model:
+         hub_timeout: float = HUB_TIMEOUT, keep: str = "") -> Model:
     """The model `resolved` names (or a hub id, folder or "offline"); the offline model instead when a hub id
     cannot be downloaded for want of a connection and `fallback`."""
     quiet()
     if isinstance(resolved, str):
-        resolved = resolve(resolved, fallback, allow_pickle, FileHashes(), hub_timeout)
+        resolved = resolve(resolved, fallback, allow_pickle, FileHashes(), hub_timeout, keep)
     import torch
     torch.set_grad_enabled(False)
     device = device_for(device)
@@ -395,8 +406,7 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
             raise ConfigError(f"model '{spec}' could not be loaded from the Hugging Face cache ({first}); delete "
                               "its folder there to download it again") from None
         why = _why(e, hub_timeout)
-        if not fallback:
-            raise _unreachable(spec, why) from None
+        _may_fall_back(spec, why, fallback, keep)
         tokenizer, net = offline.load()
         spec, note = offline.NAME, fallback_note(spec, why)
     net.to(device)

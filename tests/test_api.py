@@ -55,6 +55,9 @@ def test_a_sentence_is_checked_as_the_site_checks_it(tiny_bert):
     (dict(importance="grad"), ValueError, "importance must be one of gradient, ablation, not 'grad'"),
     (dict(fallback="no"), TypeError, "fallback must be True or False, not str 'no'"),
     (dict(device="gpu"), ValueError, "device must be one of auto, cpu, cuda, not 'gpu'"),
+    (dict(hub_timeout="soon"), TypeError, "hub_timeout must be a number of seconds, not str 'soon'"),
+    (dict(hub_timeout=0), ValueError, "hub_timeout must be a number of seconds above 0 and at most 3600, not 0"),
+    (dict(hub_timeout=float("nan")), ValueError, "hub_timeout must be a number of seconds above 0"),
 ])
 def test_arguments_are_checked_as_the_command_line_checks_them(call, kind, message, tmp_path, monkeypatch):
     """A ValueError or TypeError whose text is one line, as the command line prints it, before any model is
@@ -67,6 +70,16 @@ def test_arguments_are_checked_as_the_command_line_checks_them(call, kind, messa
     if "model" in call:
         with pytest.raises(kind, match=re.escape(message[:40])):
             api.load(call["model"])
+
+
+def test_the_hub_timeout_reaches_the_model_loader(monkeypatch):
+    """As --hub-timeout does: how long a notebook waits for a hub that does not answer."""
+    seen = []
+    monkeypatch.setattr(api.models, "load", lambda *args: seen.append(args) or None)
+    api._load.cache_clear()
+    api.load("some/model", hub_timeout=3)
+    assert seen == [("some/model", True, False, "auto", 3.0)]
+    api._load.cache_clear()
 
 
 def test_a_picture_is_asked_for_by_whole_numbers(tiny_bert):

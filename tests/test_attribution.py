@@ -246,8 +246,8 @@ def test_the_sample_site_carries_importance_and_rollout(sample_site):
     html = (sample_site / "cat" / "index.html").read_text()
     values = np.array(mask["importance"]["values"])
     order = np.argsort(-np.abs(values), axis=None)[:5]
-    named = [f'<li><a href="Attention_Layer{i // 3 + 1}_Head{i % 3 + 1}.png">Layer {i // 3 + 1}, head {i % 3 + 1}</a>'
-             for i in order]
+    named = [f'<li><a href="Attention_Layer{i // 3 + 1}_Head{i % 3 + 1}.png" data-layer="{i // 3 + 1}" '
+             f'data-head="{i % 3 + 1}">Layer {i // 3 + 1}, head {i % 3 + 1}</a>' for i in order]
     positions = [html.index(n) for n in named]
     assert positions == sorted(positions)  # largest |I| first
     assert (sample_site / "cat" / "Rollout.png").stat().st_size > 1000

@@ -92,6 +92,28 @@ def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path, no_hub):
     assert {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()} == before
 
 
+def test_a_fallback_never_replaces_a_gallery_of_another_model(tmp_path, no_hub, tiny_bert):
+    """A gallery built with a real model stays as it was when the hub is gone: the offline model stands in
+    only where it replaces nothing but itself; --model offline replaces it on purpose."""
+    from conftest import file_hashes
+    write_yaml(tmp_path / "s.yaml", f"model: {tiny_bert}\nsentences:\n  - id: cat\n    text: A [MASK] sat.\n")
+    assert run_cli("s.yaml", "--quiet", cwd=tmp_path).returncode == 0
+    before = file_hashes(tmp_path / "site")
+    write_yaml(tmp_path / "s.yaml", "model: bert-base-uncased\nsentences:\n  - id: cat\n    text: A [MASK] sat.\n")
+    for force in ((), ("--force",)):
+        r = run_cli("s.yaml", "--quiet", *force, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+            "error: model 'bert-base-uncased' is not in the Hugging Face cache and HF_HUB_OFFLINE is set; the output "
+            "folder holds a gallery of another model, which the offline model would replace: build again once the "
+            "hub can be reached, or pass --model offline to replace it on purpose"], r.stderr
+        assert file_hashes(tmp_path / "site") == before
+    r = run_cli("s.yaml", "--quiet", "--model", "offline", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "site" / "cat" / "data.json").read_text())["model"]["name"] == "offline"
+    r = run_cli("s.yaml", "--quiet", cwd=tmp_path)  # now the fallback replaces only the offline model's gallery
+    assert r.returncode == 0 and "using the offline model instead" in r.stderr, r.stderr
+
+
 def test_no_fallback_fails_with_advice(tmp_path, no_hub):
     write_yaml(tmp_path / "s.yaml", "model: bert-base-uncased\nsentences:\n  - A [MASK] sat.\n")
     r = run_cli("s.yaml", "--no-fallback", cwd=tmp_path)
