@@ -49,7 +49,7 @@ def main():
         for line in few:
             run = model.predict(loaded, line.text, top_k=1)
             heads.stored_statistics(heads.sentence(run.attention, run.tokens, tok.cls_token, tok.sep_token))
-            syntax.analyse(line.text, [], tok, run.attention)
+            syntax.sentence_syntax(line.text, [], tok, run.attention)
         single = (time.perf_counter() - started) / len(few)
         print(f"one at a time (the gallery's path without pictures): {1 / single:.0f} sentences/s; "
               f"the corpus pass is {single * len(lines) / batched:.1f}x faster")

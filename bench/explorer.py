@@ -24,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bertgallery import colours, names, site  # noqa: E402
+from bertgallery import colours, names, site, views  # noqa: E402
 
 OLD_COMMIT = "ded2326"  # the last explorer that rebuilt its lines as a string
 
@@ -103,7 +103,7 @@ def main():
             (folder / "old.js").write_bytes(old.stdout)
             kinds.append("old")
         text = json.dumps(data)
-        (folder / "view.js").write_text(f"{site.VIEW_PREFIX}{text});\nwindow.bertGalleryView = window.bertGalleryViews[0];\n")
+        (folder / "view.js").write_text(f"{views.VIEW_PREFIX}{text});\nwindow.bertGalleryView = window.bertGalleryViews[0];\n")
         results = {}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])

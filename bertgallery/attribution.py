@@ -21,6 +21,7 @@ an identity, multiplied through the layers: how much of each input token reaches
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -233,19 +234,23 @@ def rollout(attention: np.ndarray) -> np.ndarray:
     return out
 
 
-def explain(net, run, method: str) -> str:
-    """Give each mask of a model run (model.Run) its row of the rollout at every layer and, where the model's
-    family allows, its heads' importance for the top prediction. Returns '' or, in one line, why there is
-    no importance."""
-    flow = rollout(run.attention)
-    for mask in run.masks:
-        mask.rollout = flow[:, mask.index, :]
+@dataclass
+class Explanation:
+    """Each mask of a model run explained: where its information comes from and which heads its top prediction
+    leans on."""
+    rollout: np.ndarray  # [masks, layers, T]: the mask's row of the rollout after each layer
+    importance: np.ndarray | None  # [masks, layers, heads], or None where the model's family does not allow it
+    note: str = ""  # why there is no importance, in one line for the page
+
+
+def explain(net, run, method: str) -> Explanation:
+    """The rollout of each mask of a model run (model.Run) and, where the model's family allows, its heads'
+    importance for the top prediction."""
+    flow = rollout(run.attention)[:, [m.index for m in run.masks], :].transpose(1, 0, 2)
     if not run.masks:
-        return ""
+        return Explanation(flow, None)
     reason = reason_unsupported(net)
     if reason:
-        return reason
-    scores = head_importance(net, run.inputs, [m.index for m in run.masks], [m.target for m in run.masks], method)
-    for mask, score in zip(run.masks, scores):
-        mask.importance = score
-    return ""
+        return Explanation(flow, None, reason)
+    return Explanation(flow, head_importance(net, run.inputs, [m.index for m in run.masks],
+                                             [m.target for m in run.masks], method))

@@ -1,23 +1,28 @@
-"""The pipeline: config -> model run -> render -> analyse -> site, written into a staging folder and swapped in.
+"""The pipeline: config -> one run per (model, sentence) -> analyses -> one site of models x sentences, written
+into a staging folder and swapped in.
 
-A sentence's expensive outputs (its results: data.json, the view's data; its pictures: the PNGs) and the corpus
-counts are reused from the previous site when their key and every file's hash match (reuse.py); all HTML is
+Each model is loaded in turn, runs every sentence that needs it (and its corpus pass), and is let go before the
+next is loaded. A (model, sentence)'s expensive outputs (its results: data.json, the view's data, the parse;
+its pictures: the PNGs), each model's corpus counts and each pair of models' comparison are reused from the
+previous site when their key and every file's hash match (reuse.py), wherever that site kept them; all HTML is
 rewritten from the results on every build. When the new site would be the old one, nothing is swapped in, and
 torch is never imported.
 """
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, combinations
 from pathlib import Path
 
-from . import cache, corpus, heads, model, names, output, reuse, site, syntax
+from . import cache, corpus, heads, model, names, output, reuse, site, syntax, views
 from .config import Config, ConfigError, Sentence
 from .manifest import Entry, Manifest
 from .records import Result
+
 
 @dataclass
 class Options:
@@ -33,15 +38,33 @@ class Options:
 @dataclass
 class Summary:
     sentences: int
-    rebuilt: int  # sentences that went through the model
+    rebuilt: int  # sentences that went through a model (a sentence run by two models counts twice)
     images: int
     seconds: float
     index: Path
-    model: model.ModelInfo
+    model: model.ModelInfo  # the first masked LM: the one --print prints
     bytes: int | None = None  # the whole site's size; None when nothing was written
-    corpus: int = 0  # corpus sentences counted in this build
-    results: list = field(default_factory=list)  # every sentence's Result, in the config's order
+    corpus: int = 0  # corpus sentences counted in this build (by every model)
+    results: list = field(default_factory=list)  # that model's Result of every sentence, in the config's order
+    models: list = field(default_factory=list)  # every model's ModelInfo, in the config's order
     live_bytes: int = 0  # the live page's model files, when the gallery has a live page
+
+
+@dataclass
+class Ran:
+    """One model through every sentence of the gallery: computed now or taken over from the previous site."""
+    info: model.ModelInfo
+    identity: str
+    folder: str  # its sub-folder in every sentence's folder and in heads/; "" in a gallery of one
+    results: list[Result]  # per sentence, in the config's order
+    files: list[dict]  # per sentence: {file name: sha256} of its folder
+    svgs: list[str]  # per sentence: the parse's SVG, "" without one
+    attention: list  # per sentence: the view's 16-bit weights [L, H, T, T], kept only to compare models
+    counted: corpus.Counted | None  # the corpus counts
+    corpus_entry: Entry | None
+    rebuilt: int = 0
+    images: int = 0
+    corpus_now: int = 0  # corpus sentences counted in this build
 
 
 def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
@@ -52,72 +75,118 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         output.cleanup(out)
         old, before = output.read_manifest(out), output.snapshot(out)
         hashes = cache.FileHashes(old.hashes if old else None)
-        keep = old.model if old else ""  # a fallback must not replace a gallery of another model
+        # a fallback must not replace a gallery of another model (one not the offline model, with several too)
+        keep = next((m for m in old.models if not m.startswith("offline:")), "") if old else ""
         old = None if options.force else old
-        resolved = model.resolve(cfg.model, options.fallback, options.allow_pickle, hashes, options.hub_timeout, keep)
+        resolved = model.resolve_all(cfg.models, options.fallback, options.allow_pickle, hashes, options.hub_timeout,
+                                     keep)
         live_model = _live_model(cfg, options, hashes)  # before any work: a live model that cannot be had is one line
-        identity, (reused, counted, todo) = resolved.identity, reuse.plan(cfg, resolved.identity, old, out, hashes)
+        several = len(resolved) > 1
+        folders = model.slugs([r.spec for r in resolved]) if several else [""]
+        plans = [reuse.plan(cfg, r.identity, old, out, hashes) for r in resolved]
         from . import plots, render  # matplotlib; the workers fork before torch starts its threads
-        drawing = any(s.slug not in reused for s in todo)  # the others take over their pictures
+        drawing = any(s.slug not in reused for reused, _, todo in plans for s in todo)  # others take theirs over
         with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers:
-            info, files, results, counted_now, images, loaded = None, {}, {}, 0, 0, None
-            if todo or (cfg.corpus and counted is None):
-                loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout,
-                                    keep)
-                info, identity = loaded.info, loaded.identity
-                if identity != resolved.identity:  # downloaded, or fell back, just now
-                    reused, counted, todo = reuse.plan(cfg, identity, old, out, hashes)
-                for s, result, written in _compute(cfg, loaded, todo, reused, workers, options.progress):
-                    results[s.slug] = result
-                    files[s.slug] = {name: staging.write(f"{s.slug}/{name}", data) for name, data in written.items()}
-                    images += sum(map(names.is_picture, written))
-                if cfg.corpus and counted is None:
-                    counted = corpus.count(loaded, cfg.corpus, options.progress)
-                    counted_now = counted.totals.sentences
-                    if counted.skipped:
-                        print(corpus.skipped_note(counted.skipped, loaded.max_tokens), file=sys.stderr)
-            for slug, r in reused.items():
-                if any(map(names.is_picture, files.get(slug, {}))):
-                    continue  # drawn after all: the old ones were not exactly this run's
-                for name, digest in r.files().items():
-                    staging.link(f"{slug}/{name}", out / r.entry.slug / name, digest)
-                results[slug] = r.result or results[slug]
-                files[slug] = files.get(slug, {}) | r.files()
-            corpus_entry = None
-            if cfg.corpus and counted_now:
-                written = staging.write(reuse.CORPUS, json.dumps(counted.to_json(), separators=(",", ":")))
-                corpus_entry = Entry(names.HEADS, reuse.corpus_key(cfg, identity, hashes), {names.CORPUS: written})
-            elif cfg.corpus:  # taken over from the previous site (reuse.corpus_counts checked it)
-                corpus_entry = old.corpus
-                staging.link(reuse.CORPUS, out / reuse.CORPUS, old.corpus.files[names.CORPUS])
-            gallery_model = model.Resolved(loaded.info.name, loaded.identity, loaded.info.note) if loaded else resolved
-            live_page, live_entry, exported = _live(cfg, live_model or gallery_model, gallery_model, loaded, old, out,
-                                                    staging, options) if cfg.live is not None else (None, None, False)
-            first = results[cfg.sentences[0].slug]
-            info = info or model.describe(resolved, first.layers, first.heads_per_layer)
-            svgs = [_text(staging.path / s.slug / names.PARSE) for s in cfg.sentences]
-            gallery = _gallery(cfg, info, [results[s.slug] for s in cfg.sentences], svgs, counted, live_page)
-            means = heads.per_layer(gallery.totals, site.LAYER_PLOT_KEYS)
-            labels = [heads.STATISTICS[heads.INDEX[k]].label for k in site.LAYER_PLOT_KEYS]
-            plotted = [(f"{names.HEADS}/{name}", plots.render_layer_plot(means, labels, size))
-                       for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
-                                          (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
+            ran = [_run(cfg, r, folder, plan, old, out, hashes, staging, workers, options, several, keep)
+                   for r, folder, plan in zip(resolved, folders, plans)]
+            if not any(r.info.masked_lm for r in ran):  # hub models that turned out to have no head
+                raise model.only_encoders([r.info.name for r in ran])
+            compared, compare_entries = _compare(cfg, resolved, ran, old, out, staging)
+            first = next(r for r in ran if r.info.masked_lm)  # the gallery's (first) masked LM
+            live_page, live_entries, exported = \
+                _live(cfg, live_model or model.Resolved(first.info.name, first.identity, first.info.note), first, old,
+                      out, staging, options) if cfg.live is not None else (None, [], False)
+            gallery = _gallery(cfg, ran, compared, live_page)
             # one page at a time: 2,000 sentences' head pages together are hundreds of MB
             pages = {relpath: staging.write(relpath, content)
-                     for relpath, content in chain(site.pages(gallery), plotted)}
-            manifest = Manifest(identity, [Entry(s.slug, reuse.keys(cfg, identity, s.text), files[s.slug])
-                                           for s in cfg.sentences], pages, corpus_entry, hashes.used, live_entry)
+                     for relpath, content in chain(site.pages(gallery), _plots(gallery, plots))}
+            manifest = Manifest([r.identity for r in ran],
+                                [Entry(names.folder(s.slug, r.folder), reuse.keys(cfg, r.identity, s.text), files)
+                                 for r in ran for s, files in zip(cfg.sentences, r.files)], pages,
+                                [r.corpus_entry for r in ran if r.corpus_entry], compare_entries, hashes.used,
+                                live_entries)
+            rebuilt, images = sum(r.rebuilt for r in ran), sum(r.images for r in ran)
+            counted_now = sum(r.corpus_now for r in ran)
+            printed = next(r for r in ran if r.info.masked_lm)
+            summary = Summary(len(cfg.sentences), rebuilt, images, 0.0, out / names.PAGE, printed.info, None,
+                              counted_now, printed.results, [r.info for r in ran],
+                              live_page.bytes if live_page else 0)
             # every reused file was verified; something computed may have replaced a damaged one
-            if old and not todo and not counted_now and not exported and output.untouched(out, old) and \
-                    (manifest.sentences, manifest.pages, manifest.corpus, manifest.live) == \
-                    (old.sentences, old.pages, old.corpus, old.live):
-                return Summary(len(cfg.sentences), 0, 0, time.time() - start, out / names.PAGE, info,
-                               results=[results[s.slug] for s in cfg.sentences])
+            if old and not rebuilt and not counted_now and not exported and output.untouched(out, old) and \
+                    (manifest.sentences, manifest.pages, manifest.corpus, manifest.compare, manifest.live) == \
+                    (old.sentences, old.pages, old.corpus, old.compare, old.live):
+                summary.seconds = time.time() - start
+                return summary
             staging.write(names.MANIFEST, json.dumps(manifest.to_json(), indent=1))
-            size = output.folder_bytes(staging.path)
+            summary.bytes = output.folder_bytes(staging.path)
             staging.swap(before)
-    return Summary(len(cfg.sentences), len(todo), images, time.time() - start, out / names.PAGE, info, size,
-                   counted_now, [results[s.slug] for s in cfg.sentences], live_page.bytes if live_page else 0)
+    summary.seconds = time.time() - start
+    return summary
+
+
+def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest | None, out: Path,
+         hashes: cache.FileHashes, staging: output.Staging, workers, options: Options, compared: bool,
+         keep: str) -> Ran:
+    """One model: loaded only if a sentence or its corpus needs it, run, and let go before the next model.
+    `compared`: keep its attention for comparing it with the others; `keep`: see model.load."""
+    reused, counted, todo = plan
+    info, identity, rebuilt, images, counted_now = None, resolved.identity, 0, 0, 0
+    heads_folder = names.heads_folder(folder)
+    results, files, svgs, attention = {}, {}, {}, {}
+    if todo or (cfg.corpus and counted is None):
+        loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout,
+                            keep)
+        info, identity = loaded.info, loaded.identity
+        if identity != resolved.identity:  # downloaded, or fell back, just now
+            reused, counted, todo = reuse.plan(cfg, identity, old, out, hashes)
+        for s, result, written, weights in _compute(cfg, loaded, todo, reused, workers, options.progress):
+            results[s.slug], svgs[s.slug] = result, written.get(names.PARSE, "")
+            files[s.slug] = {name: staging.write(f"{names.folder(s.slug, folder)}/{name}", data)
+                             for name, data in written.items()}
+            images += sum(map(names.is_picture, written))
+            if compared:
+                attention[s.slug] = weights
+        rebuilt = len(todo)
+        if cfg.corpus and counted is None:
+            found = corpus.count(loaded, cfg.corpus, options.progress)
+            counted_now = found.totals.sentences
+            if found.skipped:
+                print(corpus.skipped_note(found.skipped, loaded.max_tokens), file=sys.stderr)
+            written = staging.write(f"{heads_folder}/{names.CORPUS}", json.dumps(found.to_json(), separators=(",", ":")))
+            counted = reuse.Reused(Entry(heads_folder, reuse.corpus_key(cfg, identity, hashes),
+                                         {names.CORPUS: written}), None, found)
+        del loaded
+        gc.collect()  # before the next model is loaded: two BERT-base models peak at about one's memory
+    if counted and not counted_now:  # taken over from the previous site (reuse.corpus_counts checked it)
+        _link(staging, out, counted.entry, heads_folder)
+        counted = reuse.Reused(Entry(heads_folder, counted.entry.keys, counted.entry.files), None, counted.counted)
+    for slug, r in reused.items():
+        if any(map(names.is_picture, files.get(slug, {}))):
+            continue  # drawn after all: the old ones were not exactly this run's
+        _link(staging, out, r.entry, names.folder(slug, folder), r.files())
+        results[slug] = r.result or results[slug]
+        files[slug] = files.get(slug, {}) | r.files()
+        if slug not in svgs:  # the previous site's file, verified: never what this build just wrote
+            svgs[slug] = _text(out / r.entry.folder / names.PARSE) if names.PARSE in r.entry.files else ""
+        if compared and slug not in attention:
+            attention[slug] = views.read_view(_text(out / r.entry.folder / names.VIEW_DATA))
+    first = results[cfg.sentences[0].slug]
+    if info is None:
+        info = model.describe(resolved, first.layers, first.heads_per_layer)
+        if resolved.masked_lm is None:  # a hub model never loaded here: every sentence has a [MASK] it fills
+            info.masked_lm = bool(first.masks)
+    info.slug = folder
+    return Ran(info, identity, folder, [results[s.slug] for s in cfg.sentences],
+               [files[s.slug] for s in cfg.sentences], [svgs[s.slug] for s in cfg.sentences],
+               [attention.get(s.slug) for s in cfg.sentences], counted.counted if counted else None,
+               counted.entry if counted else None, rebuilt, images, counted_now)
+
+
+def _link(staging: output.Staging, out: Path, entry: Entry, folder: str, files: dict | None = None) -> None:
+    """The files of a previous build's entry (or those of them in `files`), verified, into `folder` of the new
+    site."""
+    for name, digest in (entry.files if files is None else files).items():
+        staging.link(f"{folder}/{name}", out / entry.folder / name, digest)
 
 
 def _text(path: Path) -> str:
@@ -128,19 +197,20 @@ def _text(path: Path) -> str:
 
 
 def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, progress: bool):
-    """Yields (sentence, result, {file name: content}) for each sentence in `todo`, one at a time, so memory
-    stays flat however many there are; without the pictures it takes over from `reused`."""
+    """Yields (sentence, result, {file name: content}, its 16-bit attention) for each sentence in `todo`, one at
+    a time, so memory stays flat however many there are; without the pictures it takes over from `reused`."""
     from tqdm import tqdm
 
     from . import measure
     numbers = {s.slug: i for i, s in enumerate(cfg.sentences, start=1)}
     # the bar only on a terminal (None): logs and pipes get just the summary line
-    for s in tqdm(todo, desc="sentences", unit="sentence", disable=None if progress else True, file=sys.stderr,
-                  leave=False):
-        result, files = measure.sentence(loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
-                                         culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ",
-                                         have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset())
-        yield s, result, files
+    for s in tqdm(todo, desc=f"sentences ({loaded.info.name})", unit="sentence", disable=None if progress else True,
+                  file=sys.stderr, leave=False):
+        result, files, attention = measure.sentence(
+            loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
+            culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ",
+            have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset())
+        yield s, result, files, views.quantized(attention)
 
 
 def _live_model(cfg: Config, options: Options, hashes) -> model.Resolved | None:
@@ -154,26 +224,24 @@ def _live_model(cfg: Config, options: Options, hashes) -> model.Resolved | None:
         raise ConfigError(f"{cfg.path}: 'live': {e}") from None
 
 
-def _live(cfg: Config, wanted: model.Resolved, gallery: model.Resolved, loaded, old, out: Path, staging,
+def _live(cfg: Config, wanted: model.Resolved, first: Ran, old: Manifest | None, out: Path, staging,
           options: Options):
-    """(what the live page says about its model, the model's manifest entry, whether it was exported now): the
-    model exported for the browser, or taken over from the previous site when its key matches and its files are
-    unmodified; (None, None, False), with a note, when the model cannot run in the browser (the rest of the
-    gallery is built)."""
+    """(what the live page says about its model, its manifest entries, whether it was exported now): the model
+    exported for the browser (loaded for it, on the CPU), or taken over from the previous site when its key
+    matches and its files are unmodified; (None, [], False), with a note, when the model cannot run in the
+    browser (the rest of the gallery is built)."""
     from . import live
-    same = bool(wanted.identity) and wanted.identity == gallery.identity  # its head pages are the gallery's
+    same = bool(wanted.identity) and wanted.identity == first.identity  # its head pages are the gallery's
     known = live.known_config(wanted.spec)
     why = live.refusal(known)  # known without loading the model, so a rebuild does not load it to say so again
     keys = reuse.live_key(wanted.identity) if wanted.identity else None
-    folder, exported = out / names.LIVE, False
-    if not why and keys and known is not None and old is not None and old.live is not None \
-            and old.live.keys == keys and cache.verified(folder, old.live.files):
-        for name, digest in old.live.files.items():
-            staging.link(f"{names.LIVE}/{name}", folder / name, digest)
-        files, (layers, heads) = old.live.files, live.shape(known)
+    taken = next((e for e in old.live if e.keys == keys), None) if old and keys and known is not None else None
+    exported = False
+    if not why and taken and cache.verified(out / taken.folder, taken.files):
+        _link(staging, out, taken, names.LIVE)
+        files, (layers, heads) = taken.files, live.shape(known)
     elif not why:
-        net = loaded if same and loaded is not None else \
-            model.load(wanted, options.fallback, options.allow_pickle, "cpu", options.hub_timeout)
+        net = model.load(wanted, options.fallback, options.allow_pickle, "cpu", options.hub_timeout)
         try:
             written = live.export(net.net, net.tokenizer)
         except ValueError as e:
@@ -182,26 +250,93 @@ def _live(cfg: Config, wanted: model.Resolved, gallery: model.Resolved, loaded, 
             files = {name: staging.write(f"{names.LIVE}/{name}", content) for name, content in written.items()}
             keys, layers, heads, exported = reuse.live_key(net.identity), net.info.layers, net.info.heads, True
             wanted = model.Resolved(net.info.name, net.identity, net.info.note)
+            same = net.identity == first.identity
+        del net
+        gc.collect()
     if why:
         print(f"note: {why}; the rest of the gallery is built without the live page", file=sys.stderr)
-        return None, None, False
+        return None, [], False
     size = sum((staging.path / names.LIVE / name).stat().st_size for name in files)
-    return site.LivePage(wanted.spec, layers, heads, size, len(files), same, cfg.top_k, wanted.note), \
-        Entry(names.LIVE, keys, files), exported
+    heads_pages = f"../{names.heads_folder(first.folder)}/" if same else None
+    return site.LivePage(wanted.spec, layers, heads, size, len(files), heads_pages, cfg.top_k, wanted.note), \
+        [Entry(names.LIVE, keys, files)], exported
 
 
-def _gallery(cfg: Config, info: model.ModelInfo, results: list[Result], svgs: list[str],
-             counted: corpus.Counted | None, live: site.LivePage | None = None) -> site.Gallery:
+def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, out: Path, staging):
+    """Each pair of models (config order: a before b) compared: taken over when both models' results are
+    the previous build's, else computed from the 16-bit attention. ([compare.Compared], [manifest entries])"""
+    from . import compare
+    compared, entries, tokenizers = [], [], {}
+    for (i, a), (j, b) in combinations(enumerate(ran), 2):
+        folder = names.compare_folder(a.folder, b.folder)
+        results = [[reuse.keys(cfg, r.identity, s.text)["results"] for s in cfg.sentences] for r in (a, b)]
+        wanted = reuse.compare_key(*results)
+        taken, back = reuse.comparison(wanted, old, out), None
+        if taken:
+            _link(staging, out, taken.entry, folder)
+            found = taken.compared
+        elif back := reuse.comparison(reuse.compare_key(*results[::-1]), old, out):  # the pair, reordered
+            found = back.compared.swapped()
+            taken = reuse.Reused(Entry(folder, wanted, {names.COMPARE_DATA: staging.write(
+                f"{folder}/{names.COMPARE_DATA}", json.dumps(found.to_json(), separators=(",", ":")))}), None,
+                compared=found)
+        else:
+            pair = compare.Pair([a.info.name, b.info.name], [[a.info.layers, a.info.heads],
+                                                             [b.info.layers, b.info.heads]])
+            for s, ra, rb, xa, xb in zip(cfg.sentences, a.results, b.results, a.attention, b.attention):
+                sides = [compare.Side(ra.tokens, xa), compare.Side(rb.tokens, xb)]
+                if ra.tokens != rb.tokens:
+                    for side, k in zip(sides, (i, j)):
+                        if k not in tokenizers:
+                            tokenizers[k] = model.tokenizer(resolved[k] if resolved[k].spec == ran[k].info.name
+                                                            else model.Resolved(ran[k].info.name, ran[k].identity))
+                        side.words = compare.words_of(s.text, tokenizers[k])
+                pair.add(*sides)
+                if a.info.masked_lm and b.info.masked_lm:
+                    pair.predictions(ra.masks, rb.masks, cfg.top_k)
+            found = pair.result(a.info.masked_lm and b.info.masked_lm)
+            digest = staging.write(f"{folder}/{names.COMPARE_DATA}",
+                                   json.dumps(found.to_json(), separators=(",", ":")))
+            taken = reuse.Reused(Entry(folder, wanted, {names.COMPARE_DATA: digest}), None, compared=found)
+        compared.append((i, j, found))
+        entries.append(Entry(folder, wanted, taken.entry.files))
+    return compared, entries
+
+
+def gallery_model(cfg: Config, info: model.ModelInfo, folder: str, results: list[Result], svgs: list[str],
+                  counted: corpus.Counted | None) -> site.Shown:
+    """One model of the gallery as the site shows it: its pages of every sentence, its heads over them."""
     layers, per_layer = results[0].layers, results[0].heads_per_layer
     totals, pool = heads.Totals.empty(layers, per_layer), syntax.Pool(layers, per_layer)
-    entries = []
+    pages = []
     for number, (s, result, svg) in enumerate(zip(cfg.sentences, results, svgs), start=1):
         totals.add(result.values(), len(result.tokens))
         if result.syntax:
             pool.add(result.syntax)
-        entries.append(site.Entry(s.slug, s.title or f"Sentence {number}", s.note, result, svg))
+        pages.append(site.Page(s.slug, s.title or f"Sentence {number}", s.note, result, svg))
     if counted:
         totals, pool = totals.merge(counted.totals), pool.merge(counted.pool)
-    return site.Gallery(entries, info, cfg.path.name, cfg.colormap, totals, pool,
-                        counted.totals.sentences if counted else 0,
-                        (len(counted.skipped), counted.unaligned) if counted else (0, 0), live)
+    return site.Shown(info, folder, pages, totals, pool, counted.totals.sentences if counted else 0,
+                      (len(counted.skipped), counted.unaligned) if counted else (0, 0))
+
+
+def _gallery(cfg: Config, ran: list[Ran], compared: list, live: site.LivePage | None = None) -> site.Gallery:
+    shown = [gallery_model(cfg, r.info, r.folder, r.results, r.svgs, r.counted) for r in ran]
+    return site.Gallery(shown, cfg.path.name, cfg.colormap, compared, live)
+
+
+def _plots(gallery: site.Gallery, plots) -> list[tuple[str, bytes]]:
+    """Each model's per-layer plot on its heads page, and each pair's in its compare folder."""
+    labels = [heads.STATISTICS[heads.INDEX[k]].label for k in site.LAYER_PLOT_KEYS]
+    out = []
+    for m in gallery.models:
+        means = heads.per_layer(m.totals, site.LAYER_PLOT_KEYS)
+        out += [(f"{names.heads_folder(m.folder)}/{name}", plots.render_layer_plot(means, labels, size))
+                for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
+                                   (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
+    for i, j, _ in gallery.compared:
+        a, b = gallery.models[i], gallery.models[j]
+        out.append((f"{names.compare_folder(a.folder, b.folder)}/{names.COMPARE_PLOT}",
+                    plots.render_compare_plot([heads.per_layer(m.totals, site.LAYER_PLOT_KEYS) for m in (a, b)],
+                                              labels, [a.info.name, b.info.name], site.LAYER_PLOT_SIZE)))
+    return out

@@ -21,6 +21,10 @@ READ_ALSO = ("config.json", "tokenizer_config.json", "special_tokens_map.json", 
 # bounds that no real masked LM passes; a config beyond them would take minutes and gigabytes to build
 LIMITS = {"layers": 256, "heads": 256, "hidden": 65536, "vocab": 4_000_000}
 MAX_HEADS = 1_536  # layers x heads: a picture and a page each, on every sentence (XLM-R XXL has 48 x 32)
+# the first part of a masked-LM head's tensor names (BERT, RoBERTa, DistilBERT, ELECTRA's generator): a folder
+# whose weights hold none of them is an encoder without one, listed for its attention only
+MLM_HEADS = ("cls", "lm_head", "vocab_projector", "vocab_transform", "vocab_layer_norm", "predictions",
+             "generator_predictions", "generator_lm_head")
 SHAPE_KEYS = {"layers": ("num_hidden_layers", "n_layers"), "heads": ("num_attention_heads", "n_heads"),
               "hidden": ("hidden_size", "dim"), "vocab": ("vocab_size",)}
 
@@ -167,8 +171,14 @@ def check_heads(layers: int, heads: int, culprit: str) -> None:
                           f"tool draws at most {MAX_HEADS:,} (BERT-large has 384, XLM-R XL 1,152)")
 
 
-def model_folder(folder: Path, spec: str, allow_pickle: bool) -> list[Path]:
-    """Check a local model folder; return every file the loader will read."""
+def masked_lm(names: list[str]) -> bool | None:
+    """Whether weights with these tensor names hold a masked-LM head (None: no names to tell, pickle weights)."""
+    return any(n.split(".")[0] in MLM_HEADS for n in names) if names else None
+
+
+def model_folder(folder: Path, spec: str, allow_pickle: bool) -> tuple[list[Path], bool | None]:
+    """Check a local model folder; return every file the loader will read, and whether its weights hold a
+    masked-LM head (masked_lm)."""
     culprit = f"model folder {one_line(spec)}"
     if not folder.is_dir():
         raise ConfigError(f"{culprit} does not exist")
@@ -195,4 +205,4 @@ def model_folder(folder: Path, spec: str, allow_pickle: bool) -> list[Path]:
         raise ConfigError(f"{culprit}: config.json says {shape['layers']} layers but the weights hold "
                           f"{max(layers) + 1}; the two do not belong together")
     read = [folder / f for f in READ_ALSO + TOKENIZER_FILES if (folder / f).is_file()]
-    return sorted(set(read + weights))
+    return sorted(set(read + weights)), masked_lm(names)

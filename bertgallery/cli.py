@@ -66,8 +66,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="print the predictions on standard output: the top filled-in sentences of each mask "
                          "(text, the default) or one JSON object per sentence (json)")
     ap.add_argument("--out", default=Path("site"), type=Path, help="folder for the gallery (default: site)")
-    ap.add_argument("--model", help="hub id (e.g. bert-base-uncased), a local model folder, or 'offline'; "
-                                    "overrides 'model' in CONFIG")
+    ap.add_argument("--model", action="append",
+                    help="hub id (e.g. bert-base-uncased), a local model folder, 'offline' or 'minilm'; repeat it "
+                         f"for several models in one gallery (at most {config.MAX_MODELS}); replaces 'model' or "
+                         "'models' in CONFIG")
     ap.add_argument("--top-k", type=int, help="how many ranked predictions per mask; overrides 'top_k' in CONFIG")
     ap.add_argument("--no-fallback", action="store_true",
                     help="fail instead of using the offline model when the hub model cannot be downloaded")
@@ -141,14 +143,16 @@ def _main(args: argparse.Namespace) -> int:
     printing = args.print_as or ("text" if args.text else None)
     say = sys.stderr if printing else sys.stdout  # with --print, standard output carries the predictions only
     try:
-        for what, given in (("CONFIG", args.config), ("--out", args.out), ("--model", args.model)):
+        for what, given in (("CONFIG", args.config), ("--out", args.out), *(("--model", m) for m in args.model or ())):
             if given is not None:  # a name Python kept as surrogates could not be shown or written in a page
                 config.check_unicode(str(given), what)
         if args.text and args.config:
             raise ConfigError(f"give either CONFIG ({args.config}) or --text, not both")
         cfg = config.from_texts(texts(args.text)) if args.text else config.load(args.config or Path("sentences.yaml"))
-        if args.model is not None:
-            cfg.model = args.model.strip() or cfg.model
+        if args.model:
+            if len(args.model) > config.MAX_MODELS:
+                raise config.too_many_models(len(args.model), f"--model {args.model[config.MAX_MODELS]}")
+            cfg.models = [config.check_model(m, "--model") for m in args.model]
         if args.top_k is not None:
             config.check_top_k(args.top_k, "--top-k")
             cfg.top_k = args.top_k
@@ -194,9 +198,12 @@ def _main(args: argparse.Namespace) -> int:
               f"{summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB{live}); open {summary.index}", file=say)
     else:
         counted = f" and counted {summary.corpus:,} corpus sentences" if summary.corpus else ""
-        print(f"built {summary.rebuilt} of {summary.sentences} sentences{counted}, {summary.images} images, with "
-              f"{summary.model.name} in {summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB{live}); "
-              f"open {summary.index}", file=say)
+        runs = len(summary.models)
+        built = f"{summary.rebuilt} of {summary.sentences} sentences" if runs == 1 else \
+            f"{summary.rebuilt} of {summary.sentences * runs} runs ({summary.sentences} sentences × {runs} models)"
+        with_ = ", ".join(m.name for m in summary.models)
+        print(f"built {built}{counted}, {summary.images} images, with {with_} in {summary.seconds:.1f} s "
+              f"({summary.bytes / 1e6:.1f} MB{live}); open {summary.index}", file=say)
         if summary.bytes > PAGES_LIMIT:
             print(f"warning: the site is {summary.bytes / 1e9:.2f} GB; GitHub Pages publishes sites up to 1 GB "
                   "(fewer sentences, or a model with fewer heads, make it smaller)", file=sys.stderr)

@@ -20,10 +20,11 @@ from .names import RESERVED
 
 MASK = "[MASK]"  # how masks are written in the file, whatever the model's own mask token
 DEFAULT_MODEL = "bert-base-uncased"
+MAX_MODELS = 8  # a gallery's models: each is a set of pictures of every sentence, and each pair a compare page
 DEFAULT_TOP_K = 5
 DEFAULT_COLORMAP = "viridis"
 IMPORTANCE = ("gradient", "ablation")  # how head importance is measured (attribution.py); the first is the default
-TOP_KEYS = ("model", "top_k", "colormap", "importance", "corpus", "live", "sentences")
+TOP_KEYS = ("model", "models", "top_k", "colormap", "importance", "corpus", "live", "sentences")
 SENTENCE_KEYS = ("text", "id", "title", "note")
 MAX_BYTES = 10_000_000  # a sentences file (or --text -) is text a person wrote; /dev/zero is not
 MAX_CHARS = 20_000  # per sentence: far more than any model's 512 tokens, and checked before tokenising
@@ -52,7 +53,7 @@ class Sentence:
 
 @dataclass
 class Config:
-    model: str = DEFAULT_MODEL
+    models: list[str] = field(default_factory=lambda: [DEFAULT_MODEL])  # specs, in the user's order
     top_k: int = DEFAULT_TOP_K
     colormap: str = DEFAULT_COLORMAP
     importance: str = IMPORTANCE[0]
@@ -446,16 +447,17 @@ def load(path: Path) -> Config:
     _check_tags(path, root)
 
     cfg = Config(path=path)
-    sentences_node = None
+    sentences_node, model_line = None, None
     for key, key_node, value_node in _pairs(path, root):
         if key not in TOP_KEYS:
             raise _unknown(path, key_node, key, TOP_KEYS)
-        if key == "model":
-            cfg.model = _scalar(path, value_node, "'model'", str).strip()
-            if not cfg.model:
-                raise ConfigError(f"{_where(path, value_node)}: 'model' is empty")
-            if not cfg.model.isprintable():
-                raise ConfigError(f"{_where(path, value_node)}: 'model' holds a line break or control character")
+        if key in ("model", "models"):
+            line = key_node.start_mark.line + 1
+            if model_line:
+                raise ConfigError(f"{path}:{line}: give either 'model' (one) or 'models' (a list), not both "
+                                  f"(lines {model_line} and {line})")
+            model_line = line
+            cfg.models = [_model(path, value_node, "'model'")] if key == "model" else _models(path, value_node)
         elif key == "top_k":
             cfg.top_k = _scalar(path, value_node, "'top_k'", int)
         elif key == "colormap":
@@ -504,6 +506,36 @@ def _live(path: Path, node) -> str | None:
     if not value.strip().isprintable():
         raise ConfigError(f"{_where(path, node)}: 'live' holds a line break or control character")
     return value.strip()
+
+
+def check_model(spec: str, culprit: str) -> str:
+    """A model as the user wrote it, spaces around it dropped: never empty, never a line break."""
+    spec = spec.strip()
+    if not spec:
+        raise ConfigError(f"{culprit} is empty")
+    if not spec.isprintable():
+        raise ConfigError(f"{culprit} holds a line break or control character")
+    return spec
+
+
+def _model(path: Path, node, what: str) -> str:
+    return check_model(_scalar(path, node, what, str), f"{_where(path, node)}: {what}")
+
+
+def _models(path: Path, node) -> list[str]:
+    """models: a list of 1 to MAX_MODELS hub ids, folders or names (offline, minilm)."""
+    if not isinstance(node, yaml.SequenceNode):
+        raise ConfigError(f"{_where(path, node)}: 'models' must be a list (for one model, 'model: NAME' will do)")
+    if not node.value:
+        raise ConfigError(f"{_where(path, node)}: 'models' is an empty list")
+    if len(node.value) > MAX_MODELS:
+        raise too_many_models(len(node.value), _where(path, node.value[MAX_MODELS]))
+    return [_model(path, item, f"model {i}") for i, item in enumerate(node.value, start=1)]
+
+
+def too_many_models(count: int, where: str) -> ConfigError:
+    return ConfigError(f"{where}: {count} models; a gallery compares at most {MAX_MODELS} (each draws every "
+                       "sentence again, and each pair of them has a compare page)")
 
 
 def _corpus(cfg: Config, node) -> None:

@@ -101,7 +101,7 @@ def count(loaded, lines: list[Line], progress: bool = True, budget: int = BATCH_
             ids = [encoded["input_ids"][row, t].item() for t in at]
             tokens = [tok.convert_ids_to_tokens(i) if i in special else _word(tok, i) for i in ids]
             totals.add(heads.stored_statistics(heads.sentence(own, tokens, tok.cls_token, tok.sep_token)), len(at))
-            found = syntax.analyse(text, [], tok, own, parsed)
+            found = syntax.sentence_syntax(text, [], tok, own, parsed)
             if isinstance(found, str):
                 unaligned += 1
             else:

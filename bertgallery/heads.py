@@ -16,7 +16,7 @@ import numpy as np
 
 
 @dataclass
-class Sentence:
+class SentenceAttention:
     """What a statistic may use: one sentence's attention [layers, heads, T, T], its kinds of token, and
     the importance of each head for each mask's prediction [masks, layers, heads] (attribution.py)."""
     attention: np.ndarray  # float64
@@ -33,23 +33,23 @@ class Sentence:
         return -plogp.sum(-1).mean(-1)
 
 
-def _diagonal(s: Sentence, offset: int) -> np.ndarray:
+def _diagonal(s: SentenceAttention, offset: int) -> np.ndarray:
     a = s.attention
     if a.shape[-1] <= abs(offset):
         return np.zeros(a.shape[:2])
     return np.diagonal(a, offset=offset, axis1=-2, axis2=-1).mean(-1)
 
 
-def _to(kind: str) -> Callable[[Sentence], np.ndarray]:
+def _to(kind: str) -> Callable[[SentenceAttention], np.ndarray]:
     return lambda s: s.attention[..., getattr(s, kind)].sum(-1).mean(-1)
 
 
-def _breadth(s: Sentence) -> np.ndarray:
+def _breadth(s: SentenceAttention) -> np.ndarray:
     n = s.attention.shape[-1]
     return s.entropy / np.log(n) if n > 1 else np.zeros(s.attention.shape[:2])
 
 
-def _importance(s: Sentence) -> np.ndarray:
+def _importance(s: SentenceAttention) -> np.ndarray:
     if s.importance is None or not len(s.importance):
         return np.full(s.attention.shape[:2], np.nan)  # not applicable: left out of every mean
     return np.abs(s.importance).mean(axis=0)
@@ -62,7 +62,7 @@ class Statistic:
     short: str  # a table's column, running text
     formula: str
     about: str  # what it says, for the statistics page
-    compute: Callable[[Sentence], np.ndarray]  # -> [layers, heads]
+    compute: Callable[[SentenceAttention], np.ndarray]  # -> [layers, heads]
     tag: str = ""  # the tag a head earns when the value reaches threshold
     threshold: float = 0.0
     why: str = ""  # the reason for the threshold
@@ -111,18 +111,18 @@ def is_punct(token: str) -> bool:
 
 
 def sentence(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]",
-             importance: np.ndarray | None = None) -> Sentence:
-    return Sentence(attention.astype(np.float64), np.array([t == cls_token for t in tokens], dtype=bool),
+             importance: np.ndarray | None = None) -> SentenceAttention:
+    return SentenceAttention(attention.astype(np.float64), np.array([t == cls_token for t in tokens], dtype=bool),
                     np.array([t == sep_token for t in tokens], dtype=bool),
                     np.array([is_punct(t) for t in tokens], dtype=bool), importance)
 
 
-def statistics(s: Sentence) -> np.ndarray:
+def statistics(s: SentenceAttention) -> np.ndarray:
     """[layers, heads, len(STATISTICS)]."""
     return np.stack([stat.compute(s) for stat in STATISTICS], axis=-1)
 
 
-def stored_statistics(s: Sentence) -> np.ndarray:
+def stored_statistics(s: SentenceAttention) -> np.ndarray:
     """statistics() to the 6 decimals data.json keeps, for every sentence that is counted: one counted in the
     corpus pass then adds exactly what a gallery sentence read back from its data.json adds."""
     return np.round(statistics(s), 6)
@@ -148,7 +148,7 @@ class HeadStats:
         return tags_of(self.values)
 
 
-def analyse(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]",
+def head_stats(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]",
             importance: np.ndarray | None = None) -> list[HeadStats]:
     """Every head's statistics, layer-major."""
     values = stored_statistics(sentence(attention, tokens, cls_token, sep_token, importance))

@@ -28,54 +28,60 @@ def _files(value) -> bool:
 
 @dataclass
 class Entry:
-    """One sentence's folder in a built site (or the corpus counts'): the keys of what it caches (reuse.keys)
-    and every cached file's SHA-256."""
-    slug: str
-    keys: dict  # kind of output ("results", "pictures"; "counts") -> key
+    """One cached output's folder in a built site — a sentence's for one model, a model's corpus counts, a
+    pair of models' comparison: the keys of what it caches (reuse.keys) and every cached file's SHA-256."""
+    folder: str  # relative to the site: "cat", "cat/offline", "heads", "heads/offline", "compare/a--b"
+    keys: dict  # kind of output ("results", "pictures"; "counts"; "compare") -> key
     files: dict  # name -> sha256
+
+
+KEYS = {"tool", "version", "models", "sentences", "pages", "corpus", "compare", "hashes", "live"}
 
 
 @dataclass
 class Manifest:
     """What a site was built from and every file's SHA-256: the next build trusts nothing else."""
-    model: str  # the model's content fingerprint
-    sentences: list[Entry]
+    models: list[str]  # each model's content fingerprint, in the gallery's order
+    sentences: list[Entry]  # per model, per sentence
     pages: dict  # relative path -> sha256 of every file rewritten on each build
-    corpus: Entry | None = None  # the corpus counts (slug: their folder), when the gallery has a corpus
+    corpus: list[Entry] = field(default_factory=list)  # each model's corpus counts, when the gallery has a corpus
+    compare: list[Entry] = field(default_factory=list)  # each pair of models' numbers
     hashes: dict = field(default_factory=dict)  # cache.FileHashes' memory of the model's and corpus's files
-    live: Entry | None = None  # the model exported for the live page (slug: its folder), when it has one
+    live: list[Entry] = field(default_factory=list)  # the model exported for the live page (folder "live"), if on
 
     def to_json(self) -> dict:
-        return {"tool": TOOL, "version": VERSION, "model": self.model,
+        return {"tool": TOOL, "version": VERSION, "models": self.models,
                 "sentences": [asdict(e) for e in self.sentences], "pages": self.pages,
-                "corpus": asdict(self.corpus) if self.corpus else None, "hashes": self.hashes,
-                "live": asdict(self.live) if self.live else None}
+                "corpus": [asdict(e) for e in self.corpus], "compare": [asdict(e) for e in self.compare],
+                "hashes": self.hashes, "live": [asdict(e) for e in self.live]}
 
     @classmethod
     def from_json(cls, data) -> "Manifest | None":
         """The manifest, if `data` has exactly the structure this version writes (checked key by key: a web
         app's manifest.json is not ours), else None."""
-        if not isinstance(data, dict) or set(data) != {"tool", "version", "model", "sentences", "pages", "corpus",
-                                                       "hashes", "live"} \
-                or data["tool"] != TOOL or data["version"] != VERSION or not isinstance(data["model"], str) \
-                or not isinstance(data["sentences"], list) or not isinstance(data["hashes"], dict) \
-                or not isinstance(data["pages"], dict) \
+        if not isinstance(data, dict) or set(data) != KEYS \
+                or data["tool"] != TOOL or data["version"] != VERSION or not isinstance(data["models"], list) \
+                or not all(isinstance(m, str) for m in data["models"]) \
+                or not all(isinstance(data[k], list) for k in ("sentences", "corpus", "compare", "live")) \
+                or not isinstance(data["hashes"], dict) or not isinstance(data["pages"], dict) \
                 or not all(isinstance(k, str) and all(map(_name, k.split("/"))) and _hex(v)
                            for k, v in data["pages"].items()):
             return None
-        entries = data["sentences"] + [data[k] for k in ("corpus", "live") if data[k] is not None]
-        if not all(isinstance(e, dict) and set(e) == {"slug", "keys", "files"} and _name(e["slug"])
+        entries = data["sentences"] + data["corpus"] + data["compare"] + data["live"]
+        if not all(isinstance(e, dict) and set(e) == {"folder", "keys", "files"} and isinstance(e["folder"], str)
+                   and 1 <= len(e["folder"].split("/")) <= 2 and all(map(_name, e["folder"].split("/")))
                    and isinstance(e["keys"], dict) and all(isinstance(k, str) and isinstance(v, str)
                                                            for k, v in e["keys"].items())
                    and _files(e["files"]) for e in entries):
             return None
-        corpus, live = (Entry(**data[k]) if data[k] is not None else None for k in ("corpus", "live"))
-        return cls(data["model"], [Entry(**e) for e in data["sentences"]], data["pages"], corpus, data["hashes"], live)
+        return cls(data["models"], [Entry(**e) for e in data["sentences"]], data["pages"],
+                   [Entry(**e) for e in data["corpus"]], [Entry(**e) for e in data["compare"]], data["hashes"],
+                   [Entry(**e) for e in data["live"]])
 
     def files(self) -> set[str]:
         """Every file the site should hold, relative to it."""
-        entries = self.sentences + [e for e in (self.corpus, self.live) if e]
-        return set(self.pages) | {MANIFEST} | {f"{e.slug}/{n}" for e in entries for n in e.files}
+        entries = self.sentences + self.corpus + self.compare + self.live
+        return set(self.pages) | {MANIFEST} | {f"{e.folder}/{n}" for e in entries for n in e.files}
 
 
 def before_3(data) -> bool:

@@ -7,29 +7,37 @@ every head's statistics (heads.py), the syntax its heads follow (syntax.py, pars
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 
-from . import attribution, heads, model, names, parser, plots, render, site, syntax
+from . import attribution, heads, model, names, parser, plots, render, syntax, views
+from .config import MASK
 from .records import Result
 
 
 def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit: str = "",
            after_torch=None) -> tuple[Result, np.ndarray]:
-    """One sentence's Result and its attention [layers, heads, T, T]. `after_torch(run)` is called once torch
-    is done with the sentence (the forward pass and importance): the build starts drawing there."""
+    """One sentence's Result and its attention [layers, heads, T, T]. `after_torch(run, masks)` is called once
+    torch is done with the sentence (the forward pass and importance): the build starts drawing there."""
     run = model.predict(loaded, text, top_k, culprit)
-    note = attribution.explain(loaded.net, run, importance)
+    why = attribution.explain(loaded.net, run, importance)
+    # each mask made whole once: its predictions with its importance and rollout
+    masks = [replace(m, rollout=why.rollout[k], importance=None if why.importance is None else why.importance[k])
+             for k, m in enumerate(run.masks)]
     if after_torch:
-        after_torch(run)
-    scored = bool(run.masks) and not note
+        after_torch(run, masks)
+    note = why.note
+    scored = bool(masks) and not note
     tok = loaded.tokenizer
-    stats = heads.analyse(run.attention, run.tokens, tok.cls_token, tok.sep_token,
-                          np.stack([m.importance for m in run.masks]) if scored else None)
-    parsed = syntax.analyse(text, [m.predictions[0].token for m in run.masks], tok, run.attention)
+    stats = heads.head_stats(run.attention, run.tokens, tok.cls_token, tok.sep_token,
+                          why.importance if scored else None)
+    # a model that fills no mask: the sentence as written, each [MASK] one word
+    fills = [m.predictions[0].token for m in masks] if loaded.masked_lm else [MASK] * text.count(MASK)
+    parsed = syntax.sentence_syntax(text, fills, tok, run.attention)
     layers, per_layer = run.attention.shape[:2]
     unparsed = isinstance(parsed, str)  # why the syntax could not be had
-    return Result(text=text, tokens=run.tokens, masks=run.masks, filled=run.filled, heads=stats, layers=layers,
+    return Result(text=text, tokens=run.tokens, masks=masks, filled=run.filled, heads=stats, layers=layers,
                   heads_per_layer=per_layer, special=run.special, head_size=render.head_size(run.tokens),
                   overview_size=render.overview_size(layers, per_layer),
                   overview_grid=render.overview_grid(layers, per_layer, len(run.tokens)),
@@ -38,20 +46,20 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
 
 
 def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: str, workers: render.Workers,
-             culprit: str = "", have: frozenset = frozenset()) -> tuple[Result, dict[str, bytes | str]]:
-    """(the sentence's Result, {file name: content} of its folder). `have` names the pictures the previous
-    build drew under the same key: they are not drawn again if they are exactly this run's."""
+             culprit: str = "", have: frozenset = frozenset()) -> tuple[Result, dict[str, bytes | str], np.ndarray]:
+    """(the sentence's Result, {file name: content} of its folder, its attention). `have` names the pictures
+    the previous build drew under the same key: they are not drawn again if they are exactly this run's."""
     drawing = []
 
-    def draw(run):  # once torch is done (the model run and importance): on 2 cores, torch and the workers slow
+    def draw(run, masks):  # once torch is done (the model run and importance): on 2 cores, torch and the workers slow
         # each other down more than running one after the other costs
         if names.pictures(*run.attention.shape[:2], bool(run.masks)) != have:
-            drawing.append(plots.sentence(run, cmap, workers))
+            drawing.append(plots.sentence(run, masks, cmap, workers))
     found, attention = result(loaded, text, top_k, importance, culprit, after_torch=draw)
-    files = {names.VIEW_DATA: site.view_data(found, attention, cmap, loaded.info.name),
+    files = {names.VIEW_DATA: views.view_data(found, attention, cmap, loaded.info.name),
              names.DATA: json.dumps(found.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
     if found.syntax:
         files[names.PARSE] = parser.svg(found.syntax, "parse")
     if drawing:
         files.update(drawing[0]())
-    return found, files
+    return found, files, attention

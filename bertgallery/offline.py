@@ -15,6 +15,7 @@ from .cache import sha256_file
 from .config import ConfigError
 
 NAME = "offline"
+ENCODER = "minilm"  # the pip-installed all-MiniLM-L6-v2 itself: attention only, it has no masked-LM head
 ARTEFACT = data_folder("models", "offline-minilm-mlm.safetensors") / "offline-minilm-mlm.safetensors"
 EVERYDAY = ARTEFACT.with_name("everyday.tsv")  # cloze sentences for judging the model, never trained on
 DESCRIPTION = ("all-MiniLM-L6-v2 fine-tuned for masked-word prediction (6 layers × 12 heads): the encoder "
@@ -22,10 +23,11 @@ DESCRIPTION = ("all-MiniLM-L6-v2 fine-tuned for masked-word prediction (6 layers
                "MiniLM's alone")
 
 
-# python models/attention_drift.py on the shipped artefact: per layer, the share of attention rows whose
-# most-attended token is MiniLM's, and the mean Jensen-Shannon divergence from MiniLM's rows (nats)
-DRIFT = (("1", "82.1 %", "0.015"), ("2", "82.4 %", "0.055"), ("3", "79.0 %", "0.063"), ("4", "80.4 %", "0.066"),
-         ("5", "81.1 %", "0.092"), ("6", "62.9 %", "0.136"), ("all", "78.0 %", "0.071"))
+# the compare page of examples/compare.yaml (python models/attention_drift.py prints it): per layer, the share of
+# attention rows whose most-attended token is MiniLM's, and the mean Jensen-Shannon divergence of each head's rows
+# from its namesake's in MiniLM (nats)
+DRIFT = (("1", "82.2 %", "0.015"), ("2", "82.4 %", "0.055"), ("3", "79.0 %", "0.063"), ("4", "80.4 %", "0.064"),
+         ("5", "81.1 %", "0.091"), ("6", "62.9 %", "0.134"), ("all", "78.0 %", "0.071"))
 
 
 class OfflineModelMissing(ConfigError):
@@ -40,11 +42,16 @@ def encoder_dir() -> Path:
     return Path(spec.origin).parent / "model"
 
 
+def encoder_files() -> list[Path]:
+    """Every file of the pip-installed encoder that loading it reads."""
+    folder = encoder_dir()
+    return [folder / f for f in ("config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json",
+                                 "tokenizer_config.json", "vocab.txt")]
+
+
 def files() -> list[Path]:
     """Every file the offline model is assembled from: its fingerprint for the build's cache."""
-    folder = encoder_dir()
-    return [ARTEFACT] + [folder / f for f in ("config.json", "model.safetensors", "special_tokens_map.json",
-                                              "tokenizer.json", "tokenizer_config.json", "vocab.txt")]
+    return [ARTEFACT] + encoder_files()
 
 
 def encoder_sha256() -> str:
@@ -59,6 +66,13 @@ def everyday_sentences() -> list[tuple[str, set[str]]]:
             text, words = line.split("\t")
             rows.append((text, {w.strip() for w in words.split(",")}))
     return rows
+
+
+def encoder():
+    """(tokenizer, BertModel) of the pip-installed all-MiniLM-L6-v2 as it is: the name `minilm`."""
+    from transformers import AutoTokenizer, BertModel
+    net = BertModel.from_pretrained(encoder_dir(), attn_implementation="eager", add_pooling_layer=False)
+    return AutoTokenizer.from_pretrained(encoder_dir()), net.eval()
 
 
 def base_model(attn_implementation: str = "eager"):

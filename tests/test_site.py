@@ -164,7 +164,7 @@ def test_the_samples_discrete_results_are_clear_of_their_boundaries(sample_site)
 
     with working_folder(sample_site.parent):
         for s in cfg.sentences:
-            r = analyse(s.text, model=cfg.model, top_k=cfg.top_k + 1, colormap=cfg.colormap)
+            r = analyse(s.text, model=cfg.models[0], top_k=cfg.top_k + 1, colormap=cfg.colormap)
             for mask in r.masks:
                 margins["ranks"] += gaps([p.probability for p in mask.predictions], cfg.top_k + 1)
                 margins["top heads"] += gaps(np.abs(mask.importance), site.TOP_HEADS + 1)
@@ -194,7 +194,7 @@ def test_expected_tree(sample):
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".bertgallery-") and p.is_dir()]
     # the manifest names every file with its hash: the next build trusts nothing else
-    files = {f"{s['slug']}/{n}" for s in manifest["sentences"] for n in s["files"]} | set(manifest["pages"])
+    files = {f"{s['folder']}/{n}" for s in manifest["sentences"] for n in s["files"]} | set(manifest["pages"])
     assert files == expected - {"manifest.json"}
 
 

@@ -349,15 +349,15 @@ def test_end_to_end_with_tiny_models(tiny_bert, tiny_roberta):
         result = model.predict(m, text, top_k=3)
         fills = [mask.predictions[0].token for mask in result.masks]
         assert syntax.fill(text, fills).text == result.filled
-        s = syntax.analyse(text, fills, m.tokenizer, result.attention)
+        s = syntax.sentence_syntax(text, fills, m.tokenizer, result.attention)
         if isinstance(s, syntax.SentenceSyntax):  # random weights may predict something unalignable
             assert s.attends.shape == (m.info.layers, m.info.heads, len(s.words))
             assert len(s.token_word) == len(result.tokens)
         t = len(m.tokenizer("The cat sat on the mat.")["input_ids"])
-        ok = syntax.analyse("The cat sat on the mat.", [], m.tokenizer, np.full((2, 2, t, t), 1 / t))
+        ok = syntax.sentence_syntax("The cat sat on the mat.", [], m.tokenizer, np.full((2, 2, t, t), 1 / t))
         assert isinstance(ok, syntax.SentenceSyntax) and ok.words == ["The", "cat", "sat", "on", "the", "mat", "."]
         with pytest.raises(ValueError):  # attention from another tokenisation is a bug, not a bad sentence
-            syntax.analyse("The cat sat on the mat.", [], m.tokenizer, np.full((2, 2, t + 1, t + 1), 0.1))
+            syntax.sentence_syntax("The cat sat on the mat.", [], m.tokenizer, np.full((2, 2, t + 1, t + 1), 0.1))
 
 
 def test_loading_and_parsing_print_nothing():
