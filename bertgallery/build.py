@@ -19,7 +19,7 @@ from itertools import chain, combinations
 from pathlib import Path
 
 from . import cache, corpus, heads, model, names, output, reuse, site, syntax, views
-from .config import Config, Sentence
+from .config import Config, ConfigError, Sentence
 from .manifest import Entry, Manifest
 from .records import Result
 
@@ -47,6 +47,7 @@ class Summary:
     corpus: int = 0  # corpus sentences counted in this build (by every model)
     results: list = field(default_factory=list)  # that model's Result of every sentence, in the config's order
     models: list = field(default_factory=list)  # every model's ModelInfo, in the config's order
+    live_bytes: int = 0  # the live page's model files, when the gallery has a live page
 
 
 @dataclass
@@ -79,6 +80,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         old = None if options.force else old
         resolved = model.resolve_all(cfg.models, options.fallback, options.allow_pickle, hashes, options.hub_timeout,
                                      keep)
+        live_model = _live_model(cfg, options, hashes)  # before any work: a live model that cannot be had is one line
         several = len(resolved) > 1
         folders = model.slugs([r.spec for r in resolved]) if several else [""]
         plans = [reuse.plan(cfg, r.identity, old, out, hashes) for r in resolved]
@@ -93,23 +95,29 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             if not any(r.info.masked_lm for r in ran):  # hub models that turned out to have no head
                 raise model.only_encoders([r.info.name for r in ran])
             compared, compare_entries = _compare(cfg, resolved, ran, old, out, staging)
-            gallery = _gallery(cfg, ran, compared)
+            first = next(r for r in ran if r.info.masked_lm)  # the gallery's (first) masked LM
+            live_page, live_entries, exported = \
+                _live(cfg, live_model or model.Resolved(first.info.name, first.identity, first.info.note), first, old,
+                      out, staging, options) if cfg.live is not None else (None, [], False)
+            gallery = _gallery(cfg, ran, compared, live_page)
             # one page at a time: 2,000 sentences' head pages together are hundreds of MB
             pages = {relpath: staging.write(relpath, content)
                      for relpath, content in chain(site.pages(gallery), _plots(gallery, plots))}
             manifest = Manifest([r.identity for r in ran],
                                 [Entry(names.folder(s.slug, r.folder), reuse.keys(cfg, r.identity, s.text), files)
                                  for r in ran for s, files in zip(cfg.sentences, r.files)], pages,
-                                [r.corpus_entry for r in ran if r.corpus_entry], compare_entries, hashes.used)
+                                [r.corpus_entry for r in ran if r.corpus_entry], compare_entries, hashes.used,
+                                live_entries)
             rebuilt, images = sum(r.rebuilt for r in ran), sum(r.images for r in ran)
             counted_now = sum(r.corpus_now for r in ran)
             printed = next(r for r in ran if r.info.masked_lm)
             summary = Summary(len(cfg.sentences), rebuilt, images, 0.0, out / names.PAGE, printed.info, None,
-                              counted_now, printed.results, [r.info for r in ran])
+                              counted_now, printed.results, [r.info for r in ran],
+                              live_page.bytes if live_page else 0)
             # every reused file was verified; something computed may have replaced a damaged one
-            if old and not rebuilt and not counted_now and output.untouched(out, old) and \
-                    (manifest.sentences, manifest.pages, manifest.corpus, manifest.compare) == \
-                    (old.sentences, old.pages, old.corpus, old.compare):
+            if old and not rebuilt and not counted_now and not exported and output.untouched(out, old) and \
+                    (manifest.sentences, manifest.pages, manifest.corpus, manifest.compare, manifest.live) == \
+                    (old.sentences, old.pages, old.corpus, old.compare, old.live):
                 summary.seconds = time.time() - start
                 return summary
             staging.write(names.MANIFEST, json.dumps(manifest.to_json(), indent=1))
@@ -208,6 +216,55 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
         yield s, result, files, views.quantized(attention)
 
 
+def _live_model(cfg: Config, options: Options, hashes) -> model.Resolved | None:
+    """The model `live:` names instead of the gallery's (None: the gallery's, or no live page), resolved as
+    `model:` is, with the same fallback."""
+    if not cfg.live:
+        return None
+    try:
+        return model.resolve(cfg.live, options.fallback, options.allow_pickle, hashes, options.hub_timeout)
+    except ConfigError as e:
+        raise ConfigError(f"{cfg.path}: 'live': {e}") from None
+
+
+def _live(cfg: Config, wanted: model.Resolved, first: Ran, old: Manifest | None, out: Path, staging,
+          options: Options):
+    """(what the live page says about its model, its manifest entries, whether it was exported now): the model
+    exported for the browser (loaded for it, on the CPU), or taken over from the previous site when its key
+    matches and its files are unmodified; (None, [], False), with a note, when the model cannot run in the
+    browser (the rest of the gallery is built)."""
+    from . import live
+    same = bool(wanted.identity) and wanted.identity == first.identity  # its head pages are the gallery's
+    known = live.known_config(wanted.spec)
+    why = live.refusal(known)  # known without loading the model, so a rebuild does not load it to say so again
+    keys = reuse.live_key(wanted.identity) if wanted.identity else None
+    taken = next((e for e in old.live if e.keys == keys), None) if old and keys and known is not None else None
+    exported = False
+    if not why and taken and cache.verified(out / taken.folder, taken.files):
+        _link(staging, out, taken, names.LIVE)
+        files, (layers, heads) = taken.files, live.shape(known)
+    elif not why:
+        net = model.load(wanted, options.fallback, options.allow_pickle, "cpu", options.hub_timeout)
+        try:
+            written = live.export(net.net, net.tokenizer)
+        except ValueError as e:
+            why = str(e)
+        else:
+            files = {name: staging.write(f"{names.LIVE}/{name}", content) for name, content in written.items()}
+            keys, layers, heads, exported = reuse.live_key(net.identity), net.info.layers, net.info.heads, True
+            wanted = model.Resolved(net.info.name, net.identity, net.info.note)
+            same = net.identity == first.identity
+        del net
+        gc.collect()
+    if why:
+        print(f"note: {why}; the rest of the gallery is built without the live page", file=sys.stderr)
+        return None, [], False
+    size = sum((staging.path / names.LIVE / name).stat().st_size for name in files)
+    heads_pages = f"../{names.heads_folder(first.folder)}/" if same else None
+    return site.LivePage(wanted.spec, layers, heads, size, len(files), heads_pages, cfg.top_k, wanted.note), \
+        [Entry(names.LIVE, keys, files)], exported
+
+
 def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, out: Path, staging):
     """Each pair of models (config order: a before b) compared: taken over when both models' results are
     the previous build's, else computed from the 16-bit attention. ([compare.Compared], [manifest entries])"""
@@ -266,9 +323,9 @@ def gallery_model(cfg: Config, info: model.ModelInfo, folder: str, results: list
                       (len(counted.skipped), counted.unaligned) if counted else (0, 0))
 
 
-def _gallery(cfg: Config, ran: list[Ran], compared: list) -> site.Gallery:
+def _gallery(cfg: Config, ran: list[Ran], compared: list, live: site.LivePage | None = None) -> site.Gallery:
     shown = [gallery_model(cfg, r.info, r.folder, r.results, r.svgs, r.counted) for r in ran]
-    return site.Gallery(shown, cfg.path.name, cfg.colormap, compared)
+    return site.Gallery(shown, cfg.path.name, cfg.colormap, compared, live)
 
 
 def _plots(gallery: site.Gallery, plots) -> list[tuple[str, bytes]]:

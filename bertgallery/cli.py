@@ -20,6 +20,10 @@ from . import build, config, model, output
 from .config import ConfigError
 
 PAGES_LIMIT = 10**9  # bytes: GitHub Pages publishes sites up to 1 GB
+# bytes of the live page's model that every reader downloads before the first sentence: the offline model's
+# 38 MB pass; DistilBERT-base's 114 MB and BERT-base's 191 MB are minutes and much of a data plan on a phone,
+# and GitHub warns about files over 50 MB when they are pushed
+LIVE_WARNING = 50_000_000
 
 
 def port(text: str) -> int:
@@ -72,6 +76,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--hub-timeout", type=seconds, default=model.HUB_TIMEOUT, metavar="SECONDS",
                     help="how long to wait for the Hugging Face hub to answer before taking it as unreachable "
                          f"(default {model.HUB_TIMEOUT:g})")
+    ap.add_argument("--live", action="store_true",
+                    help="add a 'Try your own sentence' page that runs the model in the reader's browser (the "
+                         "model 'live' names in CONFIG, else the gallery's); WordPiece models only (BERT, "
+                         "DistilBERT, offline)")
     ap.add_argument("--force", action="store_true", help="rebuild every sentence, even unchanged ones")
     ap.add_argument("--allow-pickle", action="store_true",
                     help="allow loading a local model that only has pickle weights (pytorch_model.bin); "
@@ -154,6 +162,8 @@ def _main(args: argparse.Namespace) -> int:
         if args.top_k is not None:
             config.check_top_k(args.top_k, "--top-k")
             cfg.top_k = args.top_k
+        if args.live and cfg.live is None:
+            cfg.live = ""  # the gallery's model
         options = build.Options(fallback=not args.no_fallback, force=args.force, allow_pickle=args.allow_pickle,
                                 progress=not args.quiet, wait=not args.no_wait, device=args.device,
                                 hub_timeout=args.hub_timeout)
@@ -186,11 +196,12 @@ def _main(args: argparse.Namespace) -> int:
             print(json.dumps({k: v for k, v in data.items() if k not in ("heads", "syntax")}, ensure_ascii=False))
     elif printing:
         print("\n\n".join(result.predictions() for result in summary.results))
+    live = f", of which the live page's model {summary.live_bytes / 1e6:.1f} MB" if summary.live_bytes else ""
     if summary.bytes is None:
         print(f"{summary.sentences} sentences up to date ({summary.seconds:.1f} s); open {summary.index}", file=say)
     elif summary.rebuilt == 0 and not summary.corpus:
         print(f"rewrote the pages of {summary.sentences} sentences (none needed the model) in "
-              f"{summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB); open {summary.index}", file=say)
+              f"{summary.seconds:.1f} s ({summary.bytes / 1e6:.1f} MB{live}); open {summary.index}", file=say)
     else:
         counted = f" and counted {summary.corpus:,} corpus sentences" if summary.corpus else ""
         runs = len(summary.models)
@@ -198,10 +209,15 @@ def _main(args: argparse.Namespace) -> int:
             f"{summary.rebuilt} of {summary.sentences * runs} runs ({summary.sentences} sentences × {runs} models)"
         with_ = ", ".join(m.name for m in summary.models)
         print(f"built {built}{counted}, {summary.images} images, with {with_} in {summary.seconds:.1f} s "
-              f"({summary.bytes / 1e6:.1f} MB); open {summary.index}", file=say)
+              f"({summary.bytes / 1e6:.1f} MB{live}); open {summary.index}", file=say)
         if summary.bytes > PAGES_LIMIT:
             print(f"warning: the site is {summary.bytes / 1e9:.2f} GB; GitHub Pages publishes sites up to 1 GB "
                   "(fewer sentences, or a model with fewer heads, make it smaller)", file=sys.stderr)
+    if summary.bytes is not None and summary.live_bytes > LIVE_WARNING:
+        print(f"warning: the live page's model is {summary.live_bytes / 1e6:.0f} MB, which every reader downloads "
+              f"before their first sentence: past {LIVE_WARNING // 1_000_000} MB that takes minutes and much of a "
+              "data plan on a phone; a lighter model suits the page better ('live: distilbert-base-uncased', "
+              "114 MB, or 'live: offline', 38 MB)", file=sys.stderr)
     if args.serve:
         return serve(summary.index.parent, args.port, say)
     return 0

@@ -1,6 +1,7 @@
 """Stage 1: read sentences.yaml into plain values, or explain in one line what is wrong with it."""
 from __future__ import annotations
 
+import contextlib
 import difflib
 import io
 import os
@@ -23,7 +24,7 @@ MAX_MODELS = 8  # a gallery's models: each is a set of pictures of every sentenc
 DEFAULT_TOP_K = 5
 DEFAULT_COLORMAP = "viridis"
 IMPORTANCE = ("gradient", "ablation")  # how head importance is measured (attribution.py); the first is the default
-TOP_KEYS = ("model", "models", "top_k", "colormap", "importance", "corpus", "sentences")
+TOP_KEYS = ("model", "models", "top_k", "colormap", "importance", "corpus", "live", "sentences")
 SENTENCE_KEYS = ("text", "id", "title", "note")
 MAX_BYTES = 10_000_000  # a sentences file (or --text -) is text a person wrote; /dev/zero is not
 MAX_CHARS = 20_000  # per sentence: far more than any model's 512 tokens, and checked before tokenising
@@ -61,6 +62,9 @@ class Config:
     corpus_files: list[Path] = field(default_factory=list)
     sentences: list[Sentence] = field(default_factory=list)
     path: Path = Path("sentences.yaml")
+    # the "Try your own sentence" page: None for none, "" to run the gallery's model in the browser, or the
+    # model to run there instead (a hub id, a folder or "offline": a lighter one suits readers on phones)
+    live: str | None = None
 
 
 @dataclass(slots=True)  # a million of them may be held at once
@@ -474,6 +478,8 @@ def load(path: Path) -> Config:
             cfg.colormap = _scalar(path, value_node, "'colormap'", str)
         elif key == "corpus":
             _corpus(cfg, value_node)
+        elif key == "live":
+            cfg.live = _live(path, value_node)
         elif key == "importance":
             cfg.importance = _scalar(path, value_node, "'importance'", str)
             if cfg.importance not in IMPORTANCE:
@@ -497,6 +503,23 @@ def load(path: Path) -> Config:
     for i, item in enumerate(sentences_node.value, start=1):
         _add(cfg, slugs, *_sentence(path, item, i))
     return cfg
+
+
+def _live(path: Path, node) -> str | None:
+    """live: true (the gallery's model), false, or the model to run in the browser."""
+    value = None
+    if isinstance(node, yaml.ScalarNode):
+        with contextlib.suppress(yaml.YAMLError, ValueError, TypeError, OverflowError):
+            value = yaml.constructor.SafeConstructor().construct_object(node)
+    if isinstance(value, bool):
+        return "" if value else None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{_where(path, node)}: 'live' must be true, false or the model to run in the browser "
+                          "(a hub id such as distilbert-base-uncased, a folder, or offline)")
+    check_unicode(value, f"{_where(path, node)}: 'live'")
+    if not value.strip().isprintable():
+        raise ConfigError(f"{_where(path, node)}: 'live' holds a line break or control character")
+    return value.strip()
 
 
 def check_model(spec: str, culprit: str) -> str:

@@ -16,12 +16,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 
+from . import names
+
 FORMAT = 1
 REGISTRY = "bertGalleryLiveData"
-MANIFEST = "model.js"
+MANIFEST = names.LIVE_MODEL
 CHUNK_BYTES = 16_000_000  # each weights file at most: modest for GitHub (100 MB) and for a browser
 FAMILIES = {"BertForMaskedLM": "bert", "DistilBertForMaskedLM": "distilbert"}
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
@@ -38,8 +41,48 @@ def _family(net) -> str:
     name = type(net).__name__
     if name not in FAMILIES:
         kind = getattr(getattr(net, "config", None), "model_type", "") or name
-        raise _refuse(f"{kind} ({name}) is not one; the rest of the gallery is built without the live page")
+        raise _refuse(f"{kind} ({name}) is not one")
     return FAMILIES[name]
+
+
+MODEL_TYPES = {"bert": "bert", "distilbert": "distilbert"}  # config.json's model_type -> FAMILIES' family
+
+
+def known_config(spec: str) -> dict | None:
+    """The config.json of the model `spec` names (offline, a folder, or a hub id in the Hugging Face cache),
+    read without loading the model: None when only a download can tell."""
+    from . import checks, offline
+    if spec == offline.NAME:
+        path = offline.encoder_dir() / "config.json"
+    elif checks.looks_like_path(spec):
+        path = Path(spec).expanduser() / "config.json"
+    else:
+        from huggingface_hub import try_to_load_from_cache
+        hit = try_to_load_from_cache(spec, "config.json")
+        if not isinstance(hit, str):
+            return None
+        path = Path(hit)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # the loader will say what is wrong with it
+    return data if isinstance(data, dict) else None
+
+
+def refusal(known: dict | None) -> str:
+    """Why a model of this config.json cannot run in the browser, in one line ("" when it can, or when its
+    config is not known yet): the family, before the model is loaded."""
+    kind = (known or {}).get("model_type")
+    if known is None or kind in MODEL_TYPES:
+        return ""
+    return str(_refuse(f"{kind if isinstance(kind, str) else 'a model without a model_type'} is not one"))
+
+
+def shape(known: dict) -> tuple[int, int]:
+    """(layers, heads per layer) of a config.json."""
+    if known.get("model_type") == "distilbert":  # the classes' defaults where config.json leaves them out
+        return int(known.get("n_layers", 6)), int(known.get("n_heads", 12))
+    return int(known.get("num_hidden_layers", 12)), int(known.get("num_attention_heads", 12))
 
 
 def max_tokens(net, tokenizer) -> int:
@@ -382,7 +425,7 @@ def export(net, tokenizer, precision: str = "compact", chunk_bytes: int = CHUNK_
     overhead = len(_part(key, "").encode())
 
     def flush(end: int):
-        name = f"weights-{len(parts) + 1}.js"
+        name = names.live_weights(len(parts) + 1)
         files[name] = _part(key, "".join(texts))
         parts.append({"file": name, "offset": first, "bytes": end - first})
 

@@ -35,7 +35,7 @@ class Entry:
     files: dict  # name -> sha256
 
 
-KEYS = {"tool", "version", "models", "sentences", "pages", "corpus", "compare", "hashes"}
+KEYS = {"tool", "version", "models", "sentences", "pages", "corpus", "compare", "hashes", "live"}
 
 
 @dataclass
@@ -47,12 +47,13 @@ class Manifest:
     corpus: list[Entry] = field(default_factory=list)  # each model's corpus counts, when the gallery has a corpus
     compare: list[Entry] = field(default_factory=list)  # each pair of models' numbers
     hashes: dict = field(default_factory=dict)  # cache.FileHashes' memory of the model's and corpus's files
+    live: list[Entry] = field(default_factory=list)  # the model exported for the live page (folder "live"), if on
 
     def to_json(self) -> dict:
         return {"tool": TOOL, "version": VERSION, "models": self.models,
                 "sentences": [asdict(e) for e in self.sentences], "pages": self.pages,
                 "corpus": [asdict(e) for e in self.corpus], "compare": [asdict(e) for e in self.compare],
-                "hashes": self.hashes}
+                "hashes": self.hashes, "live": [asdict(e) for e in self.live]}
 
     @classmethod
     def from_json(cls, data) -> "Manifest | None":
@@ -61,12 +62,12 @@ class Manifest:
         if not isinstance(data, dict) or set(data) != KEYS \
                 or data["tool"] != TOOL or data["version"] != VERSION or not isinstance(data["models"], list) \
                 or not all(isinstance(m, str) for m in data["models"]) \
-                or not all(isinstance(data[k], list) for k in ("sentences", "corpus", "compare")) \
+                or not all(isinstance(data[k], list) for k in ("sentences", "corpus", "compare", "live")) \
                 or not isinstance(data["hashes"], dict) or not isinstance(data["pages"], dict) \
                 or not all(isinstance(k, str) and all(map(_name, k.split("/"))) and _hex(v)
                            for k, v in data["pages"].items()):
             return None
-        entries = data["sentences"] + data["corpus"] + data["compare"]
+        entries = data["sentences"] + data["corpus"] + data["compare"] + data["live"]
         if not all(isinstance(e, dict) and set(e) == {"folder", "keys", "files"} and isinstance(e["folder"], str)
                    and 1 <= len(e["folder"].split("/")) <= 2 and all(map(_name, e["folder"].split("/")))
                    and isinstance(e["keys"], dict) and all(isinstance(k, str) and isinstance(v, str)
@@ -74,11 +75,12 @@ class Manifest:
                    and _files(e["files"]) for e in entries):
             return None
         return cls(data["models"], [Entry(**e) for e in data["sentences"]], data["pages"],
-                   [Entry(**e) for e in data["corpus"]], [Entry(**e) for e in data["compare"]], data["hashes"])
+                   [Entry(**e) for e in data["corpus"]], [Entry(**e) for e in data["compare"]], data["hashes"],
+                   [Entry(**e) for e in data["live"]])
 
     def files(self) -> set[str]:
         """Every file the site should hold, relative to it."""
-        entries = self.sentences + self.corpus + self.compare
+        entries = self.sentences + self.corpus + self.compare + self.live
         return set(self.pages) | {MANIFEST} | {f"{e.folder}/{n}" for e in entries for n in e.files}
 
 

@@ -23,7 +23,11 @@ CORPUS = "corpus.json"  # in HEADS: the corpus's counts, kept for the next build
 COMPARE = "compare"  # the folder of the pages that compare two models, one folder a pair
 COMPARE_DATA = "compare.json"  # in a pair's folder: its numbers, kept for the next build
 COMPARE_PLOT = "per-layer.png"  # in a pair's folder: both models' per-layer curves in one plot
-RESERVED = (HEADS, STATIC, COMPARE)  # sentence folders may not take these names
+LIVE = "live"  # the folder of the "Try your own sentence" page (its PAGE) and the model exported for it
+LIVE_MODEL = "model.js"  # in LIVE: the export's manifest (live.py writes it, live.js reads it first)
+LIVE_WEIGHTS = "weights-{part}.js"  # in LIVE: the export's weights, part 1, 2, ...
+LIVE_FILES = ("live.js", "live-page.js")  # copied from templates/ into STATIC when the gallery has a live page
+RESERVED = (HEADS, STATIC, COMPARE, LIVE)  # sentence folders may not take these names
 SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # a sentence folder's name, as config.slugify makes it; a model's too
 
 
@@ -59,6 +63,10 @@ def head_png(layer: int, head: int) -> str:
     return HEAD_PNG.format(layer=layer, head=head)
 
 
+def live_weights(part: int) -> str:
+    return LIVE_WEIGHTS.format(part=part)
+
+
 def head_page(layer: int, head: int) -> str:
     return HEAD_PAGE.format(layer=layer, head=head)
 
@@ -78,15 +86,16 @@ def for_js() -> dict:
 
 
 def _pattern(name: str) -> str:
-    """A file-name pattern with {layer} and {head} as a regular expression."""
-    return re.escape(name).replace(r"\{layer\}", "[1-9][0-9]*").replace(r"\{head\}", "[1-9][0-9]*")
+    """A file-name pattern with {layer} and {head} (or {part}) as a regular expression."""
+    return re.sub(r"\\\{(?:layer|head|part)\\\}", "[1-9][0-9]*", re.escape(name))
 
 
 _SENTENCE_FILES = f"(?:{'|'.join(map(re.escape, (DATA, VIEW_DATA, OVERVIEW, ROLLOUT, PARSE)))}|{_pattern(HEAD_PNG)})"
 _HEADS_FILES = f"(?:{'|'.join(map(re.escape, (PAGE, LAYER_PLOT, LAYER_PLOT_NARROW, CORPUS)))}|{_pattern(HEAD_PAGE)})"
 _SITE_FILE = re.compile("|".join([
     f"{re.escape(PAGE)}|{re.escape(MANIFEST)}",
-    f"{STATIC}/(?:{'|'.join(map(re.escape, STATIC_FILES))})",
+    f"{STATIC}/(?:{'|'.join(map(re.escape, STATIC_FILES + LIVE_FILES))})",
+    f"{LIVE}/(?:{re.escape(PAGE)}|{re.escape(LIVE_MODEL)}|{_pattern(LIVE_WEIGHTS)})",
     f"{HEADS}/(?:{re.escape(STATISTICS_PAGE)}|{_HEADS_FILES}|{SLUG}/{_HEADS_FILES})",  # one model, or several
     f"{SLUG}/(?:{re.escape(PAGE)}|{_SENTENCE_FILES}|{SLUG}/{_SENTENCE_FILES})",
     f"{COMPARE}/{SLUG}--{SLUG}/(?:{'|'.join(map(re.escape, (PAGE, COMPARE_DATA, COMPARE_PLOT)))})",
@@ -102,5 +111,6 @@ def site_file(relpath: str) -> bool:
 
 
 def site_folder(relpath: str) -> bool:
-    """Whether a folder inside a site is named as this tool names its folders: a sentence's, HEADS, STATIC."""
+    """Whether a folder inside a site is named as this tool names its folders: a sentence's, HEADS, STATIC,
+    LIVE."""
     return _SITE_FOLDER.fullmatch(relpath) is not None

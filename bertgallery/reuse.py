@@ -38,6 +38,7 @@ RESULTS = Shaping(("measure",), MODEL_LIBRARIES + PARSER_LIBRARIES + ("matplotli
 PICTURES = Shaping(("plots", "model", "attribution"), MODEL_LIBRARIES + ("matplotlib", "pillow", "zlib"))
 COUNTS = Shaping(("corpus",), MODEL_LIBRARIES + PARSER_LIBRARIES)
 COMPARISON = Shaping(("compare",), MODEL_LIBRARIES + PARSER_LIBRARIES)  # its word level: the tokenizers, spaCy's
+EXPORT = Shaping(("live", "model"), MODEL_LIBRARIES)  # the live page's model: loaded, then exported
 
 
 @dataclass
@@ -87,6 +88,11 @@ def keys(cfg: Config, identity: str, text: str) -> dict[str, str]:
 def corpus_key(cfg: Config, identity: str, hashes: cache.FileHashes) -> dict[str, str]:
     """The corpus counts depend on the model, the corpus files' content and what counts them."""
     return {"counts": cache.key("counts", identity, [hashes(f) for f in cfg.corpus_files], *COUNTS.fingerprint())}
+
+
+def live_key(identity: str) -> dict[str, str]:
+    """The live page's model files depend on the model and what loads and exports it."""
+    return {"export": cache.key("export", identity, *EXPORT.fingerprint())}
 
 
 def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes) -> Reused | None:

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from . import data_folder, heads, names, offline, syntax
-from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, scale
+from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, head_colours, scale
 from .config import MASK
 from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
@@ -70,11 +70,25 @@ class Shown:
 
 
 @dataclass
+class LivePage:
+    """The "Try your own sentence" page's model, as the page describes it."""
+    model: str  # the hub id, folder or "offline" that runs in the browser
+    layers: int
+    heads: int  # per layer
+    bytes: int  # of its files, which every reader downloads before the first sentence
+    files: int
+    heads_pages: str | None  # where its head pages are, relative to the page: only when it is a gallery model
+    top_k: int  # ranked predictions a mask, as on the sentence pages
+    note: str = ""  # why it is not the model asked for (a hub id that could not be had)
+
+
+@dataclass
 class Gallery:
     models: list[Shown]  # in the config's order
     config_name: str
     colormap: str
     compared: list = field(default_factory=list)  # (i, j, compare.Compared) of each pair of models, i < j
+    live: LivePage | None = None  # the "Try your own sentence" page, when the gallery has one
 
     @property
     def several(self) -> bool:
@@ -212,7 +226,7 @@ def _common(gallery: Gallery, root: str, shown: Shown | None = None) -> dict:
     every model in a gallery of several."""
     model = shown.info if shown else None if gallery.several else gallery.models[0].info
     return dict(root=root, model=model, all_models=gallery.models, several=gallery.several,
-                config_name=gallery.config_name)
+                config_name=gallery.config_name, live=gallery.live)
 
 
 def explorer_models(gallery: Gallery) -> str:
@@ -353,6 +367,19 @@ def compare_page(gallery: Gallery, i: int, j: int, compared) -> str:
         plot_size=LAYER_PLOT_SIZE, plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS])
 
 
+def live_page(gallery: Gallery) -> str:
+    """The "Try your own sentence" page: its settings for live-page.js in one attribute (as data-models)."""
+    import json
+    live = gallery.live
+    steps = scale(gallery.colormap)
+    settings = {"model": live.model, "topK": live.top_k, "base": "", "colors": [c for c, _ in steps],
+                "light": [light for _, light in steps], "headColours": head_colours(live.heads),
+                "names": names.for_js(), "heads": live.heads_pages,
+                "example": gallery.models[0].entries[0].result.text}
+    return _env().get_template("live.html").render(**_common(gallery, "../"), page=live,
+                                                   settings=json.dumps(settings, ensure_ascii=False))
+
+
 def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
     """Every page and static file of the site as (relative path, content)."""
     yield names.PAGE, index_page(gallery)
@@ -372,5 +399,7 @@ def pages(gallery: Gallery) -> Iterator[tuple[str, str | bytes]]:
     for i, j, compared in gallery.compared:
         folder = names.compare_folder(gallery.models[i].folder, gallery.models[j].folder)
         yield f"{folder}/{names.PAGE}", compare_page(gallery, i, j, compared)
-    for name in names.STATIC_FILES:
+    for name in names.STATIC_FILES + (names.LIVE_FILES if gallery.live else ()):
         yield f"{names.STATIC}/{name}", (TEMPLATES / name).read_bytes()
+    if gallery.live:
+        yield f"{names.LIVE}/{names.PAGE}", live_page(gallery)

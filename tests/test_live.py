@@ -227,9 +227,13 @@ SENTENCES = [("The cat sat on the [MASK] and looked around.", None), ("I [MASK] 
              ("Ünïcödé, 中文 and émoji 🍕: [MASK]!", "b" * 130)]
 
 
+SLOW = pytest.mark.slow  # the default run keeps one representative of each kind: the rest are -m slow
+
+
 @pytest.mark.parametrize("family, precision, transport", [
-    ("bert", "float32", "file"), ("bert", "compact", "http"), ("distilbert", "float32", "http"),
-    ("distilbert", "compact", "file"), ("bert-odd", "compact", "file")])
+    pytest.param("bert", "float32", "file", marks=SLOW), ("bert", "compact", "http"),
+    pytest.param("distilbert", "float32", "http", marks=SLOW), pytest.param("distilbert", "compact", "file", marks=SLOW),
+    pytest.param("bert-odd", "compact", "file", marks=SLOW)])
 def test_the_browser_run_equals_the_python_run(family, precision, transport, tokenizer, browser, server, tmp_path):
     """Layout and arithmetic: with the weights the browser holds (float32 as they are, or the compact ones'
     dequantised values), attention, value norms and predictions equal transformers' to float rounding. The
@@ -269,6 +273,7 @@ def test_the_tokenizer_equals_the_python_one_on_odd_text_and_pairs(tiny_page, to
         assert g["tokens"] == tokenizer.convert_ids_to_tokens(ids)
 
 
+@SLOW
 @pytest.mark.parametrize("settings", [dict(do_lower_case=False, tokenize_chinese_chars=False, strip_accents=False),
                                       dict(do_lower_case=False, strip_accents=True)])
 def test_the_tokenizer_follows_the_settings(settings, browser, tmp_path):
