@@ -402,11 +402,12 @@ def test_the_live_page_passes_the_audit_at_both_widths(live_site, browser, width
     page.ready()
     assert page.errors == []
     assert audit(page.page) == []
-    page.errors = []  # axe reads the style sheets itself, which Chromium refuses from file://, and says so
     page.type("I [MASK] to the [MASK] every day.")
     page.shown("I [MASK] to the [MASK] every day.")
     page.page.locator(".bg-from .bg-tok").nth(2).hover()
-    assert page.errors == []
+    # axe reads the style sheets itself, which Chromium refuses from file://, and says so, when it likes
+    assert [e for e in page.errors if not (e.startswith("Access to XMLHttpRequest at 'file://")
+                                           or "net::ERR_FAILED" in e)] == []
     assert audit(page.page) == []
     assert page.page.evaluate("document.documentElement.scrollWidth") <= width
     ARTIFACTS.mkdir(exist_ok=True)

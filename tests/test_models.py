@@ -173,6 +173,8 @@ def test_a_rebuild_of_several_models_with_nothing_changed_writes_nothing(models_
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known bug (issue 24, open): after adding a model, the compare entry's key and "
+                   "a sentence page differ from a forced build's")
 def test_adding_a_model_gives_what_a_forced_build_gives(models_sites, tiny_bert, tiny_roberta, tmp_path):
     summary, forced = rebuild(models_sites["two"][0], tmp_path, [tiny_bert, tiny_roberta, "minilm"], force=True)
     assert summary.rebuilt == 6
