@@ -135,6 +135,37 @@ TAGGED = tuple(s for s in STATISTICS if s.tag)
 TAGS = tuple(s.tag for s in TAGGED)
 
 
+# The head a sentence's explorer opens on (first_look): a head worth a first look looks mostly at other words,
+# with less than this share of its attention on [CLS], [SEP] and the token itself together (the tags' bar)
+ON_WORDS = 0.6
+
+
+@dataclass(frozen=True)
+class FirstLook:
+    """The head the explorer opens on (1-based) and the rule that chose it: "supports" (of the heads that look
+    mostly at other words, the one with the largest positive importance for the first mask's top guess),
+    "focused" (no importance, or none of those heads supports the guess: of them, the lowest breadth) or
+    "any" (no head looks mostly at other words: the lowest breadth of all)."""
+    layer: int
+    head: int
+    rule: str
+
+
+def first_look(values: np.ndarray, importance: np.ndarray | None) -> FirstLook:
+    """values [layers, heads, statistics] of one sentence; importance [layers, heads] of its first mask (None:
+    not measured). Never a head that parks its attention on [CLS]/[SEP] or works against the guess while
+    another head will do."""
+    on_words = values[..., INDEX["cls"]] + values[..., INDEX["sep"]] + values[..., INDEX["self"]] < ON_WORDS
+    breadth = values[..., INDEX["breadth"]]
+    if importance is not None and np.any(on_words & (importance > 0)):
+        i, rule = int(np.argmax(np.where(on_words & (importance > 0), importance, -np.inf))), "supports"
+    elif np.any(on_words):
+        i, rule = int(np.argmin(np.where(on_words, breadth, np.inf))), "focused"
+    else:
+        i, rule = int(np.argmin(breadth)), "any"
+    return FirstLook(i // values.shape[1] + 1, i % values.shape[1] + 1, rule)
+
+
 def is_punct(token: str) -> bool:
     token = token.removeprefix("##")
     return bool(token) and all(unicodedata.category(c).startswith("P") for c in token)

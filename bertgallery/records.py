@@ -12,7 +12,7 @@ import numpy as np
 from . import names
 from .mixing import Mixing
 from .config import MASK
-from .heads import KEYS, HeadStats
+from .heads import KEYS, FirstLook, HeadStats, first_look
 from .model import Mask, ModelInfo, Prediction, fill
 from .syntax import SentenceSyntax
 
@@ -44,6 +44,11 @@ class Result:
     def values(self) -> np.ndarray:
         """[layers, heads, statistics] of this sentence, for the gallery's totals."""
         return np.array([h.values for h in self.heads], dtype=float).reshape(self.layers, self.heads_per_layer, -1)
+
+    def first_look(self) -> FirstLook:
+        """The head the explorer opens on, by the first mask's importance where it was measured."""
+        mask = self.masks[0] if self.masks else None
+        return first_look(self.values(), None if mask is None or mask.importance is None else np.asarray(mask.importance))
 
     def files(self) -> set[str]:
         """The names of the files in its folder that these results consist of (all but the page)."""

@@ -240,7 +240,8 @@ def explorer_models(gallery: Gallery) -> str:
 
 @dataclass
 class Column:
-    """One model's part of a sentence page in a gallery of several."""
+    """One model's part of a sentence page: the whole page with one model, a column of the predictions and a
+    "going deeper" section with several."""
     shown: Shown
     page: Page
     maps: list
@@ -248,6 +249,18 @@ class Column:
     arcs: list
     rollout_shown: int
     svg: str  # its parse, its ids made its own
+    first: heads.FirstLook  # the head the explorer opens on for it (the view's "default")
+    hash: str  # what names the model in the explorer's address: "" for the first, "m=<slug>&" after it
+    ids: str  # what makes its sections' ids its own: "" with one model, "-<slug>" with several
+
+
+def column(gallery: Gallery, k: int, i: int) -> Column:
+    m = gallery.models[k]
+    entry = m.entries[i]
+    own = f"-{m.folder}" if gallery.several else ""
+    return Column(m, entry, stat_maps(entry.result), explained(entry.result), arcs(entry.result),
+                  rollout_shown(entry.result), entry.svg.replace('id="parse', f'id="parse{own}') if own else entry.svg,
+                  entry.result.first_look(), f"m={m.folder}&" if k else "", own)
 
 
 def agreements(gallery: Gallery, i: int) -> list[list[str]]:
@@ -269,23 +282,17 @@ def agreements(gallery: Gallery, i: int) -> list[list[str]]:
 
 
 def sentence_page(gallery: Gallery, i: int) -> str:
-    first = gallery.models[0]
-    entries = first.entries
-    entry = entries[i]
-    context = dict(**_common(gallery, "../"), page=entry, models=explorer_models(gallery),
-                   prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
-                   scale=scale(gallery.colormap), signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP))
-    if not gallery.several:
-        return _env().get_template("sentence.html").render(
-            **context, result=entry.result, maps=stat_maps(entry.result), explained=explained(entry.result),
-            arcs=arcs(entry.result), rollout_shown=rollout_shown(entry.result))
-    columns = [Column(m, m.entries[i], stat_maps(m.entries[i].result), explained(m.entries[i].result),
-                      arcs(m.entries[i].result), rollout_shown(m.entries[i].result),
-                      m.entries[i].svg.replace('id="parse', f'id="parse-{m.folder}')) for m in gallery.models]
+    """A sentence: the predictions, the explorer with the overview, then each model's "going deeper"."""
+    entries = gallery.models[0].entries
+    columns = [column(gallery, k, i) for k in range(len(gallery.models))]
     lms = [c for c in columns if c.shown.info.masked_lm]
-    return _env().get_template("sentence-models.html").render(
-        **context, columns=columns, masks=len(lms[0].page.result.masks), agreements=agreements(gallery, i),
-        top_k=max(len(m.predictions) for c in lms for m in c.page.result.masks))
+    return _env().get_template("sentence.html").render(
+        **_common(gallery, "../"), page=entries[i], models=explorer_models(gallery), columns=columns,
+        prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
+        scale=scale(gallery.colormap), signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP),
+        masks=len(lms[0].page.result.masks) if lms else 0, agreements=agreements(gallery, i),
+        top_k=max((len(m.predictions) for c in lms for m in c.page.result.masks), default=0),
+        on_words=heads.ON_WORDS)
 
 
 def index_page(gallery: Gallery) -> str:

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-from . import heads, names
+from . import names
 from .colours import head_colours, scale
 from .records import Result
 
@@ -57,14 +57,6 @@ def view_json(result: Result, attention: np.ndarray, cmap_name: str, model_name:
 
 
 def default_head(result: Result) -> list[int]:
-    """The head the explorer opens on (1-based): the one the first mask's prediction depends on most, or else
-    the most focused head that does not park its attention on [CLS] or [SEP] — never a broad hairball."""
-    mask = result.masks[0] if result.masks else None
-    if mask is not None and mask.importance is not None:
-        i = int(np.argmax(np.abs(np.asarray(mask.importance))))
-    else:
-        values = result.values()
-        parked = np.maximum(values[..., heads.INDEX["cls"]], values[..., heads.INDEX["sep"]])
-        i = int(np.argmin(np.where(parked < heads.STATISTICS[heads.INDEX["cls"]].threshold,
-                                   values[..., heads.INDEX["breadth"]], np.inf)))
-    return [i // result.heads_per_layer + 1, i % result.heads_per_layer + 1]
+    """The head the explorer opens on, 1-based (heads.first_look, whose rule the sentence page states)."""
+    first = result.first_look()
+    return [first.layer, first.head]

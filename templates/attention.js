@@ -644,7 +644,8 @@
     }
     function show(layer, head, k, keyboard) {
       view.select(layer, head, k);
-      section.scrollIntoView({ block: "start" });
+      var box = section.getBoundingClientRect();  // the overview sits beside the explorer: scroll only if it must
+      if (box.top < 0 || box.top > window.innerHeight / 2) section.scrollIntoView({ block: "start" });
       if (keyboard) view.focusHead();  // focus goes where the page went
     }
     function chooses(a, layer, head) {  // a click on `a` opens that head in the explorer
@@ -666,6 +667,9 @@
       });
     }
     function mark(s) {  // the chosen head (or the layer's heads, for its mean) marked in every grid
+      document.querySelectorAll(".overviews [data-model]").forEach(function (figure) {  // the shown model's overview
+        figure.hidden = modelOf(figure) !== s.model;
+      });
       grids.forEach(function (g) {
         var mine = g[2] === null ? s.model === 0 || models.length < 2 : g[2] === s.model;
         g[0].forEach(function (a, k) {
