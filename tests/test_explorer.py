@@ -496,6 +496,78 @@ def test_the_sentence_page_links_the_heads_page_and_marks_the_chosen_head(sample
     page.close()
 
 
+def boxes(page):
+    """Where the predictions, the explorer, the overview (the one shown) and the lines are, in page
+    coordinates."""
+    return page.evaluate("""(() => { const box = s => {
+        const e = [...document.querySelectorAll(s)].find(e => e.getClientRects().length), r = e.getBoundingClientRect();
+        return {top: r.top + scrollY, bottom: r.bottom + scrollY, left: r.left, right: r.right, width: r.width}; };
+        return {predictions: box('.predictions'), explorer: box('#explore'), overview: box('figure.overview'),
+                view: box('.bg-view'), lines: box('.bg-lines')}; })()""")
+
+
+@pytest.mark.parametrize("slug", ["cat", "i-mask-to-the-mask-every-day"])
+@pytest.mark.parametrize("width, height", [(1280, 900), (375, 800)])
+def test_the_explorer_comes_right_after_the_predictions_with_the_overview_beside_it(sample_site, browser, slug,
+                                                                                   width, height):
+    """The page reads: the sentence, its predictions, the explorer. Its top is within the first screen after
+    the predictions (only the heading and the sentence saying which head it opens on come between), and within
+    the first screen of the page at 1280 x 900 and, with one mask, at 375 x 800. At 1000 px and wider the
+    overview stands beside the explorer, on a phone below it; the lines still take a fair share of the view."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto((sample_site / slug / "index.html").as_uri())
+    b = boxes(page)
+    gap = b["explorer"]["top"] - b["predictions"]["bottom"]
+    assert 0 < gap <= 0.4 * height, b
+    if width == 1280 or slug == "cat":
+        assert b["explorer"]["top"] < height, b
+    if width >= 1000:
+        assert b["overview"]["left"] >= b["explorer"]["right"] and b["overview"]["top"] < b["explorer"]["bottom"], b
+        assert b["lines"]["width"] >= 0.35 * b["view"]["width"], b
+    else:
+        assert b["overview"]["top"] >= b["explorer"]["bottom"], b
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.close()
+
+
+def test_several_models_the_overview_shown_is_the_explorers_model_and_links_carry_model_and_head(
+        models_sites, tiny_bert, tiny_roberta, browser):
+    """A sentence page of three models: the overview beside the explorer is the shown model's (the others are
+    hidden, and come with the model switch); the heads that matter most for the second model link the explorer's
+    address with its slug (#m=<slug>&l=&h=) and choose that model's head; its head pages link the sentence with
+    the same address, which opens that model and head."""
+    from bertgallery import model
+    site_folder = models_sites["three"][0]
+    bert, roberta, minilm = model.slugs([str(tiny_bert), str(tiny_roberta), "minilm"])
+    page = open_page(browser, (site_folder / "cat" / names.PAGE).as_uri())
+
+    def shown():
+        return page.eval_on_selector_all(".overviews figure.overview", "fs => fs.filter(f => !f.hidden)"
+                                         ".map(f => f.dataset.model)")
+    assert page.locator(".overviews figure.overview").count() == 3 and shown() == [bert]
+    page.select_option(".bg-model", "2")
+    assert shown() == [minilm]
+    top = page.locator(f'section.deeper[data-model="{roberta}"] ol.top-heads a').first
+    layer, head = top.get_attribute("data-layer"), top.get_attribute("data-head")
+    assert top.get_attribute("href") == f"#m={roberta}&l={layer}&h={head}"
+    top.click()
+    assert page.locator(".bg-model").input_value() == "1" and shown() == [roberta]
+    assert page.evaluate("location.hash") == f"#m={roberta}&l={layer}&h={head}"
+    assert state(page)[:2] == (str(int(layer) - 1), [head])
+    assert page.locator(".bg-picture").get_attribute("href") == f"../heads/{roberta}/layer{layer}-head{head}.html"
+    b = boxes(page)
+    assert b["overview"]["left"] >= b["explorer"]["right"]
+    page.close()
+    html = (site_folder / "heads" / roberta / f"layer{layer}-head{head}.html").read_text(encoding="utf-8")
+    assert f'href="../../cat/index.html#m={roberta}&amp;l={layer}&amp;h={head}"' in html
+    page = open_page(browser, (site_folder / "heads" / roberta / f"layer{layer}-head{head}.html").as_uri())
+    page.locator(f'figcaption a[href^="../../cat/"]').click()
+    page.wait_for_load_state()
+    assert page.locator(".bg-model").input_value() == "1" and state(page)[:2] == (str(int(layer) - 1), [head])
+    assert page.errors == []
+    page.close()
+
+
 def test_the_heads_page_sorts_numbers_largest_first_and_filters_by_tags_some_head_has(sample_site, browser):
     page = open_page(browser, (sample_site / "heads" / "index.html").as_uri())
     page.click("table.heads th:nth-child(5) button")  # [CLS]: one click, largest first

@@ -213,3 +213,49 @@ def test_describe_names_the_strongest_pairs():
     stats = heads.HeadStats(3, 10, tuple(values), pairs)
     assert heads.describe(stats, ["x", "cat", "sat"]) == \
         "Layer 3, head 10 (previous token): ‘cat’ → ‘x’ 0.90, ‘sat’ → ‘cat’ 0.70"
+
+
+def first_look_heads():
+    """One layer of four heads: one parked on [CLS], a previous-token head, a next-token head with a little
+    noise, and a broad one; their values as the site has them."""
+    rng = np.random.default_rng(3)
+    a = np.zeros((4, T, T))
+    a[0, :, 0] = 1
+    for i in range(T):
+        a[1, i, max(i - 1, 0)] = 1
+        a[2, i, min(i + 1, T - 1)] = 1
+    a[2] = 0.9 * a[2] + 0.1 / T
+    a[3] = rng.random((T, T)) + 0.5
+    a[3] /= a[3].sum(-1, keepdims=True)
+    stats = heads.head_stats(a[None].astype(np.float32), TOKENS)
+    return a, np.array([h.values for h in stats]).reshape(1, 4, -1)
+
+
+def on_other_words(a):
+    """From the attention itself: the share on [CLS], [SEP] and the token itself, under 0.6."""
+    special = [0, T - 1]
+    return [np.mean([a[h, i, special].sum() + (a[h, i, i] if i not in special else 0) for i in range(T)]) < 0.6
+            for h in range(len(a))]
+
+
+def test_the_explorer_opens_on_the_head_that_does_most_for_the_guess_among_those_that_look_at_words():
+    """Not the largest |I| (head 2 works against the guess), nor the largest I (head 1 parks on [CLS]): of the
+    heads that look mostly at other words, the one with the largest positive importance."""
+    a, values = first_look_heads()
+    assert on_other_words(a) == [False, True, True, True]
+    importance = np.array([[1.0, -2.0, 0.3, 0.2]])
+    assert heads.first_look(values, importance) == heads.FirstLook(1, 3, "supports")
+    assert heads.first_look(values, np.array([[1.0, -2.0, 0.2, 0.3]])) == heads.FirstLook(1, 4, "supports")
+
+
+def test_without_a_supporting_head_it_opens_on_the_most_focused_one_that_looks_at_words():
+    a, values = first_look_heads()
+    entropy = [np.mean([-sum(w * math.log(w) for w in row if w > 0) for row in a[h]]) for h in range(4)]
+    focused = min((e, h) for h, e in enumerate(entropy) if on_other_words(a)[h])[1]
+    assert focused == 1  # the previous-token head: one token a row, except the [CLS] row's own
+    for importance in (None, np.array([[1.0, -2.0, -0.3, -0.2]])):
+        assert heads.first_look(values, importance) == heads.FirstLook(1, focused + 1, "focused")
+    # every head parked on [CLS]: the most focused of all, and the page says that none looks at other words
+    parked = values.copy()
+    parked[..., heads.INDEX["cls"]] = 0.7
+    assert heads.first_look(parked, importance) == heads.FirstLook(1, int(np.argmin(entropy)) + 1, "any")

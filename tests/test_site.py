@@ -236,6 +236,38 @@ def test_sentence_page_content(sample):
     assert Image.open(out / "cat" / "overview.png").size == (int(overview["width"]), int(overview["height"]))
 
 
+def test_each_sentence_page_says_which_head_the_explorer_opens_on_and_why(sample):
+    """Recomputed from data.json: of the heads with under 0.6 of their attention on [CLS], [SEP] and the token
+    itself, the largest positive importance of the first mask. The page names that head and its guess above the
+    explorer, its view data opens on it, and the order of the page is the sentence, the predictions, the
+    explorer, going deeper. (Random weights: the long-word sentence is the one whose largest |I| works against
+    its guess, and its page opens elsewhere.)"""
+    from bertgallery.views import VIEW_PREFIX
+    out, _ = sample
+    opened = {}
+    for slug in ("cat", "i-mask-to-the-mask-every-day", "long-word"):
+        data = json.loads((out / slug / "data.json").read_text(encoding="utf-8"))
+        importance = np.array(data["masks"][0]["importance"]["values"]).ravel()
+        words = [h["cls"] + h["sep"] + h["self"] < 0.6 for h in data["heads"]]
+        k = max((v, k) for k, v in enumerate(importance) if words[k] and v > 0)[1]
+        layer, head = data["heads"][k]["layer"], data["heads"][k]["head"]
+        view = json.loads((out / slug / names.VIEW_DATA).read_text(encoding="utf-8").removeprefix(VIEW_PREFIX)[:-3])
+        assert view["default"] == [layer, head], slug
+        html = (out / slug / "index.html").read_text(encoding="utf-8")
+        lead = unescape(re.sub(r"<[^>]+>", "", html.split('id="first-look">')[1].split("</p>")[0]))
+        guess = data["masks"][0]["predictions"][0]["token"]
+        assert lead.startswith(f"It opens on Layer {layer}, head {head},\nthe head that does most for the guess "
+                               f"‘{guess}’"), lead
+        assert "(under 60 % of their attention on [CLS], [SEP] and the token itself)" in " ".join(lead.split())
+        order = [html.index(m) for m in ('class="sentence"', 'id="predictions-title"', 'id="explore-title"',
+                                         'id="explore"', 'class="overview"', 'id="deeper"', 'id="importance"',
+                                         'id="rollout"', 'id="what-heads-do"', 'id="syntax"')]
+        assert order == sorted(order), slug
+        opened[slug] = k
+    long_word = np.array(json.loads((out / "long-word" / "data.json").read_text())["masks"][0]["importance"]["values"])
+    assert long_word.ravel()[np.argmax(np.abs(long_word))] < 0 and opened["long-word"] != np.argmax(np.abs(long_word))
+
+
 def test_every_image_names_its_head_in_alt_text(sample):
     out, _ = sample
     for page in out.rglob("*.html"):
