@@ -46,9 +46,11 @@ class Result:
         return np.array([h.values for h in self.heads], dtype=float).reshape(self.layers, self.heads_per_layer, -1)
 
     def first_look(self) -> FirstLook:
-        """The head the explorer opens on, by the first mask's importance where it was measured."""
+        """The head the explorer opens on, by the first mask's importance where it was measured, to the digits
+        data.json keeps: the view written with the result and a page made later from data.json agree."""
         mask = self.masks[0] if self.masks else None
-        return first_look(self.values(), None if mask is None or mask.importance is None else np.asarray(mask.importance))
+        return first_look(self.values(), None if mask is None or mask.importance is None else
+                          np.array(_rows(mask.importance, 5)))
 
     def files(self) -> set[str]:
         """The names of the files in its folder that these results consist of (all but the page)."""

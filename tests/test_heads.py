@@ -259,3 +259,17 @@ def test_without_a_supporting_head_it_opens_on_the_most_focused_one_that_looks_a
     parked = values.copy()
     parked[..., heads.INDEX["cls"]] = 0.7
     assert heads.first_look(parked, importance) == heads.FirstLook(1, int(np.argmin(entropy)) + 1, "any")
+
+
+def test_the_head_it_opens_on_is_the_same_from_a_result_read_back_from_data_json():
+    """The view is written with the computed result, a later page from data.json's 5 digits of importance:
+    two heads that differ only past them must not open one and name the other."""
+    from bertgallery.model import Mask, Prediction, ModelInfo
+    from bertgallery.records import Result
+    _, values = first_look_heads()
+    stats = [heads.HeadStats(1, h + 1, tuple(values[0, h])) for h in range(4)]
+    mask = Mask(3, [Prediction("cat", 0.5)], importance=np.array([[1.0, -2.0, 0.3000001, 0.3000004]]))
+    result = Result("a [MASK].", ["[CLS]", "a", "[MASK]", "."], [mask], "a cat.", stats, 1, 4, [0], (1, 1, 1),
+                    (1, 1), (0, 0, 1, 1, 0, 0))
+    again = Result.from_json(result.to_json(ModelInfo("m", 1, 4)))
+    assert result.first_look() == again.first_look() == heads.FirstLook(1, 3, "supports")
