@@ -624,11 +624,13 @@
         else if (location.hash.replace("#", "") === "") view.reset();  // back to the page's own address
         // any other address (#content, the skip link's) names no view: the view stays
       });
-      // the skip link moves focus without taking the view out of the address
-      document.querySelectorAll('a[href="#content"]').forEach(function (a) {
+      // the skip link, and any link to a place in the page, moves focus without taking the view out of the address
+      document.querySelectorAll('a[href^="#"]').forEach(function (a) {
+        var id = a.getAttribute("href").slice(1);
+        if (!id || parse("#" + id, models, views, view.initial)) return;  // a view's address: chooses() has it
         a.addEventListener("click", function (e) {
-          var target = document.getElementById("content");
-          if (!target) return;
+          var target = document.getElementById(id);
+          if (!target || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
           e.preventDefault();
           if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
           target.focus();

@@ -374,8 +374,9 @@ def test_lenses_change_the_numbers_and_contributions_step_the_heads_aside(three,
 
 
 def test_a_non_view_address_such_as_the_skip_links_keeps_the_view(sample_site, browser):
-    """Pressing the skip link on a shared view keeps the address and the view; any other anchor (#content
-    typed, a section's id) leaves the view as it is; only the page's own address goes back to the first view."""
+    """Pressing the skip link on a shared view keeps the address and the view, as does a link to a section of
+    the page; any other anchor (#content typed, a section's id) leaves the view as it is; only the page's own
+    address goes back to the first view."""
     page = open_page(browser, (sample_site / "cat" / "index.html").as_uri() + "#l=2&h=1,3&hide=1")
     before = state(page)
     assert before[:2] == ("1", ["1", "3"])
@@ -385,6 +386,10 @@ def test_a_non_view_address_such_as_the_skip_links_keeps_the_view(sample_site, b
     page.keyboard.press("Enter")
     assert state(page) == before and page.locator(".bg-hide").is_checked()
     assert page.evaluate("document.activeElement.id") == "content"
+    # so does a link to a place in the page: the lead's link to the importance section
+    page.locator("#first-look a[href='#importance']").click()
+    assert state(page) == before and page.evaluate("document.activeElement.id") == "importance"
+    assert abs(page.evaluate("document.getElementById('importance').getBoundingClientRect().top")) < 2
     page.evaluate("location.hash = '#content'")
     page.wait_for_function("location.hash === '#content'")
     assert state(page)[:2] == before[:2] and page.locator(".bg-hide").is_checked()
