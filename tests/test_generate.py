@@ -86,11 +86,11 @@ def test_serve_previews_the_site_over_http(tiny_bert, tmp_path):
     try:
         assert proc.stderr.readline().startswith("1 sentences up to date")  # the build summary
         url = re.search(r"http://127\.0\.0\.1:\d+/", proc.stderr.readline())[0]
-        with urllib.request.urlopen(url + "the-cat-sat-on-the-mask/index.html", timeout=10) as r:
+        with urllib.request.urlopen(url + "the-cat-sat-on-the-mask/index.html", timeout=60) as r:
             assert r.status == 200 and b"The cat sat on the" in r.read()
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=60)  # safety nets only: a loaded machine is slow
     assert proc.returncode == 0 and err == ""
     assert out.splitlines() == expected_lines(tiny_bert, text, 5)
 
