@@ -68,6 +68,7 @@ def test_bert_base_shape_gives_144_heads(base_site):
     assert "Layer 12, head 12" in page
 
 
+@pytest.mark.slow
 def test_serve_previews_the_site_over_http(tiny_bert, tmp_path):
     """The command, serving until Ctrl-C; the site is built here first, so its build is a no-op. With --text
     (which prints the predictions) the summary and the serving line go to standard error: standard output
@@ -269,6 +270,7 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tiny_bert, tmp_path,
     assert capsys.readouterr().err == "" and (tmp_path / "site" / "index.html").exists()
 
 
+@pytest.mark.slow
 def test_standard_output_on_a_full_disk_is_one_line(tiny_bert, tmp_path):
     """--text ... > pred.txt on a full disk (here /dev/full): the predictions' print raised an OSError traceback
     after the build, outside the command line's error handling."""
