@@ -25,6 +25,8 @@ TEMPLATES = data_folder("templates", "base.html")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
 DRAWN = tuple(s for s in STATISTICS if s.scale)  # maps of the gallery means on the heads page
 TOP_HEADS = 5
+DEFAULT_NAME = "Attention gallery"  # the site's name on every page when the author gives it no title
+FAVICONS = ("favicon.svg", "favicon.png", "favicon.ico")  # among the author's files: the first is the pages' icon
 # the per-layer plot: attention to the special tokens by weights (Clark et al.'s Fig. 2), solid, and by value
 # norms (Kobayashi et al. 2020's Fig. 2), dashed in the same colour
 LAYER_PLOT_KEYS = ("cls", "sep", "punct", "cls_norm", "sep_norm")
@@ -41,6 +43,7 @@ class Page:
     note: str
     result: Result
     svg: str = ""  # the dependency arcs (Parse.svg), inlined in the page
+    question: str = ""  # the author's question for the reader (sentences.yaml), under the sentence
     parts: list[str] = field(init=False)
 
     def __post_init__(self):
@@ -89,10 +92,19 @@ class Gallery:
     colormap: str
     compared: list = field(default_factory=list)  # (i, j, compare.Compared) of each pair of models, i < j
     live: LivePage | None = None  # the "Try your own sentence" page, when the gallery has one
+    title: str = ""  # the author's name for the gallery ("" for DEFAULT_NAME)
+    intro: list = field(default_factory=list)  # the author's introduction: paragraphs of config.Piece
+    author_files: list[str] = field(default_factory=list)  # the author's own files in the site (files:)
 
     @property
     def several(self) -> bool:
         return len(self.models) > 1
+
+    @property
+    def favicon(self) -> str:
+        """The author's icon for every page, if their files have one at the top (browsers look for
+        /favicon.ico only at a domain's root, never under a sub-path or from disk)."""
+        return next((n for n in FAVICONS if n in self.author_files), "")
 
 
 @functools.cache
@@ -226,7 +238,8 @@ def _common(gallery: Gallery, root: str, shown: Shown | None = None) -> dict:
     every model in a gallery of several."""
     model = shown.info if shown else None if gallery.several else gallery.models[0].info
     return dict(root=root, model=model, all_models=gallery.models, several=gallery.several,
-                config_name=gallery.config_name, live=gallery.live)
+                config_name=gallery.config_name, live=gallery.live, site_name=gallery.title or DEFAULT_NAME,
+                favicon=gallery.favicon)
 
 
 def explorer_models(gallery: Gallery) -> str:
@@ -290,7 +303,8 @@ def sentence_page(gallery: Gallery, i: int) -> str:
 
 def index_page(gallery: Gallery) -> str:
     return _env().get_template("index.html").render(**_common(gallery, ""), pages=gallery.models[0].entries,
-                                                    compared=gallery.compared)
+                                                    compared=gallery.compared, title=gallery.title,
+                                                    intro=gallery.intro)
 
 
 def table_colours(means: list[HeadSummary]) -> list[list[Cell | None]]:
