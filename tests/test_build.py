@@ -395,3 +395,72 @@ def test_an_edit_made_with_its_hash_is_taken_over_unless_no_page_could_hold_it(b
     # nested deeper than Python's stack: a RecursionError traceback, now computed again too
     edit(json.dumps(filled), "[" * 100_000 + "]" * 100_000)
     assert run(cfg, out).rebuilt == 1 and filled in (out / "a" / "index.html").read_text()
+
+
+AUTHOR = THREE + """title: "Week 3: <b>heads</b> & masks"
+intro: |
+  Read <script>alert(1)</script> first, then [the heads](heads/index.html).
+
+  ![A drawing of a head](Pictures/head.png)
+files: own
+"""
+
+
+def test_the_authors_text_and_files_are_shown_escaped_kept_and_removed_with_the_folder(built, tiny_bert, tmp_path,
+                                                                                    monkeypatch, no_model):
+    """title, intro, question and files on a built site: the text escaped as all text is, the files copied byte
+    for byte and listed in the manifest as the author's; a rebuild keeps them and never touches their folder; a
+    file removed from the folder goes from the site (its folder too), one edited by hand in the site is put
+    back; no model runs, and the site equals a --force build."""
+    import hashlib
+    cfg, out = built
+    own = tmp_path / "own"
+    (own / "Pictures").mkdir(parents=True)
+    (own / "CNAME").write_text("gallery.example.org\n")
+    (own / "favicon.png").write_bytes(b"\x89PNG icon")
+    (own / "Pictures" / "head.png").write_bytes(b"\x89PNG head")
+    text = AUTHOR.format(model=tiny_bert).replace('"A [MASK] ran in the park."}',
+                                                  '"A [MASK] ran in the park.", question: "Who <em>ran</em>?"}')
+    cfg.write_text(text)
+    mine = file_hashes(own)
+    assert run(cfg, out).rebuilt == 0
+    index, page = (out / "index.html").read_text(), (out / "b" / "index.html").read_text()
+    assert "<h1>Week 3: &lt;b&gt;heads&lt;/b&gt; &amp; masks</h1>" in index
+    assert "<title>All sentences · Week 3: &lt;b&gt;heads&lt;/b&gt; &amp; masks</title>" in index
+    assert "<p>Read &lt;script&gt;alert(1)&lt;/script&gt; first, then <a href=\"heads/index.html\">the heads</a>.</p>" \
+        in index
+    assert '<img src="Pictures/head.png" alt="A drawing of a head">' in index
+    assert '<link rel="icon" href="../favicon.png">' in page and "<script>alert" not in index
+    assert "Who &lt;em&gt;ran&lt;/em&gt;?" in page and "Who &lt;em&gt;ran&lt;/em&gt;?" in index
+    listed = json.loads((out / "manifest.json").read_text())["author"]
+    assert listed == {name: hashlib.sha256((own / name).read_bytes()).hexdigest()
+                      for name in ("CNAME", "favicon.png", "Pictures/head.png")}
+    assert all((out / name).read_bytes() == (own / name).read_bytes() for name in listed)
+    assert run(cfg, out).bytes is None  # nothing changed: nothing written
+    (out / "CNAME").write_text("edited in the site\n")
+    assert run(cfg, out).bytes and (out / "CNAME").read_text() == "gallery.example.org\n"
+    assert file_hashes(own) == mine  # the author's folder is read, never written
+    (own / "Pictures" / "head.png").unlink()
+    (own / "CNAME").write_text("other.example.org\n")
+    cfg.write_text(text.replace("  ![A drawing of a head](Pictures/head.png)\n", "  No picture.\n"))
+    assert run(cfg, out).rebuilt == 0
+    assert not (out / "Pictures").exists() and (out / "CNAME").read_text() == "other.example.org\n"
+    assert set(json.loads((out / "manifest.json").read_text())["author"]) == {"CNAME", "favicon.png"}
+    monkeypatch.undo()  # the forced build needs the model
+    assert same_as_forced(cfg, out, tmp_path)
+
+
+def test_an_output_inside_the_authors_folder_or_theirs_inside_it_is_refused(built, tiny_bert, tmp_path, capsys):
+    import generate
+    cfg, out = built
+    (out.parent / "own").mkdir()
+    cfg.write_text(THREE.format(model=tiny_bert) + "files: own\n")
+    before = file_hashes(out)
+    assert generate.main([str(cfg), "--out", str(out.parent / "own" / "site"), "--quiet"]) == 2
+    assert "is inside the 'files' folder" in capsys.readouterr().err
+    (out / "own").mkdir()  # their folder inside the site: the next swap would take it
+    cfg.write_text(THREE.format(model=tiny_bert) + "files: site/own\n")
+    assert generate.main([str(cfg), "--out", str(out), "--quiet"]) == 2
+    assert "is inside the output folder" in capsys.readouterr().err
+    (out / "own").rmdir()
+    assert file_hashes(out) == before

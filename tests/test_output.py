@@ -43,9 +43,11 @@ def test_the_tools_own_manifest_is_recognised_by_structure():
             "sentences": [{"folder": "a/x", "keys": {"results": "k", "pictures": "p"}, "files": {"data.json": "0" * 64}}],
             "corpus": [{"folder": "heads/x", "keys": {"counts": "c"}, "files": {"corpus.json": "1" * 64}}],
             "compare": [{"folder": "compare/x--y", "keys": {"compare": "c"}, "files": {"compare.json": "2" * 64}}],
-            "live": [{"folder": "live", "keys": {"export": "e"}, "files": {"model.js": "3" * 64}}]}
+            "live": [{"folder": "live", "keys": {"export": "e"}, "files": {"model.js": "3" * 64}}],
+            "author": {"CNAME": "4" * 64, "Pictures/a.png": "5" * 64}}
     assert manifest.Manifest.from_json(good).to_json() == good
-    assert manifest.Manifest.from_json(good).files() >= {"live/model.js", "heads/x/corpus.json", "a/x/data.json"}
+    assert manifest.Manifest.from_json(good).files() >= {"live/model.js", "heads/x/corpus.json", "a/x/data.json",
+                                                         "CNAME", "Pictures/a.png"}
     for broken in ({**good, "tool": "other"}, {**good, "more": 1}, {**good, "sentences": [{"folder": "a"}]},
                    {**good, "models": {"name": "m", "extra": 1}}, {**good, "models": "folder:x"}, [], {"name": "My App"},
                    {**good, "sentences": [{"folder": "a", "keys": {"results": "k"}, "files": {"../x": "0" * 64}}]},
@@ -55,7 +57,9 @@ def test_the_tools_own_manifest_is_recognised_by_structure():
                    {**good, "sentences": [{"folder": "a", "keys": {"results": 1}, "files": {}}]},
                    {**good, "corpus": None}, {**good, "pages": {"../../etc/passwd": "0" * 64}},
                    {**good, "live": [{"folder": "live", "keys": {"export": "e"}, "files": {"../x.js": "0" * 64}}]},
-                   {k: v for k, v in good.items() if k != "live"}):
+                   {k: v for k, v in good.items() if k != "live"}, {**good, "author": {"../CNAME": "4" * 64}},
+                   {**good, "author": {".git/config": "4" * 64}}, {**good, "author": {"index.html": "4" * 64}},
+                   {**good, "author": ["CNAME"]}):
         assert manifest.Manifest.from_json(broken) is None
 
 
