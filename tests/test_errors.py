@@ -19,6 +19,7 @@ import generate
 from conftest import file_hashes, save_bert
 from bertgallery import config, offline, site, views
 from bertgallery.config import ConfigError
+from bertgallery.manifest import VERSION
 
 BAD = Path(__file__).resolve().parent / "bad_configs"
 
@@ -134,7 +135,7 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     (damaged_site / "NOTES.md").write_text("precious")
     later_site = tmp_path / "later-site"
     later_site.mkdir()
-    (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 6}))
+    (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": VERSION + 1}))
     (later_site / "drafts").mkdir()  # an empty folder is someone's too
     # this version's manifest, edited to list a person's file as a page
     listed = tmp_path / "listed-site"

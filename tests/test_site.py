@@ -346,7 +346,7 @@ def test_every_page_has_a_plain_title_and_one_main(sample):
     for page in out.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
         title = re.search(r"<title>(.*?)</title>", html, re.S)[1]
-        assert "<" not in title and title.endswith(" · BERT attention gallery"), (page, title[:80])
+        assert "<" not in title and title.endswith(" · Attention gallery"), (page, title[:80])
         assert html.count("<main") == 1 and html.count("<h1") == 1, page
 
 
