@@ -571,6 +571,36 @@ def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, brow
     page.close()
 
 
+@pytest.mark.parametrize("variables, ink", [
+    ("--jp-content-font-color1: rgba(255, 255, 255, 1); --jp-border-color2: #424242; --jp-layout-color0: #111111",
+     (255, 255, 255)),  # JupyterLab's dark theme
+    ("--vscode-editor-foreground: #cccccc; --vscode-editor-background: #1f1f1f", (204, 204, 204))])  # VS Code's
+def test_the_notebook_view_takes_the_notebooks_theme_variables(tiny_bert, tmp_path, browser, variables, ink):
+    """A dark notebook whose output does not set a text colour (VS Code's outputs say prefers-color-scheme: light
+    whatever the theme): the view's text, its tables' text and the explorer's take the theme's variables, never a
+    dark default on the dark background; its table rules are the theme's; axe-core finds nothing serious."""
+    from bertgallery import analyse
+    from test_browser import audit
+    html = analyse("The cat sat on the [MASK].", model=str(tiny_bert))._repr_html_()
+    background = re.search(r"(?:layout-color0|editor-background): (#\w+)", variables)[1]
+    page_file = tmp_path / "notebook.html"
+    page_file.write_text(f"<!doctype html><html lang='en' style='{variables}'><head><title>A notebook</title></head>"
+                         f"<body style='background: {background}'><main>{html}</main></body></html>", encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1000, "height": 900}, color_scheme="light")
+    page.goto(page_file.as_uri())
+    for selector in (".bg-notebook > p", ".bg-ranking td", ".bg-ranking caption", ".bg-from .bg-tok", ".bg-status"):
+        colour = page.evaluate(f"getComputedStyle(document.querySelector('{selector}')).color")
+        assert css_rgb(colour) == ink, (selector, colour)
+        assert contrast(css_rgb(colour), css_rgb(background)) >= 4.5
+    assert page.evaluate("document.querySelector('.bg-explorer').classList.contains('bg-dark')")
+    if "--jp-border-color2" in variables:
+        assert page.evaluate("getComputedStyle(document.querySelector('.bg-ranking td')).borderBottomColor") \
+            == "rgb(66, 66, 66)"
+    page.screenshot(path=str(ARTIFACTS / f"notebook-{'jupyterlab' if 'jp-' in variables else 'vscode'}-dark.png"))
+    assert audit(page) == []
+    page.close()
+
+
 def test_a_built_page_of_three_models_switches_models_without_new_svg_nodes(models_sites, tiny_bert, tiny_roberta,
                                                                             browser):
     """The sentence page of a real gallery of three models (issue 24): the explorer gets one view per model in
