@@ -406,14 +406,8 @@ files: own
 """
 
 
-def test_the_authors_text_and_files_are_shown_escaped_kept_and_removed_with_the_folder(built, tiny_bert, tmp_path,
-                                                                                    monkeypatch, no_model):
-    """title, intro, question and files on a built site: the text escaped as all text is, the files copied byte
-    for byte and listed in the manifest as the author's; a rebuild keeps them and never touches their folder; a
-    file removed from the folder goes from the site (its folder too), one edited by hand in the site is put
-    back; no model runs, and the site equals a --force build."""
-    import hashlib
-    cfg, out = built
+def with_author(cfg, tiny_bert, tmp_path) -> str:
+    """The THREE gallery with the author's title, introduction, a question and files: its sentences.yaml."""
     own = tmp_path / "own"
     (own / "Pictures").mkdir(parents=True)
     (own / "CNAME").write_text("gallery.example.org\n")
@@ -422,6 +416,19 @@ def test_the_authors_text_and_files_are_shown_escaped_kept_and_removed_with_the_
     text = AUTHOR.format(model=tiny_bert).replace('"A [MASK] ran in the park."}',
                                                   '"A [MASK] ran in the park.", question: "Who <em>ran</em>?"}')
     cfg.write_text(text)
+    return text
+
+
+def test_the_authors_text_and_files_are_shown_escaped_kept_and_removed_with_the_folder(built, tiny_bert, tmp_path,
+                                                                                    no_model):
+    """title, intro, question and files on a built site: the text escaped as all text is, the files copied byte
+    for byte and listed in the manifest as the author's; a rebuild keeps them and never touches their folder; a
+    file removed from the folder goes from the site (its folder too), one edited by hand in the site is put
+    back; no model runs."""
+    import hashlib
+    cfg, out = built
+    own = tmp_path / "own"
+    text = with_author(cfg, tiny_bert, tmp_path)
     mine = file_hashes(own)
     assert run(cfg, out).rebuilt == 0
     index, page = (out / "index.html").read_text(), (out / "b" / "index.html").read_text()
@@ -446,7 +453,18 @@ def test_the_authors_text_and_files_are_shown_escaped_kept_and_removed_with_the_
     assert run(cfg, out).rebuilt == 0
     assert not (out / "Pictures").exists() and (out / "CNAME").read_text() == "other.example.org\n"
     assert set(json.loads((out / "manifest.json").read_text())["author"]) == {"CNAME", "favicon.png"}
-    monkeypatch.undo()  # the forced build needs the model
+
+
+@pytest.mark.slow  # a forced build beside the incremental one: 9 s with the test above, on two cores
+def test_the_authors_text_and_files_built_incrementally_equal_a_forced_build(built, tiny_bert, tmp_path):
+    cfg, out = built
+    text = with_author(cfg, tiny_bert, tmp_path)
+    assert run(cfg, out).rebuilt == 0
+    assert same_as_forced(cfg, out, tmp_path)
+    (tmp_path / "own" / "Pictures" / "head.png").unlink()
+    cfg.write_text(text.replace("  ![A drawing of a head](Pictures/head.png)\n", "").replace("Week 3", "Week 4"))
+    assert run(cfg, out).rebuilt == 0
+    shutil.rmtree(tmp_path / "forced")
     assert same_as_forced(cfg, out, tmp_path)
 
 

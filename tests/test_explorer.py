@@ -574,7 +574,8 @@ def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, brow
 @pytest.mark.parametrize("variables, ink", [
     ("--jp-content-font-color1: rgba(255, 255, 255, 1); --jp-border-color2: #424242; --jp-layout-color0: #111111",
      (255, 255, 255)),  # JupyterLab's dark theme
-    ("--vscode-editor-foreground: #cccccc; --vscode-editor-background: #1f1f1f", (204, 204, 204))])  # VS Code's
+    pytest.param("--vscode-editor-foreground: #cccccc; --vscode-editor-background: #1f1f1f", (204, 204, 204),
+                 marks=pytest.mark.slow)])  # VS Code's: the same rule, another variable (3 s more)
 def test_the_notebook_view_takes_the_notebooks_theme_variables(tiny_bert, tmp_path, browser, variables, ink):
     """A dark notebook whose output does not set a text colour (VS Code's outputs say prefers-color-scheme: light
     whatever the theme): the view's text, its tables' text and the explorer's take the theme's variables, never a
