@@ -647,16 +647,20 @@ def _intro(path: Path, node, files: set[str]) -> list[list[Piece]]:
     if len(text) > MAX_INTRO:
         raise ConfigError(f"{_where(path, node)}: 'intro' is {len(text):,} characters long; at most {MAX_INTRO:,}")
 
-    def where(at: int) -> str:  # the line of a character of the text: exact in a literal block (|)
-        first = node.start_mark.line + 1 + (node.style == "|")
-        return f"{path}:{first + (text.count(chr(10), 0, at) if node.style == '|' else 0)}"
-
+    first = node.start_mark.line + 1 + (node.style == "|")  # the text's first line: exact in a literal block (|)
+    blocks, lines = [], text.split("\n")  # paragraphs: lines with words, up to a blank one
+    for number, line in enumerate(lines):
+        if line.strip():
+            if number == 0 or not lines[number - 1].strip():
+                blocks.append((number, []))
+            blocks[-1][1].append(line)
     paragraphs = []
-    for found in re.finditer(r"(?:[^\n]*\S[^\n]*(?:\n|$))+", text):  # lines with words, up to a blank one
-        block, start, pieces, at = found[0], found.start(), [], 0
+    for number, block_lines in blocks:
+        block, pieces, at = "\n".join(block_lines), [], 0
         for m in _MARKUP.finditer(block):
             picture, words, target = bool(m[1]), " ".join(m[2].split()), m[3]
-            culprit = f"{where(start + m.start())}: 'intro': {shown(m[0])}"
+            line = first + (number + block.count("\n", 0, m.start()) if node.style == "|" else 0)
+            culprit = f"{path}:{line}: 'intro': {shown(m[0])}"
             if not words:
                 raise ConfigError(f"{culprit} has no " + ("alt text (what the picture shows, for readers who "
                                                           "cannot see it)" if picture else "text to click"))

@@ -353,3 +353,4 @@ def test_the_authors_files_are_bounded_in_number_and_size(tmp_path, monkeypatch)
         f.truncate(config.MAX_AUTHOR_BYTES)  # sparse: 20 MB said, nothing written
     with pytest.raises(ConfigError, match="holds more than 200 files or 20 MB"):
         load_text(tmp_path, "files: own\nsentences:\n  - A [MASK].\n")
+
