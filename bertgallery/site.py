@@ -123,11 +123,15 @@ def signed_number(value: float, digits: int = 3) -> str:
     return f"{value:+.{digits}f}".replace("-", "−")
 
 
+def maps_of(pair: bool) -> tuple:
+    """The statistics a sentence page draws as maps: MAPS, less those of pairs only on a single sentence's."""
+    return tuple(s for s in MAPS if pair or not s.pairs)
+
+
 def stat_maps(result: Result) -> list[tuple[str, list[list[Cell]]]]:
-    """(label, layers x heads cells) for each statistic drawn as a map (those of pairs only on a pair's page)."""
+    """(label, layers x heads cells) for each statistic drawn as a map."""
     values = result.values()
-    return [(stat.label, grid(values[..., heads.INDEX[stat.key]])) for stat in MAPS
-            if not stat.pairs or result.segments is not None]
+    return [(stat.label, grid(values[..., heads.INDEX[stat.key]])) for stat in maps_of(result.segments is not None)]
 
 
 def mean_maps(totals: Totals) -> list[tuple[str, list[list[Cell]]]]:
@@ -319,8 +323,11 @@ def _heads_common(gallery: Gallery, shown: Shown) -> dict:
 def heads_index(gallery: Gallery, shown: Shown, means: list[HeadSummary], syn: Syntax) -> str:
     held = {t for m in means for t in m.tag_counts}  # the filter offers only tags some head has
     tag_names = [t for t in heads.TAGS if t in held] + sorted({t for h in syn.heads for t in h.tags})
+    # a statistic of pairs only has a column where some sentence was a pair
+    pairs = any(shown.totals.counts[..., heads.INDEX[s.key]].any() for s in STATISTICS if s.pairs)
     return _env().get_template("heads.html").render(
         syntax=syn, pool=shown.pool, totals=shown.totals, colour=table_colours(means),
+        columns=[(k, s) for k, s in enumerate(STATISTICS) if pairs or not s.pairs],
         tag_names=tag_names,
         corpus_sentences=shown.corpus_sentences, left_out=shown.corpus_left_out,
         **_heads_common(gallery, shown), means=means, pages=shown.entries, plot_size=LAYER_PLOT_SIZE,
