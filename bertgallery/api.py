@@ -166,7 +166,8 @@ class Analysis:
         if not (1 <= layer <= self.result.layers and 1 <= head <= self.result.heads_per_layer):
             raise ValueError(f"this model has {self.result.layers} layers of {self.result.heads_per_layer} heads, "
                              f"so there is no layer {layer}, head {head}")
-        png = render.HeadRenderer(self.tokens, self.colormap, render.boundary(self.segments)).png(self.attention[layer - 1, head - 1], layer, head)
+        renderer = render.HeadRenderer(self.tokens, self.colormap, render.boundary(self.segments))
+        png = renderer.png(self.attention[layer - 1, head - 1], layer, head)
         return HeadPicture(png, names.head_png(layer, head))
 
     def save_pngs(self, folder) -> list[Path]:

@@ -104,7 +104,8 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             pages = {relpath: staging.write(relpath, content)
                      for relpath, content in chain(site.pages(gallery), _plots(gallery, plots))}
             manifest = Manifest([r.identity for r in ran],
-                                [Entry(names.folder(s.slug, r.folder), reuse.keys(cfg, r.identity, s.text, s.pair), files)
+                                [Entry(names.folder(s.slug, r.folder), reuse.keys(cfg, r.identity, s.text, s.pair),
+                                       files)
                                  for r in ran for s, files in zip(cfg.sentences, r.files)], pages,
                                 [r.corpus_entry for r in ran if r.corpus_entry], compare_entries, hashes.used,
                                 live_entries)

@@ -176,7 +176,8 @@ def _main(args: argparse.Namespace) -> int:
             raise ConfigError("--pair gives the --text before it a second segment: put a --text first")
         if args.text and args.config:
             raise ConfigError(f"give either CONFIG ({args.config}) or --text, not both")
-        cfg = config.from_texts(texts(args.text, args.pairs)) if args.text else config.load(args.config or Path("sentences.yaml"))
+        cfg = config.from_texts(texts(args.text, args.pairs)) if args.text else \
+            config.load(args.config or Path("sentences.yaml"))
         if args.model:
             if len(args.model) > config.MAX_MODELS:
                 raise config.too_many_models(len(args.model), f"--model {args.model[config.MAX_MODELS]}")

@@ -451,8 +451,9 @@ def stdin_texts(stream) -> list[tuple[str, str | None]]:
             raise ConfigError(f"--text -: line {number} has {len(parts) - 1} tabs; one tab parts a sentence from "
                               "its pair, and a line holds at most two segments")
         if len(parts) == 2 and not (parts[0] and parts[1]):
-            raise ConfigError(f"--text -: line {number} has a tab but {'no text before' if not parts[0] else 'nothing after'}"
-                              " it; a tab parts a sentence from its pair")
+            missing = "no text before" if not parts[0] else "nothing after"
+            raise ConfigError(f"--text -: line {number} has a tab but {missing} it; a tab parts a sentence from "
+                              "its pair")
         out.append((parts[0], parts[1] if len(parts) == 2 else None))
     return out
 

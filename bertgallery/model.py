@@ -664,7 +664,8 @@ def pair_note(model: Model, tokens: list[str], segments_: list[int] | None, spec
     """One line for the page: how the model read a sentence pair."""
     name = model.info.name
     if segments_ is None:
-        return f"{name}'s tokenizer has no way to join a pair: the model saw one sequence, {seen(tokens, None, special)}"
+        return f"{name}'s tokenizer has no way to join a pair: the model saw one sequence, " \
+               f"{seen(tokens, None, special)}"
     shape = seen(tokens, segments_, special)
     if types:
         said = f"{name} read the pair as BERT was trained to: {shape}, token type 0 in A and 1 in B"

@@ -71,7 +71,8 @@ class Result:
 
     def to_json(self, model: ModelInfo) -> dict:
         return {
-            "text": self.text, "pair": self.pair, "segments": self.segments, "model": {"name": model.name, "about": model.about}, "tokens": self.tokens,
+            "text": self.text, "pair": self.pair, "segments": self.segments,
+            "model": {"name": model.name, "about": model.about}, "tokens": self.tokens,
             "masks": [{"index": m.index, "predictions": [{"token": p.token, "probability": _digits(p.probability)}
                                                           for p in m.predictions],
                        "importance": None if m.importance is None else
@@ -81,7 +82,8 @@ class Result:
                        _rows(m.contribution_rollout, 4)} for m in self.masks],
             "importance_note": self.importance_note, "mixing_note": self.mixing_note,
             "syntax": self.syntax.as_json() if self.syntax else None, "syntax_note": self.syntax_note,
-            "filled": self.filled, "filled_pair": self.filled_pair, "pair_note": self.pair_note, "layers": self.layers, "heads_per_layer": self.heads_per_layer,
+            "filled": self.filled, "filled_pair": self.filled_pair, "pair_note": self.pair_note,
+            "layers": self.layers, "heads_per_layer": self.heads_per_layer,
             "heads": [{"layer": h.layer, "head": h.head, **{k: _number(v) for k, v in zip(KEYS, h.values)},
                        "tags": h.tags, "strongest": h.strongest} for h in self.heads],
             "special": self.special, "images": {"head": list(self.head_size), "overview": list(self.overview_size),

@@ -37,8 +37,8 @@ def view_json(result: Result, attention: np.ndarray, cmap_name: str, model_name:
     """What attention.js needs (the contract in docs/explorer.md): weights as 16-bit integers (w x 10000, layer-major,
     little-endian) in base64, the tokens, the colour map and the names; the value norms (each head's divided by
     its largest, x 10000) and contributions (x 10000) alike, where the model's family has them; null for what
-    does not apply (a single sentence's segments). JSON is valid JavaScript; '<' is escaped so that it can sit inside a <script>
-    element too."""
+    does not apply (a single sentence's segments). JSON is valid JavaScript; '<' is escaped so that it can sit
+    inside a <script> element too."""
     def packed(values: np.ndarray) -> str:
         return base64.b64encode(quantized(values).tobytes()).decode("ascii")
     mixed, norms = result.mixing, None

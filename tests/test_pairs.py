@@ -59,7 +59,8 @@ def test_the_model_is_given_the_tokenizers_own_pair_encoding(tiny_bert, tiny_rob
             for k in own:
                 assert torch.equal(run.inputs[k].cpu(), own[k]), (folder, k)
             assert len(run.segments) == len(run.tokens) == run.attention.shape[-1]
-            assert [m_.index for m_ in run.masks] == (own["input_ids"][0] == tok.mask_token_id).nonzero().flatten().tolist()
+            masks = (own["input_ids"][0] == tok.mask_token_id).nonzero().flatten().tolist()
+            assert [m_.index for m_ in run.masks] == masks
             shapes[folder.name[:-1], text] = (run.tokens, run.segments, run.pair_note)
     for key, (tokens, segments, note) in shapes.items():
         if key[0] == "tiny-bert":
@@ -197,7 +198,8 @@ def test_the_cross_statistic_in_data_json_equals_the_loops(pair_site):
         data = data_of(folder / "site", slug)
         weights = read_view((folder / "site" / slug / names.VIEW_DATA).read_text()) / 10000
         for h in data["heads"]:
-            reference = cross_by_loops(weights[h["layer"] - 1, h["head"] - 1].tolist(), data["tokens"], data["segments"])
+            a = weights[h["layer"] - 1, h["head"] - 1].tolist()
+            reference = cross_by_loops(a, data["tokens"], data["segments"])
             assert h["cross"] == pytest.approx(reference, abs=2e-3)  # the view's weights are rounded to 1e-4
     assert all(h["cross"] is None for h in data_of(folder / "site", "single")["heads"])
 
@@ -320,3 +322,19 @@ def test_the_filter_on_a_built_pair_page_draws_the_lines_the_data_gives(pair_sit
     assert seg[:len(data["tokens"])] == ["AB"[s] for s in data["segments"]]
     assert page.errors == []
     page.close()
+
+
+def test_the_compare_pages_words_of_a_pair_are_as_and_then_bs(tiny_bert, tiny_roberta):
+    """Two models with different tokenizers meet at the words of the sentence as written: a pair's are A's
+    words, then B's, whichever tokenizer split them, and no special token is in a word."""
+    from transformers import AutoTokenizer
+
+    from bertgallery import compare
+    for folder in (tiny_bert, tiny_roberta):
+        tok = AutoTokenizer.from_pretrained(folder)
+        words = compare.words_of(BOTH[0], tok, BOTH[1])
+        enc = tok(BOTH[0].replace("[MASK]", tok.mask_token), BOTH[1].replace("[MASK]", tok.mask_token))
+        sequence = enc.sequence_ids(0)
+        assert sorted(set(words[words >= 0].tolist())) == list(range(6 + 5))  # The [MASK] sat on the mat . | ...
+        for w, q in zip(words.tolist(), sequence):
+            assert (w < 0) == (q is None) and (q is None or (w >= 6) == bool(q)), (folder, words, sequence)
