@@ -3,6 +3,7 @@ weights: they test the mechanics (what the model is given, the segments, the sta
 the filter), not what a trained model does with a pair (docs/pairs.md measures the offline model)."""
 from __future__ import annotations
 
+import functools
 import io
 import json
 import shutil
@@ -38,6 +39,7 @@ def tiny_distilbert(tmp_path_factory):
     return folder
 
 
+@functools.cache
 def loaded(folder):
     return model.load(str(folder), fallback=False, device="cpu")
 
@@ -74,6 +76,17 @@ def test_the_model_is_given_the_tokenizers_own_pair_encoding(tiny_bert, tiny_rob
         else:  # DistilBERT: the same WordPiece as tiny BERT, so BERT's token types are the truth
             bert_tokens, bert_segments, _ = shapes["tiny-bert", key[1]]
             assert (tokens, segments) == (bert_tokens, bert_segments) and "reads no token types" in note
+
+
+def test_a_tokenizer_that_makes_no_second_segment_gives_none_and_the_page_says_so(tiny_bert):
+    """A tokenizer without pair support (its encoding has no second sequence, no token type 1): no segments,
+    and the note says the model saw one sequence."""
+    m = loaded(tiny_bert)
+    one = m.tokenizer(f"{A} {B}".replace("[MASK]", m.tokenizer.mask_token), return_special_tokens_mask=True)
+    special = [bool(x) for x in one["special_tokens_mask"]]
+    assert model.segments(one, special) is None
+    tokens = m.tokenizer.convert_ids_to_tokens(one["input_ids"])
+    assert model.pair_note(m, tokens, None, special, False).endswith("saw one sequence, [CLS] A [SEP]")
 
 
 def test_predictions_equal_a_direct_transformers_run_on_the_pair(tiny_bert, tiny_roberta):
@@ -273,6 +286,7 @@ def test_bad_pairs_on_the_command_line_are_one_line_and_exit_2(tmp_path, tiny_be
         assert not (tmp_path / "site").exists()
 
 
+@pytest.mark.slow  # two builds through the command line; --print's lines are tested on the pair site's results too
 def test_text_dash_reads_a_tab_and_print_shows_the_pair(tmp_path, tiny_bert):
     """--text - with a tab: a pair; --pair after a --text: its pair; --print text and json show both."""
     r = run_cli("--text", "-", "--text", "The [MASK] sat.", "--pair", "It was tired.", "--model", tiny_bert,
@@ -326,7 +340,7 @@ def test_the_filter_on_a_built_pair_page_draws_the_lines_the_data_gives(pair_sit
 
 def test_the_compare_pages_words_of_a_pair_are_as_and_then_bs(tiny_bert, tiny_roberta):
     """Two models with different tokenizers meet at the words of the sentence as written: a pair's are A's
-    words, then B's, whichever tokenizer split them, and no special token is in a word."""
+    words, then B's, whichever tokenizer split them, each token's word in its own segment."""
     from transformers import AutoTokenizer
 
     from bertgallery import compare
@@ -335,6 +349,7 @@ def test_the_compare_pages_words_of_a_pair_are_as_and_then_bs(tiny_bert, tiny_ro
         words = compare.words_of(BOTH[0], tok, BOTH[1])
         enc = tok(BOTH[0].replace("[MASK]", tok.mask_token), BOTH[1].replace("[MASK]", tok.mask_token))
         sequence = enc.sequence_ids(0)
-        assert sorted(set(words[words >= 0].tolist())) == list(range(6 + 5))  # The [MASK] sat on the mat . | ...
+        assert sorted(set(words[words >= 0].tolist())) == list(range(7 + 5))  # The [MASK] sat on the mat . | It ...
         for w, q in zip(words.tolist(), sequence):
-            assert (w < 0) == (q is None) and (q is None or (w >= 6) == bool(q)), (folder, words, sequence)
+            # a special token is in no word (nor is a byte-level BPE's lone space before <mask>)
+            assert (w < 0 if q is None else w < 0 or (w >= 7) == bool(q)), (folder, words, sequence)
