@@ -256,6 +256,7 @@ def audit(page):
 
 
 @pytest.mark.parametrize("width", [1280, 375])
+@pytest.mark.slow
 def test_accessibility_audit_and_screenshots(site, browser, width):
     """axe-core on the index, a sentence page (plain, with a token hovered and with [CLS]/[SEP] hidden), the
     heads page, the statistics page and a head page: no serious or critical violation; no sideways scroll

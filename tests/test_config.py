@@ -154,6 +154,7 @@ def test_a_gallery_holds_at_most_2000_sentences(tmp_path):
     assert len(config.load(path).sentences) == 2_000
 
 
+@pytest.mark.slow
 def test_a_yaml_file_of_a_million_values_stops_at_the_bound(tmp_path):
     """Composing 10 MB of tiny values took seconds and a gigabyte; the composer stops at 50,000 values, so
     a file ten times as large costs no more work."""

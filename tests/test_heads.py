@@ -143,6 +143,7 @@ def test_by_value_norms_a_head_can_look_at_cls_and_take_nothing_from_it():
     assert np.isnan(heads.head_stats(a[None, None], TOKENS)[0]["cls_norm"])  # no norms: not applicable
 
 
+@pytest.mark.slow
 def test_real_model_statistics_in_data_json_match_a_direct_computation(tmp_path):
     """The offline model (real weights): data.json's numbers equal the loops above to 1e-4."""
     cfg_path = tmp_path / "s.yaml"

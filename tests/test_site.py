@@ -58,6 +58,7 @@ def test_the_sample_site_is_the_expected_tree(sample_site):
     assert not found, "the sample site is not tests/golden/ (python tests/update_golden.py):\n" + "\n".join(found)
 
 
+@pytest.mark.slow
 def test_a_build_from_weights_nudged_by_float32_rounding_is_the_expected_tree(sample_bert, tmp_path):
     """Every weight of the sample's model one float32 step up or down (about 1e-7 of its size, what another
     CPU's kernels do to a result): the same site, by the golden comparison."""
