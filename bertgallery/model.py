@@ -672,11 +672,7 @@ def pair_note(model: Model, tokens: list[str], segments_: list[int] | None, spec
     else:
         said = f"{name} saw {shape} and reads no token types: only the separators between them tell it the " \
                "segments apart"
-    if name == offline.NAME:
-        said += "; its masked-word training (models/train_offline.py) never showed it a second segment, and on 24 " \
-                "pairs it uses the first segment for its guesses but none of its heads reaches across (README, " \
-                "\"Sentence pairs\")"
-    return said
+    return said + (f"; {offline.PAIRS}" if name == offline.NAME else "")
 
 
 def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = "") -> Run:
@@ -722,8 +718,9 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = 
     special = [i for i, t in enumerate(tokens) if t in (tok.cls_token, tok.sep_token)]
     marked = [bool(m) and i != tok.mask_token_id for m, i in zip(special_mask, ids.tolist())]
     parts = segments(enc, marked) if pair else None
-    filled, filled_pair = fill_pair(text, pair, [m.predictions[0].token for m in masks]) if model.masked_lm else \
-        (Filled(text, np.arange(len(text))), Filled(pair, np.arange(len(pair))) if pair else None)
+    # a model that fills no mask: the sentence as written
+    fills = [m.predictions[0].token for m in masks] if model.masked_lm else [MASK] * (text + pair).count(MASK)
+    filled, filled_pair = fill_pair(text, pair, fills)
     return Run(tokens=tokens, masks=masks, filled=filled.text, attention=attention, special=special, inputs=enc,
                mixing=mixed, mixing_note=note or "", segments=parts, filled_pair=filled_pair.text if pair else "",
                pair_note=pair_note(model, tokens, parts, marked, typed(enc, model.net)) if pair else "")

@@ -18,6 +18,8 @@ from conftest import run_cli, write_yaml
 from test_explorer import browser, drawn, expected_lines  # noqa: F401  (the module's Chromium)
 from test_browser import open_page
 
+pytestmark = pytest.mark.xdist_group("pairs")  # one worker builds the pair site and loads the tiny models
+
 A, B = "The cat sat on the mat.", "It was [MASK] tired."
 BOTH = ("The [MASK] sat on the mat.", "It was very [MASK].")  # a mask in each segment
 
