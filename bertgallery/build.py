@@ -107,7 +107,8 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
                      for relpath, content in chain(site.pages(gallery), _plots(gallery, plots))}
             author = {f.name: staging.write(f.name, _author_file(cfg, f)) for f in cfg.files}
             manifest = Manifest([r.identity for r in ran],
-                                [Entry(names.folder(s.slug, r.folder), reuse.keys(cfg, r.identity, s.text), files)
+                                [Entry(names.folder(s.slug, r.folder), reuse.keys(cfg, r.identity, s.text, s.pair),
+                                       files)
                                  for r in ran for s, files in zip(cfg.sentences, r.files)], pages,
                                 [r.corpus_entry for r in ran if r.corpus_entry], compare_entries, hashes.used,
                                 live_entries, author)
@@ -241,7 +242,7 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
         result, files, attention = measure.sentence(
             loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
             culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ",
-            have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset())
+            have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset(), pair=s.pair)
         yield s, result, files, views.quantized(attention)
 
 
@@ -301,7 +302,7 @@ def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, o
     compared, entries, tokenizers = [], [], {}
     for (i, a), (j, b) in combinations(enumerate(ran), 2):
         folder = names.compare_folder(a.folder, b.folder)
-        results = [[reuse.keys(cfg, r.identity, s.text)["results"] for s in cfg.sentences] for r in (a, b)]
+        results = [[reuse.keys(cfg, r.identity, s.text, s.pair)["results"] for s in cfg.sentences] for r in (a, b)]
         wanted = reuse.compare_key(*results)
         taken, back = reuse.comparison(wanted, old, out), None
         if taken:
@@ -322,7 +323,7 @@ def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, o
                         if k not in tokenizers:
                             tokenizers[k] = model.tokenizer(resolved[k] if resolved[k].spec == ran[k].info.name
                                                             else model.Resolved(ran[k].info.name, ran[k].identity))
-                        side.words = compare.words_of(s.text, tokenizers[k])
+                        side.words = compare.words_of(s.text, tokenizers[k], s.pair)
                 pair.add(*sides)
                 if a.info.masked_lm and b.info.masked_lm:
                     pair.predictions(ra.masks, rb.masks, cfg.top_k)

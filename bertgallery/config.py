@@ -26,7 +26,8 @@ DEFAULT_COLORMAP = "viridis"
 IMPORTANCE = ("gradient", "ablation")  # how head importance is measured (attribution.py); the first is the default
 TOP_KEYS = ("title", "intro", "model", "models", "top_k", "colormap", "importance", "corpus", "live", "files",
             "sentences")
-SENTENCE_KEYS = ("text", "id", "title", "note", "question")
+SENTENCE_KEYS = ("text", "pair", "id", "title", "note", "question")
+JOIN = " ‖ "  # between a pair's two segments where they are written on one line (--print, titles)
 MAX_BYTES = 10_000_000  # a sentences file (or --text -) is text a person wrote; /dev/zero is not
 MAX_CHARS = 20_000  # per sentence: far more than any model's 512 tokens, and checked before tokenising
 # gallery sentences, each with its pages and pictures: GitHub Pages' 1 GB holds about 1,100 of BERT-base's and
@@ -52,6 +53,7 @@ class ConfigError(Exception):
 class Sentence:
     text: str
     slug: str
+    pair: str = ""  # the second segment ([CLS] text [SEP] pair [SEP]); "" for a single sentence
     title: str = ""
     note: str = ""
     line: int = 0  # where it is in the file, for error messages
@@ -144,11 +146,12 @@ def read_regular(path: Path, limit: int, what: str) -> bytes:
 
 
 def read_lines(stream, culprit: str, max_bytes: int, too_large: str, max_lines: int,
-               too_many: str) -> Iterator[tuple[int, str]]:
+               too_many: str, keep_tabs: bool = False) -> Iterator[tuple[int, str]]:
     """(line number, sentence) of a stream of text with one sentence a line (the corpus files and --text -):
     blank lines and lines starting with # left out, spaces made single. Read a megabyte at most at a time,
     never more than `max_bytes` in all nor more than `max_lines` sentences (else the one line `too_large` or
-    `too_many`); a NUL byte or bytes that are not UTF-8 are one line naming the line."""
+    `too_many`); a NUL byte or bytes that are not UTF-8 are one line naming the line. `keep_tabs`: tabs inside a
+    line are kept (each part's spaces made single), for --text -'s pairs."""
     used, number, kept = 0, 0, 0
     while True:
         pieces = []
@@ -180,7 +183,8 @@ def read_lines(stream, culprit: str, max_bytes: int, too_large: str, max_lines: 
             kept += 1
             if kept > max_lines:
                 raise ConfigError(too_many)
-            yield number, " ".join(text.split())
+            yield number, "\t".join(" ".join(p.split()) for p in text.rstrip("\r\n").split("\t")) if keep_tabs \
+                and "\t" in text.rstrip("\r\n") else " ".join(text.split())
 
 
 def text_lines(text: str) -> list[tuple[int, str]]:
@@ -351,8 +355,8 @@ def check_unicode(text: str, culprit: str) -> None:
                           "lone surrogate (bytes that are not UTF-8, or an escape such as \\udce9)")
 
 
-def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int, str]:
-    """(text, id, title, note, line, question) of one list item: a plain string or a mapping."""
+def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, str, int, str]:
+    """(text, pair, id, title, note, line, question) of one list item: a plain string or a mapping."""
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         values = {}
@@ -374,24 +378,46 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int, st
     else:
         text = _scalar(path, node, f"sentence {index}", str)
         values = {}
-    return check_text(text, f"{path}:{line}: sentence {index}"), values.get("id", ""), values.get("title", ""), \
-        values.get("note", ""), line, " ".join(values.get("question", "").split())
+    text, pair = check_pair(text, values.get("pair"), f"{path}:{line}: sentence {index}")
+    return text, pair, values.get("id", ""), values.get("title", ""), values.get("note", ""), line, \
+        " ".join(values.get("question", "").split())
 
 
-def check_text(text: str, culprit: str) -> str:
-    """A sentence to predict, spaces made single; one line naming `culprit` if it cannot be one."""
+def check_text(text: str, culprit: str, masked: bool = True) -> str:
+    """A sentence to predict, spaces made single; one line naming `culprit` if it cannot be one. `masked`:
+    it must hold a [MASK] (a pair's segments need one between them: check_pair)."""
     check_unicode(text, culprit)
     if len(text) > MAX_CHARS:
         raise ConfigError(f"{culprit} is {len(text):,} characters long; at most {MAX_CHARS:,}")
     text = " ".join(text.split())
     if not text:
         raise ConfigError(f"{culprit} is empty")
-    if MASK not in text:
+    if masked and MASK not in text:
         raise ConfigError(f"{culprit} has no {MASK}: {text[:60]!r}")
     if text.count(MASK) > MAX_MASKS:
         raise ConfigError(f"{culprit} has {text.count(MASK):,} masks; at most {MAX_MASKS} (each is a ranked table, "
                           "a map of its heads' importance and a backward pass through the model)")
     return text
+
+
+def check_pair(text: str, pair: str | None, culprit: str) -> tuple[str, str]:
+    """(text, pair) of a sentence and its second segment (None: none), each checked as check_text checks a
+    sentence; the masks may be in either segment, but there must be one, and MAX_MASKS in both together."""
+    if pair is None:
+        return check_text(text, culprit), ""
+    text = check_text(text, culprit, masked=False)
+    pair = check_text(pair, f"{culprit}'s pair", masked=False)
+    masks = text.count(MASK) + pair.count(MASK)
+    if not masks:
+        raise ConfigError(f"{culprit} has no {MASK} in either segment: {text[:40]!r}, pair {pair[:40]!r}")
+    if masks > MAX_MASKS:
+        raise ConfigError(f"{culprit} has {masks:,} masks in its two segments; at most {MAX_MASKS}")
+    return text, pair
+
+
+def joined(text: str, pair: str) -> str:
+    """A sentence and its pair on one line, as --print and the pages' titles write them."""
+    return f"{text}{JOIN}{pair}" if pair else text
 
 
 class Slugs:
@@ -415,11 +441,12 @@ class Slugs:
         return slug
 
 
-def _add(cfg: "Config", slugs: Slugs, text: str, sid: str, title: str, note: str, line: int,
+def _add(cfg: "Config", slugs: Slugs, text: str, pair: str, sid: str, title: str, note: str, line: int,
          question: str = "") -> None:
-    """A sentence, with a folder name of its own."""
-    slug = slugs.new(slugify(sid or text, fallback=f"sentence-{len(cfg.sentences) + 1}"))
-    cfg.sentences.append(Sentence(text=text, slug=slug, title=title, note=note, line=line, question=question))
+    """A sentence, with a folder name of its own (a pair's: from both segments)."""
+    slug = slugs.new(slugify(sid or f"{text} {pair}", fallback=f"sentence-{len(cfg.sentences) + 1}"))
+    cfg.sentences.append(Sentence(text=text, slug=slug, pair=pair, title=title, note=note, line=line,
+                                  question=question))
 
 
 def too_many(count: int, where: str) -> ConfigError:
@@ -428,26 +455,40 @@ def too_many(count: int, where: str) -> ConfigError:
                        "over more sentences, name them as a corpus")
 
 
-def from_texts(texts: list[str]) -> "Config":
-    """A configuration of the sentences given with --text, the other settings their defaults."""
+def from_texts(texts: list[str | tuple[str, str | None]]) -> "Config":
+    """A configuration of the sentences given with --text (each a text, or (text, its pair or None)), the
+    other settings their defaults."""
     cfg, slugs = Config(path=Path("--text")), Slugs()
     if len(texts) > MAX_SENTENCES:
         raise too_many(len(texts), "--text")
-    for i, text in enumerate(texts, start=1):
-        _add(cfg, slugs, check_text(text, f"--text {i}" if len(texts) > 1 else "--text"), "", "", "", i)
+    for i, given in enumerate(texts, start=1):
+        text, pair = given if isinstance(given, tuple) else (given, None)
+        _add(cfg, slugs, *check_pair(text, pair, f"--text {i}" if len(texts) > 1 else "--text"), "", "", "", i)
     if not cfg.sentences:
         raise ConfigError("--text -: standard input held no sentences")
     return cfg
 
 
-def stdin_texts(stream) -> list[str]:
+def stdin_texts(stream) -> list[tuple[str, str | None]]:
     """The sentences of --text -, one a line, read with the sentences file's bounds as they arrive: a stream
-    that never ends (yes ... |) stops at the first bound it passes."""
-    return [text for _, text in read_lines(
-        stream, "--text -: standard input", MAX_BYTES,
-        f"--text -: standard input is larger than {MAX_BYTES // 1_000_000} MB; sentences to predict are short text",
-        MAX_SENTENCES, f"--text -: standard input holds more than {MAX_SENTENCES:,} sentences; a gallery holds at "
-                       f"most {MAX_SENTENCES:,}")]
+    that never ends (yes ... |) stops at the first bound it passes. A tab parts a line's two segments:
+    (text, pair), or (text, None) for a line without one; a second tab is an error naming the line."""
+    out = []
+    for number, text in read_lines(
+            stream, "--text -: standard input", MAX_BYTES, f"--text -: standard input is larger than "
+            f"{MAX_BYTES // 1_000_000} MB; sentences to predict are short text", MAX_SENTENCES,
+            f"--text -: standard input holds more than {MAX_SENTENCES:,} sentences; a gallery holds at most "
+            f"{MAX_SENTENCES:,}", keep_tabs=True):
+        parts = [" ".join(p.split()) for p in text.split("\t")]
+        if len(parts) > 2:
+            raise ConfigError(f"--text -: line {number} has {len(parts) - 1} tabs; one tab parts a sentence from "
+                              "its pair, and a line holds at most two segments")
+        if len(parts) == 2 and not (parts[0] and parts[1]):
+            missing = "no text before" if not parts[0] else "nothing after"
+            raise ConfigError(f"--text -: line {number} has a tab but {missing} it; a tab parts a sentence from "
+                              "its pair")
+        out.append((parts[0], parts[1] if len(parts) == 2 else None))
+    return out
 
 
 def load(path: Path) -> Config:

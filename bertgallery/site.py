@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from . import data_folder, heads, names, offline, syntax
 from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, head_colours, scale
-from .config import MASK
+from .config import MASK, joined
 from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
 from .records import Result, percent
@@ -44,10 +44,12 @@ class Page:
     result: Result
     svg: str = ""  # the dependency arcs (Parse.svg), inlined in the page
     question: str = ""  # the author's question for the reader (sentences.yaml), under the sentence
-    parts: list[str] = field(init=False)
+    parts: list[str] = field(init=False)  # the text around its masks
+    pair_parts: list[str] = field(init=False)  # the pair's, [] for a single sentence
 
     def __post_init__(self):
         self.parts = self.result.text.split(MASK)
+        self.pair_parts = self.result.pair.split(MASK) if self.result.pair else []
 
     @functools.cached_property
     def alts(self) -> list[str]:
@@ -117,6 +119,7 @@ def _env() -> Environment:
     env.filters["values"] = lambda rows: " ".join(f"{c.value:.2f}" for row in rows for c in row)  # for cell names
     env.filters["number"] = lambda v, digits=2: "–" if v != v else f"{v:.{digits}f}"
     env.filters["sort_key"] = sort_key
+    env.filters["filled"] = lambda result: joined(result.filled, result.filled_pair)
     env.globals.update(names=names, STATISTICS=STATISTICS, MAPS=MAPS, rules=syntax)
     return env
 
@@ -132,10 +135,15 @@ def signed_number(value: float, digits: int = 3) -> str:
     return f"{value:+.{digits}f}".replace("-", "−")
 
 
+def maps_of(pair: bool) -> tuple:
+    """The statistics a sentence page draws as maps: MAPS, less those of pairs only on a single sentence's."""
+    return tuple(s for s in MAPS if pair or not s.pairs)
+
+
 def stat_maps(result: Result) -> list[tuple[str, list[list[Cell]]]]:
     """(label, layers x heads cells) for each statistic drawn as a map."""
     values = result.values()
-    return [(stat.label, grid(values[..., heads.INDEX[stat.key]])) for stat in MAPS]
+    return [(stat.label, grid(values[..., heads.INDEX[stat.key]])) for stat in maps_of(result.segments is not None)]
 
 
 def mean_maps(totals: Totals) -> list[tuple[str, list[list[Cell]]]]:
@@ -143,6 +151,8 @@ def mean_maps(totals: Totals) -> list[tuple[str, list[list[Cell]]]]:
     maps = []
     for stat in DRAWN:
         values = totals.means[..., heads.INDEX[stat.key]]
+        if stat.pairs and np.all(np.isnan(values)):  # a gallery without a sentence pair
+            continue
         if stat.scale == "relative":
             if np.all(np.isnan(values)):
                 continue
@@ -285,7 +295,8 @@ def sentence_page(gallery: Gallery, i: int) -> str:
     first = gallery.models[0]
     entries = first.entries
     entry = entries[i]
-    context = dict(**_common(gallery, "../"), page=entry, models=explorer_models(gallery),
+    notes = [m.entries[i].result.pair_note for m in gallery.models if m.entries[i].result.pair_note]
+    context = dict(**_common(gallery, "../"), page=entry, models=explorer_models(gallery), pair_notes=notes,
                    prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
                    scale=scale(gallery.colormap), signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP))
     if not gallery.several:
@@ -326,8 +337,11 @@ def _heads_common(gallery: Gallery, shown: Shown) -> dict:
 def heads_index(gallery: Gallery, shown: Shown, means: list[HeadSummary], syn: Syntax) -> str:
     held = {t for m in means for t in m.tag_counts}  # the filter offers only tags some head has
     tag_names = [t for t in heads.TAGS if t in held] + sorted({t for h in syn.heads for t in h.tags})
+    # a statistic of pairs only has a column where some sentence was a pair
+    pairs = any(shown.totals.counts[..., heads.INDEX[s.key]].any() for s in STATISTICS if s.pairs)
     return _env().get_template("heads.html").render(
         syntax=syn, pool=shown.pool, totals=shown.totals, colour=table_colours(means),
+        columns=[(k, s) for k, s in enumerate(STATISTICS) if pairs or not s.pairs],
         tag_names=tag_names,
         corpus_sentences=shown.corpus_sentences, left_out=shown.corpus_left_out,
         **_heads_common(gallery, shown), means=means, pages=shown.entries, plot_size=LAYER_PLOT_SIZE,

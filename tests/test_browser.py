@@ -191,7 +191,8 @@ def test_overview_tiles_and_map_cells_select_their_head(site, browser):
     assert state(page)[:2] == ("0", ["2"])
     maps = page.locator("table.stat-map")
     from bertgallery import site as pages
-    assert maps.count() == len(pages.MAPS) + 1  # what each head looks at, and the importance for the prediction
+    assert maps.count() == len(pages.maps_of(False)) + 1  # what each head looks at, and
+    # the importance for the prediction
     cell = maps.last.locator("tbody tr").nth(1).locator("td a").nth(2)
     assert cell.get_attribute("href") == "Attention_Layer2_Head3.png"
     assert re.fullmatch(r"Layer 2, head 3, Breadth \(entropy ÷ ln T\) \d\.\d\d", cell.get_attribute("aria-label"))

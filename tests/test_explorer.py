@@ -473,7 +473,8 @@ def test_the_sentence_page_links_the_heads_page_and_marks_the_chosen_head(sample
             [...g.querySelectorAll('a')].map((a, k) => a.getAttribute('aria-current') === 'true' ? k : -1)
             .filter(k => k >= 0))""")
     grids = marked()
-    assert len(grids) == 1 + len(site.MAPS) + 1 and all(g == [5] for g in grids)  # layer 2 head 3: the sixth of six
+    # layer 2 head 3: the sixth of six
+    assert len(grids) == 1 + len(site.maps_of(False)) + 1 and all(g == [5] for g in grids)
     top = page.locator("ol.top-heads a").first
     layer, head = int(top.get_attribute("data-layer")), int(top.get_attribute("data-head"))
     assert top.get_attribute("href") == names.head_png(layer, head)  # without JavaScript: the picture
