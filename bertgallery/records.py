@@ -11,9 +11,9 @@ import numpy as np
 
 from . import names
 from .mixing import Mixing
-from .config import MASK
+from .config import MASK, joined
 from .heads import KEYS, FirstLook, HeadStats, first_look
-from .model import Mask, ModelInfo, Prediction, fill
+from .model import Mask, ModelInfo, Prediction, fill_pair
 from .syntax import SentenceSyntax
 
 
@@ -40,6 +40,10 @@ class Result:
     # read of them (each mask's contribution rollout, the statistics) and view-data.js the rest, quantised: read
     # back, a Result has None here
     mixing: Mixing | None = None
+    pair: str = ""  # the second segment, "" for a single sentence
+    segments: list[int] | None = None  # a pair's: each token's segment, 0 (A) or 1 (B) (model.segments)
+    filled_pair: str = ""  # the pair with each [MASK] replaced by its top prediction
+    pair_note: str = ""  # what the model saw of the pair, in one line for the page
 
     def values(self) -> np.ndarray:
         """[layers, heads, statistics] of this sentence, for the gallery's totals."""
@@ -60,7 +64,7 @@ class Result:
     def predictions(self) -> str:
         """The sentence, then for each mask its top predictions as filled-in sentences with their
         probabilities (the other masks left as [MASK]), aligned: what --text prints."""
-        lines, n = [self.text], len(self.masks)
+        lines, n = [joined(self.text, self.pair)], len(self.masks)
         for k, mask in enumerate(self.masks):
             indent = "  " if n == 1 else "    "
             if n > 1:
@@ -68,12 +72,14 @@ class Result:
             for p in mask.predictions:
                 fills = [MASK] * n
                 fills[k] = p.token
-                lines.append(f"{indent}{percent(p.probability):>6}  {fill(self.text, fills).text}")
+                a, b = fill_pair(self.text, self.pair, fills)
+                lines.append(f"{indent}{percent(p.probability):>6}  {joined(a.text, b.text if b else '')}")
         return "\n".join(lines)
 
     def to_json(self, model: ModelInfo) -> dict:
         return {
-            "text": self.text, "model": {"name": model.name, "about": model.about}, "tokens": self.tokens,
+            "text": self.text, "pair": self.pair, "segments": self.segments,
+            "model": {"name": model.name, "about": model.about}, "tokens": self.tokens,
             "masks": [{"index": m.index, "predictions": [{"token": p.token, "probability": _digits(p.probability)}
                                                           for p in m.predictions],
                        "importance": None if m.importance is None else
@@ -83,7 +89,8 @@ class Result:
                        _rows(m.contribution_rollout, 4)} for m in self.masks],
             "importance_note": self.importance_note, "mixing_note": self.mixing_note,
             "syntax": self.syntax.as_json() if self.syntax else None, "syntax_note": self.syntax_note,
-            "filled": self.filled, "layers": self.layers, "heads_per_layer": self.heads_per_layer,
+            "filled": self.filled, "filled_pair": self.filled_pair, "pair_note": self.pair_note,
+            "layers": self.layers, "heads_per_layer": self.heads_per_layer,
             "heads": [{"layer": h.layer, "head": h.head, **{k: _number(v) for k, v in zip(KEYS, h.values)},
                        "tags": h.tags, "strongest": h.strongest} for h in self.heads],
             "special": self.special, "images": {"head": list(self.head_size), "overview": list(self.overview_size),
@@ -105,7 +112,7 @@ class Result:
                    tuple(data["images"]["overview_grid"]),
                    methods.pop() if methods else "", data["importance_note"],
                    SentenceSyntax.from_json(data["syntax"]) if data["syntax"] else None, data["syntax_note"],
-                   data["mixing_note"])
+                   data["mixing_note"], None, data["pair"], data["segments"], data["filled_pair"], data["pair_note"])
 
 
 def percent(p: float) -> str:

@@ -478,7 +478,8 @@ def test_the_sentence_page_links_the_heads_page_and_marks_the_chosen_head(sample
             [...g.querySelectorAll('a')].map((a, k) => a.getAttribute('aria-current') === 'true' ? k : -1)
             .filter(k => k >= 0))""")
     grids = marked()
-    assert len(grids) == 1 + len(site.MAPS) + 1 and all(g == [5] for g in grids)  # layer 2 head 3: the sixth of six
+    # layer 2 head 3: the sixth of six
+    assert len(grids) == 1 + len(site.maps_of(False)) + 1 and all(g == [5] for g in grids)
     top = page.locator("ol.top-heads a").first
     layer, head = int(top.get_attribute("data-layer")), int(top.get_attribute("data-head"))
     assert top.get_attribute("href") == f"#l={layer}&h={head}"  # the link is the explorer's address of its head
@@ -645,6 +646,37 @@ def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, brow
         assert contrast(css_rgb(square), css_rgb(background)) >= 4.5, square  # its number is in that colour too
     page.screenshot(path=str(ARTIFACTS / f"notebook-{'dark' if dark else 'light'}.png"))
     assert audit(page) == [] and errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("variables, ink", [
+    ("--jp-content-font-color1: rgba(255, 255, 255, 1); --jp-border-color2: #424242; --jp-layout-color0: #111111",
+     (255, 255, 255)),  # JupyterLab's dark theme
+    pytest.param("--vscode-editor-foreground: #cccccc; --vscode-editor-background: #1f1f1f", (204, 204, 204),
+                 marks=pytest.mark.slow)])  # VS Code's: the same rule, another variable (3 s more)
+def test_the_notebook_view_takes_the_notebooks_theme_variables(tiny_bert, tmp_path, browser, variables, ink):
+    """A dark notebook whose output does not set a text colour (VS Code's outputs say prefers-color-scheme: light
+    whatever the theme): the view's text, its tables' text and the explorer's take the theme's variables, never a
+    dark default on the dark background; its table rules are the theme's; axe-core finds nothing serious."""
+    from bertgallery import analyse
+    from test_browser import audit
+    html = analyse("The cat sat on the [MASK].", model=str(tiny_bert))._repr_html_()
+    background = re.search(r"(?:layout-color0|editor-background): (#\w+)", variables)[1]
+    page_file = tmp_path / "notebook.html"
+    page_file.write_text(f"<!doctype html><html lang='en' style='{variables}'><head><title>A notebook</title></head>"
+                         f"<body style='background: {background}'><main>{html}</main></body></html>", encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1000, "height": 900}, color_scheme="light")
+    page.goto(page_file.as_uri())
+    for selector in (".bg-notebook > p", ".bg-ranking td", ".bg-ranking caption", ".bg-from .bg-tok", ".bg-status"):
+        colour = page.evaluate(f"getComputedStyle(document.querySelector('{selector}')).color")
+        assert css_rgb(colour) == ink, (selector, colour)
+        assert contrast(css_rgb(colour), css_rgb(background)) >= 4.5
+    assert page.evaluate("document.querySelector('.bg-explorer').classList.contains('bg-dark')")
+    if "--jp-border-color2" in variables:
+        assert page.evaluate("getComputedStyle(document.querySelector('.bg-ranking td')).borderBottomColor") \
+            == "rgb(66, 66, 66)"
+    page.screenshot(path=str(ARTIFACTS / f"notebook-{'jupyterlab' if 'jp-' in variables else 'vscode'}-dark.png"))
+    assert audit(page) == []
     page.close()
 
 
