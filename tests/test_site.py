@@ -369,3 +369,29 @@ def test_the_per_layer_plot_shows_the_special_tokens_by_weights_and_by_value_nor
     unmeasured = means.copy()
     unmeasured[:, 3:] = np.nan
     assert plots.render_layer_plot(unmeasured, labels, site.LAYER_PLOT_SIZE, site.LAYER_PLOT_STYLES) == weights_only
+
+
+def test_the_heads_table_shows_a_standard_error_only_where_it_reaches_the_digits_shown(sample_site):
+    """Recomputed from the sentences' data.json: each mean over the sentences, and its ± (the standard error,
+    sample standard deviation ÷ √n) shown to two digits exactly where it is at least site.SHOWN_STDERR."""
+    from bertgallery.heads import STATISTICS
+    pages = [json.loads((sample_site / slug / "data.json").read_text())
+             for slug in ("cat", "i-mask-to-the-mask-every-day", "long-word")]
+    html = (sample_site / "heads" / "index.html").read_text()
+    body = html.split('<table class="heads sortable"')[1].split("</tbody>")[0]
+    rows = re.findall(r"<tr data-tags=.*?</tr>", body, re.S)
+    assert len(rows) == 6
+    shown = hidden = 0
+    for k, row in enumerate(rows):
+        cells = re.findall(r'<td data-value="[^"]*"(?: class="c\d+")?>(.*?)</td>', row, re.S)[1:1 + len(STATISTICS)]
+        for stat, cell in zip(STATISTICS, cells):
+            values = [p["heads"][k][stat.key] for p in pages if p["heads"][k][stat.key] is not None]
+            se = np.std(values, ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+            error = re.search(r"<small> ±(\d\.\d\d)</small>", cell)
+            if se >= site.SHOWN_STDERR:
+                assert error and float(error[1]) == pytest.approx(se, abs=0.005 + 1e-9), (k, stat.key, cell, se)
+                shown += 1
+            else:
+                assert error is None, (k, stat.key, cell, se)
+                hidden += 1
+    assert shown and hidden  # both cases occur in the sample
