@@ -462,6 +462,14 @@ def test_tap_targets_are_24_px_or_spaced_out(site, browser, width):
 def test_144_heads_on_a_phone_tap_targets_and_no_sideways_scroll(base_site, browser):
     """12 heads a row: the overview's tiles are spaced out enough at 375 px; the page never scrolls sideways."""
     page = open_page(browser, (base_site / "cat" / "index.html").as_uri(), PHONE)
+    # the narrow overview, 1:1: its labels as tall as they are drawn, its grid of links on its tiles
+    img = page.locator(".overview-frame img")
+    assert img.evaluate("i => i.currentSrc").endswith("/overview-narrow.png")
+    assert img.evaluate("i => i.getBoundingClientRect().width === i.naturalWidth")
+    frame, tiles = img.bounding_box(), page.locator(".launcher a")
+    first, last = tiles.first.bounding_box(), tiles.last.bounding_box()
+    assert frame["x"] < first["x"] and last["x"] + last["width"] <= frame["x"] + frame["width"]
+    assert frame["y"] < first["y"] and last["y"] + last["height"] <= frame["y"] + frame["height"]
     count, bad = small_targets(page)
     assert count > 144 * 2 and bad == [], bad[:5]
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE

@@ -191,7 +191,7 @@ def test_expected_tree(sample):
                 "heads/index.html", "heads/statistics.html",
                 "heads/per-layer.png", "heads/per-layer-narrow.png"} | {f"heads/layer{l}-head{h}.html" for l in (1, 2) for h in (1, 2, 3)}
     for slug in ("cat", "i-mask-to-the-mask-every-day", "long-word"):
-        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png", "view-data.js", "Rollout.png",
+        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png", "overview-narrow.png", "view-data.js", "Rollout.png",
                                                  "Parse.svg"}}
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".bertgallery-") and p.is_dir()]
@@ -235,6 +235,9 @@ def test_sentence_page_content(sample):
         assert re.match(rf"Layer {l}, head {h}( \([^)]*\))?: ‘[^’]+’ → ‘[^’]+’ \d\.\d\d, ", unescape(label))
     overview = next(i for i in links.imgs if i["src"] == "overview.png")
     assert Image.open(out / "cat" / "overview.png").size == (int(overview["width"]), int(overview["height"]))
+    narrow = re.search(r'<source media="\(max-width: 600px\)" srcset="overview-narrow.png" width="(\d+)" height="(\d+)">',
+                       html)  # the phone's picture, with its own size
+    assert narrow and Image.open(out / "cat" / "overview-narrow.png").size == tuple(map(int, narrow.groups()))
 
 
 def test_every_image_names_its_head_in_alt_text(sample):
