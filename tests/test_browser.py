@@ -476,7 +476,7 @@ def test_144_heads_on_a_phone_tap_targets_and_no_sideways_scroll(base_site, brow
     page.close()
 
 
-def test_touch_help_and_a_one_line_banner(site, browser):
+def test_the_help_text_speaks_of_taps_on_a_touch_screen(site, browser):
     context = browser.new_context(viewport={"width": PHONE, "height": 800}, has_touch=True, is_mobile=True)
     page = context.new_page()
     page.goto((site / "cat" / "index.html").as_uri())
@@ -564,3 +564,13 @@ def test_the_heads_table_shows_every_column_at_1280_without_a_box_of_its_own(sit
     assert all(c[2] <= PHONE for c in cells)  # every statistic shows
     assert cells[-1][1] >= max(c[3] for c in cells[:-1]) - 1  # the tags on their own line, under the numbers
     page.close()
+
+
+def test_no_page_scrolls_sideways_on_a_phone(site, browser):
+    """At 375 px (the audit's slow run checks it too): wide pictures and tables scroll in their own boxes."""
+    for path in ("index.html", "cat/index.html", "long-word/index.html", "i-mask-to-the-mask-every-day/index.html",
+                 "heads/index.html", "heads/layer1-head2.html"):
+        page = open_page(browser, (site / path).as_uri(), PHONE)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE, path
+        assert page.errors == [], path
+        page.close()
