@@ -380,14 +380,17 @@ def test_the_heads_table_shows_a_standard_error_only_where_it_reaches_the_digits
     from bertgallery.heads import STATISTICS
     pages = [json.loads((sample_site / slug / "data.json").read_text())
              for slug in ("cat", "i-mask-to-the-mask-every-day", "long-word")]
+    assert not any(p.get("pair") for p in pages)
     html = (sample_site / "heads" / "index.html").read_text()
     body = html.split('<table class="heads sortable"')[1].split("</tbody>")[0]
     rows = re.findall(r"<tr data-tags=.*?</tr>", body, re.S)
     assert len(rows) == 6
     shown = hidden = 0
     for k, row in enumerate(rows):
-        cells = re.findall(r'<td data-value="[^"]*"(?: class="c\d+")?>(.*?)</td>', row, re.S)[1:1 + len(STATISTICS)]
-        for stat, cell in zip(STATISTICS, cells):
+        shown_stats = [stat for stat in STATISTICS if not stat.pairs]  # the sample has no sentence pair
+        cells = re.findall(r'<td data-value="[^"]*"(?: class="c\d+")?>(.*?)</td>', row, re.S)[1:1 + len(shown_stats)]
+        assert len(cells) == len(shown_stats)
+        for stat, cell in zip(shown_stats, cells):
             values = [p["heads"][k][stat.key] for p in pages if p["heads"][k][stat.key] is not None]
             se = np.std(values, ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
             error = re.search(r"<small> ±(\d\.\d\d)</small>", cell)
