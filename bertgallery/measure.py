@@ -44,6 +44,8 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
                   heads_per_layer=per_layer, special=run.special, head_size=render.head_size(run.tokens),
                   overview_size=render.overview_size(layers, per_layer),
                   overview_grid=render.overview_grid(layers, per_layer, len(run.tokens)),
+                  overview_narrow_size=render.overview_size(layers, per_layer, narrow=True),
+                  overview_narrow_grid=render.overview_grid(layers, per_layer, len(run.tokens), narrow=True),
                   importance_method=importance if scored else "", importance_note=note,
                   syntax=None if unparsed else parsed, syntax_note=parsed if unparsed else "",
                   mixing_note=run.mixing_note, mixing=run.mixing, pair=pair, segments=run.segments,

@@ -425,11 +425,11 @@ def fallback_note(spec: str, why: str) -> str:
 
 
 def fallback_banner(specs: list[str]) -> str:
-    """What the pages say of the offline model standing in for hub models that could not be had."""
+    """What the pages say of the offline model standing in for hub models that could not be had: one line (the
+    pages link to what the offline model is; the model line names it)."""
     which = specs[0] if len(specs) == 1 else ", ".join(specs[:-1]) + " and " + specs[-1]
-    return (f"{which} could not be downloaded and {'is' if len(specs) == 1 else 'are'} not in the Hugging Face "
-            f"cache, so this gallery uses the offline model{'' if len(specs) == 1 else ' once, for them all'}: "
-            f"{offline.DESCRIPTION}.")
+    return (f"{which} could not be downloaded, so this gallery shows the offline model instead"
+            f"{'' if len(specs) == 1 else ' of them all'}.")
 
 
 class NoHead(Exception):

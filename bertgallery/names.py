@@ -7,6 +7,7 @@ import re
 HEAD_PNG = "Attention_Layer{layer}_Head{head}.png"  # layer and head 1-based
 HEAD_PAGE = "layer{layer}-head{head}.html"
 OVERVIEW = "overview.png"
+OVERVIEW_NARROW = "overview-narrow.png"  # the same laid out for a phone (render.NARROW_WIDTH)
 ROLLOUT = "Rollout.png"  # where each mask's information comes from, layer by layer
 PARSE = "Parse.svg"  # the filled sentence's dependency arcs, drawn by displaCy
 DATA = "data.json"
@@ -50,7 +51,7 @@ def compare_folder(a: str, b: str) -> str:
 def pictures(layers: int, heads: int, masks: bool) -> set[str]:
     """The pictures of a sentence's folder (drawn from its attention, cached under a key of their own): every
     head's, the overview, and the rollout if it has a mask."""
-    return {head_png(l, h) for l in range(1, layers + 1) for h in range(1, heads + 1)} | {OVERVIEW} \
+    return {head_png(l, h) for l in range(1, layers + 1) for h in range(1, heads + 1)} | {OVERVIEW, OVERVIEW_NARROW} \
         | ({ROLLOUT} if masks else set())
 
 
@@ -90,7 +91,7 @@ def _pattern(name: str) -> str:
     return re.sub(r"\\\{(?:layer|head|part)\\\}", "[1-9][0-9]*", re.escape(name))
 
 
-_SENTENCE_FILES = f"(?:{'|'.join(map(re.escape, (DATA, VIEW_DATA, OVERVIEW, ROLLOUT, PARSE)))}|{_pattern(HEAD_PNG)})"
+_SENTENCE_FILES = f"(?:{'|'.join(map(re.escape, (DATA, VIEW_DATA, OVERVIEW, OVERVIEW_NARROW, ROLLOUT, PARSE)))}|{_pattern(HEAD_PNG)})"
 _HEADS_FILES = f"(?:{'|'.join(map(re.escape, (PAGE, LAYER_PLOT, LAYER_PLOT_NARROW, CORPUS)))}|{_pattern(HEAD_PAGE)})"
 _SITE_FILE = re.compile("|".join([
     f"{re.escape(PAGE)}|{re.escape(MANIFEST)}",

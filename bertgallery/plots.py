@@ -43,7 +43,8 @@ def sentence(run, masks, cmap: str, workers: render.Workers) -> Callable[[], dic
     pending = workers.heads(run.attention, run.tokens, cmap, at)
 
     def finish() -> dict[str, bytes]:
-        files = {names.OVERVIEW: render.render_overview(run.attention, cmap)}
+        files = {names.OVERVIEW: render.render_overview(run.attention, cmap),
+                 names.OVERVIEW_NARROW: render.render_overview(run.attention, cmap, narrow=True)}
         if masks:
             flows = [m.contribution_rollout for m in masks]
             files[names.ROLLOUT] = render_rollout([m.rollout for m in masks], run.tokens, rollout_labels(masks), cmap,

@@ -31,6 +31,8 @@ class Result:
     head_size: tuple[int, int, int]  # pixels of each head PNG: width, height, per token
     overview_size: tuple[int, int]
     overview_grid: tuple  # where its tiles are (render.overview_grid)
+    overview_narrow_size: tuple[int, int]  # the same of the overview for phones
+    overview_narrow_grid: tuple
     importance_method: str = ""  # how each mask's head importance was measured ("" when it was not)
     importance_note: str = ""  # why it was not, in one line for the page
     syntax: SentenceSyntax | None = None  # the filled sentence's parse and what each head predicts of it
@@ -94,7 +96,9 @@ class Result:
             "heads": [{"layer": h.layer, "head": h.head, **{k: _number(v) for k, v in zip(KEYS, h.values)},
                        "tags": h.tags, "strongest": h.strongest} for h in self.heads],
             "special": self.special, "images": {"head": list(self.head_size), "overview": list(self.overview_size),
-                                                "overview_grid": [round(v, 6) for v in self.overview_grid]},
+                                                "overview_grid": [round(v, 6) for v in self.overview_grid],
+                                                "overview_narrow": list(self.overview_narrow_size),
+                                                "overview_narrow_grid": [round(v, 6) for v in self.overview_narrow_grid]},
         }
 
     @classmethod
@@ -109,7 +113,8 @@ class Result:
                            h["strongest"]) for h in data["heads"]]
         return cls(data["text"], data["tokens"], masks, data["filled"], heads, data["layers"], data["heads_per_layer"],
                    data["special"], tuple(data["images"]["head"]), tuple(data["images"]["overview"]),
-                   tuple(data["images"]["overview_grid"]),
+                   tuple(data["images"]["overview_grid"]), tuple(data["images"]["overview_narrow"]),
+                   tuple(data["images"]["overview_narrow_grid"]),
                    methods.pop() if methods else "", data["importance_note"],
                    SentenceSyntax.from_json(data["syntax"]) if data["syntax"] else None, data["syntax_note"],
                    data["mixing_note"], None, data["pair"], data["segments"], data["filled_pair"], data["pair_note"])

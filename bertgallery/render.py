@@ -359,20 +359,47 @@ def _gap(n: int) -> int:
     return max(1, n // 8)
 
 
-def overview_size(layers: int, heads: int) -> tuple[int, int]:
+# the overview for phones: as wide as a 375-px screen leaves the page (16 px margins), 1:1, so its 8-pt labels are
+# 11 px tall (the wide one, scaled down to a phone, drew them 4 px tall); no colour bar, the same tiles smaller
+NARROW_WIDTH = 343
+
+
+@dataclass(frozen=True)
+class OverviewFrame:
+    """Where the overview's parts are, in inches: the mosaic's left and top margins, a tile's side, the margin
+    right of the mosaic (the colour bar's room, if it has one) and below it."""
+    left: float
+    top: float
+    tile: float
+    right: float
+    bottom: float
+    bar: bool
+
+
+def overview_frame(heads: int, narrow: bool = False) -> OverviewFrame:
+    if not narrow:
+        return OverviewFrame(0.7, 0.35, OVERVIEW_TILE, 0.7, 0.25, True)
+    left, right = 0.32, 0.06
+    return OverviewFrame(left, 0.22, min(OVERVIEW_TILE, (NARROW_WIDTH / DPI - left - right) / heads), right, 0.06,
+                         False)
+
+
+def overview_size(layers: int, heads: int, narrow: bool = False) -> tuple[int, int]:
     """Pixel size of the overview picture (with at most 1,536 heads, under 12 million pixels)."""
-    return round((heads * OVERVIEW_TILE + 1.4) * DPI), round((layers * OVERVIEW_TILE + 0.6) * DPI)
+    f = overview_frame(heads, narrow)
+    return round((f.left + heads * f.tile + f.right) * DPI), round((f.top + layers * f.tile + f.bottom) * DPI)
 
 
-def overview_grid(layers: int, heads: int, n: int) -> tuple[float, ...]:
+def overview_grid(layers: int, heads: int, n: int, narrow: bool = False) -> tuple[float, ...]:
     """Where the tiles are in the overview picture, for the page's grid of links laid over them: the
     mosaic's left, top, width and height, and the gaps between columns and rows, as fractions (of the
     picture for the first four, of the mosaic for the gaps)."""
-    width, height = (v / DPI for v in overview_size(layers, heads))
+    f = overview_frame(heads, narrow)
+    width, height = (v / DPI for v in overview_size(layers, heads, narrow))
     m = _tile(n)[1]
     gap = _gap(m)
-    return (0.7 / width, 1 - (0.25 + layers * OVERVIEW_TILE) / height, heads * OVERVIEW_TILE / width,
-            layers * OVERVIEW_TILE / height, gap / (heads * (m + gap) - gap), gap / (layers * (m + gap) - gap))
+    return (f.left / width, 1 - (f.bottom + layers * f.tile) / height, heads * f.tile / width, layers * f.tile / height,
+            gap / (heads * (m + gap) - gap), gap / (layers * (m + gap) - gap))
 
 
 def _blocks(a: np.ndarray, block: int) -> np.ndarray:
@@ -386,28 +413,33 @@ def _blocks(a: np.ndarray, block: int) -> np.ndarray:
     return np.nanmean(padded.reshape(*a.shape[:-2], m, block, m, block), axis=(-3, -1))
 
 
-def _overview_figure(layers: int, heads: int, m: int, cmap: str):
+def _overview_figure(layers: int, heads: int, m: int, cmap: str, narrow: bool = False):
     """The overview's figure for tiles of m x m cells, every label and the colour bar drawn, the mosaic not:
     (figure, the mosaic's image, the canvas without it)."""
     gap = _gap(m)  # overview_grid() tells the page where the tiles are
     step = m + gap
-    size = overview_size(layers, heads)
+    size = overview_size(layers, heads, narrow)
     width, height = size[0] / DPI, size[1] / DPI
     fig = Figure(figsize=(width, height), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
-    tile = OVERVIEW_TILE
-    ax = fig.add_axes((0.7 / width, 0.25 / height, heads * tile / width, layers * tile / height))
+    f = overview_frame(heads, narrow)
+    tile = f.tile
+    bottom = f.bottom  # the top margin takes the rounding of the picture's height
+    ax = fig.add_axes((f.left / width, bottom / height, heads * tile / width, layers * tile / height))
     im = ax.imshow(np.zeros((layers * step - gap, heads * step - gap), dtype=np.float32), cmap=colormap(cmap),
                    vmin=0.0, vmax=1.0, interpolation="antialiased", aspect="auto")
     centres = [i * step + (m - 1) / 2 for i in range(max(layers, heads))]
-    ax.set_xticks(centres[:heads], [f"H{h}" for h in range(1, heads + 1)], fontsize=8)
+    # a narrow overview of many heads labels every other column: "H10" is wider than its tile
+    every = 2 if narrow and tile * DPI < 24 else 1
+    ax.set_xticks(centres[:heads:every], [f"H{h}" for h in range(1, heads + 1, every)], fontsize=8)
     ax.set_yticks(centres[:layers], [f"L{l}" for l in range(1, layers + 1)], fontsize=8)
     ax.xaxis.tick_top()
-    ax.tick_params(length=0)
+    ax.tick_params(length=0, pad=2 if narrow else 3.5)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    colour_scale(fig, ((0.7 + heads * tile + 0.15) / width, 0.25 / height, 0.12 / width, layers * tile / height),
-                 cmap, 8)
+    if f.bar:
+        colour_scale(fig, ((f.left + heads * tile + 0.15) / width, bottom / height, 0.12 / width,
+                           layers * tile / height), cmap, 8)
     im.set_visible(False)
     fig.canvas.draw()
     im.set_visible(True)
@@ -435,17 +467,17 @@ def _mosaic(attention: np.ndarray) -> tuple[np.ndarray, int]:
 _overviews: dict[tuple, tuple] = {}
 
 
-def render_overview(attention: np.ndarray, cmap: str) -> bytes:
-    """Every head as a small tile in a layers x heads grid, rows and columns labelled. The labels and the colour
-    bar are the same for every sentence of a model: drawn once, and per sentence only the mosaic (nothing else
-    lies inside its axes, so drawing it last changes no pixel)."""
+def render_overview(attention: np.ndarray, cmap: str, narrow: bool = False) -> bytes:
+    """Every head as a small tile in a layers x heads grid, rows and columns labelled (`narrow`: for phones,
+    overview_frame). The labels and the colour bar are the same for every sentence of a model: drawn once, and
+    per sentence only the mosaic (nothing else lies inside its axes, so drawing it last changes no pixel)."""
     layers, heads = attention.shape[:2]
     mosaic, m = _mosaic(attention)
-    key = (layers, heads, m, cmap)
+    key = (layers, heads, m, cmap, narrow)
     if key not in _overviews:
         if len(_overviews) >= 8:
             _overviews.clear()
-        _overviews[key] = _overview_figure(layers, heads, m, cmap)
+        _overviews[key] = _overview_figure(layers, heads, m, cmap, narrow)
     fig, im, background, palette = _overviews[key]
     fig.canvas.restore_region(background)
     im.set_data(mosaic)

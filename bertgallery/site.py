@@ -214,18 +214,28 @@ class Arc:
     word: str
     relation: str
     head: str  # the syntactic head's word
-    right: list  # per direction, [(layer, head), ...]
+    right: list  # per direction, [(layer, head), ...]: the head that follows the relation best in the gallery first
 
 
-def arcs(result: Result) -> list[Arc]:
+def arcs(result: Result, pool: syntax.Pool) -> list[Arc]:
+    """Each arc and, per direction, the heads right in this sentence, ordered by their accuracy on the arc's
+    relation over the gallery (`pool`, which holds this sentence), most accurate first (a tie: layer, then head
+    order): the first is the head a reader can trust for the relation, not only for this arc."""
     s = result.syntax
     if not s:
         return []
     right = s.right().reshape(2, -1, len(s.words))  # [direction, layer-major head, word]
+    accuracy = pool.accuracy().reshape(len(pool.relations), 2, -1)
     n = result.heads_per_layer
-    return [Arc(word, rel, s.words[h], [[(i // n + 1, i % n + 1) for i in np.flatnonzero(right[d, :, w])]
-                                       for d in (0, 1)])
-            for w, (word, h, rel) in enumerate(zip(s.words, s.heads, s.relations)) if h != w]
+    out = []
+    for w, (word, h, rel) in enumerate(zip(s.words, s.heads, s.relations)):
+        if h == w:
+            continue
+        known = accuracy[pool.relations.index(rel)] if rel in pool.relations else np.zeros(accuracy.shape[1:])
+        out.append(Arc(word, rel, s.words[h], [[(i // n + 1, i % n + 1) for i in
+                                                sorted(np.flatnonzero(right[d, :, w]), key=lambda i: -known[d, i])]
+                                               for d in (0, 1)]))
+    return out
 
 
 @dataclass
@@ -281,7 +291,7 @@ def column(gallery: Gallery, k: int, i: int) -> Column:
     m = gallery.models[k]
     entry = m.entries[i]
     own = f"-{m.folder}" if gallery.several else ""
-    return Column(m, entry, stat_maps(entry.result), explained(entry.result), arcs(entry.result),
+    return Column(m, entry, stat_maps(entry.result), explained(entry.result), arcs(entry.result, m.pool),
                   rollout_shown(entry.result), entry.svg.replace('id="parse', f'id="parse{own}') if own else entry.svg,
                   entry.result.first_look(), f"m={m.folder}&" if k else "", own)
 
@@ -325,6 +335,11 @@ def index_page(gallery: Gallery) -> str:
                                                     intro=gallery.intro)
 
 
+# the heads table shows a mean's standard error from this size: the means are shown to two digits, and below it
+# the mean ± one standard error spans less than one unit of the last digit shown
+SHOWN_STDERR = 0.005
+
+
 def table_colours(means: list[HeadSummary]) -> list[list[Cell | None]]:
     """Each table cell's colour class: a share as it is, another unit against its largest head, none for
     a statistic not drawn (entropy) or not measured."""
@@ -349,7 +364,7 @@ def heads_index(gallery: Gallery, shown: Shown, means: list[HeadSummary], syn: S
     return _env().get_template("heads.html").render(
         syntax=syn, pool=shown.pool, totals=shown.totals, colour=table_colours(means),
         columns=[(k, s) for k, s in enumerate(STATISTICS) if pairs or not s.pairs],
-        tag_names=tag_names,
+        tag_names=tag_names, shown_stderr=SHOWN_STDERR,
         corpus_sentences=shown.corpus_sentences, left_out=shown.corpus_left_out,
         **_heads_common(gallery, shown), means=means, pages=shown.entries, plot_size=LAYER_PLOT_SIZE,
         plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS],

@@ -200,10 +200,13 @@
     hideLabel.appendChild(document.createTextNode(" Hide [CLS] and [SEP]"));
     ui.aside = root.appendChild(el("p", { "class": "bg-aside" }));
     ui.note = root.appendChild(el("p", { "class": "bg-note", role: "status" }));
-    root.appendChild(el("p", { "class": "bg-help" },
-      "Hover over, tab to or tap a token to see its weights as numbers (left: the attending token; right: the " +
-      "token attended to); tap again or press Esc to let go. In the tokens, ↑/↓ move, ←/→ change sides. A head " +
-      "square adds or removes its head (Space too); a double click or Enter shows that head alone."));
+    var touch = window.matchMedia && window.matchMedia("(hover: none)").matches;  // a phone or tablet: no hover
+    root.appendChild(el("p", { "class": "bg-help" }, (touch ?
+      "Tap a token to see its weights as numbers (left: the attending token; right: the token attended to); tap " +
+      "it again to let go. " :
+      "Hover over, tab to or click a token to see its weights as numbers (left: the attending token; right: the " +
+      "token attended to); click again or press Esc to let go. In the tokens, ↑/↓ move, ←/→ change sides. ") +
+      "A head square adds or removes its head (Space too); a double click or Enter shows that head alone."));
     var view = ui.view = root.appendChild(el("div", { "class": "bg-view" }));
     ui.columns = [view.appendChild(el("div", { "class": "bg-from", role: "group", "aria-label": "Attending tokens" }))];
     var svg = ui.svg = view.appendChild(document.createElementNS(NS, "svg"));

@@ -418,3 +418,161 @@ def test_the_authors_gallery_passes_axe_in_both_colour_schemes(author_site, brow
             assert audit(page) == [], (name, width, scheme)
             assert errors == [], name
             page.close()
+
+
+# ---- phones and touch, the parse, the heads table (issue 27)
+
+PHONE = 375
+
+TARGETS = (".launcher a, table.stat-map td a, .bg-head, .bg-tok, .bg-controls label, .bg-controls select, "
+           "table.sortable th button, select.tag-filter, table.arcs a, table.arcs summary")
+
+
+def small_targets(page, selector=TARGETS):
+    """The visible targets under 24 x 24 CSS px whose 24-px circle, centred on them, meets another target: what
+    WCAG 2.2's target size (minimum, 2.5.8) forbids. Returns (how many targets, [the bad ones])."""
+    return page.evaluate("""(sel) => {
+      const els = [...document.querySelectorAll(sel)].filter(e => e.getClientRects().length);
+      const boxes = els.map(e => e.getBoundingClientRect());
+      const bad = els.filter((e, i) => {
+        const b = boxes[i];
+        if (b.width >= 24 && b.height >= 24) return false;
+        const cx = b.x + b.width / 2, cy = b.y + b.height / 2;
+        return boxes.some((o, j) => {
+          if (j === i) return false;
+          const dx = Math.max(o.x - cx, 0, cx - o.right), dy = Math.max(o.y - cy, 0, cy - o.bottom);
+          return dx * dx + dy * dy < 144;
+        });
+      }).map(e => [e.tagName, e.className, (e.textContent || e.getAttribute('aria-label') || '').slice(0, 30),
+                   Math.round(e.getBoundingClientRect().width), Math.round(e.getBoundingClientRect().height)]);
+      return [els.length, bad];
+    }""", selector)
+
+
+@pytest.mark.parametrize("width", [1280, PHONE])
+def test_tap_targets_are_24_px_or_spaced_out(site, browser, width):
+    for path in ("cat/index.html", "heads/index.html"):
+        page = open_page(browser, (site / path).as_uri(), width)
+        count, bad = small_targets(page)
+        assert count > 20 and bad == [], (path, bad[:5])
+        page.close()
+
+
+@pytest.mark.xdist_group("base-site")
+def test_144_heads_on_a_phone_tap_targets_and_no_sideways_scroll(base_site, browser):
+    """12 heads a row: the overview's tiles are spaced out enough at 375 px; the page never scrolls sideways."""
+    page = open_page(browser, (base_site / "cat" / "index.html").as_uri(), PHONE)
+    # the narrow overview, 1:1: its labels as tall as they are drawn, its grid of links on its tiles
+    img = page.locator(".overview-frame img")
+    assert img.evaluate("i => i.currentSrc").endswith("/overview-narrow.png")
+    assert img.evaluate("i => i.getBoundingClientRect().width === i.naturalWidth")
+    frame, tiles = img.bounding_box(), page.locator(".launcher a")
+    first, last = tiles.first.bounding_box(), tiles.last.bounding_box()
+    assert frame["x"] < first["x"] and last["x"] + last["width"] <= frame["x"] + frame["width"]
+    assert frame["y"] < first["y"] and last["y"] + last["height"] <= frame["y"] + frame["height"]
+    count, bad = small_targets(page)
+    assert count > 144 * 2 and bad == [], bad[:5]
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE
+    page.close()
+
+
+def test_the_help_text_speaks_of_taps_on_a_touch_screen(site, browser):
+    context = browser.new_context(viewport={"width": PHONE, "height": 800}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto((site / "cat" / "index.html").as_uri())
+    help_text = page.locator(".bg-help").inner_text()
+    assert help_text.startswith("Tap a token") and "Hover" not in help_text
+    context.close()
+    page = open_page(browser, (site / "cat" / "index.html").as_uri())
+    assert page.locator(".bg-help").inner_text().startswith("Hover over")
+    page.close()
+
+
+PARSE_GEOMETRY = """(svg) => {
+  // every label's box, every line's points every half pixel (from the path's geometry, not its box)
+  const boxes = [...svg.querySelectorAll('.dep-labels text')].map(t => t.getBBox());
+  const words = [...svg.querySelectorAll('.dep-words text')].map(t => t.getBBox());
+  const lines = [...svg.querySelectorAll('.dep-lines path')].map(p => {
+    const n = p.getTotalLength(), pts = [];
+    for (let s = 0; s <= n; s += 0.5) { const q = p.getPointAtLength(s); pts.push([q.x, q.y]); }
+    return pts;
+  });
+  const overlap = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  const inside = (b, [x, y]) => x > b.x - 1 && x < b.x + b.width + 1 && y > b.y - 1 && y < b.y + b.height + 1;
+  const out = {labels: boxes.length, lines: lines.length, crossing: [], touching: [], astray: [], words: []};
+  boxes.forEach((b, i) => {
+    boxes.forEach((c, j) => { if (j > i && overlap(b, c)) out.crossing.push([i, j]); });
+    lines.forEach((pts, j) => { if (pts.some(q => inside(b, q))) out.touching.push([i, j]); });
+    // on its own arc: its middle on the arc's top line, inside the arc's span
+    const top = Math.min(...lines[i].map(q => q[1])), xs = lines[i].map(q => q[0]);
+    if (Math.abs(b.y + b.height / 2 - top) > 2 || b.x < Math.min(...xs) || b.x + b.width > Math.max(...xs))
+      out.astray.push(i);
+  });
+  words.forEach((b, i) => { if (i && words[i - 1].x + words[i - 1].width + 4 > b.x) out.words.push(i); });
+  return out;
+}"""
+
+# a long sentence with nested, crossing-free arcs on both sides of its root and short words with long labels
+LONG_PARSE = ("After the long meeting, the tired teachers and their students walked slowly to the old house near "
+              "the river, talked, and ate.")
+
+
+def test_the_parse_labels_sit_on_their_own_arcs_and_touch_nothing(site, browser):
+    """From the arcs' geometry in Chromium: no label overlaps another label or any arc's line (its own included:
+    it sits in a gap of its own arc's top line), each label is on its own arc, no word runs into the next; at
+    375 px a wide parse scrolls in its own box and the page does not."""
+    from bertgallery import parser
+    drawn = [parser.svg(p, f"p{i}") for i, p in enumerate(parser.parse([LONG_PARSE, "I can't see it, can you?"]))]
+    drawn.append((site / "cat" / "Parse.svg").read_text(encoding="utf-8"))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    for svg in drawn:
+        page.set_content(f'<!doctype html><body style="font: 16px system-ui">{svg}</body>')
+        found = page.eval_on_selector("svg", PARSE_GEOMETRY)
+        assert found["labels"] == found["lines"] > 3
+        assert (found["crossing"], found["touching"], found["astray"], found["words"]) == ([], [], [], []), found
+    page.close()
+    page = open_page(browser, (site / "cat" / "index.html").as_uri(), PHONE)
+    box = page.locator(".parse")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE
+    assert box.evaluate("b => getComputedStyle(b).overflowX") == "auto"
+    assert box.evaluate("b => b.querySelector('svg').getBoundingClientRect().width <= b.clientWidth || "
+                        "b.scrollWidth > b.clientWidth")  # all of it shows, or it scrolls inside
+    rows = page.eval_on_selector_all("table.arcs tbody tr", "rs => rs.map(r => r.getBoundingClientRect().height)")
+    assert rows and max(rows) < 40, rows  # one line a row: the full lists of heads are on demand
+    page.close()
+
+
+def test_the_heads_table_shows_every_column_at_1280_without_a_box_of_its_own(site, browser):
+    page = open_page(browser, (site / "heads" / "index.html").as_uri())
+    table = page.locator("table.heads")
+    # no ancestor scrolls or clips it: the page's own scroll bar is the only one
+    clipping = table.evaluate("""t => { const out = [];
+        for (let e = t.parentElement; e && e !== document.body; e = e.parentElement) {
+          const s = getComputedStyle(e);
+          if (s.overflowX !== 'visible' || s.overflowY !== 'visible' || s.maxHeight !== 'none') out.push(e.className);
+        } return out; }""")
+    assert clipping == []
+    right = page.evaluate("document.querySelector('main').getBoundingClientRect().right")
+    edges = page.eval_on_selector_all("table.heads thead th", "ths => ths.map(t => t.getBoundingClientRect().right)")
+    from bertgallery.heads import STATISTICS
+    columns = 2 + sum(not s.pairs for s in STATISTICS)  # the head, the statistics (no pair in the sample), the tags
+    assert len(edges) == columns and max(edges) <= right, (edges, right)
+    page.close()
+    page = open_page(browser, (site / "heads" / "index.html").as_uri(), PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE
+    first = page.locator("table.heads tbody tr").first
+    cells = first.evaluate("r => [...r.cells].map(c => c.getBoundingClientRect())"
+                           ".map(b => [b.left, b.top, b.right, b.bottom])")
+    assert all(c[2] <= PHONE for c in cells)  # every statistic shows
+    assert cells[-1][1] >= max(c[3] for c in cells[:-1]) - 1  # the tags on their own line, under the numbers
+    page.close()
+
+
+def test_no_page_scrolls_sideways_on_a_phone(site, browser):
+    """At 375 px (the audit's slow run checks it too): wide pictures and tables scroll in their own boxes."""
+    for path in ("index.html", "cat/index.html", "long-word/index.html", "i-mask-to-the-mask-every-day/index.html",
+                 "heads/index.html", "heads/layer1-head2.html"):
+        page = open_page(browser, (site / path).as_uri(), PHONE)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE, path
+        assert page.errors == [], path
+        page.close()

@@ -343,7 +343,7 @@ def test_an_edited_drawing_constant_redraws_the_pictures_and_equals_a_forced_bui
     with edited_package(tmp_path, "render.py", "CMAP_LEVELS = 64", "CMAP_LEVELS = 32") as edited:
         summary = run_with(edited, cfg, out)
         run_with(edited, cfg, tmp_path / "forced", force=True)
-    assert (summary.rebuilt, summary.images) == (3, 3 * 8)  # 6 heads, the overview, the rollout
+    assert (summary.rebuilt, summary.images) == (3, 3 * 9)  # 6 heads, the overview (wide and narrow), the rollout
     for s in "abc":
         now = {p.name: p.read_bytes() for p in (out / s).iterdir()}
         assert all(now[n] != before[s][n] for n in now if n.endswith(".png"))
@@ -362,7 +362,7 @@ def test_a_library_upgrade_recomputes_what_it_shapes(built, library, redrawn, mo
     cache.versions.cache_clear()
     try:
         summary = run(cfg, out)
-        assert (summary.rebuilt, summary.images) == (3, 3 * 8 if redrawn else 0)
+        assert (summary.rebuilt, summary.images) == (3, 3 * 9 if redrawn else 0)
         assert run(cfg, out).bytes is None  # and then it is up to date
     finally:
         cache.versions.cache_clear()

@@ -97,6 +97,29 @@ def test_overview_has_a_tile_per_head():
     assert inside.sum() > 100 and rows == {1} and cols == {2}
 
 
+@pytest.mark.parametrize("layers, heads, narrow", [(3, 4, False), (3, 4, True), (6, 12, True), (12, 16, True)])
+def test_the_grid_the_page_lays_over_the_overview_finds_its_tiles(layers, heads, narrow):
+    """overview_grid (the page's links) against the picture: one bright tile (layer 2, head 3) lies in the grid's
+    cell for it; the narrow picture is a phone's width, its tiles 24 px apart for up to 13 heads (WCAG 2.2's
+    target spacing), its labels drawn at the wide one's 8 pt, 1:1."""
+    a = np.zeros((layers, heads, 5, 5), dtype=np.float32)
+    a[1, 2] = 1.0
+    img = decode(render.render_overview(a, "viridis", narrow=narrow))
+    width, height = render.overview_size(layers, heads, narrow)
+    assert (img.shape[1], img.shape[0]) == (width, height)
+    left, top, w, h, column_gap, row_gap = render.overview_grid(layers, heads, 5, narrow)
+    pitch_x = w * width * (1 + column_gap) / (heads + column_gap)  # a cell and the gap after it, in pixels
+    pitch_y = h * height * (1 + row_gap) / (layers + row_gap)
+    bright = render.colormap("viridis")(render.CMAP_LEVELS - 1, bytes=True)[:3]
+    ys, xs = np.nonzero((img == bright).all(-1))
+    inside = xs < left * width + w * width  # not the colour bar
+    assert inside.sum() > 9
+    assert set(((xs[inside] - left * width) // pitch_x).astype(int)) == {2}
+    assert set(((ys[inside] - top * height) // pitch_y).astype(int)) == {1}
+    if narrow:
+        assert width <= render.NARROW_WIDTH and (pitch_x >= 24) == (heads <= 13)
+
+
 # ---------------------------------------------------------------- every picture bounded (issue 23)
 def test_every_picture_is_within_20_million_pixels():
     """At the bounds (1,024 tokens, 30-character labels, 256 layers, 1,536 heads, 512 masks): a 512-token

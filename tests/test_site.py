@@ -191,7 +191,7 @@ def test_expected_tree(sample):
                 "heads/index.html", "heads/statistics.html",
                 "heads/per-layer.png", "heads/per-layer-narrow.png"} | {f"heads/layer{l}-head{h}.html" for l in (1, 2) for h in (1, 2, 3)}
     for slug in ("cat", "i-mask-to-the-mask-every-day", "long-word"):
-        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png", "view-data.js", "Rollout.png",
+        expected |= {f"{slug}/{name}" for name in heads | {"index.html", "data.json", "overview.png", "overview-narrow.png", "view-data.js", "Rollout.png",
                                                  "Parse.svg"}}
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == expected
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".bertgallery-") and p.is_dir()]
@@ -236,6 +236,9 @@ def test_sentence_page_content(sample):
         assert re.match(rf"Layer {l}, head {h}( \([^)]*\))?: ‘[^’]+’ → ‘[^’]+’ \d\.\d\d, ", unescape(label))
     overview = next(i for i in links.imgs if i["src"] == "overview.png")
     assert Image.open(out / "cat" / "overview.png").size == (int(overview["width"]), int(overview["height"]))
+    narrow = re.search(r'<source media="\(max-width: 600px\)" srcset="overview-narrow.png" width="(\d+)" height="(\d+)">',
+                       html)  # the phone's picture, with its own size
+    assert narrow and Image.open(out / "cat" / "overview-narrow.png").size == tuple(map(int, narrow.groups()))
 
 
 def test_each_sentence_page_says_which_head_the_explorer_opens_on_and_why(sample):
@@ -402,3 +405,32 @@ def test_the_per_layer_plot_shows_the_special_tokens_by_weights_and_by_value_nor
     unmeasured = means.copy()
     unmeasured[:, 3:] = np.nan
     assert plots.render_layer_plot(unmeasured, labels, site.LAYER_PLOT_SIZE, site.LAYER_PLOT_STYLES) == weights_only
+
+
+def test_the_heads_table_shows_a_standard_error_only_where_it_reaches_the_digits_shown(sample_site):
+    """Recomputed from the sentences' data.json: each mean over the sentences, and its ± (the standard error,
+    sample standard deviation ÷ √n) shown to two digits exactly where it is at least site.SHOWN_STDERR."""
+    from bertgallery.heads import STATISTICS
+    pages = [json.loads((sample_site / slug / "data.json").read_text())
+             for slug in ("cat", "i-mask-to-the-mask-every-day", "long-word")]
+    assert not any(p.get("pair") for p in pages)
+    html = (sample_site / "heads" / "index.html").read_text()
+    body = html.split('<table class="heads sortable"')[1].split("</tbody>")[0]
+    rows = re.findall(r"<tr data-tags=.*?</tr>", body, re.S)
+    assert len(rows) == 6
+    shown = hidden = 0
+    for k, row in enumerate(rows):
+        shown_stats = [stat for stat in STATISTICS if not stat.pairs]  # the sample has no sentence pair
+        cells = re.findall(r'<td data-value="[^"]*"(?: class="c\d+")?>(.*?)</td>', row, re.S)[1:1 + len(shown_stats)]
+        assert len(cells) == len(shown_stats)
+        for stat, cell in zip(shown_stats, cells):
+            values = [p["heads"][k][stat.key] for p in pages if p["heads"][k][stat.key] is not None]
+            se = np.std(values, ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+            error = re.search(r"<small> ±(\d\.\d\d)</small>", cell)
+            if se >= site.SHOWN_STDERR:
+                assert error and float(error[1]) == pytest.approx(se, abs=0.005 + 1e-9), (k, stat.key, cell, se)
+                shown += 1
+            else:
+                assert error is None, (k, stat.key, cell, se)
+                hidden += 1
+    assert shown and hidden  # both cases occur in the sample
