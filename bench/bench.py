@@ -160,7 +160,7 @@ def naive_build(argv: list[str]) -> int:
         def __init__(self, processes=None, enabled=True):
             super().__init__(0, False)
 
-        def heads(self, attention, tokens, cmap):
+        def heads(self, attention, tokens, cmap, at=None):  # at: a pair's boundary, which naive_head never drew
             drawn = []
             for l in range(attention.shape[0]):
                 for h in range(attention.shape[1]):
