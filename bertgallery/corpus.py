@@ -7,9 +7,12 @@ syntax.Pool): memory does not grow with the corpus.
 """
 from __future__ import annotations
 
+import base64
 import sys
 import time
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from . import heads, mixing, syntax
 from .config import MAX_CHARS, ConfigError, Line
@@ -36,7 +39,7 @@ class Counted:
                    data["unaligned"])
 
 
-def _batches(lengths: list[int], budget: int, heads: int = 1) -> list[list[int]]:
+def batches(lengths: list[int], budget: int, heads: int = 1) -> list[list[int]]:
     """Indices sorted by length, cut into batches whose padded size stays within `budget` tokens, and whose
     attention, batch x heads x tokens², within model.MAX_WEIGHTS (eight 512-token sentences of a 1,536-head
     model would be 13 GB of it)."""
@@ -82,7 +85,7 @@ def count(loaded, lines: list[Line], progress: bool = True, budget: int = BATCH_
     by_value = not mixing.reason_unsupported(loaded.net)  # else cls_norm and sep_norm are not applicable
     bar = tqdm(total=len(keep), desc="corpus", unit="sentence", disable=None if progress else True, file=sys.stderr,
                leave=False)
-    for batch in _batches([lengths[k] for k in keep], budget, layers * per_layer):
+    for batch in batches([lengths[k] for k in keep], budget, layers * per_layer):
         texts = [lines[keep[b]].text for b in batch]
         started = time.perf_counter()
         encoded = tok(texts, padding=True, return_tensors="pt")
@@ -116,6 +119,57 @@ def count(loaded, lines: list[Line], progress: bool = True, budget: int = BATCH_
         bar.update(len(batch))
     bar.close()
     return Counted(totals, pool, skipped, unaligned, seconds)
+
+
+@dataclass
+class Kept:
+    """One model's attention over the first corpus sentences, at the 16 bits the explorer's data stores
+    (views.quantized): what a comparison of models needs of the corpus (compare.CORPUS), kept beside the counts
+    so that adding a model runs only that model."""
+    lines: list[int]  # each kept sentence's place in the corpus (0-based); a line the model cannot take is left out
+    texts: list[str]
+    tokens: list[list[str]]
+    attention: list[np.ndarray]  # per sentence, uint16 [layers, heads, T, T]
+
+    def to_json(self) -> dict:
+        return {"lines": self.lines, "texts": self.texts, "tokens": self.tokens,
+                "shapes": [list(a.shape) for a in self.attention],
+                "attention": [base64.b64encode(a.astype("<u2").tobytes()).decode("ascii") for a in self.attention]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Kept":
+        attention = [np.frombuffer(base64.b64decode(a), dtype="<u2").reshape(shape)
+                     for a, shape in zip(d["attention"], d["shapes"], strict=True)]
+        if not len(d["lines"]) == len(d["texts"]) == len(d["tokens"]) == len(attention) or \
+                any(a.ndim != 4 or a.shape[-1] != len(t) for a, t in zip(attention, d["tokens"])):
+            raise ValueError("the corpus attention's parts do not match")
+        return cls(d["lines"], d["texts"], d["tokens"], attention)
+
+
+def attention(loaded, lines: list[Line], budget: int = BATCH_TOKENS) -> Kept:
+    """The 16-bit attention of each of `lines` the model accepts, its own tokens only, in the lines' order: the
+    encoder over them in padded batches as count() runs it."""
+    import torch
+
+    from .model import _word
+    from .views import quantized
+    tok = loaded.tokenizer
+    ids = tok([line.text if len(line.text) <= MAX_CHARS else "" for line in lines], return_attention_mask=False,
+              return_token_type_ids=False)["input_ids"]
+    keep = [k for k, i in enumerate(ids) if len(lines[k].text) <= MAX_CHARS and len(i) <= loaded.max_tokens]
+    special, device, found = set(tok.all_special_ids), next(loaded.net.parameters()).device, {}
+    for batch in batches([len(ids[k]) for k in keep], budget, loaded.info.layers * loaded.info.heads):
+        encoded = tok([lines[keep[b]].text for b in batch], padding=True, return_tensors="pt")
+        with torch.no_grad():
+            out = loaded.net.base_model(**{k: v.to(device) for k, v in encoded.items()}, output_attentions=True)
+        weights = torch.stack(out.attentions, dim=1).float().cpu().numpy()
+        for row, b in enumerate(batch):
+            at = [t for t, m in enumerate(encoded["attention_mask"][row].tolist()) if m]
+            tokens = [tok.convert_ids_to_tokens(i) if i in special else _word(tok, i)
+                      for i in encoded["input_ids"][row, at].tolist()]
+            found[keep[b]] = (tokens, quantized(weights[row][:, :, at][..., at]))
+    order = sorted(found)
+    return Kept(order, [lines[k].text for k in order], [found[k][0] for k in order], [found[k][1] for k in order])
 
 
 def skipped_note(skipped: list[str], max_tokens: int) -> str:
