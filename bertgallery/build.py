@@ -138,7 +138,6 @@ def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest
     """One model: loaded only if a sentence or its corpus needs it, run, and let go before the next model.
     `compared`: keep its attention (with a corpus, its first sentences' too) for comparing it with the others;
     `keep`: see model.load."""
-    from .compare import CORPUS
     reused, counted, todo = plan
     info, identity, rebuilt, images, counted_now = None, resolved.identity, 0, 0, 0
     heads_folder = names.heads_folder(folder)
@@ -161,8 +160,10 @@ def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest
             if compared:
                 attention[s.slug] = weights
         rebuilt = len(todo)
-        if cfg.corpus and counted is None:
-            found = corpus.count(loaded, cfg.corpus, options.progress)
+        attention_now = None  # the first corpus sentences' attention, when they are run now
+        if cfg.corpus and counted is None:  # one pass for the counts and, if needed, that attention
+            found, attention_now = corpus.count_and_keep(loaded, cfg.corpus, corpus.COMPARED if keeping else 0,
+                                                         options.progress)
             counted_now = found.totals.sentences
             if found.skipped:
                 print(corpus.skipped_note(found.skipped, loaded.max_tokens), file=sys.stderr)
@@ -170,7 +171,7 @@ def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest
             counted = reuse.Reused(Entry(heads_folder, reuse.corpus_key(cfg, identity, hashes),
                                          {names.CORPUS: written}), None, found)
         if keeping:
-            found = corpus.attention(loaded, cfg.corpus[:CORPUS])
+            found = attention_now or corpus.attention(loaded, cfg.corpus[:corpus.COMPARED])
             written = staging.write(f"{heads_folder}/{names.CORPUS_ATTENTION}",
                                     json.dumps(found.to_json(), separators=(",", ":")))
             kept = reuse.Reused(Entry(heads_folder, reuse.kept_key(cfg, identity),
@@ -289,7 +290,7 @@ def _live(cfg: Config, wanted: model.Resolved, first: Ran, old: Manifest | None,
 def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, out: Path, staging):
     """Each pair of models (config order: a before b) compared: taken over when both models' results (and
     attention of the first corpus sentences) are the previous build's, else computed from the 16-bit attention
-    of the gallery's sentences and the first compare.CORPUS of its corpus. ([compare.Compared], [manifest
+    of the gallery's sentences and the first corpus.COMPARED of its corpus. ([compare.Compared], [manifest
     entries])"""
     from . import compare
     compared, entries, tokenizers = [], [], {}
@@ -318,7 +319,7 @@ def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, o
         else:
             pair = compare.Pair([a.info.name, b.info.name], [[a.info.layers, a.info.heads],
                                                              [b.info.layers, b.info.heads]],
-                                corpus_first=min(compare.CORPUS, len(cfg.corpus)))
+                                corpus_first=min(corpus.COMPARED, len(cfg.corpus)))
             for s, ra, rb, xa, xb in zip(cfg.sentences, a.results, b.results, a.attention, b.attention):
                 sides = [compare.Side(ra.tokens, xa), compare.Side(rb.tokens, xb)]
                 if ra.tokens != rb.tokens:

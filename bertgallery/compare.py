@@ -4,7 +4,7 @@ For heads a of model A and b of model B, the mean Jensen-Shannon divergence (nat
 
     D[a, b] = mean_s mean_i JSD(A_a[s][i], B_b[s][i]),   JSD(P, Q) = H((P + Q) / 2) - (H(P) + H(Q)) / 2,
 
-over the sentences s (the gallery's, and the first CORPUS of its corpus) and every row i, special tokens
+over the sentences s (the gallery's, and the first corpus.COMPARED of its corpus) and every row i, special tokens
 included (0 ln 0 = 0; 0 for identical rows, ln 2 for rows with nothing in common). At token level when both
 models give a sentence the same tokens; otherwise at word level: the words of the sentence as written (spaCy's
 tokenizer, [MASK] one word), each model's tokens merged into them as syntax.word_attention does (Clark et al.'s
@@ -23,7 +23,6 @@ from .config import MASK
 
 LN2 = math.log(2)
 DIGITS = 6  # decimals of every number compare.json stores
-CORPUS = 200  # corpus sentences D takes, the first ones: each model keeps their 16-bit attention (corpus.Kept)
 CHUNK = 1 << 22  # float64 values of the [heads A, heads B, T, T] mixture at a time: 32 MiB
 
 
@@ -96,7 +95,7 @@ class Compared:
     word_level: int  # of which word by word
     left_out: int  # sentences whose words one model's tokens could not be aligned to
     corpus: int  # of `sentences`, the corpus's
-    corpus_first: int  # the first corpus sentences D was to take (min(CORPUS, the corpus's)); the others one model
+    corpus_first: int  # the first corpus sentences D was to take (min(corpus.COMPARED, the corpus's)); the others one model
     # could not take (too long) or align
     divergence: np.ndarray  # [LA, HA, LB, HB], nats
     same_top: list[float] | None  # per layer (namesakes, same shapes): share of rows whose most-attended is the same

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ PARSER_LIBRARIES = ("spacy", "thinc", PARSER_PACKAGE)  # the parse the syntax st
 RESULTS = Shaping(("measure",), MODEL_LIBRARIES + PARSER_LIBRARIES + ("matplotlib",))  # + the view's colours
 PICTURES = Shaping(("plots", "model", "attribution"), MODEL_LIBRARIES + ("matplotlib", "pillow", "zlib"))
 COUNTS = Shaping(("corpus",), MODEL_LIBRARIES + PARSER_LIBRARIES)
-KEPT = Shaping(("corpus",), MODEL_LIBRARIES)  # the first corpus sentences' 16-bit attention, for comparing models
+KEPT = Shaping(("corpus",), MODEL_LIBRARIES + ("zlib",))  # the first corpus sentences' 16-bit attention, for comparing models
 COMPARISON = Shaping(("compare",), MODEL_LIBRARIES + PARSER_LIBRARIES)  # its word level: the tokenizers, spaCy's
 EXPORT = Shaping(("live", "model"), MODEL_LIBRARIES)  # the live page's model: loaded, then exported
 
@@ -93,10 +94,9 @@ def corpus_key(cfg: Config, identity: str, hashes: cache.FileHashes) -> dict[str
 
 
 def kept_key(cfg: Config, identity: str) -> dict[str, str]:
-    """The attention of the first corpus sentences (compare.CORPUS) depends on the model, their texts and what
+    """The attention of the first corpus sentences (corpus.COMPARED) depends on the model, their texts and what
     runs them."""
-    from .compare import CORPUS
-    return {"attention": cache.key("attention", identity, [line.text for line in cfg.corpus[:CORPUS]],
+    return {"attention": cache.key("attention", identity, [line.text for line in cfg.corpus[:corpus.COMPARED]],
                                    *KEPT.fingerprint())}
 
 
@@ -105,15 +105,14 @@ def kept(cfg: Config, identity: str, old: Manifest | None, out: Path) -> Reused 
     unmodified and of these sentences, wherever the previous site kept it."""
     if not cfg.corpus or not identity or old is None:
         return None
-    from .compare import CORPUS
     wanted = kept_key(cfg, identity)
     for entry in old.corpus:
         if entry.keys == wanted and cache.verified(out / entry.folder, entry.files):
             try:
                 found = corpus.Kept.from_json(_json(out / entry.folder / names.CORPUS_ATTENTION))
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, zlib.error):
                 return None
-            texts = [line.text for line in cfg.corpus[:CORPUS]]
+            texts = [line.text for line in cfg.corpus[:corpus.COMPARED]]
             if all(0 <= k < len(texts) and texts[k] == t for k, t in zip(found.lines, found.texts)):
                 return Reused(entry, None, kept=found)
     return None

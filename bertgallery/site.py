@@ -13,7 +13,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from . import compare, data_folder, heads, names, offline, syntax
+from . import corpus, data_folder, heads, names, offline, syntax
 from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, head_colours, scale
 from .config import MASK
 from .heads import STATISTICS, HeadSummary, Totals
@@ -89,7 +89,7 @@ class Gallery:
     colormap: str
     compared: list = field(default_factory=list)  # (i, j, compare.Compared) of each pair of models, i < j
     live: LivePage | None = None  # the "Try your own sentence" page, when the gallery has one
-    corpus_lines: int = 0  # the corpus's sentences (its first compare.CORPUS enter each pair's D)
+    corpus_lines: int = 0  # the corpus's sentences (its first corpus.COMPARED enter each pair's D)
 
     @property
     def several(self) -> bool:
@@ -366,7 +366,7 @@ def compare_page(gallery: Gallery, i: int, j: int, compared) -> str:
         closest=(compared.closest(0), compared.closest(1)), namesakes=compared.namesakes(),
         best_layers=compared.best_layers(), tables=[syntax.table(m.pool) for m in (a, b)],
         plot_size=LAYER_PLOT_SIZE, plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS],
-        corpus_total=gallery.corpus_lines, corpus_limit=compare.CORPUS)
+        corpus_total=gallery.corpus_lines, corpus_limit=corpus.COMPARED)
 
 
 def live_page(gallery: Gallery) -> str:

@@ -134,26 +134,27 @@ CORPUS_LINES = ["A dog ran in the park.", "I like green tea.", "The sun is warm 
 @pytest.fixture(scope="module")
 def corpus_site(tiny_bert, tiny_roberta, tmp_path_factory):
     """Tiny BERT and tiny RoBERTa (other tokenizers: word by word) over the two sentences of the models sample
-    and a corpus of four, of which D takes the first three (compare.CORPUS lowered to 3 for the test)."""
-    from bertgallery import build, config
+    and a corpus of four, of which D takes the first three (corpus.COMPARED lowered to 3 for the test)."""
+    from bertgallery import build, config, corpus
     from conftest import MODELS_SAMPLE
     folder = tmp_path_factory.mktemp("compare-corpus")
     (folder / "corpus.txt").write_text("\n".join(CORPUS_LINES) + "\n")
     (folder / "s.yaml").write_text(MODELS_SAMPLE.format(models=json.dumps([str(tiny_bert), str(tiny_roberta)]))
                                    + "corpus: corpus.txt\n")
-    limit, compare.CORPUS = compare.CORPUS, 3
+    limit, corpus.COMPARED = corpus.COMPARED, 3
     try:
         build.build(config.load(folder / "s.yaml"), folder / "site", build.Options(fallback=False, progress=False))
     finally:
-        compare.CORPUS = limit
+        corpus.COMPARED = limit
     return folder / "site"
 
 
 def kept_by_hand(path):
     """The corpus attention a model's heads folder stores, decoded here: {line: (tokens, uint16 [L, H, T, T])}."""
     import base64
+    import zlib
     d = json.loads(path.read_text())
-    return {line: (tokens, np.frombuffer(base64.b64decode(a), dtype="<u2").reshape(shape))
+    return {line: (tokens, np.frombuffer(zlib.decompress(base64.b64decode(a)), dtype="<u2").reshape(shape))
             for line, tokens, a, shape in zip(d["lines"], d["tokens"], d["attention"], d["shapes"])}
 
 
@@ -209,14 +210,16 @@ def test_adding_a_model_to_a_gallery_with_a_corpus_runs_only_that_model(corpus_s
     from bertgallery import build, config, corpus
     from conftest import MODELS_SAMPLE
     shutil.copytree(corpus_site.parent, tmp_path / "g")
-    ran, real = [], corpus.attention
-    monkeypatch.setattr(corpus, "attention", lambda loaded, lines: ran.append(loaded.info.name) or real(loaded, lines))
-    monkeypatch.setattr(compare, "CORPUS", 3)
+    ran, alone, real = [], [], corpus.count_and_keep
+    monkeypatch.setattr(corpus, "count_and_keep", lambda loaded, *a, **k: ran.append(loaded.info.name) or
+                        real(loaded, *a, **k))
+    monkeypatch.setattr(corpus, "attention", lambda loaded, *a: alone.append(loaded.info.name))
+    monkeypatch.setattr(corpus, "COMPARED", 3)
     (tmp_path / "g" / "s.yaml").write_text(MODELS_SAMPLE.format(models=json.dumps(
         [str(tiny_bert), str(tiny_roberta), "minilm"])) + "corpus: corpus.txt\n")
     summary = build.build(config.load(tmp_path / "g" / "s.yaml"), tmp_path / "g" / "site",
                           build.Options(fallback=False, progress=False))
-    assert ran == ["minilm"] and summary.rebuilt == 2
+    assert (ran, alone, summary.rebuilt) == (["minilm"], [], 2)  # its counts and attention in one pass
     bert, roberta, minilm = model.slugs([str(tiny_bert), str(tiny_roberta), "minilm"])
     pair = f"{names.COMPARE}/{bert}--{roberta}/{names.COMPARE_DATA}"
     assert (tmp_path / "g" / "site" / pair).read_bytes() == (corpus_site / pair).read_bytes()

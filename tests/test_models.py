@@ -286,3 +286,23 @@ def test_each_model_counts_the_corpus_once_and_keeps_its_counts_in_its_heads_fol
                                                                                            progress=False))
     assert (again.rebuilt, again.corpus) == (0, 0)
     assert json.loads((tmp_path / "site" / names.MANIFEST).read_text())["corpus"][0]["folder"] == f"heads/{roberta}"
+
+
+@pytest.mark.slow  # three builds of two tiny models: about 8 s
+def test_with_a_corpus_adding_a_second_model_gives_what_a_forced_build_gives(tiny_bert, tiny_roberta, tmp_path):
+    """A gallery of one model keeps no corpus attention: adding a second runs the first over the corpus sentences
+    the compare page takes (corpus.attention) and nothing else of it, which is what a forced build's counting
+    pass keeps."""
+    (tmp_path / "corpus.txt").write_text("A dog ran in the park.\nI like green tea.\nThe sun is warm today.\n")
+    yaml = tmp_path / "s.yaml"
+    for models in ([tiny_bert], [tiny_bert, tiny_roberta]):
+        yaml.write_text(MODELS_SAMPLE.format(models=json.dumps([str(m) for m in models])) + "corpus: corpus.txt\n")
+        summary = build.build(config.load(yaml), tmp_path / "site", build.Options(fallback=False, progress=False))
+    assert summary.rebuilt == 2 and summary.corpus == 3  # tiny RoBERTa's sentences and corpus only
+    (tmp_path / "g").mkdir()
+    shutil.copytree(tmp_path / "site", tmp_path / "g" / "site")
+    shutil.copy(tmp_path / "corpus.txt", tmp_path / "g")
+    (tmp_path / "g" / "s.yaml").write_text(yaml.read_text())
+    build.build(config.load(tmp_path / "g" / "s.yaml"), tmp_path / "g" / "site",
+                build.Options(fallback=False, progress=False, force=True))
+    assert differences(tmp_path / "site", tmp_path / "g" / "site") == []
