@@ -18,7 +18,19 @@ def pages(tiny_bert, tiny_roberta):
             "heads": f"{names.HEADS}/{minilm}/{names.PAGE}"}
 
 
-@pytest.mark.parametrize("width", [375, pytest.param(1280, marks=pytest.mark.slow)])
+def test_the_several_model_pages_fit_a_phone(models_sites, tiny_bert, tiny_roberta, browser):
+    """The cheap check of the default run: at 375 px no page scrolls sideways (a model named by a folder's long
+    path once widened the sentence page by its explorer's model menu)."""
+    site = models_sites["three"][0]
+    for name, path in pages(tiny_bert, tiny_roberta).items():
+        page = open_page(browser, (site / path).as_uri(), 375)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, name
+        assert page.errors == [], name
+        page.close()
+
+
+@pytest.mark.slow  # axe-core on ten pages: about 20 s
+@pytest.mark.parametrize("width", [375, 1280])
 def test_the_several_model_pages_fit_the_width_and_pass_the_audit(models_sites, tiny_bert, tiny_roberta, browser,
                                                                   width):
     site = models_sites["three"][0]
