@@ -2,6 +2,7 @@
 
     from bertgallery import analyse
     r = analyse("The cat sat on the [MASK].", model="bert-base-uncased", top_k=5)
+    r = analyse("John gave Mary a book.", pair="[MASK] thanked him.")  # a sentence pair: [CLS] A [SEP] B [SEP]
     r.masks[0].predictions    # [Prediction(token, probability), ...]
     r.attention               # numpy [layers, heads, tokens, tokens]
     r.value_weighted          # the same, each weight times the length of what it takes, rows summing to 1
@@ -28,7 +29,7 @@ import numpy as np
 
 from . import model as models
 from .config import (DEFAULT_COLORMAP, DEFAULT_MODEL, DEFAULT_TOP_K, IMPORTANCE, ConfigError, check_colormap,
-                     check_text, check_top_k, check_unicode)
+                     check_pair, check_top_k, check_unicode)
 from .records import Result
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -132,6 +133,8 @@ class Analysis:
     colormap: str = DEFAULT_COLORMAP
 
     text = property(lambda self: self.result.text)
+    pair = property(lambda self: self.result.pair)  # the second segment, "" for none
+    segments = property(lambda self: self.result.segments)  # a pair's: 0 (A) or 1 (B) per token; None for none
     tokens = property(lambda self: self.result.tokens)
     masks = property(lambda self: self.result.masks)  # each: index, predictions, importance, rollout,
     # contribution_rollout
@@ -163,7 +166,8 @@ class Analysis:
         if not (1 <= layer <= self.result.layers and 1 <= head <= self.result.heads_per_layer):
             raise ValueError(f"this model has {self.result.layers} layers of {self.result.heads_per_layer} heads, "
                              f"so there is no layer {layer}, head {head}")
-        png = render.HeadRenderer(self.tokens, self.colormap).png(self.attention[layer - 1, head - 1], layer, head)
+        renderer = render.HeadRenderer(self.tokens, self.colormap, render.boundary(self.segments))
+        png = renderer.png(self.attention[layer - 1, head - 1], layer, head)
         return HeadPicture(png, names.head_png(layer, head))
 
     def save_pngs(self, folder) -> list[Path]:
@@ -172,7 +176,7 @@ class Analysis:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with render.Workers(enabled=False) as workers:  # drawn here: forking beside torch's threads is unsafe
-            pngs = workers.heads(self.attention, self.tokens, self.colormap).get()
+            pngs = workers.heads(self.attention, self.tokens, self.colormap, render.boundary(self.segments)).get()
         for name, png in pngs:
             (folder / name).write_bytes(png)
         return [folder / name for name, _ in pngs]
@@ -190,12 +194,15 @@ class Analysis:
 @_checked
 def analyse(text: str, model: str | models.Model = DEFAULT_MODEL, top_k: int = DEFAULT_TOP_K,
             colormap: str = DEFAULT_COLORMAP, importance: str = IMPORTANCE[0], fallback: bool = True,
-            device: str = "auto", hub_timeout: float = models.HUB_TIMEOUT) -> Analysis:
-    """Predict every [MASK] of `text` and measure every head, as the site does for one sentence. A mistake in
-    an argument is a ValueError or TypeError whose text is the line the command line would print."""
+            device: str = "auto", hub_timeout: float = models.HUB_TIMEOUT, pair: str | None = None) -> Analysis:
+    """Predict every [MASK] of `text` (and of `pair`, its second segment, for a sentence pair) and measure every
+    head, as the site does for one sentence. A mistake in an argument is a ValueError or TypeError whose text is
+    the line the command line would print."""
     from . import measure
     _check("the sentence", text, str, "text")
-    text = check_text(text, "the sentence")
+    if pair is not None:
+        _check("pair", pair, str, "text (the second segment) or None")
+    text, pair = check_pair(text, pair, "the sentence")
     top_k = _whole("top_k", top_k)
     check_top_k(top_k, "top_k")
     _check("colormap", colormap, str, "the name of a matplotlib colour map")
@@ -208,5 +215,5 @@ def analyse(text: str, model: str | models.Model = DEFAULT_MODEL, top_k: int = D
     else:
         loaded = _load(_model_spec(model, fallback, False, device, hub_timeout), fallback, False, device,
                        float(hub_timeout))
-    result, attention = measure.result(loaded, text, top_k, importance, culprit="the sentence ")
+    result, attention = measure.result(loaded, text, top_k, importance, culprit="the sentence ", pair=pair)
     return Analysis(result, attention, loaded.info, colormap)

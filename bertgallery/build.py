@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class Ran:
 def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
     start = time.time()
     out = output.target(out)
+    _check_files_folder(cfg, out)
     output.read_manifest(out)  # refuses a folder that is not ours before the lock file goes beside it
     with output.lock(out, options.wait):
         output.cleanup(out)
@@ -106,12 +108,14 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             # one page at a time: 2,000 sentences' head pages together are hundreds of MB
             pages = {relpath: staging.write(relpath, content)
                      for relpath, content in chain(site.pages(gallery), _plots(gallery, plots))}
+            author = {f.name: staging.write(f.name, _author_file(cfg, f)) for f in cfg.files}
             manifest = Manifest([r.identity for r in ran],
-                                [Entry(names.folder(s.slug, r.folder), reuse.keys(cfg, r.identity, s.text), files)
+                                [Entry(names.folder(s.slug, r.folder), reuse.keys(cfg, r.identity, s.text, s.pair),
+                                       files)
                                  for r in ran for s, files in zip(cfg.sentences, r.files)], pages,
                                 [r.corpus_entry for r in ran if r.corpus_entry] +
                                 [r.kept_entry for r in ran if r.kept_entry], compare_entries, hashes.used,
-                                live_entries)
+                                live_entries, author)
             rebuilt, images = sum(r.rebuilt for r in ran), sum(r.images for r in ran)
             counted_now = sum(r.corpus_now for r in ran)
             printed = next(r for r in ran if r.info.masked_lm)
@@ -121,8 +125,8 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             # every reused file was verified; something computed may have replaced a damaged one
             if old and not rebuilt and not counted_now and not any(r.kept_now for r in ran) and not exported and \
                     output.untouched(out, old) and \
-                    (manifest.sentences, manifest.pages, manifest.corpus, manifest.compare, manifest.live) == \
-                    (old.sentences, old.pages, old.corpus, old.compare, old.live):
+                    (manifest.sentences, manifest.pages, manifest.corpus, manifest.compare, manifest.live,
+                     manifest.author) == (old.sentences, old.pages, old.corpus, old.compare, old.live, old.author):
                 summary.seconds = time.time() - start
                 return summary
             staging.write(names.MANIFEST, json.dumps(manifest.to_json(), indent=1))
@@ -130,6 +134,32 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             staging.swap(before)
     summary.seconds = time.time() - start
     return summary
+
+
+def _check_files_folder(cfg: Config, out: Path) -> None:
+    """The author's folder (files:) and the output must be apart: a build replaces the output whole (their files
+    would go with it), and an output inside their folder would be copied into itself."""
+    if cfg.files_folder is None:
+        return
+    theirs, site_path = Path(os.path.realpath(cfg.files_folder)), Path(os.path.realpath(out))
+    if theirs == site_path or site_path in theirs.parents:
+        raise ConfigError(f"{cfg.path}: 'files' folder {cfg.files_folder} is inside the output folder {out}, which "
+                          "every build replaces whole; keep your files outside it")
+    if theirs in site_path.parents:
+        raise ConfigError(f"{cfg.path}: the output folder {out} is inside the 'files' folder {cfg.files_folder}; "
+                          "build the site outside it (--out)")
+
+
+def _author_file(cfg: Config, f) -> bytes:
+    """One of the author's files as it is now (it was listed when the configuration was read)."""
+    from .config import MAX_AUTHOR_BYTES, read_regular
+    try:
+        data = read_regular(f.path, MAX_AUTHOR_BYTES, f"{cfg.path}: 'files': {f.name}")
+    except OSError as e:
+        raise ConfigError(f"{cfg.path}: 'files': {f.name}: cannot read it ({e.strerror})") from None
+    if len(data) > MAX_AUTHOR_BYTES:
+        raise ConfigError(f"{cfg.path}: 'files': {f.name} is larger than {MAX_AUTHOR_BYTES // 1_000_000} MB")
+    return data
 
 
 def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest | None, out: Path,
@@ -234,7 +264,7 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
         result, files, attention = measure.sentence(
             loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
             culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ",
-            have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset())
+            have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset(), pair=s.pair)
         yield s, result, files, views.quantized(attention)
 
 
@@ -295,16 +325,16 @@ def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, o
     from . import compare
     compared, entries, tokenizers = [], [], {}
 
-    def words(side: compare.Side, k: int, text: str) -> None:
+    def words(side: compare.Side, k: int, text: str, pair=None) -> None:
         """The side's tokens aligned to the words of the text (model k's tokenizer, loaded once)."""
         if k not in tokenizers:
             tokenizers[k] = model.tokenizer(resolved[k] if resolved[k].spec == ran[k].info.name
                                             else model.Resolved(ran[k].info.name, ran[k].identity))
-        side.words = compare.words_of(text, tokenizers[k])
+        side.words = compare.words_of(text, tokenizers[k], pair)
 
     for (i, a), (j, b) in combinations(enumerate(ran), 2):
         folder = names.compare_folder(a.folder, b.folder)
-        results = [[reuse.keys(cfg, r.identity, s.text)["results"] for s in cfg.sentences] +
+        results = [[reuse.keys(cfg, r.identity, s.text, s.pair)["results"] for s in cfg.sentences] +
                    ([r.kept_entry.keys["attention"]] if r.kept_entry else []) for r in (a, b)]
         wanted = reuse.compare_key(*results)
         taken, back = reuse.comparison(wanted, old, out), None
@@ -324,7 +354,7 @@ def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, o
                 sides = [compare.Side(ra.tokens, xa), compare.Side(rb.tokens, xb)]
                 if ra.tokens != rb.tokens:
                     for side, k in zip(sides, (i, j)):
-                        words(side, k, s.text)
+                        words(side, k, s.text, s.pair)
                 pair.add(*sides)
                 if a.info.masked_lm and b.info.masked_lm:
                     pair.predictions(ra.masks, rb.masks, cfg.top_k)
@@ -356,7 +386,7 @@ def gallery_model(cfg: Config, info: model.ModelInfo, folder: str, results: list
         totals.add(result.values(), len(result.tokens))
         if result.syntax:
             pool.add(result.syntax)
-        pages.append(site.Page(s.slug, s.title or f"Sentence {number}", s.note, result, svg))
+        pages.append(site.Page(s.slug, s.title or f"Sentence {number}", s.note, result, svg, s.question))
     if counted:
         totals, pool = totals.merge(counted.totals), pool.merge(counted.pool)
     return site.Shown(info, folder, pages, totals, pool, counted.totals.sentences if counted else 0,
@@ -365,7 +395,8 @@ def gallery_model(cfg: Config, info: model.ModelInfo, folder: str, results: list
 
 def _gallery(cfg: Config, ran: list[Ran], compared: list, live: site.LivePage | None = None) -> site.Gallery:
     shown = [gallery_model(cfg, r.info, r.folder, r.results, r.svgs, r.counted) for r in ran]
-    return site.Gallery(shown, cfg.path.name, cfg.colormap, compared, live, len(cfg.corpus))
+    return site.Gallery(shown, cfg.path.name, cfg.colormap, compared, live, cfg.title, cfg.intro,
+                        [f.name for f in cfg.files], len(cfg.corpus))
 
 
 def _plots(gallery: site.Gallery, plots) -> list[tuple[str, bytes]]:

@@ -46,6 +46,23 @@ def seconds(text: str) -> float:
     return value
 
 
+class PairAction(argparse.Action):
+    """--pair SENTENCE: the second segment of the --text just before it (args.pairs[k] is the pair of
+    args.text[k], None for none)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        given = namespace.text or []
+        pairs = (namespace.pairs or []) + [None] * (len(given) - len(namespace.pairs or []))
+        if not given:
+            parser.error("--pair gives the --text before it a second segment: put a --text first")
+        if given[-1] == "-":
+            parser.error("--pair cannot follow --text -: on standard input a tab parts a sentence from its pair")
+        if pairs[-1] is not None:
+            parser.error(f"--text {len(given)} has two --pair; a sentence has at most two segments")
+        pairs[-1] = value
+        namespace.pairs = pairs
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         """One line, like every other mistake, instead of the usage text and the error."""
@@ -61,7 +78,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="YAML file with 'model', 'top_k' and 'sentences' (default: sentences.yaml)")
     ap.add_argument("--text", action="append", metavar="SENTENCE",
                     help="a sentence with [MASK], instead of CONFIG (repeat it for several; '-' reads them from "
-                         "standard input, one a line); implies --print")
+                         "standard input, one a line, a tab before a line's second segment); implies --print")
+    ap.add_argument("--pair", action=PairAction, metavar="SENTENCE", dest="pairs",
+                    help="the second segment of the --text before it, as BERT reads a pair of sentences: "
+                         "[CLS] TEXT [SEP] PAIR [SEP]")
     ap.add_argument("--print", nargs="?", const="text", choices=("text", "json"), dest="print_as",
                     help="print the predictions on standard output: the top filled-in sentences of each mask "
                          "(text, the default) or one JSON object per sentence (json)")
@@ -152,9 +172,12 @@ def _main(args: argparse.Namespace) -> int:
         for what, given in (("CONFIG", args.config), ("--out", args.out), *(("--model", m) for m in args.model or ())):
             if given is not None:  # a name Python kept as surrogates could not be shown or written in a page
                 config.check_unicode(str(given), what)
+        if args.pairs and not args.text:
+            raise ConfigError("--pair gives the --text before it a second segment: put a --text first")
         if args.text and args.config:
             raise ConfigError(f"give either CONFIG ({args.config}) or --text, not both")
-        cfg = config.from_texts(texts(args.text)) if args.text else config.load(args.config or Path("sentences.yaml"))
+        cfg = config.from_texts(texts(args.text, args.pairs)) if args.text else \
+            config.load(args.config or Path("sentences.yaml"))
         if args.model:
             if len(args.model) > config.MAX_MODELS:
                 raise config.too_many_models(len(args.model), f"--model {args.model[config.MAX_MODELS]}")
@@ -228,17 +251,19 @@ def run() -> None:
     sys.exit(main())
 
 
-def texts(given: list[str]) -> list[str]:
-    """The --text sentences; '-' stands for the lines of standard input (blank ones and # comments skipped)."""
+def texts(given: list[str], pairs: list[str | None] | None = None) -> list[tuple[str, str | None]]:
+    """The --text sentences, each with its --pair (None: none); '-' stands for the lines of standard input
+    (blank ones and # comments skipped; a tab before a line's pair)."""
     out = []
-    for text in given:
+    pairs = (pairs or []) + [None] * (len(given) - len(pairs or []))
+    for text, pair in zip(given, pairs):
         if text == "-":
             stdin = sys.stdin
             if stdin is None:
                 raise ConfigError("--text -: there is no standard input to read")
             out += config.stdin_texts(getattr(stdin, "buffer", stdin))  # bytes: a non-UTF-8 line is named
         else:
-            out.append(text)
+            out.append((text, pair))
     return out
 
 

@@ -216,17 +216,25 @@ class Pair:
                         np.round(self.same / self.rows, DIGITS).tolist(), agreed, self.k)
 
 
-def words_of(text: str, tokenizer) -> np.ndarray | None:
-    """Each of the tokenizer's tokens of `text` (each [MASK] written as its mask token) aligned to the words of
-    the sentence as written (spaCy's tokenizer, [MASK] one word), as syntax.align does; None if they cannot be."""
-    from .model import fill
+def words_of(text: str, tokenizer, pair: str = "") -> np.ndarray | None:
+    """Each of the tokenizer's tokens of `text` (and of `pair`, its second segment; each [MASK] written as its
+    mask token) aligned to the words of the sentence as written (spaCy's tokenizer, [MASK] one word; a pair's
+    words are A's, then B's), as syntax.align does; None if they cannot be."""
+    from .model import encode, fill
     from .parser import Parse, load_parser
     from .syntax import align
-    doc = load_parser().tokenizer(text)
-    words = [t for t in doc if not t.is_space]
-    parsed = Parse([t.text for t in words], [[t.idx, t.idx + len(t.text)] for t in words], [], [], [])
-    mask = tokenizer.mask_token or MASK
-    enc = tokenizer(text.replace(MASK, mask), return_offsets_mapping=True, return_special_tokens_mask=True)
+    enc = encode(tokenizer, text, pair, return_offsets_mapping=True, return_special_tokens_mask=True)
     special = [bool(m) and i != tokenizer.mask_token_id for m, i in zip(enc["special_tokens_mask"], enc["input_ids"])]
-    found = align(parsed, fill(text, [MASK] * text.count(MASK)), text, enc["offset_mapping"], special, mask)
-    return None if isinstance(found, str) else found
+    sequence = enc.sequence_ids(0) if pair else [0] * len(special)
+    out, words = np.full(len(special), -1, dtype=np.int64), 0
+    for k, segment in enumerate((text, pair) if pair else (text,)):
+        doc = load_parser().tokenizer(segment)
+        found = [t for t in doc if not t.is_space]
+        parsed = Parse([t.text for t in found], [[t.idx, t.idx + len(t.text)] for t in found], [], [], [])
+        aligned = align(parsed, fill(segment, [MASK] * segment.count(MASK)), segment, enc["offset_mapping"],
+                        [sp or q != k for sp, q in zip(special, sequence)], tokenizer.mask_token or MASK)
+        if isinstance(aligned, str):
+            return None
+        out[aligned >= 0] = aligned[aligned >= 0] + words
+        words += len(found)
+    return out

@@ -24,14 +24,20 @@ MAX_MODELS = 8  # a gallery's models: each is a set of pictures of every sentenc
 DEFAULT_TOP_K = 5
 DEFAULT_COLORMAP = "viridis"
 IMPORTANCE = ("gradient", "ablation")  # how head importance is measured (attribution.py); the first is the default
-TOP_KEYS = ("model", "models", "top_k", "colormap", "importance", "corpus", "live", "sentences")
-SENTENCE_KEYS = ("text", "id", "title", "note")
+TOP_KEYS = ("title", "intro", "model", "models", "top_k", "colormap", "importance", "corpus", "live", "files",
+            "sentences")
+SENTENCE_KEYS = ("text", "pair", "id", "title", "note", "question")
+JOIN = " ‖ "  # between a pair's two segments where they are written on one line (--print, titles)
 MAX_BYTES = 10_000_000  # a sentences file (or --text -) is text a person wrote; /dev/zero is not
 MAX_CHARS = 20_000  # per sentence: far more than any model's 512 tokens, and checked before tokenising
 # gallery sentences, each with its pages and pictures: GitHub Pages' 1 GB holds about 1,100 of BERT-base's and
 # 2,200 of the offline model's; statistics over more sentences are what a corpus is for
 MAX_SENTENCES = 2_000
 MAX_TITLE = 200  # a title is written on the gallery's page and on every head's page (up to 1,536 of them)
+MAX_QUESTION = 1_000  # a question for the reader, under its sentence: a sentence or two
+MAX_INTRO = 20_000  # the gallery's introduction: a few screens of text
+MAX_AUTHOR_FILES = 200  # the author's own files (files:): a favicon, CNAME, the introduction's pictures
+MAX_AUTHOR_BYTES = 20_000_000  # all of them together: a gallery's own pictures are a few MB at most
 MAX_MASKS = 100  # a sentence's: each is a ranked table, a map of its heads' importance and a backward pass
 MAX_NODES = 50_000  # YAML values in a sentences file: 2,000 sentences with all four keys are 18,000
 MAX_CORPUS_BYTES = 200_000_000  # all corpus files together
@@ -47,9 +53,27 @@ class ConfigError(Exception):
 class Sentence:
     text: str
     slug: str
+    pair: str = ""  # the second segment ([CLS] text [SEP] pair [SEP]); "" for a single sentence
     title: str = ""
     note: str = ""
     line: int = 0  # where it is in the file, for error messages
+    question: str = ""  # for the reader, shown under the sentence
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of the introduction's text: plain text, a link ([text](target)) or a picture (![alt](file))."""
+    text: str  # the words, the link's text or the picture's alt text
+    href: str = ""  # a link's target or a picture's file
+    picture: bool = False
+
+
+@dataclass(frozen=True)
+class AuthorFile:
+    """One of the author's own files (files:), copied into the site as it is."""
+    name: str  # its path in the site (and in the folder), with '/'
+    path: Path  # where it is on disk
+    size: int
 
 
 @dataclass
@@ -65,6 +89,10 @@ class Config:
     # the "Try your own sentence" page: None for none, "" to run the gallery's model in the browser, or the
     # model to run there instead (a hub id, a folder or "offline": a lighter one suits readers on phones)
     live: str | None = None
+    title: str = ""  # the gallery's own name for itself ("" for the default)
+    intro: list[list[Piece]] = field(default_factory=list)  # the gallery's introduction: paragraphs of pieces
+    files_folder: Path | None = None  # the author's own files (files:), copied into the site
+    files: list[AuthorFile] = field(default_factory=list)
 
 
 @dataclass(slots=True)  # a million of them may be held at once
@@ -118,11 +146,12 @@ def read_regular(path: Path, limit: int, what: str) -> bytes:
 
 
 def read_lines(stream, culprit: str, max_bytes: int, too_large: str, max_lines: int,
-               too_many: str) -> Iterator[tuple[int, str]]:
+               too_many: str, keep_tabs: bool = False) -> Iterator[tuple[int, str]]:
     """(line number, sentence) of a stream of text with one sentence a line (the corpus files and --text -):
     blank lines and lines starting with # left out, spaces made single. Read a megabyte at most at a time,
     never more than `max_bytes` in all nor more than `max_lines` sentences (else the one line `too_large` or
-    `too_many`); a NUL byte or bytes that are not UTF-8 are one line naming the line."""
+    `too_many`); a NUL byte or bytes that are not UTF-8 are one line naming the line. `keep_tabs`: tabs inside a
+    line are kept (each part's spaces made single), for --text -'s pairs."""
     used, number, kept = 0, 0, 0
     while True:
         pieces = []
@@ -154,7 +183,8 @@ def read_lines(stream, culprit: str, max_bytes: int, too_large: str, max_lines: 
             kept += 1
             if kept > max_lines:
                 raise ConfigError(too_many)
-            yield number, " ".join(text.split())
+            yield number, "\t".join(" ".join(p.split()) for p in text.rstrip("\r\n").split("\t")) if keep_tabs \
+                and "\t" in text.rstrip("\r\n") else " ".join(text.split())
 
 
 def text_lines(text: str) -> list[tuple[int, str]]:
@@ -325,8 +355,8 @@ def check_unicode(text: str, culprit: str) -> None:
                           "lone surrogate (bytes that are not UTF-8, or an escape such as \\udce9)")
 
 
-def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
-    """(text, id, title, note, line) of one list item: a plain string or a mapping."""
+def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, str, int, str]:
+    """(text, pair, id, title, note, line, question) of one list item: a plain string or a mapping."""
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         values = {}
@@ -334,6 +364,10 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
             if key not in SENTENCE_KEYS:
                 raise _unknown(path, key_node, key, SENTENCE_KEYS)
             values[key] = "" if value_node.tag.endswith(":null") else _scalar(path, value_node, f"'{key}'", str)
+            if key == "question" and len(values[key]) > MAX_QUESTION:
+                raise ConfigError(f"{_where(path, value_node)}: sentence {index}'s 'question' is "
+                                  f"{len(values[key]):,} characters long; at most {MAX_QUESTION:,} (a question "
+                                  "for the reader; a longer text belongs in the gallery's 'intro')")
         if "text" not in values:
             raise ConfigError(f"{path}:{line}: sentence {index} has no 'text'")
         if len(values.get("title", "")) > MAX_TITLE:
@@ -344,24 +378,46 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, int]:
     else:
         text = _scalar(path, node, f"sentence {index}", str)
         values = {}
-    return check_text(text, f"{path}:{line}: sentence {index}"), values.get("id", ""), values.get("title", ""), \
-        values.get("note", ""), line
+    text, pair = check_pair(text, values.get("pair"), f"{path}:{line}: sentence {index}")
+    return text, pair, values.get("id", ""), values.get("title", ""), values.get("note", ""), line, \
+        " ".join(values.get("question", "").split())
 
 
-def check_text(text: str, culprit: str) -> str:
-    """A sentence to predict, spaces made single; one line naming `culprit` if it cannot be one."""
+def check_text(text: str, culprit: str, masked: bool = True) -> str:
+    """A sentence to predict, spaces made single; one line naming `culprit` if it cannot be one. `masked`:
+    it must hold a [MASK] (a pair's segments need one between them: check_pair)."""
     check_unicode(text, culprit)
     if len(text) > MAX_CHARS:
         raise ConfigError(f"{culprit} is {len(text):,} characters long; at most {MAX_CHARS:,}")
     text = " ".join(text.split())
     if not text:
         raise ConfigError(f"{culprit} is empty")
-    if MASK not in text:
+    if masked and MASK not in text:
         raise ConfigError(f"{culprit} has no {MASK}: {text[:60]!r}")
     if text.count(MASK) > MAX_MASKS:
         raise ConfigError(f"{culprit} has {text.count(MASK):,} masks; at most {MAX_MASKS} (each is a ranked table, "
                           "a map of its heads' importance and a backward pass through the model)")
     return text
+
+
+def check_pair(text: str, pair: str | None, culprit: str) -> tuple[str, str]:
+    """(text, pair) of a sentence and its second segment (None: none), each checked as check_text checks a
+    sentence; the masks may be in either segment, but there must be one, and MAX_MASKS in both together."""
+    if pair is None:
+        return check_text(text, culprit), ""
+    text = check_text(text, culprit, masked=False)
+    pair = check_text(pair, f"{culprit}'s pair", masked=False)
+    masks = text.count(MASK) + pair.count(MASK)
+    if not masks:
+        raise ConfigError(f"{culprit} has no {MASK} in either segment: {text[:40]!r}, pair {pair[:40]!r}")
+    if masks > MAX_MASKS:
+        raise ConfigError(f"{culprit} has {masks:,} masks in its two segments; at most {MAX_MASKS}")
+    return text, pair
+
+
+def joined(text: str, pair: str) -> str:
+    """A sentence and its pair on one line, as --print and the pages' titles write them."""
+    return f"{text}{JOIN}{pair}" if pair else text
 
 
 class Slugs:
@@ -385,10 +441,12 @@ class Slugs:
         return slug
 
 
-def _add(cfg: "Config", slugs: Slugs, text: str, sid: str, title: str, note: str, line: int) -> None:
-    """A sentence, with a folder name of its own."""
-    slug = slugs.new(slugify(sid or text, fallback=f"sentence-{len(cfg.sentences) + 1}"))
-    cfg.sentences.append(Sentence(text=text, slug=slug, title=title, note=note, line=line))
+def _add(cfg: "Config", slugs: Slugs, text: str, pair: str, sid: str, title: str, note: str, line: int,
+         question: str = "") -> None:
+    """A sentence, with a folder name of its own (a pair's: from both segments)."""
+    slug = slugs.new(slugify(sid or f"{text} {pair}", fallback=f"sentence-{len(cfg.sentences) + 1}"))
+    cfg.sentences.append(Sentence(text=text, slug=slug, pair=pair, title=title, note=note, line=line,
+                                  question=question))
 
 
 def too_many(count: int, where: str) -> ConfigError:
@@ -397,26 +455,40 @@ def too_many(count: int, where: str) -> ConfigError:
                        "over more sentences, name them as a corpus")
 
 
-def from_texts(texts: list[str]) -> "Config":
-    """A configuration of the sentences given with --text, the other settings their defaults."""
+def from_texts(texts: list[str | tuple[str, str | None]]) -> "Config":
+    """A configuration of the sentences given with --text (each a text, or (text, its pair or None)), the
+    other settings their defaults."""
     cfg, slugs = Config(path=Path("--text")), Slugs()
     if len(texts) > MAX_SENTENCES:
         raise too_many(len(texts), "--text")
-    for i, text in enumerate(texts, start=1):
-        _add(cfg, slugs, check_text(text, f"--text {i}" if len(texts) > 1 else "--text"), "", "", "", i)
+    for i, given in enumerate(texts, start=1):
+        text, pair = given if isinstance(given, tuple) else (given, None)
+        _add(cfg, slugs, *check_pair(text, pair, f"--text {i}" if len(texts) > 1 else "--text"), "", "", "", i)
     if not cfg.sentences:
         raise ConfigError("--text -: standard input held no sentences")
     return cfg
 
 
-def stdin_texts(stream) -> list[str]:
+def stdin_texts(stream) -> list[tuple[str, str | None]]:
     """The sentences of --text -, one a line, read with the sentences file's bounds as they arrive: a stream
-    that never ends (yes ... |) stops at the first bound it passes."""
-    return [text for _, text in read_lines(
-        stream, "--text -: standard input", MAX_BYTES,
-        f"--text -: standard input is larger than {MAX_BYTES // 1_000_000} MB; sentences to predict are short text",
-        MAX_SENTENCES, f"--text -: standard input holds more than {MAX_SENTENCES:,} sentences; a gallery holds at "
-                       f"most {MAX_SENTENCES:,}")]
+    that never ends (yes ... |) stops at the first bound it passes. A tab parts a line's two segments:
+    (text, pair), or (text, None) for a line without one; a second tab is an error naming the line."""
+    out = []
+    for number, text in read_lines(
+            stream, "--text -: standard input", MAX_BYTES, f"--text -: standard input is larger than "
+            f"{MAX_BYTES // 1_000_000} MB; sentences to predict are short text", MAX_SENTENCES,
+            f"--text -: standard input holds more than {MAX_SENTENCES:,} sentences; a gallery holds at most "
+            f"{MAX_SENTENCES:,}", keep_tabs=True):
+        parts = [" ".join(p.split()) for p in text.split("\t")]
+        if len(parts) > 2:
+            raise ConfigError(f"--text -: line {number} has {len(parts) - 1} tabs; one tab parts a sentence from "
+                              "its pair, and a line holds at most two segments")
+        if len(parts) == 2 and not (parts[0] and parts[1]):
+            missing = "no text before" if not parts[0] else "nothing after"
+            raise ConfigError(f"--text -: line {number} has a tab but {missing} it; a tab parts a sentence from "
+                              "its pair")
+        out.append((parts[0], parts[1] if len(parts) == 2 else None))
+    return out
 
 
 def load(path: Path) -> Config:
@@ -461,7 +533,7 @@ def load(path: Path) -> Config:
     _check_tags(path, root)
 
     cfg = Config(path=path)
-    sentences_node, model_line = None, None
+    sentences_node, model_line, intro_node, files_node = None, None, None, None
     for key, key_node, value_node in _pairs(path, root):
         if key not in TOP_KEYS:
             raise _unknown(path, key_node, key, TOP_KEYS)
@@ -480,6 +552,12 @@ def load(path: Path) -> Config:
             _corpus(cfg, value_node)
         elif key == "live":
             cfg.live = _live(path, value_node)
+        elif key == "title":
+            cfg.title = _title(path, value_node)
+        elif key == "intro":
+            intro_node = value_node  # read last: its pictures are files of the folder 'files' names
+        elif key == "files":
+            files_node = value_node  # read after the sentences: a name of theirs is not the author's to take
         elif key == "importance":
             cfg.importance = _scalar(path, value_node, "'importance'", str)
             if cfg.importance not in IMPORTANCE:
@@ -502,6 +580,10 @@ def load(path: Path) -> Config:
     slugs = Slugs()
     for i, item in enumerate(sentences_node.value, start=1):
         _add(cfg, slugs, *_sentence(path, item, i))
+    if files_node is not None:
+        cfg.files_folder, cfg.files = author_files(path, files_node, {s.slug for s in cfg.sentences})
+    if intro_node is not None:
+        cfg.intro = _intro(path, intro_node, {f.name for f in cfg.files})
     return cfg
 
 
@@ -582,6 +664,130 @@ def _corpus(cfg: Config, node) -> None:
         print(f"note: {_where(cfg.path, node)}: 'corpus' names the file {shown(name, quoted=False)} {len(names) + 1} "
               f"times (as {', '.join(shown(n, quoted=False) for n in dict.fromkeys([name, *names]))}); it is counted "
               "once", file=sys.stderr)
+
+
+def _title(path: Path, node) -> str:
+    """The gallery's title: one line of text, spaces made single; "" for the default."""
+    title = " ".join(("" if node.tag.endswith(":null") else _scalar(path, node, "'title'", str)).split())
+    if len(title) > MAX_TITLE:
+        raise ConfigError(f"{_where(path, node)}: 'title' is {len(title):,} characters long; at most {MAX_TITLE} "
+                          "(it names the gallery at the top of every page; the 'intro' may be longer)")
+    return title
+
+
+_MARKUP = re.compile(r"(!?)\[([^\[\]\n]*)\]\(([^()\s]*)\)")  # [text](target), ![alt](file)
+WEB = ("https://", "http://", "mailto:")  # link targets outside the gallery that the introduction may name
+
+
+def _intro(path: Path, node, files: set[str]) -> list[list[Piece]]:
+    """The introduction: paragraphs (separated by a blank line) of plain text with two bits of markup, a link
+    [text](target) to a web address, one of the author's files or a page of the gallery, and a picture
+    ![alt](file) of the author's files. Nothing else is read as markup: every character is shown as written."""
+    from .names import site_file
+    text = "" if node.tag.endswith(":null") else _scalar(path, node, "'intro'", str)
+    if len(text) > MAX_INTRO:
+        raise ConfigError(f"{_where(path, node)}: 'intro' is {len(text):,} characters long; at most {MAX_INTRO:,}")
+
+    first = node.start_mark.line + 1 + (node.style == "|")  # the text's first line: exact in a literal block (|)
+    blocks, lines = [], text.split("\n")  # paragraphs: lines with words, up to a blank one
+    for number, line in enumerate(lines):
+        if line.strip():
+            if number == 0 or not lines[number - 1].strip():
+                blocks.append((number, []))
+            blocks[-1][1].append(line)
+    paragraphs = []
+    for number, block_lines in blocks:
+        block, pieces, at = "\n".join(block_lines), [], 0
+        for m in _MARKUP.finditer(block):
+            picture, words, target = bool(m[1]), " ".join(m[2].split()), m[3]
+            line = first + (number + block.count("\n", 0, m.start()) if node.style == "|" else 0)
+            culprit = f"{path}:{line}: 'intro': {shown(m[0])}"
+            if not words:
+                raise ConfigError(f"{culprit} has no " + ("alt text (what the picture shows, for readers who "
+                                                          "cannot see it)" if picture else "text to click"))
+            if picture and target not in files:
+                raise ConfigError(f"{culprit}: a picture must be one of the files in the folder 'files' names "
+                                  f"({shown(target)} is not)")
+            if not picture and not target.startswith(WEB) and target not in files and not site_file(target):
+                raise ConfigError(f"{culprit}: a link goes to a web address (https://…), an e-mail address "
+                                  "(mailto:…), one of the files in 'files' or a page of the gallery "
+                                  f"(such as heads/index.html), not {shown(target)}")
+            pieces += [Piece(re.sub(r"\s+", " ", block[at:m.start()])), Piece(words, target, picture)]
+            at = m.end()
+        pieces.append(Piece(re.sub(r"\s+", " ", block[at:])))
+        pieces[0], pieces[-1] = Piece(pieces[0].text.lstrip(), pieces[0].href, pieces[0].picture), \
+            Piece(pieces[-1].text.rstrip(), pieces[-1].href, pieces[-1].picture)
+        paragraphs.append([p for p in pieces if p.text])
+    return paragraphs
+
+
+_AUTHOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # as the manifest lists a site's files
+
+
+def author_files(path: Path, node, slugs: set[str]) -> tuple[Path, list[AuthorFile]]:
+    """(the folder, its files) of files: a folder of the author's own files (a favicon, CNAME, the pictures of
+    the introduction), relative to the sentences file, copied into the site as they are. Names starting with
+    '.' are left out (.git, .DS_Store); a link must stay inside the folder and lead to a file; no name may be
+    one the gallery writes itself; at most MAX_AUTHOR_FILES files and MAX_AUTHOR_BYTES in all."""
+    from .names import MANIFEST, PAGE
+    where = _where(path, node)
+    name = "" if node.tag.endswith(":null") else _scalar(path, node, "'files'", str).strip()
+    if not name or not name.isprintable():
+        raise ConfigError(f"{where}: 'files' needs a folder name (a folder of your own files to publish with "
+                          "the gallery)")
+    folder = path.parent / Path(name).expanduser()
+    culprit = f"{where}: 'files' folder {shown(name, quoted=False)}"
+    try:
+        if not stat.S_ISDIR(os.stat(folder).st_mode):
+            raise ConfigError(f"{culprit} is a file, not a folder")
+    except FileNotFoundError:
+        raise ConfigError(f"{culprit}: no such folder") from None
+    except OSError as e:
+        raise ConfigError(f"{culprit}: cannot read it ({e.strerror})") from None
+    real = os.path.realpath(folder)
+    taken = {PAGE: "front page", MANIFEST: "manifest"} | {n: f"folder {n}/" for n in RESERVED} \
+        | {slug: f"sentence folder {slug}/" for slug in slugs}
+    found, total, seen = [], 0, 0
+
+    def refused(error):
+        raise ConfigError(f"{culprit}: cannot read {error.filename} ({error.strerror})")
+
+    for root, dirs, names_here in os.walk(folder, onerror=refused):
+        rel = Path(os.path.relpath(root, folder))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for entry in dirs + sorted(n for n in names_here if not n.startswith(".")):
+            seen += 1
+            if seen > 4 * MAX_AUTHOR_FILES:  # a tree of empty folders is no lighter to walk
+                raise ConfigError(f"{culprit} holds more than {MAX_AUTHOR_FILES} files and folders")
+            full, shown_name = os.path.join(root, entry), (rel / entry).as_posix().removeprefix("./")
+            what = f"{culprit}: {shown(shown_name, quoted=False)}"
+            if not _AUTHOR_NAME.fullmatch(entry) or ".." in entry:
+                raise ConfigError(f"{what}: a name in a published site is letters, digits, '-', '_' and '.'; "
+                                  "rename it")
+            if os.path.islink(full) and os.path.commonpath([real, os.path.realpath(full)]) != real:
+                raise ConfigError(f"{what} is a link leading out of the folder (to {os.path.realpath(full)}); "
+                                  "copy the file in instead")
+            top = shown_name.split("/")[0].lower()
+            if top in taken:
+                raise ConfigError(f"{what} clashes with the gallery's own {taken[top]}; rename it")
+            if entry in dirs:
+                if os.path.islink(full):
+                    raise ConfigError(f"{what} is a link to a folder; copy the folder in instead")
+                continue
+            try:
+                st = os.stat(full)
+            except OSError as e:
+                raise ConfigError(f"{what}: cannot read it ({e.strerror})") from None
+            kind = special(full, st.st_mode)
+            if kind or not stat.S_ISREG(st.st_mode):
+                raise ConfigError(f"{what} is {kind or 'a folder'}, not a regular file")
+            total += st.st_size
+            if len(found) == MAX_AUTHOR_FILES or total > MAX_AUTHOR_BYTES:
+                raise ConfigError(f"{culprit} holds more than {MAX_AUTHOR_FILES} files or "
+                                  f"{MAX_AUTHOR_BYTES // 1_000_000} MB (a gallery's own pictures and icons are "
+                                  "far fewer)")
+            found.append(AuthorFile(shown_name, Path(full), st.st_size))
+    return folder, found
 
 
 def check_top_k(top_k: int, culprit: str) -> None:

@@ -4,7 +4,8 @@ STATISTICS is the one table of head statistics: the heads pages, the sentence pa
 data.json and the statistics page all read it. Adding a statistic is one entry there plus its function.
 Every statistic of a head is computed from its T x T attention A (row i = the attending token, rows sum
 to 1) and is a mean over all T rows, special tokens included, as in Clark et al.; cls_norm and sep_norm from
-its value-weighted attention N (mixing.py) instead, leaving out the rows N has nothing in.
+its value-weighted attention N (mixing.py) instead, leaving out the rows N has nothing in; cross, of a sentence
+pair only, over the rows of the tokens that are not special.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class SentenceAttention:
     punct: np.ndarray
     importance: np.ndarray | None = None  # None: not measured (no mask, or a model family without it)
     norms: np.ndarray | None = None  # [layers, heads, T]: value norms (mixing.py); None: a family without them
+    segments: np.ndarray | None = None  # int [T]: a pair's segment of each token, 0 (A) or 1 (B); None: one sentence
 
     @functools.cached_property
     def entropy(self) -> np.ndarray:
@@ -68,6 +70,17 @@ def _by_value(k: int) -> Callable[[SentenceAttention], np.ndarray]:
     return lambda s: np.full(s.attention.shape[:2], np.nan) if s.by_value is None else s.by_value[k]
 
 
+def _cross(s: SentenceAttention) -> np.ndarray:
+    """Of a pair: for each token i that is not [CLS]/[SEP], Σ A[i, j] over the other segment's tokens j that
+    are not, averaged over those i of both segments; NaN for a single sentence (left out of every mean)."""
+    ordinary = ~(s.cls | s.sep)
+    if s.segments is None or not ordinary.any():
+        return np.full(s.attention.shape[:2], np.nan)
+    seg = np.asarray(s.segments)
+    other = ((seg[:, None] != seg[None, :]) & ordinary[None, :]).astype(np.float64)  # [T, T]: i's other side
+    return np.einsum("lhij,ij->lhi", s.attention, other)[..., ordinary].mean(-1)  # no copy of the attention
+
+
 def _importance(s: SentenceAttention) -> np.ndarray:
     if s.importance is None or not len(s.importance):
         return np.full(s.attention.shape[:2], np.nan)  # not applicable: left out of every mean
@@ -86,6 +99,7 @@ class Statistic:
     threshold: float = 0.0
     why: str = ""  # the reason for the threshold
     scale: str = "unit"  # "unit": a 0-1 share, drawn as a map; "relative": drawn against the largest; "": not drawn
+    pairs: bool = False  # of sentence pairs only: NaN for a single sentence, whose page draws no map of it
 
 
 STATISTICS = (
@@ -117,6 +131,14 @@ STATISTICS = (
     Statistic("punct", "Punctuation", "punct.", "mean of Σ A[i, j] over the tokens j made only of punctuation",
               "attention to tokens made only of Unicode punctuation (, . — …)", _to("punct"), "punctuation", 0.6,
               "the same bar as for the special tokens"),
+    Statistic("cross", "Across the segments", "across",
+              "mean over the tokens i that are not [CLS]/[SEP] of Σ A[i, j] over the other segment's tokens j that "
+              "are not [CLS]/[SEP]",
+              "in a sentence pair ([CLS] A [SEP] B [SEP]), the attention each token of A gives to B and each token of "
+              "B to A, the special tokens left out on both sides; only sentence pairs count", _cross,
+              "cross-segment", 0.5,
+              "at 0.5 a token gives the other segment more than everything on its own side, [CLS] and [SEP] "
+              "included: the head reaches across rather than within", pairs=True),
     Statistic("breadth", "Breadth (entropy ÷ ln T)", "breadth", "entropy ÷ ln T",
               "how spread out the attention is, from 0 "
               "(one token) to 1 (every token alike); ln T is the largest possible entropy", _breadth, "broad", 0.78,
@@ -135,16 +157,49 @@ TAGGED = tuple(s for s in STATISTICS if s.tag)
 TAGS = tuple(s.tag for s in TAGGED)
 
 
+# The head a sentence's explorer opens on (first_look): a head worth a first look looks mostly at other words,
+# with less than this share of its attention on [CLS], [SEP] and the token itself together (the tags' bar)
+ON_WORDS = 0.6
+
+
+@dataclass(frozen=True)
+class FirstLook:
+    """The head the explorer opens on (1-based) and the rule that chose it: "supports" (of the heads that look
+    mostly at other words, the one with the largest positive importance for the first mask's top guess),
+    "focused" (no importance, or none of those heads supports the guess: of them, the lowest breadth) or
+    "any" (no head looks mostly at other words: the lowest breadth of all)."""
+    layer: int
+    head: int
+    rule: str
+
+
+def first_look(values: np.ndarray, importance: np.ndarray | None) -> FirstLook:
+    """values [layers, heads, statistics] of one sentence; importance [layers, heads] of its first mask (None:
+    not measured). Never a head that parks its attention on [CLS]/[SEP] or works against the guess while
+    another head will do."""
+    on_words = values[..., INDEX["cls"]] + values[..., INDEX["sep"]] + values[..., INDEX["self"]] < ON_WORDS
+    breadth = values[..., INDEX["breadth"]]
+    if importance is not None and np.any(on_words & (importance > 0)):
+        i, rule = int(np.argmax(np.where(on_words & (importance > 0), importance, -np.inf))), "supports"
+    elif np.any(on_words):
+        i, rule = int(np.argmin(np.where(on_words, breadth, np.inf))), "focused"
+    else:
+        i, rule = int(np.argmin(breadth)), "any"
+    return FirstLook(i // values.shape[1] + 1, i % values.shape[1] + 1, rule)
+
+
 def is_punct(token: str) -> bool:
     token = token.removeprefix("##")
     return bool(token) and all(unicodedata.category(c).startswith("P") for c in token)
 
 
 def sentence(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]",
-             importance: np.ndarray | None = None, norms: np.ndarray | None = None) -> SentenceAttention:
+             importance: np.ndarray | None = None, norms: np.ndarray | None = None,
+             segments: list[int] | None = None) -> SentenceAttention:
     return SentenceAttention(attention.astype(np.float64), np.array([t == cls_token for t in tokens], dtype=bool),
                     np.array([t == sep_token for t in tokens], dtype=bool),
-                    np.array([is_punct(t) for t in tokens], dtype=bool), importance, norms)
+                    np.array([is_punct(t) for t in tokens], dtype=bool), importance, norms,
+                    None if segments is None else np.array(segments, dtype=np.int64))
 
 
 def statistics(s: SentenceAttention) -> np.ndarray:
@@ -179,9 +234,10 @@ class HeadStats:
 
 
 def head_stats(attention: np.ndarray, tokens: list[str], cls_token: str = "[CLS]", sep_token: str = "[SEP]",
-               importance: np.ndarray | None = None, norms: np.ndarray | None = None) -> list[HeadStats]:
+               importance: np.ndarray | None = None, norms: np.ndarray | None = None,
+               segments: list[int] | None = None) -> list[HeadStats]:
     """Every head's statistics, layer-major."""
-    values = stored_statistics(sentence(attention, tokens, cls_token, sep_token, importance, norms))
+    values = stored_statistics(sentence(attention, tokens, cls_token, sep_token, importance, norms, segments))
     layers, heads = values.shape[:2]
     return [HeadStats(l + 1, h + 1, tuple(float(v) for v in values[l, h]), strongest(attention[l, h]))
             for l in range(layers) for h in range(heads)]

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from .names import MANIFEST
 
 TOOL = "bert-attention-gallery"
-VERSION = 5  # how to read this file; what its keys cover is in reuse.py
+VERSION = 6  # how to read this file; what its keys cover is in reuse.py
 
 
 def _hex(value, n: int = 64) -> bool:
@@ -35,7 +35,7 @@ class Entry:
     files: dict  # name -> sha256
 
 
-KEYS = {"tool", "version", "models", "sentences", "pages", "corpus", "compare", "hashes", "live"}
+KEYS = {"tool", "version", "models", "sentences", "pages", "corpus", "compare", "hashes", "live", "author"}
 
 
 @dataclass
@@ -48,12 +48,15 @@ class Manifest:
     compare: list[Entry] = field(default_factory=list)  # each pair of models' numbers
     hashes: dict = field(default_factory=dict)  # cache.FileHashes' memory of the model's and corpus's files
     live: list[Entry] = field(default_factory=list)  # the model exported for the live page (folder "live"), if on
+    # the author's own files (files:), relative path -> sha256: theirs, copied in on every build, and the only
+    # files of the site not named as the tool names its own
+    author: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"tool": TOOL, "version": VERSION, "models": self.models,
                 "sentences": [asdict(e) for e in self.sentences], "pages": self.pages,
                 "corpus": [asdict(e) for e in self.corpus], "compare": [asdict(e) for e in self.compare],
-                "hashes": self.hashes, "live": [asdict(e) for e in self.live]}
+                "hashes": self.hashes, "live": [asdict(e) for e in self.live], "author": self.author}
 
     @classmethod
     def from_json(cls, data) -> "Manifest | None":
@@ -63,9 +66,10 @@ class Manifest:
                 or data["tool"] != TOOL or data["version"] != VERSION or not isinstance(data["models"], list) \
                 or not all(isinstance(m, str) for m in data["models"]) \
                 or not all(isinstance(data[k], list) for k in ("sentences", "corpus", "compare", "live")) \
-                or not isinstance(data["hashes"], dict) or not isinstance(data["pages"], dict) \
-                or not all(isinstance(k, str) and all(map(_name, k.split("/"))) and _hex(v)
-                           for k, v in data["pages"].items()):
+                or not isinstance(data["hashes"], dict) \
+                or not all(isinstance(data[k], dict) and all(isinstance(p, str) and all(map(_name, p.split("/")))
+                                                             and _hex(v) for p, v in data[k].items())
+                           for k in ("pages", "author")) or set(data["pages"]) & set(data["author"]):
             return None
         entries = data["sentences"] + data["corpus"] + data["compare"] + data["live"]
         if not all(isinstance(e, dict) and set(e) == {"folder", "keys", "files"} and isinstance(e["folder"], str)
@@ -76,12 +80,12 @@ class Manifest:
             return None
         return cls(data["models"], [Entry(**e) for e in data["sentences"]], data["pages"],
                    [Entry(**e) for e in data["corpus"]], [Entry(**e) for e in data["compare"]], data["hashes"],
-                   [Entry(**e) for e in data["live"]])
+                   [Entry(**e) for e in data["live"]], data["author"])
 
     def files(self) -> set[str]:
         """Every file the site should hold, relative to it."""
         entries = self.sentences + self.corpus + self.compare + self.live
-        return set(self.pages) | {MANIFEST} | {f"{e.folder}/{n}" for e in entries for n in e.files}
+        return set(self.pages) | set(self.author) | {MANIFEST} | {f"{e.folder}/{n}" for e in entries for n in e.files}
 
 
 def before_3(data) -> bool:

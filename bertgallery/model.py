@@ -68,6 +68,9 @@ class Run:
     inputs: object = None  # the tokenizer's tensors, for the analyses that run the model again
     mixing: mixing.Mixing | None = None  # value norms and contributions, from this pass's hidden states
     mixing_note: str = ""  # why there are none, in one line for the page
+    segments: list[int] | None = None  # a pair's: 0 (A) or 1 (B) per token (segments()); None for one sentence
+    filled_pair: str = ""  # the pair with its masks filled in, as `filled` is the text
+    pair_note: str = ""  # what the model saw of a pair, in one line for the page
 
 
 # tokens a sentence at most, whatever the model takes: its head pictures stay legible (4 px a token) within
@@ -599,15 +602,95 @@ def fill(text: str, fills: list[str]) -> Filled:
     return Filled(out, np.array(source, dtype=np.int64))
 
 
-def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
-    """One forward pass: ranked predictions for every mask and all attention maps."""
+def fill_pair(text: str, pair: str, fills: list[str]) -> tuple[Filled, Filled | None]:
+    """fill() of a sentence and of its pair (None without one): the first masks are the text's, as the tokens
+    are."""
+    k = text.count(MASK)
+    return fill(text, fills[:k]), fill(pair, fills[k:]) if pair else None
+
+
+def encode(tokenizer, text: str, pair: str = "", **kwargs):
+    """The tokenizer's encoding of a sentence, or of a sentence and its pair as the tokenizer joins two
+    segments (its own special tokens and token type ids), each [MASK] written as its mask token."""
+    mask = tokenizer.mask_token or MASK
+    if pair:
+        return tokenizer(text.replace(MASK, mask), pair.replace(MASK, mask), **kwargs)
+    return tokenizer(text.replace(MASK, mask), **kwargs)
+
+
+def typed(enc, net) -> bool:
+    """Whether the model was given the pair's token types: the tokenizer made type ids of 1 and the model adds
+    an embedding per type (BERT's two; RoBERTa's tokenizer makes none, DistilBERT has no such embedding: they
+    tell the segments apart only by their separators)."""
+    types = enc.get("token_type_ids")
+    return types is not None and bool((types == 1).any()) and getattr(net.config, "type_vocab_size", 0) >= 2
+
+
+def segments(enc, special: list[bool]) -> list[int] | None:
+    """A pair's segment of every token, 0 (A) or 1 (B): by the token type ids where the tokenizer gives any
+    that are 1 (BERT: [CLS] and the first [SEP] in A, the last [SEP] in B); else by the tokenizer's sequence ids,
+    B starting at its first token less all but one of the special tokens just before it (RoBERTa's </s></s>:
+    one to each segment). None when the tokenizer made no second segment of it (no pair support)."""
+    types = enc.get("token_type_ids")
+    types = types[0].tolist() if hasattr(types, "tolist") and getattr(types, "ndim", 1) == 2 else types
+    if types is not None and 1 in types:
+        return [int(t) for t in types]
+    try:
+        ids = enc.sequence_ids(0)
+    except (ValueError, AttributeError):  # a slow (Python) tokenizer keeps no sequence ids
+        return None
+    if 1 not in ids:
+        return None
+    start = ids.index(1)
+    before = 0
+    while start - before - 1 >= 0 and special[start - before - 1]:
+        before += 1
+    start -= max(before - 1, 0)
+    return [0] * start + [1] * (len(ids) - start)
+
+
+def seen(tokens: list[str], segments_: list[int] | None, special: list[bool]) -> str:
+    """What the model saw of a pair, as special tokens and A and B: "[CLS] A [SEP] B [SEP]"."""
+    out = []
+    for t, seg, sp in zip(tokens, segments_ or [0] * len(tokens), special):
+        word = t if sp else "AB"[seg]
+        if sp or not out or out[-1] != word:
+            out.append(word)
+    return " ".join(out)
+
+
+def pair_note(model: Model, tokens: list[str], segments_: list[int] | None, special: list[bool],
+              types: bool) -> str:
+    """One line for the page: how the model read a sentence pair."""
+    name = model.info.name
+    if segments_ is None:
+        return f"{name}'s tokenizer has no way to join a pair: the model saw one sequence, " \
+               f"{seen(tokens, None, special)}"
+    shape = seen(tokens, segments_, special)
+    if types:
+        said = f"{name} read the pair as BERT was trained to: {shape}, token type 0 in A and 1 in B"
+    else:
+        said = f"{name} saw {shape} and reads no token types: only the separators between them tell it the " \
+               "segments apart"
+    return said + (f"; {offline.PAIRS}" if name == offline.NAME else "")
+
+
+def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = "") -> Run:
+    """One forward pass over a sentence (and its pair, the second segment): ranked predictions for every mask
+    and all attention maps."""
     import torch
 
     tok = model.tokenizer
-    masked = text.replace(MASK, tok.mask_token) if tok.mask_token else text
-    enc = tok(masked, return_tensors="pt", truncation=False)
+    enc = encode(tok, text, pair, return_tensors="pt", truncation=False, return_special_tokens_mask=True)
+    special_mask = enc.pop("special_tokens_mask")[0].tolist()
     ids = enc["input_ids"][0]
     if len(ids) > model.max_tokens:
+        if pair:
+            a, b = (len(tok(s.replace(MASK, tok.mask_token or MASK), add_special_tokens=False)["input_ids"])
+                    for s in (text, pair))
+            raise ConfigError(f"{culprit}is {len(ids)} tokens long as a pair: {a} in the sentence, {b} in its pair and "
+                              f"{len(ids) - a - b} special tokens; {model.info.name} accepts at most "
+                              f"{model.max_tokens}{model.bound}")
         raise ConfigError(f"{culprit}is {len(ids)} tokens long; {model.info.name} accepts at most {model.max_tokens}"
                           f"{model.bound}")
     enc = enc.to(next(model.net.parameters()).device)
@@ -633,6 +716,11 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "") -> Run:
     special_ids = set(tok.all_special_ids)
     tokens = [tok.convert_ids_to_tokens(i) if i in special_ids else _word(tok, i) for i in ids.tolist()]
     special = [i for i, t in enumerate(tokens) if t in (tok.cls_token, tok.sep_token)]
-    return Run(tokens=tokens, masks=masks, filled=fill(text, [m.predictions[0].token for m in masks]).text
-               if model.masked_lm else text,
-               attention=attention, special=special, inputs=enc, mixing=mixed, mixing_note=note or "")
+    marked = [bool(m) and i != tok.mask_token_id for m, i in zip(special_mask, ids.tolist())]
+    parts = segments(enc, marked) if pair else None
+    # a model that fills no mask: the sentence as written
+    fills = [m.predictions[0].token for m in masks] if model.masked_lm else [MASK] * (text + pair).count(MASK)
+    filled, filled_pair = fill_pair(text, pair, fills)
+    return Run(tokens=tokens, masks=masks, filled=filled.text, attention=attention, special=special, inputs=enc,
+               mixing=mixed, mixing_note=note or "", segments=parts, filled_pair=filled_pair.text if pair else "",
+               pair_note=pair_note(model, tokens, parts, marked, typed(enc, model.net)) if pair else "")

@@ -30,6 +30,11 @@ DRIFT = (("1", "82.2 %", "0.015"), ("2", "82.4 %", "0.055"), ("3", "79.0 %", "0.
          ("5", "81.1 %", "0.091"), ("6", "62.9 %", "0.134"), ("all", "78.0 %", "0.071"))
 
 
+# what bench/pairs.py measured of it on sentence pairs (docs/pairs.md), for each pair's page
+PAIRS = ("its masked-word training (models/train_offline.py) never showed it a second segment; on 24 pairs it uses "
+         "the first segment for its guesses, but none of its heads reaches across (README, \"Sentence pairs\")")
+
+
 class OfflineModelMissing(ConfigError):
     """The offline model cannot be assembled here: a user-facing, one-line error like any other."""
 

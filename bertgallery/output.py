@@ -97,7 +97,7 @@ def read_manifest(out: Path) -> Manifest | None:
     manifest = Manifest.from_json(data)
     # a manifest of another version (before_3, or a later one) or a damaged one says nothing this version can
     # check: only files named as this tool names its outputs may go
-    strangers = _strangers(out, manifest.files() if manifest else None)
+    strangers = _strangers(out, manifest.files() if manifest else None, set(manifest.author) if manifest else set())
     if strangers:
         raise ConfigError(f"{out / strangers[0]} was not made by this tool: move it out of {out}, which every build "
                           "replaces whole" + (f" ({len(strangers) - 1} more such)" if len(strangers) > 1 else ""))
@@ -106,23 +106,25 @@ def read_manifest(out: Path) -> Manifest | None:
     return manifest
 
 
-def _strangers(out: Path, listed: set[str] | None) -> list[str]:
+def _strangers(out: Path, listed: set[str] | None, author: set[str] = frozenset()) -> list[str]:
     """Everything under `out` that a swap would delete and this tool did not make, sorted: a file (or a link)
-    not named as the tool names its files (names.site_file), or not in `listed` when the manifest lists them;
-    a folder not named as the tool names its folders, or holding none of its files (an empty one too)."""
+    not named as the tool names its files (names.site_file) nor one of the `author`'s files that the previous
+    build copied in, or not in `listed` when the manifest lists them; a folder not named as the tool names its
+    folders nor holding an author's file, or holding none of the files (an empty one too)."""
     files, folders, strangers = [], [], set()
+    theirs = {str(parent) for f in author for parent in Path(f).parents}
     for root, dirs, names_here in os.walk(out):
         rel = Path(os.path.relpath(root, out))
         links = {d for d in dirs if os.path.islink(os.path.join(root, d))}  # os.walk does not enter them
         files += [(rel / name).as_posix().removeprefix("./") for name in names_here + sorted(links)]
         for d in sorted(set(dirs) - links):
             folder = (rel / d).as_posix().removeprefix("./")
-            if names.site_folder(folder):
+            if names.site_folder(folder) or folder in theirs:
                 folders.append(folder)
             else:  # named once, with everything in it, and not entered: the walk stays two levels deep
                 strangers.add(folder)
                 dirs.remove(d)
-    strangers |= {f for f in files if not names.site_file(f) or listed is not None and f not in listed}
+    strangers |= {f for f in files if not (names.site_file(f) or f in author) or listed is not None and f not in listed}
     holders = {str(parent) for f in files if f not in strangers for parent in Path(f).parents}
     strangers |= {d for d in folders if d not in holders}
     return sorted(s for s in strangers if not any(str(parent) in strangers for parent in Path(s).parents))
@@ -361,9 +363,10 @@ def _rename(a: Path, b: Path, exchange: bool = False, noreplace: bool = False) -
 
 def untouched(out: Path, manifest: Manifest) -> bool:
     """Whether `out` holds exactly the manifest's files, each a regular file with its recorded SHA-256 (the
-    sentence folders' files are checked when they are reused)."""
+    sentence folders' files are checked when they are reused), the author's own files too."""
     from .cache import unmodified
-    return listing(out) == manifest.files() and all(unmodified(out / p, h) for p, h in manifest.pages.items())
+    return listing(out) == manifest.files() and all(unmodified(out / p, h) for p, h in
+                                                    (manifest.pages | manifest.author).items())
 
 
 def listing(folder: Path) -> set[str]:

@@ -39,14 +39,15 @@ def sentence(run, masks, cmap: str, workers: render.Workers) -> Callable[[], dic
     """Start drawing the pictures of one model run (a model.Run) and its masks (model.Mask, with their
     rollout): the head PNGs in the workers at once; the overview and the rollout in this process when the
     returned function is called, which then waits for the workers and returns {file name: PNG}."""
-    pending = workers.heads(run.attention, run.tokens, cmap)
+    at = render.boundary(run.segments)
+    pending = workers.heads(run.attention, run.tokens, cmap, at)
 
     def finish() -> dict[str, bytes]:
         files = {names.OVERVIEW: render.render_overview(run.attention, cmap)}
         if masks:
             flows = [m.contribution_rollout for m in masks]
             files[names.ROLLOUT] = render_rollout([m.rollout for m in masks], run.tokens, rollout_labels(masks), cmap,
-                                                  None if any(f is None for f in flows) else flows)
+                                                  None if any(f is None for f in flows) else flows, at)
         return files | dict(pending.get())
     return finish
 
@@ -59,11 +60,12 @@ def rollout_labels(masks) -> list[str]:
 
 
 def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str], cmap: str,
-                   contributions: list[np.ndarray] | None = None) -> bytes:
+                   contributions: list[np.ndarray] | None = None, second: int | None = None) -> bytes:
     """Attention rollout: for each mask (the first rollout_size() allows), a panel of layers (down) x input
     tokens (across), the mask's row of the rollout after each layer; with `contributions` (each mask's row of
     the contribution rollout, mixing.py), a second panel of those under it. Each kind has one colour scale, from
-    0 to its largest value, beside each of its panels."""
+    0 to its largest value, beside each of its panels. `second`: where a pair's second segment begins, drawn as a
+    white line down each panel."""
     layers, n = rows[0].shape
     kinds = [("attention rollout", rows)] + ([("contribution rollout", contributions)] if contributions else [])
     cell, panels, label = rollout_size(layers, tokens, len(rows), len(kinds))
@@ -81,6 +83,8 @@ def render_rollout(rows: list[np.ndarray], tokens: list[str], labels: list[str],
             y -= panel + 24
             ax = fig.add_axes((60 / width, y / height, n * cell / width, panel / height))
             ax.imshow(values[k], cmap=colormap(cmap), vmin=0.0, vmax=top, interpolation="nearest", aspect="auto")
+            if second:
+                ax.axvline(second - 0.5, color="white", linewidth=1)
             ax.set_yticks(layer_at, layer_names, fontsize=font)
             last = k == panels - 1 and kind == kinds[-1][0]
             ax.set_xticks(at, names if last else [""] * len(at), rotation=90, fontsize=font)

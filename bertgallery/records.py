@@ -11,9 +11,9 @@ import numpy as np
 
 from . import names
 from .mixing import Mixing
-from .config import MASK
-from .heads import KEYS, HeadStats
-from .model import Mask, ModelInfo, Prediction, fill
+from .config import MASK, joined
+from .heads import KEYS, FirstLook, HeadStats, first_look
+from .model import Mask, ModelInfo, Prediction, fill_pair
 from .syntax import SentenceSyntax
 
 
@@ -46,10 +46,21 @@ class Result:
     # read of them (each mask's contribution rollout, the statistics) and view-data.js the rest, quantised: read
     # back, a Result has None here
     mixing: Mixing | None = None
+    pair: str = ""  # the second segment, "" for a single sentence
+    segments: list[int] | None = None  # a pair's: each token's segment, 0 (A) or 1 (B) (model.segments)
+    filled_pair: str = ""  # the pair with each [MASK] replaced by its top prediction
+    pair_note: str = ""  # what the model saw of the pair, in one line for the page
 
     def values(self) -> np.ndarray:
         """[layers, heads, statistics] of this sentence, for the gallery's totals."""
         return np.array([h.values for h in self.heads], dtype=float).reshape(self.layers, self.heads_per_layer, -1)
+
+    def first_look(self) -> FirstLook:
+        """The head the explorer opens on, by the first mask's importance where it was measured, to the digits
+        data.json keeps: the view written with the result and a page made later from data.json agree."""
+        mask = self.masks[0] if self.masks else None
+        return first_look(self.values(), None if mask is None or mask.importance is None else
+                          np.array(_rows(mask.importance, IMPORTANCE_DIGITS)))
 
     def files(self) -> set[str]:
         """The names of the files in its folder that these results consist of (all but the page)."""
@@ -69,7 +80,7 @@ class Result:
     def predictions(self) -> str:
         """The sentence, then for each mask its top predictions as filled-in sentences with their
         probabilities (the other masks left as [MASK]), aligned: what --text prints."""
-        lines, n = [self.text], len(self.masks)
+        lines, n = [joined(self.text, self.pair)], len(self.masks)
         for k, mask in enumerate(self.masks):
             indent = "  " if n == 1 else "    "
             if n > 1:
@@ -77,12 +88,14 @@ class Result:
             for p in mask.predictions:
                 fills = [MASK] * n
                 fills[k] = p.token
-                lines.append(f"{indent}{percent(p.probability):>6}  {fill(self.text, fills).text}")
+                a, b = fill_pair(self.text, self.pair, fills)
+                lines.append(f"{indent}{percent(p.probability):>6}  {joined(a.text, b.text if b else '')}")
         return "\n".join(lines)
 
     def to_json(self, model: ModelInfo) -> dict:
         return {
-            "text": self.text, "model": {"name": model.name, "about": model.about}, "tokens": self.tokens,
+            "text": self.text, "pair": self.pair, "segments": self.segments,
+            "model": {"name": model.name, "about": model.about}, "tokens": self.tokens,
             "masks": [{"index": m.index, "predictions": [{"token": p.token, "probability": _digits(p.probability)}
                                                           for p in m.predictions],
                        "importance": None if m.importance is None else
@@ -92,7 +105,8 @@ class Result:
                        _rows(m.contribution_rollout, ROLLOUT_DIGITS)} for m in self.masks],
             "importance_note": self.importance_note, "mixing_note": self.mixing_note,
             "syntax": self.syntax.as_json() if self.syntax else None, "syntax_note": self.syntax_note,
-            "filled": self.filled, "layers": self.layers, "heads_per_layer": self.heads_per_layer,
+            "filled": self.filled, "filled_pair": self.filled_pair, "pair_note": self.pair_note,
+            "layers": self.layers, "heads_per_layer": self.heads_per_layer,
             "heads": [{"layer": h.layer, "head": h.head, **{k: _number(v) for k, v in zip(KEYS, h.values)},
                        "tags": h.tags, "strongest": h.strongest} for h in self.heads],
             "special": self.special, "images": {"head": list(self.head_size), "overview": list(self.overview_size),
@@ -114,7 +128,7 @@ class Result:
                    tuple(data["images"]["overview_grid"]),
                    methods.pop() if methods else "", data["importance_note"],
                    SentenceSyntax.from_json(data["syntax"]) if data["syntax"] else None, data["syntax_note"],
-                   data["mixing_note"])
+                   data["mixing_note"], None, data["pair"], data["segments"], data["filled_pair"], data["pair_note"])
 
 
 def percent(p: float) -> str:

@@ -168,13 +168,37 @@ def _figure(tokens: list[str], cmap_name: str):
     return fig, ax, im, title
 
 
-def render_head_slow(attn: np.ndarray, tokens: list[str], layer: int, head: int, cmap: str) -> np.ndarray:
-    """The obvious way: a new figure, a full draw. Returns its RGBA pixels (the reference picture)."""
+def boundary(segments: list[int] | None) -> int | None:
+    """Where a pair's second segment begins (its first token), None for a single sentence."""
+    return segments.index(1) if segments and 1 in segments else None
+
+
+BOUNDARY_RGB = (255, 255, 255)  # the line between a pair's segments: white, as between the overview's tiles
+
+
+def boundary_lines(lay: Layout, at: int | None) -> tuple[int, int] | None:
+    """The pixel row and column of the heat map (from the picture's top-left) on which the line between the
+    segments is drawn, over the first row and column of segment B's cells; None without a second segment."""
+    if not at:
+        return None
+    return lay.top + at * lay.cell, lay.left + at * lay.cell
+
+
+def render_head_slow(attn: np.ndarray, tokens: list[str], layer: int, head: int, cmap: str,
+                     at: int | None = None) -> np.ndarray:
+    """The obvious way: a new figure, a full draw. Returns its RGBA pixels (the reference picture); `at`: where
+    a pair's second segment begins, for the line between them."""
     fig, _, im, title = _figure(tokens, cmap)
     im.set_data(attn)
     title.set_text(head_title(layer, head))
     draw_quietly(fig)
-    return np.asarray(fig.canvas.buffer_rgba()).copy()
+    pixels = np.asarray(fig.canvas.buffer_rgba()).copy()
+    line = boundary_lines(layout(tokens), at)
+    if line:
+        lay, side = layout(tokens), len(tokens) * layout(tokens).cell
+        pixels[line[0], lay.left:lay.left + side, :3] = BOUNDARY_RGB
+        pixels[lay.top:lay.top + side, line[1], :3] = BOUNDARY_RGB
+    return pixels
 
 
 # zlib level of the part of a head picture compressed per head (the rest, compressed once, takes level 9): 8 is
@@ -196,7 +220,7 @@ class HeadRenderer:
     kept under everything that places its pixels, so the next sentence of the same layout reuses it.
     tests/test_render.py checks the result against a full draw of a new figure."""
 
-    def __init__(self, tokens: list[str], cmap: str):
+    def __init__(self, tokens: list[str], cmap: str, at: int | None = None):
         self.fig, self.ax, self.im, self.title = _figure(tokens, cmap)
         lay = self.lay = layout(tokens)
         self.im.set_visible(False)
@@ -211,6 +235,8 @@ class HeadRenderer:
         top, bottom = lay.top, lay.top + self.side
         self.bar, self.columns = deflated(rows(index[lay.title_band:top]), 9), deflated(rows(index[bottom:]), 9)
         self.map_rows = rows(index[top:bottom])
+        self.line = boundary_lines(lay, at)  # a pair's: the line between its segments, over every head's cells
+        self.white = self.palette.indices(np.array([[BOUNDARY_RGB]], dtype=np.uint8))[0, 0]
         # a title's pixels follow from its font, where it is drawn and the canvas's size; its grey indices are the
         # same in every palette
         x, y = self.title.get_transform().transform(self.title.get_position())
@@ -235,14 +261,17 @@ class HeadRenderer:
         cells = self.palette.indices(self.im.to_rgba(attn, bytes=True)[..., :3])
         # painted over in place: every head paints every cell
         self.map_rows[:, 1 + lay.left:1 + lay.left + self.side] = cells.repeat(lay.cell, 0).repeat(lay.cell, 1)
+        if self.line:
+            self.map_rows[self.line[0] - lay.top, 1 + lay.left:1 + lay.left + self.side] = self.white
+            self.map_rows[:, 1 + self.line[1]] = self.white
         parts = [self._title(layer, head), self.bar, deflated(self.map_rows, MAP_LEVEL), self.columns]
         return assemble(lay.width, lay.height, self.palette, parts)
 
 
 def _draw_heads(args) -> list[tuple[str, bytes]]:
     """Draw the PNGs of the heads listed in `jobs`: (file name, PNG bytes) of each."""
-    attention, tokens, cmap, jobs = args
-    renderer = HeadRenderer(tokens, cmap)
+    attention, tokens, cmap, jobs, at = args
+    renderer = HeadRenderer(tokens, cmap, at)
     return [(head_png(layer, head), renderer.png(attention[layer - 1, head - 1], layer, head)) for layer, head in jobs]
 
 
@@ -301,14 +330,15 @@ class Workers:
         for pool in self.pools:  # on an interrupt, nothing new starts; a worker finishes its part and ends
             pool.shutdown(wait=kind is None, cancel_futures=True)
 
-    def heads(self, attention: np.ndarray, tokens: list[str], cmap: str) -> Pending:
-        """Start drawing every head of a sentence; the caller can do other work until get()."""
+    def heads(self, attention: np.ndarray, tokens: list[str], cmap: str, at: int | None = None) -> Pending:
+        """Start drawing every head of a sentence (`at`: where a pair's second segment begins, for the line
+        between them); the caller can do other work until get()."""
         layers, heads = attention.shape[:2]
         jobs = [(l, h) for l in range(1, layers + 1) for h in range(1, heads + 1)]
         if not self.pools:
-            return Pending([_draw_heads((attention, tokens, cmap, jobs))])
+            return Pending([_draw_heads((attention, tokens, cmap, jobs, at))])
         n = len(self.pools)
-        return Pending([pool.submit(_draw_heads, (attention, tokens, cmap, jobs[i::n]))
+        return Pending([pool.submit(_draw_heads, (attention, tokens, cmap, jobs[i::n], at))
                         for i, pool in enumerate(self.pools) if jobs[i::n]])
 
 

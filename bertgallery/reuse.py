@@ -81,11 +81,11 @@ def plan(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes: ca
         [s for s in cfg.sentences if s.slug not in taken or taken[s.slug].result is None]
 
 
-def keys(cfg: Config, identity: str, text: str) -> dict[str, str]:
-    """A sentence's keys: nothing about its page (title, note, neighbours, position)."""
-    return {"results": cache.key("results", identity, text, cfg.top_k, cfg.importance, cfg.colormap,
+def keys(cfg: Config, identity: str, text: str, pair: str = "") -> dict[str, str]:
+    """A sentence's (and its pair's) keys: nothing about its page (title, note, neighbours, position)."""
+    return {"results": cache.key("results", identity, text, pair, cfg.top_k, cfg.importance, cfg.colormap,
                                  *RESULTS.fingerprint()),
-            "pictures": cache.key("pictures", identity, text, cfg.colormap, *PICTURES.fingerprint())}
+            "pictures": cache.key("pictures", identity, text, pair, cfg.colormap, *PICTURES.fingerprint())}
 
 
 def corpus_key(cfg: Config, identity: str, hashes: cache.FileHashes) -> dict[str, str]:
@@ -170,27 +170,28 @@ def sentences(cfg: Config, identity: str, old: Manifest | None, out: Path) -> di
         by_pictures.setdefault(entry.keys.get("pictures"), []).append(entry)
     found = {}
     for s in cfg.sentences:
-        wanted = keys(cfg, identity, s.text)
-        whole = (_whole(out, e, s.text) for e in by_keys.get(json.dumps(wanted, sort_keys=True), []))
-        pictures = (_pictures(out, e, s.text) for e in by_pictures.get(wanted["pictures"], []))
+        wanted = keys(cfg, identity, s.text, s.pair)
+        whole = (_whole(out, e, s.text, s.pair) for e in by_keys.get(json.dumps(wanted, sort_keys=True), []))
+        pictures = (_pictures(out, e, s.text, s.pair) for e in by_pictures.get(wanted["pictures"], []))
         taken = next((r for r in whole if r), None) or next((r for r in pictures if r), None)
         if taken:
             found[s.slug] = taken
     return found
 
 
-def _whole(out: Path, entry: Entry, text: str) -> Reused | None:
-    """The entry's results and pictures, if its folder is whole and its data.json is this text's."""
+def _whole(out: Path, entry: Entry, text: str, pair: str) -> Reused | None:
+    """The entry's results and pictures, if its folder is whole and its data.json is this text's (and pair's)."""
     if not cache.verified(out / entry.folder, entry.files):
         return None
     try:
         result = Result.from_json(_json(out / entry.folder / names.DATA))
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None  # unreadable after all: computed again
-    return Reused(entry, result) if result.text == text and set(entry.files) == result.files() else None
+    return Reused(entry, result) if (result.text, result.pair) == (text, pair) and \
+        set(entry.files) == result.files() else None
 
 
-def _pictures(out: Path, entry: Entry, text: str) -> Reused | None:
+def _pictures(out: Path, entry: Entry, text: str, pair: str) -> Reused | None:
     """The entry's pictures alone, if they and its data.json are unmodified and that data.json is this text's
     (a manifest pointing at another sentence's folder gets nothing)."""
     taken = Reused(entry, None)
@@ -198,7 +199,8 @@ def _pictures(out: Path, entry: Entry, text: str) -> Reused | None:
                                                            taken.files() | {names.DATA: entry.files[names.DATA]}):
         return None
     try:
-        said = _json(out / entry.folder / names.DATA)["text"]
+        data = _json(out / entry.folder / names.DATA)
+        said = (data["text"], data["pair"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return taken if said == text else None
+    return taken if said == (text, pair) else None

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from . import corpus, data_folder, heads, names, offline, syntax
 from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, head_colours, scale
-from .config import MASK
+from .config import MASK, joined
 from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
 from .records import Result, percent
@@ -25,6 +25,8 @@ TEMPLATES = data_folder("templates", "base.html")
 MAPS = tuple(s for s in STATISTICS if s.scale == "unit")  # what each head looks at: maps on each sentence page
 DRAWN = tuple(s for s in STATISTICS if s.scale)  # maps of the gallery means on the heads page
 TOP_HEADS = 5
+DEFAULT_NAME = "Attention gallery"  # the site's name on every page when the author gives it no title
+FAVICONS = ("favicon.svg", "favicon.png", "favicon.ico")  # among the author's files: the first is the pages' icon
 # the per-layer plot: attention to the special tokens by weights (Clark et al.'s Fig. 2), solid, and by value
 # norms (Kobayashi et al. 2020's Fig. 2), dashed in the same colour
 LAYER_PLOT_KEYS = ("cls", "sep", "punct", "cls_norm", "sep_norm")
@@ -41,10 +43,13 @@ class Page:
     note: str
     result: Result
     svg: str = ""  # the dependency arcs (Parse.svg), inlined in the page
-    parts: list[str] = field(init=False)
+    question: str = ""  # the author's question for the reader (sentences.yaml), under the sentence
+    parts: list[str] = field(init=False)  # the text around its masks
+    pair_parts: list[str] = field(init=False)  # the pair's, [] for a single sentence
 
     def __post_init__(self):
         self.parts = self.result.text.split(MASK)
+        self.pair_parts = self.result.pair.split(MASK) if self.result.pair else []
 
     @functools.cached_property
     def alts(self) -> list[str]:
@@ -89,11 +94,20 @@ class Gallery:
     colormap: str
     compared: list = field(default_factory=list)  # (i, j, compare.Compared) of each pair of models, i < j
     live: LivePage | None = None  # the "Try your own sentence" page, when the gallery has one
+    title: str = ""  # the author's name for the gallery ("" for DEFAULT_NAME)
+    intro: list = field(default_factory=list)  # the author's introduction: paragraphs of config.Piece
+    author_files: list[str] = field(default_factory=list)  # the author's own files in the site (files:)
     corpus_lines: int = 0  # the corpus's sentences (its first corpus.COMPARED enter each pair's D)
 
     @property
     def several(self) -> bool:
         return len(self.models) > 1
+
+    @property
+    def favicon(self) -> str:
+        """The author's icon for every page, if their files have one at the top (browsers look for
+        /favicon.ico only at a domain's root, never under a sub-path or from disk)."""
+        return next((n for n in FAVICONS if n in self.author_files), "")
 
 
 @functools.cache
@@ -106,6 +120,7 @@ def _env() -> Environment:
     env.filters["values"] = lambda rows: " ".join(f"{c.value:.2f}" for row in rows for c in row)  # for cell names
     env.filters["number"] = lambda v, digits=2: "–" if v != v else f"{v:.{digits}f}"
     env.filters["sort_key"] = sort_key
+    env.filters["filled"] = lambda result: joined(result.filled, result.filled_pair)
     env.globals.update(names=names, STATISTICS=STATISTICS, MAPS=MAPS, rules=syntax)
     return env
 
@@ -121,10 +136,15 @@ def signed_number(value: float, digits: int = 3) -> str:
     return f"{value:+.{digits}f}".replace("-", "−")
 
 
+def maps_of(pair: bool) -> tuple:
+    """The statistics a sentence page draws as maps: MAPS, less those of pairs only on a single sentence's."""
+    return tuple(s for s in MAPS if pair or not s.pairs)
+
+
 def stat_maps(result: Result) -> list[tuple[str, list[list[Cell]]]]:
     """(label, layers x heads cells) for each statistic drawn as a map."""
     values = result.values()
-    return [(stat.label, grid(values[..., heads.INDEX[stat.key]])) for stat in MAPS]
+    return [(stat.label, grid(values[..., heads.INDEX[stat.key]])) for stat in maps_of(result.segments is not None)]
 
 
 def mean_maps(totals: Totals) -> list[tuple[str, list[list[Cell]]]]:
@@ -132,6 +152,8 @@ def mean_maps(totals: Totals) -> list[tuple[str, list[list[Cell]]]]:
     maps = []
     for stat in DRAWN:
         values = totals.means[..., heads.INDEX[stat.key]]
+        if stat.pairs and np.all(np.isnan(values)):  # a gallery without a sentence pair
+            continue
         if stat.scale == "relative":
             if np.all(np.isnan(values)):
                 continue
@@ -227,7 +249,8 @@ def _common(gallery: Gallery, root: str, shown: Shown | None = None) -> dict:
     every model in a gallery of several."""
     model = shown.info if shown else None if gallery.several else gallery.models[0].info
     return dict(root=root, model=model, all_models=gallery.models, several=gallery.several,
-                config_name=gallery.config_name, live=gallery.live)
+                config_name=gallery.config_name, live=gallery.live, site_name=gallery.title or DEFAULT_NAME,
+                favicon=gallery.favicon)
 
 
 def explorer_models(gallery: Gallery) -> str:
@@ -241,7 +264,8 @@ def explorer_models(gallery: Gallery) -> str:
 
 @dataclass
 class Column:
-    """One model's part of a sentence page in a gallery of several."""
+    """One model's part of a sentence page: the whole page with one model, a column of the predictions and a
+    "going deeper" section with several."""
     shown: Shown
     page: Page
     maps: list
@@ -249,6 +273,18 @@ class Column:
     arcs: list
     rollout_shown: int
     svg: str  # its parse, its ids made its own
+    first: heads.FirstLook  # the head the explorer opens on for it (the view's "default")
+    hash: str  # what names the model in the explorer's address: "" for the first, "m=<slug>&" after it
+    ids: str  # what makes its sections' ids its own: "" with one model, "-<slug>" with several
+
+
+def column(gallery: Gallery, k: int, i: int) -> Column:
+    m = gallery.models[k]
+    entry = m.entries[i]
+    own = f"-{m.folder}" if gallery.several else ""
+    return Column(m, entry, stat_maps(entry.result), explained(entry.result), arcs(entry.result),
+                  rollout_shown(entry.result), entry.svg.replace('id="parse', f'id="parse{own}') if own else entry.svg,
+                  entry.result.first_look(), f"m={m.folder}&" if k else "", own)
 
 
 def agreements(gallery: Gallery, i: int) -> list[list[str]]:
@@ -270,28 +306,24 @@ def agreements(gallery: Gallery, i: int) -> list[list[str]]:
 
 
 def sentence_page(gallery: Gallery, i: int) -> str:
-    first = gallery.models[0]
-    entries = first.entries
-    entry = entries[i]
-    context = dict(**_common(gallery, "../"), page=entry, models=explorer_models(gallery),
-                   prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
-                   scale=scale(gallery.colormap), signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP))
-    if not gallery.several:
-        return _env().get_template("sentence.html").render(
-            **context, result=entry.result, maps=stat_maps(entry.result), explained=explained(entry.result),
-            arcs=arcs(entry.result), rollout_shown=rollout_shown(entry.result))
-    columns = [Column(m, m.entries[i], stat_maps(m.entries[i].result), explained(m.entries[i].result),
-                      arcs(m.entries[i].result), rollout_shown(m.entries[i].result),
-                      m.entries[i].svg.replace('id="parse', f'id="parse-{m.folder}')) for m in gallery.models]
+    """A sentence: the predictions, the explorer with the overview, then each model's "going deeper"."""
+    entries = gallery.models[0].entries
+    columns = [column(gallery, k, i) for k in range(len(gallery.models))]
+    notes = [m.entries[i].result.pair_note for m in gallery.models if m.entries[i].result.pair_note]
     lms = [c for c in columns if c.shown.info.masked_lm]
-    return _env().get_template("sentence-models.html").render(
-        **context, columns=columns, masks=len(lms[0].page.result.masks), agreements=agreements(gallery, i),
-        top_k=max(len(m.predictions) for c in lms for m in c.page.result.masks))
+    return _env().get_template("sentence.html").render(
+        **_common(gallery, "../"), page=entries[i], models=explorer_models(gallery), columns=columns,
+        pair_notes=notes, prev=entries[i - 1] if i else None, next=entries[i + 1] if i + 1 < len(entries) else None,
+        scale=scale(gallery.colormap), signed_scale=colours(np.linspace(0, 1, SCALE_STEPS), IMPORTANCE_CMAP),
+        masks=len(lms[0].page.result.masks) if lms else 0, agreements=agreements(gallery, i),
+        top_k=max((len(m.predictions) for c in lms for m in c.page.result.masks), default=0),
+        on_words=heads.ON_WORDS)
 
 
 def index_page(gallery: Gallery) -> str:
     return _env().get_template("index.html").render(**_common(gallery, ""), pages=gallery.models[0].entries,
-                                                    compared=gallery.compared)
+                                                    compared=gallery.compared, title=gallery.title,
+                                                    intro=gallery.intro)
 
 
 def table_colours(means: list[HeadSummary]) -> list[list[Cell | None]]:
@@ -313,8 +345,11 @@ def _heads_common(gallery: Gallery, shown: Shown) -> dict:
 def heads_index(gallery: Gallery, shown: Shown, means: list[HeadSummary], syn: Syntax) -> str:
     held = {t for m in means for t in m.tag_counts}  # the filter offers only tags some head has
     tag_names = [t for t in heads.TAGS if t in held] + sorted({t for h in syn.heads for t in h.tags})
+    # a statistic of pairs only has a column where some sentence was a pair
+    pairs = any(shown.totals.counts[..., heads.INDEX[s.key]].any() for s in STATISTICS if s.pairs)
     return _env().get_template("heads.html").render(
         syntax=syn, pool=shown.pool, totals=shown.totals, colour=table_colours(means),
+        columns=[(k, s) for k, s in enumerate(STATISTICS) if pairs or not s.pairs],
         tag_names=tag_names,
         corpus_sentences=shown.corpus_sentences, left_out=shown.corpus_left_out,
         **_heads_common(gallery, shown), means=means, pages=shown.entries, plot_size=LAYER_PLOT_SIZE,

@@ -6,7 +6,8 @@ word-level (to a split word: sum over its tokens; from it: mean; columns of toke
 among them, dropped; rows renormalised). A head predicts a dependent's syntactic head as the word the dependent
 attends to most, itself excluded as in Clark's code (dep->head); the reverse direction is right when the head
 word's most-attended word is the dependent (head->dep). Accuracy pools arcs over sentences; the baseline always
-predicts the relation's most common offset (head index - dependent index).
+predicts the relation's most common offset (head index - dependent index). A sentence pair's two segments are
+parsed each on its own (no arc crosses them) and aligned each to its own tokens; its words are A's, then B's.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import MASK
-from .model import Filled, fill
+from .model import Filled, encode, fill, fill_pair
 from .parser import KEY_RELATIONS, Parse, parse
 
 DIRECTIONS = ("dep→head", "head→dep")
@@ -98,9 +99,12 @@ class SentenceSyntax(Parse):
 
 
 def sentence_syntax(text: str, fills: list[str], tokenizer, attention: np.ndarray,
-            parsed: Parse | None = None) -> SentenceSyntax | str:
-    """One sentence (text with "[MASK]"s, their best predictions) -> its syntax, or why it cannot be aligned.
-    Pass `parsed` (from parse() over many filled texts) to batch the parsing."""
+            parsed: Parse | None = None, pair: str = "") -> SentenceSyntax | str:
+    """One sentence (text with "[MASK]"s, their best predictions; and its pair, the second segment) -> its
+    syntax, or why it cannot be aligned. Pass `parsed` (from parse() over many filled texts) to batch the
+    parsing of single sentences."""
+    if pair:
+        return _pair_syntax(text, pair, fills, tokenizer, attention)
     filled = fill(text, fills)
     parsed = parsed or parse([filled.text])[0]
     enc = tokenizer(text.replace(MASK, tokenizer.mask_token), return_offsets_mapping=True,
@@ -114,6 +118,35 @@ def sentence_syntax(text: str, fills: list[str], tokenizer, attention: np.ndarra
         return token_word
     attends = most_attended(word_attention(attention, token_word, len(parsed.words)))
     return SentenceSyntax(**vars(parsed), filled=filled.text, token_word=token_word.tolist(), attends=attends)
+
+
+def _pair_syntax(text: str, pair: str, fills: list[str], tokenizer, attention: np.ndarray) -> SentenceSyntax | str:
+    """sentence_syntax of a pair: each segment parsed and aligned on its own, then A's words and B's as one list
+    (B's indices, heads and character spans shifted past A's, the filled text A and B joined by a space)."""
+    filled = fill_pair(text, pair, fills)
+    parses = parse([f.text for f in filled])
+    enc = encode(tokenizer, text, pair, return_offsets_mapping=True, return_special_tokens_mask=True)
+    ids = enc["input_ids"]
+    if len(ids) != attention.shape[-1]:
+        raise ValueError(f"{len(ids)} tokens but attention over {attention.shape[-1]}")
+    special = [bool(m) and i != tokenizer.mask_token_id for m, i in zip(enc["special_tokens_mask"], ids)]
+    sequence = enc.sequence_ids(0)
+    token_word = np.full(len(ids), -1, dtype=np.int64)
+    words = 0
+    for k, (segment, f, parsed) in enumerate(zip((text, pair), filled, parses)):
+        found = align(parsed, f, segment, enc["offset_mapping"], [sp or q != k for sp, q in zip(special, sequence)],
+                      tokenizer.mask_token)
+        if isinstance(found, str):
+            return f"segment {'AB'[k]}: {found}"
+        token_word[found >= 0] = found[found >= 0] + words
+        words += len(parsed.words)
+    a, b = parses
+    shift = len(filled[0].text) + 1
+    joined = Parse(a.words + b.words, a.spans + [[s + shift, e + shift] for s, e in b.spans],
+                   a.heads + [h + len(a.words) for h in b.heads], a.relations + b.relations, a.pos + b.pos)
+    attends = most_attended(word_attention(attention, token_word, words))
+    return SentenceSyntax(**vars(joined), filled=f"{filled[0].text} {filled[1].text}", token_word=token_word.tolist(),
+                          attends=attends)
 
 
 @dataclass

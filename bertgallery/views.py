@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-from . import heads, names
+from . import names
 from .colours import head_colours, scale
 from .records import Result
 
@@ -37,8 +37,8 @@ def view_json(result: Result, attention: np.ndarray, cmap_name: str, model_name:
     """What attention.js needs (the contract in docs/explorer.md): weights as 16-bit integers (w x 10000, layer-major,
     little-endian) in base64, the tokens, the colour map and the names; the value norms (each head's divided by
     its largest, x 10000) and contributions (x 10000) alike, where the model's family has them; null for what
-    does not apply (segments). JSON is valid JavaScript; '<' is escaped so that it can sit inside a <script>
-    element too."""
+    does not apply (a single sentence's segments). JSON is valid JavaScript; '<' is escaped so that it can sit
+    inside a <script> element too."""
     def packed(values: np.ndarray) -> str:
         return base64.b64encode(quantized(values).tobytes()).decode("ascii")
     mixed, norms = result.mixing, None
@@ -47,7 +47,7 @@ def view_json(result: Result, attention: np.ndarray, cmap_name: str, model_name:
         norms = packed(np.divide(mixed.norms, largest, out=np.zeros_like(mixed.norms), where=largest > 0))
     steps = scale(cmap_name)
     data = {"model": model_name, "tokens": result.tokens, "layers": result.layers, "heads": result.heads_per_layer,
-            "special": result.special, "segments": None, "colors": [c for c, _ in steps],
+            "special": result.special, "segments": result.segments, "colors": [c for c, _ in steps],
             "light": [light for _, light in steps], "scale": 10000, "names": names.for_js(),
             "tags": [h.tags for h in result.heads], "headColours": head_colours(result.heads_per_layer),
             "default": default_head(result), "attention": packed(attention), "norms": norms,
@@ -57,14 +57,6 @@ def view_json(result: Result, attention: np.ndarray, cmap_name: str, model_name:
 
 
 def default_head(result: Result) -> list[int]:
-    """The head the explorer opens on (1-based): the one the first mask's prediction depends on most, or else
-    the most focused head that does not park its attention on [CLS] or [SEP] — never a broad hairball."""
-    mask = result.masks[0] if result.masks else None
-    if mask is not None and mask.importance is not None:
-        i = int(np.argmax(np.abs(np.asarray(mask.importance))))
-    else:
-        values = result.values()
-        parked = np.maximum(values[..., heads.INDEX["cls"]], values[..., heads.INDEX["sep"]])
-        i = int(np.argmin(np.where(parked < heads.STATISTICS[heads.INDEX["cls"]].threshold,
-                                   values[..., heads.INDEX["breadth"]], np.inf)))
-    return [i // result.heads_per_layer + 1, i % result.heads_per_layer + 1]
+    """The head the explorer opens on, 1-based (heads.first_look, whose rule the sentence page states)."""
+    first = result.first_look()
+    return [first.layer, first.head]

@@ -624,11 +624,13 @@
         else if (location.hash.replace("#", "") === "") view.reset();  // back to the page's own address
         // any other address (#content, the skip link's) names no view: the view stays
       });
-      // the skip link moves focus without taking the view out of the address
-      document.querySelectorAll('a[href="#content"]').forEach(function (a) {
+      // the skip link, and any link to a place in the page, moves focus without taking the view out of the address
+      document.querySelectorAll('a[href^="#"]').forEach(function (a) {
+        var id = a.getAttribute("href").slice(1);
+        if (!id || parse("#" + id, models, views, view.initial)) return;  // a view's address: chooses() has it
         a.addEventListener("click", function (e) {
-          var target = document.getElementById("content");
-          if (!target) return;
+          var target = document.getElementById(id);
+          if (!target || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
           e.preventDefault();
           if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
           target.focus();
@@ -644,7 +646,8 @@
     }
     function show(layer, head, k, keyboard) {
       view.select(layer, head, k);
-      section.scrollIntoView({ block: "start" });
+      var box = section.getBoundingClientRect();  // the overview sits beside the explorer: scroll only if it must
+      if (box.top < 0 || box.top > window.innerHeight / 2) section.scrollIntoView({ block: "start" });
       if (keyboard) view.focusHead();  // focus goes where the page went
     }
     function chooses(a, layer, head) {  // a click on `a` opens that head in the explorer
@@ -666,6 +669,9 @@
       });
     }
     function mark(s) {  // the chosen head (or the layer's heads, for its mean) marked in every grid
+      document.querySelectorAll(".overviews [data-model]").forEach(function (figure) {  // the shown model's overview
+        figure.hidden = modelOf(figure) !== s.model;
+      });
       grids.forEach(function (g) {
         var mine = g[2] === null ? s.model === 0 || models.length < 2 : g[2] === s.model;
         g[0].forEach(function (a, k) {

@@ -233,7 +233,7 @@ def test_no_masks_and_bad_arguments():
 # ---------------------------------------------------------------- in the built site
 def test_the_sample_site_carries_importance_and_rollout(sample_site):
     """data.json per mask: the importance (layers x heads, signed, method named) equals the score computed here
-    from the model; the rollout row equals rollout() of the attention; the page names the top heads, linked."""
+    from the model; the rollout row equals rollout() of the attention; the page names the top heads, each linking its view in the explorer."""
     import json
     from conftest import working_folder
     data = json.loads((sample_site / "cat" / "data.json").read_text())
@@ -250,7 +250,7 @@ def test_the_sample_site_carries_importance_and_rollout(sample_site):
     html = (sample_site / "cat" / "index.html").read_text()
     values = np.array(mask["importance"]["values"])
     order = np.argsort(-np.abs(values), axis=None)[:5]
-    named = [f'<li><a href="Attention_Layer{i // 3 + 1}_Head{i % 3 + 1}.png" data-layer="{i // 3 + 1}" '
+    named = [f'<li><a href="#l={i // 3 + 1}&amp;h={i % 3 + 1}" data-layer="{i // 3 + 1}" '
              f'data-head="{i % 3 + 1}">Layer {i // 3 + 1}, head {i % 3 + 1}</a>' for i in order]
     positions = [html.index(n) for n in named]
     assert positions == sorted(positions)  # largest |I| first
@@ -275,7 +275,7 @@ def test_an_unsupported_family_builds_with_a_one_line_note(tmp_path):
     assert data["masks"][0]["importance"] is None and len(data["masks"][0]["rollout"]) == 2
     html = (tmp_path / "site" / "a" / "index.html").read_text()
     assert html.count("head importance is not available for albert models.") == 1
-    assert "Where its information comes from" in html
+    assert "Where the guess's information comes from" in html
     note = "value norms and contributions are not available for albert models"  # issue 25: the same kind of note
     assert data["mixing_note"] == note and data["masks"][0]["contribution_rollout"] is None
     assert html.count(note + ".") == 1 and "Contribution rollout" not in html

@@ -191,7 +191,8 @@ def test_overview_tiles_and_map_cells_select_their_head(site, browser):
     assert state(page)[:2] == ("0", ["2"])
     maps = page.locator("table.stat-map")
     from bertgallery import site as pages
-    assert maps.count() == len(pages.MAPS) + 1  # what each head looks at, and the importance for the prediction
+    assert maps.count() == len(pages.maps_of(False)) + 1  # what each head looks at, and
+    # the importance for the prediction
     cell = maps.last.locator("tbody tr").nth(1).locator("td a").nth(2)
     assert cell.get_attribute("href") == "Attention_Layer2_Head3.png"
     assert re.fullmatch(r"Layer 2, head 3, Breadth \(entropy ÷ ln T\) \d\.\d\d", cell.get_attribute("aria-label"))
@@ -255,6 +256,7 @@ def audit(page):
 
 
 @pytest.mark.parametrize("width", [1280, 375])
+@pytest.mark.slow
 def test_accessibility_audit_and_screenshots(site, browser, width):
     """axe-core on the index, a sentence page (plain, with a token hovered and with [CLS]/[SEP] hidden), the
     heads page, the statistics page and a head page: no serious or critical violation; no sideways scroll
@@ -349,3 +351,70 @@ def test_the_lens_changes_the_numbers_on_a_built_page_and_the_address_restores_i
         again.close()
     assert page.errors == []
     page.close()
+
+
+AUTHOR_KEYS = """title: "Week 3: <b>heads</b> & masks"
+intro: |
+  Each sentence page shows the model's guesses for a <mask>, then [its heads](heads/index.html); read
+  [Clark et al. 2019](https://arxiv.org/abs/1906.04341) beside it.
+
+  ![A line through three points](pictures/curve.png)
+files: own
+"""
+
+
+@pytest.fixture(scope="module")
+def author_site(sample_bert, tmp_path_factory):
+    """The sample gallery with the author's title, introduction, a question and their own files (a picture for
+    the introduction, a favicon, CNAME)."""
+    from bertgallery import build, config
+    from conftest import SAMPLE, working_folder
+    folder = tmp_path_factory.mktemp("author")
+    shutil.copytree(sample_bert, folder / "tiny-model")
+    (folder / "own" / "pictures").mkdir(parents=True)
+    (folder / "own" / "CNAME").write_text("gallery.example.org\n")
+    (folder / "own" / "favicon.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 2 2">'
+                                                '<circle cx="1" cy="1" r="1" fill="#2f4fc9"/></svg>')
+    import matplotlib.pyplot as plt
+    figure = plt.figure(figsize=(3, 1.6), dpi=100)
+    plt.plot([0, 1, 2], [1, 0, 2])
+    figure.savefig(folder / "own" / "pictures" / "curve.png", transparent=True)  # dark lines on no background
+    plt.close(figure)
+    text = AUTHOR_KEYS + SAMPLE.replace("    text: The cat sat on the [MASK] and looked around.\n",
+                                        "    text: The cat sat on the [MASK] and looked around.\n"
+                                        "    question: \"Which word would <em>you</em> put in the blank?\"\n")
+    (folder / "sentences.yaml").write_text(text, encoding="utf-8")
+    with working_folder(folder):
+        build.build(config.load(Path("sentences.yaml")), Path("site"), build.Options(fallback=False, progress=False))
+    return folder / "site"
+
+
+@pytest.mark.slow  # 16 page loads and axe runs: about a minute on two cores
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_authors_gallery_passes_axe_in_both_colour_schemes(author_site, browser, scheme):
+    """The index (with the author's title, introduction and picture), a sentence page (with its question), the
+    heads page and a head page at 1280 and 375 px, in the light and the dark colour scheme: no serious or
+    critical axe finding, no sideways scroll, no script error. In the dark the page is dark with light text, the
+    [MASK] marks keep dark text on their yellow, and the PNGs stay light on a light frame."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width in (1280, 375):
+        for name, path in (("index", "index.html"), ("sentence", "cat/index.html"), ("heads", "heads/index.html"),
+                           ("head", "heads/layer1-head2.html")):
+            page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((author_site / path).as_uri())
+            assert all_images_decoded(page) == [], name
+            page.screenshot(path=str(ARTIFACTS / f"author-{name}-{width}-{scheme}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
+            colours = page.evaluate("""() => {
+                const c = s => { const e = document.querySelector(s); return e && getComputedStyle(e); };
+                return [c('body').backgroundColor, c('body').color, c('mark.mask') && c('mark.mask').color,
+                        c('main img') && c('main img').backgroundColor]; }""")
+            dark = scheme == "dark"
+            assert (colours[0] == "rgb(22, 24, 28)", colours[1] == "rgb(230, 231, 234)") == (dark, dark), colours
+            assert colours[2] in (None, "rgb(29, 29, 31)", "rgb(0, 0, 0)"), colours  # dark on the yellow
+            assert colours[3] in (None, "rgb(255, 255, 255)" if dark else "rgba(0, 0, 0, 0)"), colours
+            assert audit(page) == [], (name, width, scheme)
+            assert errors == [], name
+            page.close()

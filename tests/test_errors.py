@@ -19,6 +19,7 @@ import generate
 from conftest import file_hashes, save_bert
 from bertgallery import config, offline, site, views
 from bertgallery.config import ConfigError
+from bertgallery.manifest import VERSION
 
 BAD = Path(__file__).resolve().parent / "bad_configs"
 
@@ -134,7 +135,7 @@ def foreign_folders(tmp_path: Path, old_site: Path) -> dict:
     (damaged_site / "NOTES.md").write_text("precious")
     later_site = tmp_path / "later-site"
     later_site.mkdir()
-    (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": 6}))
+    (later_site / "manifest.json").write_text(json.dumps({"tool": "bert-attention-gallery", "version": VERSION + 1}))
     (later_site / "drafts").mkdir()  # an empty folder is someone's too
     # this version's manifest, edited to list a person's file as a page
     listed = tmp_path / "listed-site"
@@ -202,6 +203,7 @@ documents = st.recursive(scalars, lambda inner: st.one_of(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(documents)
+@pytest.mark.slow
 def test_random_documents_load_or_fail_with_one_line(tmp_path, doc):
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
@@ -215,6 +217,7 @@ def test_random_documents_load_or_fail_with_one_line(tmp_path, doc):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=200))
+@pytest.mark.slow
 def test_random_text_loads_or_fails_with_one_line(tmp_path, text):
     path = tmp_path / "r.yaml"
     path.write_text(text, encoding="utf-8")
@@ -241,6 +244,7 @@ sentences:
 """
 
 
+@pytest.mark.slow
 def test_odd_but_valid_input_builds_safely(tiny_bert, tmp_path, capfd):
     import json
     (tmp_path / "odd.yaml").write_text(ODD, encoding="utf-8")
@@ -339,6 +343,7 @@ runpy.run_path("generate.py", run_name="__main__")
 @pytest.mark.parametrize("sig, rc, line", [("SIGTERM", 143, "stopped by SIGTERM: the previous site is unchanged"),
                                            ("SIGHUP", 129, "stopped by SIGHUP: the previous site is unchanged"),
                                            ("SIGINT", 130, "interrupted: the previous site is unchanged")])
+@pytest.mark.slow
 def test_a_signal_while_the_command_line_is_imported_is_one_line(sig, rc, line):
     """Before the command line set its handlers (its imports take a second or more) SIGTERM ended the process
     silently and Ctrl-C printed a traceback."""
@@ -403,6 +408,7 @@ def build_limited(limit: int, *args, stdin: str = "") -> tuple[int, str, int]:
     return code, "\n".join(printed), peak
 
 
+@pytest.mark.slow
 def test_a_manifest_of_millions_of_values_is_refused_before_it_is_parsed(tmp_path, tiny_bert):
     """100 MB of empty lists in a folder's manifest.json (within its 256 MB bound): json.loads built 33 million
     lists, a MemoryError traceback under a 2 GB address-space limit. Now it is not ours, in one line."""

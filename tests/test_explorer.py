@@ -374,17 +374,22 @@ def test_lenses_change_the_numbers_and_contributions_step_the_heads_aside(three,
 
 
 def test_a_non_view_address_such_as_the_skip_links_keeps_the_view(sample_site, browser):
-    """Pressing the skip link on a shared view keeps the address and the view; any other anchor (#content
-    typed, a section's id) leaves the view as it is; only the page's own address goes back to the first view."""
+    """Pressing the skip link on a shared view keeps the address and the view, as does a link to a section of
+    the page; any other anchor (#content typed, a section's id) leaves the view as it is; only the page's own
+    address goes back to the first view."""
     page = open_page(browser, (sample_site / "cat" / "index.html").as_uri() + "#l=2&h=1,3&hide=1")
     before = state(page)
     assert before[:2] == ("1", ["1", "3"])
     page.evaluate("window.scrollTo(0, 0)")
-    page.keyboard.press("Tab")
+    page.locator("a.skip").focus()  # (a shared view's first Tab goes to the explorer, where the page opened)
     assert page.evaluate("document.activeElement.textContent") == "Skip to the content"
     page.keyboard.press("Enter")
     assert state(page) == before and page.locator(".bg-hide").is_checked()
     assert page.evaluate("document.activeElement.id") == "content"
+    # so does a link to a place in the page: the lead's link to the importance section
+    page.locator("#first-look a[href='#importance']").click()
+    assert state(page) == before and page.evaluate("document.activeElement.id") == "importance"
+    assert abs(page.evaluate("document.getElementById('importance').getBoundingClientRect().top")) < 2
     page.evaluate("location.hash = '#content'")
     page.wait_for_function("location.hash === '#content'")
     assert state(page)[:2] == before[:2] and page.locator(".bg-hide").is_checked()
@@ -473,10 +478,11 @@ def test_the_sentence_page_links_the_heads_page_and_marks_the_chosen_head(sample
             [...g.querySelectorAll('a')].map((a, k) => a.getAttribute('aria-current') === 'true' ? k : -1)
             .filter(k => k >= 0))""")
     grids = marked()
-    assert len(grids) == 1 + len(site.MAPS) + 1 and all(g == [5] for g in grids)  # layer 2 head 3: the sixth of six
+    # layer 2 head 3: the sixth of six
+    assert len(grids) == 1 + len(site.maps_of(False)) + 1 and all(g == [5] for g in grids)
     top = page.locator("ol.top-heads a").first
     layer, head = int(top.get_attribute("data-layer")), int(top.get_attribute("data-head"))
-    assert top.get_attribute("href") == names.head_png(layer, head)  # without JavaScript: the picture
+    assert top.get_attribute("href") == f"#l={layer}&h={head}"  # the link is the explorer's address of its head
     top.click()
     assert state(page)[:2] == (str(layer - 1), [str(head)])
     assert page.evaluate("location.hash") == f"#l={layer}&h={head}"
@@ -493,6 +499,78 @@ def test_the_sentence_page_links_the_heads_page_and_marks_the_chosen_head(sample
     page.locator("figcaption a").first.click()
     page.wait_for_load_state()
     assert state(page)[:2] == ("0", ["2"])
+    page.close()
+
+
+def boxes(page):
+    """Where the predictions, the explorer, the overview (the one shown) and the lines are, in page
+    coordinates."""
+    return page.evaluate("""(() => { const box = s => {
+        const e = [...document.querySelectorAll(s)].find(e => e.getClientRects().length), r = e.getBoundingClientRect();
+        return {top: r.top + scrollY, bottom: r.bottom + scrollY, left: r.left, right: r.right, width: r.width}; };
+        return {predictions: box('.predictions'), explorer: box('#explore'), overview: box('figure.overview'),
+                view: box('.bg-view'), lines: box('.bg-lines')}; })()""")
+
+
+@pytest.mark.parametrize("slug", ["cat", "i-mask-to-the-mask-every-day"])
+@pytest.mark.parametrize("width, height", [(1280, 900), (375, 800)])
+def test_the_explorer_comes_right_after_the_predictions_with_the_overview_beside_it(sample_site, browser, slug,
+                                                                                   width, height):
+    """The page reads: the sentence, its predictions, the explorer. Its top is within the first screen after
+    the predictions (only the heading and the sentence saying which head it opens on come between), and within
+    the first screen of the page at 1280 x 900 and, with one mask, at 375 x 800. At 1000 px and wider the
+    overview stands beside the explorer, on a phone below it; the lines still take a fair share of the view."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto((sample_site / slug / "index.html").as_uri())
+    b = boxes(page)
+    gap = b["explorer"]["top"] - b["predictions"]["bottom"]
+    assert 0 < gap <= 0.4 * height, b
+    if width == 1280 or slug == "cat":
+        assert b["explorer"]["top"] < height, b
+    if width >= 1000:
+        assert b["overview"]["left"] >= b["explorer"]["right"] and b["overview"]["top"] < b["explorer"]["bottom"], b
+        assert b["lines"]["width"] >= 0.35 * b["view"]["width"], b
+    else:
+        assert b["overview"]["top"] >= b["explorer"]["bottom"], b
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.close()
+
+
+def test_several_models_the_overview_shown_is_the_explorers_model_and_links_carry_model_and_head(
+        models_sites, tiny_bert, tiny_roberta, browser):
+    """A sentence page of three models: the overview beside the explorer is the shown model's (the others are
+    hidden, and come with the model switch); the heads that matter most for the second model link the explorer's
+    address with its slug (#m=<slug>&l=&h=) and choose that model's head; its head pages link the sentence with
+    the same address, which opens that model and head."""
+    from bertgallery import model
+    site_folder = models_sites["three"][0]
+    bert, roberta, minilm = model.slugs([str(tiny_bert), str(tiny_roberta), "minilm"])
+    page = open_page(browser, (site_folder / "cat" / names.PAGE).as_uri())
+
+    def shown():
+        return page.eval_on_selector_all(".overviews figure.overview", "fs => fs.filter(f => !f.hidden)"
+                                         ".map(f => f.dataset.model)")
+    assert page.locator(".overviews figure.overview").count() == 3 and shown() == [bert]
+    page.select_option(".bg-model", "2")
+    assert shown() == [minilm]
+    top = page.locator(f'section.deeper[data-model="{roberta}"] ol.top-heads a').first
+    layer, head = top.get_attribute("data-layer"), top.get_attribute("data-head")
+    assert top.get_attribute("href") == f"#m={roberta}&l={layer}&h={head}"
+    top.click()
+    assert page.locator(".bg-model").input_value() == "1" and shown() == [roberta]
+    assert page.evaluate("location.hash") == f"#m={roberta}&l={layer}&h={head}"
+    assert state(page)[:2] == (str(int(layer) - 1), [head])
+    assert page.locator(".bg-picture").get_attribute("href") == f"../heads/{roberta}/layer{layer}-head{head}.html"
+    b = boxes(page)
+    assert b["overview"]["left"] >= b["explorer"]["right"]
+    page.close()
+    html = (site_folder / "heads" / roberta / f"layer{layer}-head{head}.html").read_text(encoding="utf-8")
+    assert f'href="../../cat/index.html#m={roberta}&amp;l={layer}&amp;h={head}"' in html
+    page = open_page(browser, (site_folder / "heads" / roberta / f"layer{layer}-head{head}.html").as_uri())
+    page.locator(f'figcaption a[href^="../../cat/"]').click()
+    page.wait_for_load_state()
+    assert page.locator(".bg-model").input_value() == "1" and state(page)[:2] == (str(int(layer) - 1), [head])
+    assert page.errors == []
     page.close()
 
 
@@ -568,6 +646,37 @@ def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, brow
         assert contrast(css_rgb(square), css_rgb(background)) >= 4.5, square  # its number is in that colour too
     page.screenshot(path=str(ARTIFACTS / f"notebook-{'dark' if dark else 'light'}.png"))
     assert audit(page) == [] and errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("variables, ink", [
+    ("--jp-content-font-color1: rgba(255, 255, 255, 1); --jp-border-color2: #424242; --jp-layout-color0: #111111",
+     (255, 255, 255)),  # JupyterLab's dark theme
+    pytest.param("--vscode-editor-foreground: #cccccc; --vscode-editor-background: #1f1f1f", (204, 204, 204),
+                 marks=pytest.mark.slow)])  # VS Code's: the same rule, another variable (3 s more)
+def test_the_notebook_view_takes_the_notebooks_theme_variables(tiny_bert, tmp_path, browser, variables, ink):
+    """A dark notebook whose output does not set a text colour (VS Code's outputs say prefers-color-scheme: light
+    whatever the theme): the view's text, its tables' text and the explorer's take the theme's variables, never a
+    dark default on the dark background; its table rules are the theme's; axe-core finds nothing serious."""
+    from bertgallery import analyse
+    from test_browser import audit
+    html = analyse("The cat sat on the [MASK].", model=str(tiny_bert))._repr_html_()
+    background = re.search(r"(?:layout-color0|editor-background): (#\w+)", variables)[1]
+    page_file = tmp_path / "notebook.html"
+    page_file.write_text(f"<!doctype html><html lang='en' style='{variables}'><head><title>A notebook</title></head>"
+                         f"<body style='background: {background}'><main>{html}</main></body></html>", encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1000, "height": 900}, color_scheme="light")
+    page.goto(page_file.as_uri())
+    for selector in (".bg-notebook > p", ".bg-ranking td", ".bg-ranking caption", ".bg-from .bg-tok", ".bg-status"):
+        colour = page.evaluate(f"getComputedStyle(document.querySelector('{selector}')).color")
+        assert css_rgb(colour) == ink, (selector, colour)
+        assert contrast(css_rgb(colour), css_rgb(background)) >= 4.5
+    assert page.evaluate("document.querySelector('.bg-explorer').classList.contains('bg-dark')")
+    if "--jp-border-color2" in variables:
+        assert page.evaluate("getComputedStyle(document.querySelector('.bg-ranking td')).borderBottomColor") \
+            == "rgb(66, 66, 66)"
+    page.screenshot(path=str(ARTIFACTS / f"notebook-{'jupyterlab' if 'jp-' in variables else 'vscode'}-dark.png"))
+    assert audit(page) == []
     page.close()
 
 

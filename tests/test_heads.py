@@ -143,6 +143,7 @@ def test_by_value_norms_a_head_can_look_at_cls_and_take_nothing_from_it():
     assert np.isnan(heads.head_stats(a[None, None], TOKENS)[0]["cls_norm"])  # no norms: not applicable
 
 
+@pytest.mark.slow
 def test_real_model_statistics_in_data_json_match_a_direct_computation(tmp_path):
     """The offline model (real weights): data.json's numbers equal the loops above to 1e-4."""
     cfg_path = tmp_path / "s.yaml"
@@ -160,7 +161,8 @@ def test_real_model_statistics_in_data_json_match_a_direct_computation(tmp_path)
             assert stats[name] == pytest.approx(value, abs=1e-4), (stats["layer"], stats["head"], name)
         assert stats["breadth"] == pytest.approx(stats["entropy"] / math.log(len(result.tokens)), abs=1e-4)
     assert set(data["heads"][0]) == {"layer", "head", "cls", "sep", "punct", "self", "prev", "next", "breadth",
-                                     "entropy", "importance", "tags", "strongest", "cls_norm", "sep_norm"}
+                                     "entropy", "importance", "tags", "strongest", "cls_norm", "sep_norm", "cross"}
+    assert all(stats["cross"] is None for stats in data["heads"])  # a single sentence: not applicable
     norms = value_norms_by_hooks(loaded.net, result.inputs)
     for stats in data["heads"]:
         l, h = stats["layer"] - 1, stats["head"] - 1
@@ -213,3 +215,63 @@ def test_describe_names_the_strongest_pairs():
     stats = heads.HeadStats(3, 10, tuple(values), pairs)
     assert heads.describe(stats, ["x", "cat", "sat"]) == \
         "Layer 3, head 10 (previous token): ‘cat’ → ‘x’ 0.90, ‘sat’ → ‘cat’ 0.70"
+
+
+def first_look_heads():
+    """One layer of four heads: one parked on [CLS], a previous-token head, a next-token head with a little
+    noise, and a broad one; their values as the site has them."""
+    rng = np.random.default_rng(3)
+    a = np.zeros((4, T, T))
+    a[0, :, 0] = 1
+    for i in range(T):
+        a[1, i, max(i - 1, 0)] = 1
+        a[2, i, min(i + 1, T - 1)] = 1
+    a[2] = 0.9 * a[2] + 0.1 / T
+    a[3] = rng.random((T, T)) + 0.5
+    a[3] /= a[3].sum(-1, keepdims=True)
+    stats = heads.head_stats(a[None].astype(np.float32), TOKENS)
+    return a, np.array([h.values for h in stats]).reshape(1, 4, -1)
+
+
+def on_other_words(a):
+    """From the attention itself: the share on [CLS], [SEP] and the token itself, under 0.6."""
+    special = [0, T - 1]
+    return [np.mean([a[h, i, special].sum() + (a[h, i, i] if i not in special else 0) for i in range(T)]) < 0.6
+            for h in range(len(a))]
+
+
+def test_the_explorer_opens_on_the_head_that_does_most_for_the_guess_among_those_that_look_at_words():
+    """Not the largest |I| (head 2 works against the guess), nor the largest I (head 1 parks on [CLS]): of the
+    heads that look mostly at other words, the one with the largest positive importance."""
+    a, values = first_look_heads()
+    assert on_other_words(a) == [False, True, True, True]
+    importance = np.array([[1.0, -2.0, 0.3, 0.2]])
+    assert heads.first_look(values, importance) == heads.FirstLook(1, 3, "supports")
+    assert heads.first_look(values, np.array([[1.0, -2.0, 0.2, 0.3]])) == heads.FirstLook(1, 4, "supports")
+
+
+def test_without_a_supporting_head_it_opens_on_the_most_focused_one_that_looks_at_words():
+    a, values = first_look_heads()
+    entropy = [np.mean([-sum(w * math.log(w) for w in row if w > 0) for row in a[h]]) for h in range(4)]
+    focused = min((e, h) for h, e in enumerate(entropy) if on_other_words(a)[h])[1]
+    assert focused == 1  # the previous-token head: one token a row, except the [CLS] row's own
+    for importance in (None, np.array([[1.0, -2.0, -0.3, -0.2]])):
+        assert heads.first_look(values, importance) == heads.FirstLook(1, focused + 1, "focused")
+    # every head parked on [CLS]: the most focused of all, and the page says that none looks at other words
+    parked = values.copy()
+    parked[..., heads.INDEX["cls"]] = 0.7
+    assert heads.first_look(parked, importance) == heads.FirstLook(1, int(np.argmin(entropy)) + 1, "any")
+
+
+def test_the_head_it_opens_on_is_the_same_from_a_result_read_back_from_data_json():
+    """The view is written with the computed result, a later page from data.json's 5 digits of importance:
+    two heads that differ only past them must not open one and name the other."""
+    from bertgallery.model import Mask, Prediction, ModelInfo
+    from bertgallery.records import Result
+    _, values = first_look_heads()
+    stats = [heads.HeadStats(1, h + 1, tuple(values[0, h])) for h in range(4)]
+    mask = Mask(3, [Prediction("cat", 0.5)], importance=np.array([[1.0, -2.0, 0.3000001, 0.3000004]]))
+    result = Result("a [MASK].", ["[CLS]", "a", "[MASK]", "."], [mask], "a cat.", stats, 1, 4, [0], (1, 1, 1),
+                    (1, 1), (0, 0, 1, 1, 0, 0))
+    again = Result.from_json(result.to_json(ModelInfo("m", 1, 4)))
+    assert result.first_look() == again.first_look() == heads.FirstLook(1, 3, "supports")

@@ -168,6 +168,7 @@ def test_a_hub_that_drops_or_stalls_falls_back_to_the_offline_model(hub, tmp_pat
     assert "standin/tiny-bert could not be downloaded" in (tmp_path / "site" / "cat" / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_hub_timeout_is_checked():
     for value in ("0", "-1", "soon", "nan"):
         r = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--hub-timeout", value], capture_output=True,

@@ -114,6 +114,7 @@ def test_the_export_is_in_the_manifest_and_every_page_links_the_live_page(live_s
 
 
 @pytest.mark.xdist_group("live-site")
+@pytest.mark.slow
 def test_a_rebuild_takes_the_export_over_and_an_edited_file_is_exported_again(live_site, tmp_path, monkeypatch):
     from bertgallery import live, model
     folder = tmp_path / "g"

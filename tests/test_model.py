@@ -128,6 +128,7 @@ def test_a_file_is_hashed_up_to_its_size_only(tmp_path, monkeypatch):
         cache.sha256_file(path)
 
 
+@pytest.mark.slow
 def test_a_sentence_is_bounded_by_its_attention_weights(tmp_path):
     """At most 40 million attention weights (heads x tokens²) a sentence: a 1,536-head model takes 161 tokens,
     and says why it takes fewer than its 512 positions. Checked before the forward pass."""

@@ -266,6 +266,7 @@ def test_fallbacks_collapse_into_one_offline_model(monkeypatch):
         model.resolve_all(["bert-base-uncased", "offline"], False, False, FileHashes())
 
 
+@pytest.mark.slow
 def test_each_model_counts_the_corpus_once_and_keeps_its_counts_in_its_heads_folder(tiny_bert, tiny_roberta, tmp_path,
                                                                                    monkeypatch):
     (tmp_path / "corpus.txt").write_text("A dog ran in the park.\nI like green tea.\nThe sun is warm today.\n")

@@ -92,6 +92,7 @@ def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path, no_hub):
     assert {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.slow
 def test_a_fallback_never_replaces_a_gallery_of_another_model(tmp_path, no_hub, tiny_bert):
     """A gallery built with a real model stays as it was when the hub is gone: the offline model stands in
     only where it replaces nothing but itself; --model offline replaces it on purpose."""
@@ -124,6 +125,7 @@ def test_no_fallback_fails_with_advice(tmp_path, no_hub):
     assert not (tmp_path / "site").exists()
 
 
+@pytest.mark.slow
 def test_offline_by_name_has_no_banner(tmp_path, capfd):
     import generate
     write_yaml(tmp_path / "s.yaml", "model: offline\nsentences:\n  - id: x\n    text: A [MASK] sat.\n")

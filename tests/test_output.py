@@ -43,9 +43,11 @@ def test_the_tools_own_manifest_is_recognised_by_structure():
             "sentences": [{"folder": "a/x", "keys": {"results": "k", "pictures": "p"}, "files": {"data.json": "0" * 64}}],
             "corpus": [{"folder": "heads/x", "keys": {"counts": "c"}, "files": {"corpus.json": "1" * 64}}],
             "compare": [{"folder": "compare/x--y", "keys": {"compare": "c"}, "files": {"compare.json": "2" * 64}}],
-            "live": [{"folder": "live", "keys": {"export": "e"}, "files": {"model.js": "3" * 64}}]}
+            "live": [{"folder": "live", "keys": {"export": "e"}, "files": {"model.js": "3" * 64}}],
+            "author": {"CNAME": "4" * 64, "Pictures/a.png": "5" * 64}}
     assert manifest.Manifest.from_json(good).to_json() == good
-    assert manifest.Manifest.from_json(good).files() >= {"live/model.js", "heads/x/corpus.json", "a/x/data.json"}
+    assert manifest.Manifest.from_json(good).files() >= {"live/model.js", "heads/x/corpus.json", "a/x/data.json",
+                                                         "CNAME", "Pictures/a.png"}
     for broken in ({**good, "tool": "other"}, {**good, "more": 1}, {**good, "sentences": [{"folder": "a"}]},
                    {**good, "models": {"name": "m", "extra": 1}}, {**good, "models": "folder:x"}, [], {"name": "My App"},
                    {**good, "sentences": [{"folder": "a", "keys": {"results": "k"}, "files": {"../x": "0" * 64}}]},
@@ -55,10 +57,13 @@ def test_the_tools_own_manifest_is_recognised_by_structure():
                    {**good, "sentences": [{"folder": "a", "keys": {"results": 1}, "files": {}}]},
                    {**good, "corpus": None}, {**good, "pages": {"../../etc/passwd": "0" * 64}},
                    {**good, "live": [{"folder": "live", "keys": {"export": "e"}, "files": {"../x.js": "0" * 64}}]},
-                   {k: v for k, v in good.items() if k != "live"}):
+                   {k: v for k, v in good.items() if k != "live"}, {**good, "author": {"../CNAME": "4" * 64}},
+                   {**good, "author": {".git/config": "4" * 64}}, {**good, "author": {"index.html": "4" * 64}},
+                   {**good, "author": ["CNAME"]}):
         assert manifest.Manifest.from_json(broken) is None
 
 
+@pytest.mark.slow
 def test_sibling_folders_a_person_made_survive_every_build(cfg, tmp_path, tiny_bert):
     public = tmp_path / "public"
     mine = [tmp_path / ".public.backup-2024", tmp_path / ".public.v2-draft", tmp_path / ".bertgallery-notes"]
@@ -71,6 +76,7 @@ def test_sibling_folders_a_person_made_survive_every_build(cfg, tmp_path, tiny_b
         assert (folder / "keep.txt").read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_cleanup_takes_only_marked_leftovers(cfg, tmp_path, tiny_bert):
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 0
@@ -114,6 +120,7 @@ def test_cleanup_reads_no_pipe_device_or_link_in_a_leftover(tmp_path):
     assert all((folder / "keep.txt").read_text() == "precious" for folder in (piped, endless, linked))
 
 
+@pytest.mark.slow
 def test_an_old_site_whose_swap_was_cut_short_is_put_back(cfg, tmp_path, tiny_bert):
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 0
@@ -123,6 +130,7 @@ def test_an_old_site_whose_swap_was_cut_short_is_put_back(cfg, tmp_path, tiny_be
     assert file_hashes(site) == before
 
 
+@pytest.mark.slow
 def test_out_through_a_symbolic_link_builds_in_its_target(cfg, tmp_path, tiny_bert):
     target = tmp_path / "real"
     target.mkdir()
@@ -174,6 +182,7 @@ def test_the_project_folder_is_refused(cfg, tiny_bert, capsys, tmp_path, monkeyp
     assert "holds this tool's own files" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_250_character_folder_name_builds(cfg, tmp_path, tiny_bert):
     out = tmp_path / ("s" * 250)
     assert gen(cfg, out, tiny_bert) == 0
@@ -181,6 +190,7 @@ def test_a_250_character_folder_name_builds(cfg, tmp_path, tiny_bert):
     assert (out / "index.html").exists()
 
 
+@pytest.mark.slow
 def test_a_second_build_waits_for_the_first_or_fails_with_no_wait(cfg, tmp_path, tiny_bert, capsys):
     """While another process holds the lock, a build waits (saying so), or with --no-wait gives up at once.
     The holder is a process of its own (the lock is between processes); the builds run in this one."""
@@ -227,6 +237,7 @@ def test_a_folder_that_appears_at_out_during_the_build_is_left_alone(tmp_path):
     assert (out / "notes.txt").read_text() == "precious" and not list(tmp_path.glob(".bertgallery-*-build-*"))
 
 
+@pytest.mark.slow
 def test_a_file_added_to_the_site_during_the_build_stops_the_swap(cfg, tmp_path, tiny_bert):
     site = tmp_path / "site"
     assert gen(cfg, site, tiny_bert) == 0
@@ -277,6 +288,7 @@ def test_every_file_a_build_writes_is_named_as_the_tools_files(sample_site):
     assert written and all(names.site_file(f) for f in written) and not output._strangers(sample_site, None)
 
 
+@pytest.mark.slow
 def test_a_site_of_an_earlier_version_holding_only_the_tools_files_is_replaced(cfg, tmp_path, tiny_bert):
     site = tmp_path / "site"
     (site / "manifest.json").parent.mkdir()
@@ -302,6 +314,7 @@ def test_a_folder_we_may_not_write_is_the_machines_doing(cfg, tmp_path, tiny_ber
     assert capsys.readouterr().err == f"error: output path {tmp_path / 'site'}: cannot write in {tmp_path}\n"
 
 
+@pytest.mark.slow
 def test_lock_files_go_when_the_build_ends(cfg, tmp_path, tiny_bert, capsys):
     """A lock file per output name used to stay after every build, failed ones too."""
     assert gen(cfg, tmp_path / "site", tiny_bert) == 0
@@ -360,6 +373,7 @@ def test_a_full_disk_from_the_start_leaves_nothing_behind(cfg, tmp_path, tiny_be
     assert (person / "notes.txt").read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_a_folder_nested_deep_inside_the_site_is_named_not_walked(cfg, tmp_path, tiny_bert, capsys):
     """1,500 folders one inside the other (os.walk recursed into them: a RecursionError traceback): the
     first folder is named, and nothing below it is entered."""

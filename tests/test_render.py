@@ -146,6 +146,7 @@ print(len(png), int(peak.split()[0]) * 1024)
 """
 
 
+@pytest.mark.slow
 def test_many_masks_draw_in_bounded_memory():
     """250 masks' rollout drawn under a 1 GB address-space limit, in a process of its own: it ends with its
     picture, well inside the limit (it took 1.8 GB at 60 tokens, and 3.8 GB of a 250-mask build with the
@@ -182,6 +183,7 @@ def test_the_rollout_picture_has_each_masks_contribution_rollout_under_its_atten
         (60 + len(words) * cell + 90, panels * 2 * (data["layers"] * cell + 34) + label + 10)
 
 
+@pytest.mark.slow
 def test_titles_kept_across_sentences_land_where_a_full_draw_puts_them():
     """A head's title band is kept per process by where it is drawn: the same layout reuses it, another
     (a longer label moves the map and the title) draws its own."""

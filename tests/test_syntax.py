@@ -360,6 +360,7 @@ def test_end_to_end_with_tiny_models(tiny_bert, tiny_roberta):
             syntax.sentence_syntax("The cat sat on the mat.", [], m.tokenizer, np.full((2, 2, t + 1, t + 1), 0.1))
 
 
+@pytest.mark.slow
 def test_loading_and_parsing_print_nothing():
     code = "from bertgallery import parser; parser.parse(['The cat sat.'])"
     done = subprocess.run([sys.executable, "-W", "default", "-c", code], cwd=ROOT, capture_output=True, text=True,

@@ -27,6 +27,7 @@ def tool(name: str) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_every_workflow_is_valid_against_githubs_schema():
     assert WORKFLOWS
     r = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
