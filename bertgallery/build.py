@@ -63,9 +63,12 @@ class Ran:
     attention: list  # per sentence: the view's 16-bit weights [L, H, T, T], kept only to compare models
     counted: corpus.Counted | None  # the corpus counts
     corpus_entry: Entry | None
+    kept: corpus.Kept | None = None  # with several models and a corpus: its first sentences' attention, to compare
+    kept_entry: Entry | None = None
     rebuilt: int = 0
     images: int = 0
     corpus_now: int = 0  # corpus sentences counted in this build
+    kept_now: bool = False  # the corpus attention run in this build
 
 
 def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
@@ -110,7 +113,8 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
                                 [Entry(names.folder(s.slug, r.folder), reuse.keys(cfg, r.identity, s.text, s.pair),
                                        files)
                                  for r in ran for s, files in zip(cfg.sentences, r.files)], pages,
-                                [r.corpus_entry for r in ran if r.corpus_entry], compare_entries, hashes.used,
+                                [r.corpus_entry for r in ran if r.corpus_entry] +
+                                [r.kept_entry for r in ran if r.kept_entry], compare_entries, hashes.used,
                                 live_entries, author)
             rebuilt, images = sum(r.rebuilt for r in ran), sum(r.images for r in ran)
             counted_now = sum(r.corpus_now for r in ran)
@@ -119,7 +123,8 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
                               counted_now, printed.results, [r.info for r in ran],
                               live_page.bytes if live_page else 0)
             # every reused file was verified; something computed may have replaced a damaged one
-            if old and not rebuilt and not counted_now and not exported and output.untouched(out, old) and \
+            if old and not rebuilt and not counted_now and not any(r.kept_now for r in ran) and not exported and \
+                    output.untouched(out, old) and \
                     (manifest.sentences, manifest.pages, manifest.corpus, manifest.compare, manifest.live,
                      manifest.author) == (old.sentences, old.pages, old.corpus, old.compare, old.live, old.author):
                 summary.seconds = time.time() - start
@@ -161,17 +166,22 @@ def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest
          hashes: cache.FileHashes, staging: output.Staging, workers, options: Options, compared: bool,
          keep: str) -> Ran:
     """One model: loaded only if a sentence or its corpus needs it, run, and let go before the next model.
-    `compared`: keep its attention for comparing it with the others; `keep`: see model.load."""
+    `compared`: keep its attention (with a corpus, its first sentences' too) for comparing it with the others;
+    `keep`: see model.load."""
     reused, counted, todo = plan
     info, identity, rebuilt, images, counted_now = None, resolved.identity, 0, 0, 0
     heads_folder = names.heads_folder(folder)
     results, files, svgs, attention = {}, {}, {}, {}
-    if todo or (cfg.corpus and counted is None):
+    kept = reuse.kept(cfg, identity, old, out) if compared else None
+    keeping = compared and bool(cfg.corpus) and kept is None
+    if todo or (cfg.corpus and counted is None) or keeping:
         loaded = model.load(resolved, options.fallback, options.allow_pickle, options.device, options.hub_timeout,
                             keep)
         info, identity = loaded.info, loaded.identity
         if identity != resolved.identity:  # downloaded, or fell back, just now
             reused, counted, todo = reuse.plan(cfg, identity, old, out, hashes)
+            kept = reuse.kept(cfg, identity, old, out) if compared else None
+            keeping = compared and bool(cfg.corpus) and kept is None
         for s, result, written, weights in _compute(cfg, loaded, todo, reused, workers, options.progress):
             results[s.slug], svgs[s.slug] = result, written.get(names.PARSE, "")
             files[s.slug] = {name: staging.write(f"{names.folder(s.slug, folder)}/{name}", data)
@@ -180,19 +190,30 @@ def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest
             if compared:
                 attention[s.slug] = weights
         rebuilt = len(todo)
-        if cfg.corpus and counted is None:
-            found = corpus.count(loaded, cfg.corpus, options.progress)
+        attention_now = None  # the first corpus sentences' attention, when they are run now
+        if cfg.corpus and counted is None:  # one pass for the counts and, if needed, that attention
+            found, attention_now = corpus.count_and_keep(loaded, cfg.corpus, corpus.COMPARED if keeping else 0,
+                                                         options.progress)
             counted_now = found.totals.sentences
             if found.skipped:
                 print(corpus.skipped_note(found.skipped, loaded.max_tokens), file=sys.stderr)
             written = staging.write(f"{heads_folder}/{names.CORPUS}", json.dumps(found.to_json(), separators=(",", ":")))
             counted = reuse.Reused(Entry(heads_folder, reuse.corpus_key(cfg, identity, hashes),
                                          {names.CORPUS: written}), None, found)
+        if keeping:
+            found = attention_now or corpus.attention(loaded, cfg.corpus[:corpus.COMPARED])
+            written = staging.write(f"{heads_folder}/{names.CORPUS_ATTENTION}",
+                                    json.dumps(found.to_json(), separators=(",", ":")))
+            kept = reuse.Reused(Entry(heads_folder, reuse.kept_key(cfg, identity),
+                                      {names.CORPUS_ATTENTION: written}), None, kept=found)
         del loaded
         gc.collect()  # before the next model is loaded: two BERT-base models peak at about one's memory
     if counted and not counted_now:  # taken over from the previous site (reuse.corpus_counts checked it)
         _link(staging, out, counted.entry, heads_folder)
         counted = reuse.Reused(Entry(heads_folder, counted.entry.keys, counted.entry.files), None, counted.counted)
+    if kept and not keeping:  # taken over (reuse.kept checked it)
+        _link(staging, out, kept.entry, heads_folder)
+        kept = reuse.Reused(Entry(heads_folder, kept.entry.keys, kept.entry.files), None, kept=kept.kept)
     for slug, r in reused.items():
         if any(map(names.is_picture, files.get(slug, {}))):
             continue  # drawn after all: the old ones were not exactly this run's
@@ -212,7 +233,8 @@ def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest
     return Ran(info, identity, folder, [results[s.slug] for s in cfg.sentences],
                [files[s.slug] for s in cfg.sentences], [svgs[s.slug] for s in cfg.sentences],
                [attention.get(s.slug) for s in cfg.sentences], counted.counted if counted else None,
-               counted.entry if counted else None, rebuilt, images, counted_now)
+               counted.entry if counted else None, kept.kept if kept else None, kept.entry if kept else None,
+               rebuilt, images, counted_now, keeping)
 
 
 def _link(staging: output.Staging, out: Path, entry: Entry, folder: str, files: dict | None = None) -> None:
@@ -296,13 +318,24 @@ def _live(cfg: Config, wanted: model.Resolved, first: Ran, old: Manifest | None,
 
 
 def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, out: Path, staging):
-    """Each pair of models (config order: a before b) compared: taken over when both models' results are
-    the previous build's, else computed from the 16-bit attention. ([compare.Compared], [manifest entries])"""
+    """Each pair of models (config order: a before b) compared: taken over when both models' results (and
+    attention of the first corpus sentences) are the previous build's, else computed from the 16-bit attention
+    of the gallery's sentences and the first corpus.COMPARED of its corpus. ([compare.Compared], [manifest
+    entries])"""
     from . import compare
     compared, entries, tokenizers = [], [], {}
+
+    def words(side: compare.Side, k: int, text: str, pair=None) -> None:
+        """The side's tokens aligned to the words of the text (model k's tokenizer, loaded once)."""
+        if k not in tokenizers:
+            tokenizers[k] = model.tokenizer(resolved[k] if resolved[k].spec == ran[k].info.name
+                                            else model.Resolved(ran[k].info.name, ran[k].identity))
+        side.words = compare.words_of(text, tokenizers[k], pair)
+
     for (i, a), (j, b) in combinations(enumerate(ran), 2):
         folder = names.compare_folder(a.folder, b.folder)
-        results = [[reuse.keys(cfg, r.identity, s.text, s.pair)["results"] for s in cfg.sentences] for r in (a, b)]
+        results = [[reuse.keys(cfg, r.identity, s.text, s.pair)["results"] for s in cfg.sentences] +
+                   ([r.kept_entry.keys["attention"]] if r.kept_entry else []) for r in (a, b)]
         wanted = reuse.compare_key(*results)
         taken, back = reuse.comparison(wanted, old, out), None
         if taken:
@@ -315,18 +348,25 @@ def _compare(cfg: Config, resolved: list[model.Resolved], ran: list[Ran], old, o
                 compared=found)
         else:
             pair = compare.Pair([a.info.name, b.info.name], [[a.info.layers, a.info.heads],
-                                                             [b.info.layers, b.info.heads]])
+                                                             [b.info.layers, b.info.heads]],
+                                corpus_first=min(corpus.COMPARED, len(cfg.corpus)))
             for s, ra, rb, xa, xb in zip(cfg.sentences, a.results, b.results, a.attention, b.attention):
                 sides = [compare.Side(ra.tokens, xa), compare.Side(rb.tokens, xb)]
                 if ra.tokens != rb.tokens:
                     for side, k in zip(sides, (i, j)):
-                        if k not in tokenizers:
-                            tokenizers[k] = model.tokenizer(resolved[k] if resolved[k].spec == ran[k].info.name
-                                                            else model.Resolved(ran[k].info.name, ran[k].identity))
-                        side.words = compare.words_of(s.text, tokenizers[k], s.pair)
+                        words(side, k, s.text, s.pair)
                 pair.add(*sides)
                 if a.info.masked_lm and b.info.masked_lm:
                     pair.predictions(ra.masks, rb.masks, cfg.top_k)
+            ours = (a.kept.lines, a.kept.texts, a.kept.tokens, a.kept.attention) if a.kept and b.kept else ()
+            theirs = dict(zip(b.kept.lines, zip(b.kept.tokens, b.kept.attention))) if ours else {}
+            for line, text, tokens, weights in zip(*ours):
+                if line in theirs:  # else too long for b
+                    sides = [compare.Side(tokens, weights), compare.Side(*theirs[line])]
+                    if tokens != theirs[line][0]:
+                        for side, k in zip(sides, (i, j)):
+                            words(side, k, text)
+                    pair.add(*sides, corpus=True)
             found = pair.result(a.info.masked_lm and b.info.masked_lm)
             digest = staging.write(f"{folder}/{names.COMPARE_DATA}",
                                    json.dumps(found.to_json(), separators=(",", ":")))
@@ -356,7 +396,7 @@ def gallery_model(cfg: Config, info: model.ModelInfo, folder: str, results: list
 def _gallery(cfg: Config, ran: list[Ran], compared: list, live: site.LivePage | None = None) -> site.Gallery:
     shown = [gallery_model(cfg, r.info, r.folder, r.results, r.svgs, r.counted) for r in ran]
     return site.Gallery(shown, cfg.path.name, cfg.colormap, compared, live, cfg.title, cfg.intro,
-                        [f.name for f in cfg.files])
+                        [f.name for f in cfg.files], len(cfg.corpus))
 
 
 def _plots(gallery: site.Gallery, plots) -> list[tuple[str, bytes]]:

@@ -4,12 +4,13 @@ For heads a of model A and b of model B, the mean Jensen-Shannon divergence (nat
 
     D[a, b] = mean_s mean_i JSD(A_a[s][i], B_b[s][i]),   JSD(P, Q) = H((P + Q) / 2) - (H(P) + H(Q)) / 2,
 
-over the gallery's sentences s and every row i, special tokens included (0 ln 0 = 0; 0 for identical rows, ln 2
-for rows with nothing in common). At token level when both models give a sentence the same tokens; otherwise at
-word level: the words of the sentence as written (spaCy's tokenizer, [MASK] one word), each model's tokens merged
-into them as syntax.word_attention does (Clark et al.'s conversion: [CLS], [SEP] dropped). The weights are the
-16-bit ones the explorer's data holds (view-data.js), each row rescaled to sum to 1, so a sentence taken over
-from the previous site compares exactly as one computed now. Analysis only: numbers in, a record out.
+over the sentences s (the gallery's, and the first corpus.COMPARED of its corpus) and every row i, special tokens
+included (0 ln 0 = 0; 0 for identical rows, ln 2 for rows with nothing in common). At token level when both
+models give a sentence the same tokens; otherwise at word level: the words of the sentence as written (spaCy's
+tokenizer, [MASK] one word), each model's tokens merged into them as syntax.word_attention does (Clark et al.'s
+conversion: [CLS], [SEP] dropped). The weights are the 16-bit ones the explorer's data holds (view-data.js), each
+row rescaled to sum to 1, so a sentence taken over from the previous site compares exactly as one computed now;
+the corpus sentences' are kept alike (corpus.Kept). Analysis only: numbers in, a record out.
 """
 from __future__ import annotations
 
@@ -89,10 +90,13 @@ class Compared:
     """Models A and B compared over a gallery's sentences (compare.json)."""
     names: list[str]  # A's, B's
     shapes: list[list[int]]  # [layers, heads] of A, of B
-    sentences: int  # sentences D rests on
+    sentences: int  # sentences D rests on, the gallery's and the corpus's
     token_level: int  # of which compared token by token
     word_level: int  # of which word by word
     left_out: int  # sentences whose words one model's tokens could not be aligned to
+    corpus: int  # of `sentences`, the corpus's
+    corpus_first: int  # the first corpus sentences D was to take (min(corpus.COMPARED, the corpus's)); the others one model
+    # could not take (too long) or align
     divergence: np.ndarray  # [LA, HA, LB, HB], nats
     same_top: list[float] | None  # per layer (namesakes, same shapes): share of rows whose most-attended is the same
     agreement: Agreement | None  # None unless both are masked LMs
@@ -128,12 +132,14 @@ class Compared:
     def swapped(self) -> "Compared":
         """B against A: the same numbers, the other way round (a reordered gallery computes nothing)."""
         return Compared(self.names[::-1], self.shapes[::-1], self.sentences, self.token_level, self.word_level,
-                        self.left_out, self.divergence.transpose(2, 3, 0, 1), self.same_top, self.agreement, self.k)
+                        self.left_out, self.corpus, self.corpus_first, self.divergence.transpose(2, 3, 0, 1),
+                        self.same_top, self.agreement, self.k)
 
     def to_json(self) -> dict:
         return {"models": self.names, "shapes": self.shapes, "sentences": self.sentences,
                 "token_level": self.token_level, "word_level": self.word_level, "left_out": self.left_out,
-                "divergence": self.divergence.tolist(), "same_top": self.same_top,
+                "corpus": self.corpus, "corpus_first": self.corpus_first, "divergence": self.divergence.tolist(),
+                "same_top": self.same_top,
                 "agreement": None if self.agreement is None else vars(self.agreement),
                 "closest": {"a": self.closest(0), "b": self.closest(1)}, "namesakes": self.namesakes(),
                 "best_layers": self.best_layers()}
@@ -142,6 +148,7 @@ class Compared:
     def from_json(cls, d: dict) -> "Compared":
         agreed = Agreement(**d["agreement"]) if d["agreement"] else None
         return cls(d["models"], d["shapes"], d["sentences"], d["token_level"], d["word_level"], d["left_out"],
+                   d["corpus"], d["corpus_first"],
                    np.array(d["divergence"], dtype=np.float64).reshape(*d["shapes"][0], *d["shapes"][1]),
                    d["same_top"], agreed, agreed.k if agreed else 0)
 
@@ -160,14 +167,17 @@ class Pair:
     left_out: int = 0
     masks: list = field(default_factory=lambda: [0, 0, 0.0])  # masks, same top word, summed overlap
     k: int = 0
+    corpus_first: int = 0  # the first corpus sentences offered (Compared.corpus_first)
+    corpus: int = 0
 
     def __post_init__(self):
         (la, ha), (lb, hb) = self.shapes
         self.total = np.zeros((la * ha, lb * hb))
         self.same = np.zeros(la) if self.shapes[0] == self.shapes[1] else None
 
-    def add(self, a: Side, b: Side) -> None:
-        """One sentence: token by token when both models gave it the same tokens, else word by word."""
+    def add(self, a: Side, b: Side, corpus: bool = False) -> None:
+        """One sentence (of the corpus: `corpus`): token by token when both models gave it the same tokens, else
+        word by word."""
         if a.tokens == b.tokens:
             x, y = rows(a.attention), rows(b.attention)
             self.token_level += 1
@@ -186,6 +196,7 @@ class Pair:
             self.same += (x.argmax(-1) == y.argmax(-1)).reshape(la, -1).sum(1)
             self.rows += ha * t
         self.sentences += 1
+        self.corpus += corpus
 
     def predictions(self, a_masks, b_masks, k: int) -> None:
         n, same, shared = agreement(a_masks, b_masks)
@@ -200,7 +211,7 @@ class Pair:
             if masked_lms and self.masks[0] else None
         # rounded as compare.json stores them, so that a comparison taken over is the one computed
         return Compared(self.names, self.shapes, self.sentences, self.token_level, self.word_level, self.left_out,
-                        np.round(self.total / n, DIGITS).reshape(la, ha, lb, hb),
+                        self.corpus, self.corpus_first, np.round(self.total / n, DIGITS).reshape(la, ha, lb, hb),
                         None if self.same is None or not self.rows else
                         np.round(self.same / self.rows, DIGITS).tolist(), agreed, self.k)
 

@@ -64,6 +64,7 @@ def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: 
         if names.pictures(*run.attention.shape[:2], bool(run.masks)) != have:
             drawing.append(plots.sentence(run, masks, cmap, workers))
     found, attention = result(loaded, text, top_k, importance, culprit, after_torch=draw, pair=pair)
+    found = found.stored()  # the pages of a sentence computed now are those of one taken over from its data.json
     files = {names.VIEW_DATA: views.view_data(found, attention, cmap, loaded.info.name),
              names.DATA: json.dumps(found.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}
     if found.syntax:

@@ -21,6 +21,7 @@ STATISTICS_PAGE = "statistics.html"  # in HEADS: what every number means
 LAYER_PLOT = "per-layer.png"
 LAYER_PLOT_NARROW = "per-layer-narrow.png"  # the same plot laid out for a phone
 CORPUS = "corpus.json"  # in HEADS: the corpus's counts, kept for the next build
+CORPUS_ATTENTION = "corpus-attention.json"  # in HEADS/<model>: the first corpus sentences' attention, to compare
 COMPARE = "compare"  # the folder of the pages that compare two models, one folder a pair
 COMPARE_DATA = "compare.json"  # in a pair's folder: its numbers, kept for the next build
 COMPARE_PLOT = "per-layer.png"  # in a pair's folder: both models' per-layer curves in one plot
@@ -92,7 +93,8 @@ def _pattern(name: str) -> str:
 
 
 _SENTENCE_FILES = f"(?:{'|'.join(map(re.escape, (DATA, VIEW_DATA, OVERVIEW, OVERVIEW_NARROW, ROLLOUT, PARSE)))}|{_pattern(HEAD_PNG)})"
-_HEADS_FILES = f"(?:{'|'.join(map(re.escape, (PAGE, LAYER_PLOT, LAYER_PLOT_NARROW, CORPUS)))}|{_pattern(HEAD_PAGE)})"
+_HEADS_KEPT = (PAGE, LAYER_PLOT, LAYER_PLOT_NARROW, CORPUS, CORPUS_ATTENTION)
+_HEADS_FILES = f"(?:{'|'.join(map(re.escape, _HEADS_KEPT))}|{_pattern(HEAD_PAGE)})"
 _SITE_FILE = re.compile("|".join([
     f"{re.escape(PAGE)}|{re.escape(MANIFEST)}",
     f"{STATIC}/(?:{'|'.join(map(re.escape, STATIC_FILES + LIVE_FILES))})",

@@ -5,7 +5,7 @@ type; dicts appear only at the JSON boundary (to_json/from_json).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,6 +15,12 @@ from .config import MASK, joined
 from .heads import KEYS, FirstLook, HeadStats, first_look
 from .model import Mask, ModelInfo, Prediction, fill_pair
 from .syntax import SentenceSyntax
+
+
+# what data.json keeps of each number (the probabilities: _digits' 6 significant digits; the statistics are
+# rounded where they are computed, heads.stored_statistics)
+IMPORTANCE_DIGITS, ROLLOUT_DIGITS = 5, 4  # significant digits
+GRID_DECIMALS = 6  # of the overview grid's fractions
 
 
 @dataclass
@@ -56,12 +62,23 @@ class Result:
         data.json keeps: the view written with the result and a page made later from data.json agree."""
         mask = self.masks[0] if self.masks else None
         return first_look(self.values(), None if mask is None or mask.importance is None else
-                          np.array(_rows(mask.importance, 5)))
+                          np.array(_rows(mask.importance, IMPORTANCE_DIGITS)))
 
     def files(self) -> set[str]:
         """The names of the files in its folder that these results consist of (all but the page)."""
         return {names.DATA, names.VIEW_DATA} | names.pictures(self.layers, self.heads_per_layer, bool(self.masks)) \
             | ({names.PARSE} if self.syntax else set())
+
+    def stored(self) -> "Result":
+        """This result with every number at the precision data.json keeps it (to_json): what the build renders
+        and caches, so that a sentence computed now gives the pages one taken over from data.json gives. A page
+        rounds again, and a number rounded twice can differ from one rounded once (0.0454545: 4.545%, but
+        stored as 0.045455, 4.546%)."""
+        masks = [replace(m, predictions=[Prediction(p.token, _digits(p.probability)) for p in m.predictions],
+                         importance=_array(m.importance, IMPORTANCE_DIGITS), rollout=_array(m.rollout, ROLLOUT_DIGITS),
+                         contribution_rollout=_array(m.contribution_rollout, ROLLOUT_DIGITS)) for m in self.masks]
+        return replace(self, masks=masks, overview_grid=tuple(round(v, GRID_DECIMALS) for v in self.overview_grid),
+                       overview_narrow_grid=tuple(round(v, GRID_DECIMALS) for v in self.overview_narrow_grid))
 
     def predictions(self) -> str:
         """The sentence, then for each mask its top predictions as filled-in sentences with their
@@ -85,10 +102,10 @@ class Result:
             "masks": [{"index": m.index, "predictions": [{"token": p.token, "probability": _digits(p.probability)}
                                                           for p in m.predictions],
                        "importance": None if m.importance is None else
-                       {"method": self.importance_method, "values": _rows(m.importance, 5)},
-                       "rollout": None if m.rollout is None else _rows(m.rollout, 4),
+                       {"method": self.importance_method, "values": _rows(m.importance, IMPORTANCE_DIGITS)},
+                       "rollout": None if m.rollout is None else _rows(m.rollout, ROLLOUT_DIGITS),
                        "contribution_rollout": None if m.contribution_rollout is None else
-                       _rows(m.contribution_rollout, 4)} for m in self.masks],
+                       _rows(m.contribution_rollout, ROLLOUT_DIGITS)} for m in self.masks],
             "importance_note": self.importance_note, "mixing_note": self.mixing_note,
             "syntax": self.syntax.as_json() if self.syntax else None, "syntax_note": self.syntax_note,
             "filled": self.filled, "filled_pair": self.filled_pair, "pair_note": self.pair_note,
@@ -96,9 +113,9 @@ class Result:
             "heads": [{"layer": h.layer, "head": h.head, **{k: _number(v) for k, v in zip(KEYS, h.values)},
                        "tags": h.tags, "strongest": h.strongest} for h in self.heads],
             "special": self.special, "images": {"head": list(self.head_size), "overview": list(self.overview_size),
-                                                "overview_grid": [round(v, 6) for v in self.overview_grid],
+                                                "overview_grid": [round(v, GRID_DECIMALS) for v in self.overview_grid],
                                                 "overview_narrow": list(self.overview_narrow_size),
-                                                "overview_narrow_grid": [round(v, 6) for v in self.overview_narrow_grid]},
+                                                "overview_narrow_grid": [round(v, GRID_DECIMALS) for v in self.overview_narrow_grid]},
         }
 
     @classmethod
@@ -134,6 +151,11 @@ def _digits(x: float, n: int = 6) -> float:
 
 def _number(x: float):
     return None if np.isnan(x) else x  # JSON has no NaN: "not applicable" is null
+
+
+def _array(a: np.ndarray | None, n: int) -> np.ndarray | None:
+    """`a` as from_json reads _rows(a, n) back."""
+    return None if a is None else np.array(_rows(a, n))
 
 
 def _rows(a: np.ndarray, n: int) -> list:

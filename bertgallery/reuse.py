@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ PARSER_LIBRARIES = ("spacy", "thinc", PARSER_PACKAGE)  # the parse the syntax st
 RESULTS = Shaping(("measure",), MODEL_LIBRARIES + PARSER_LIBRARIES + ("matplotlib",))  # + the view's colours
 PICTURES = Shaping(("plots", "model", "attribution"), MODEL_LIBRARIES + ("matplotlib", "pillow", "zlib"))
 COUNTS = Shaping(("corpus",), MODEL_LIBRARIES + PARSER_LIBRARIES)
+KEPT = Shaping(("corpus",), MODEL_LIBRARIES + ("zlib",))  # the first corpus sentences' 16-bit attention, for comparing models
 COMPARISON = Shaping(("compare",), MODEL_LIBRARIES + PARSER_LIBRARIES)  # its word level: the tokenizers, spaCy's
 EXPORT = Shaping(("live", "model"), MODEL_LIBRARIES)  # the live page's model: loaded, then exported
 
@@ -46,11 +48,12 @@ class Reused:
     entry: Entry  # in the previous site's manifest
     result: Result | None  # None: only the pictures are taken over (their key matches, the results' does not)
     counted: corpus.Counted | None = None  # a model's corpus counts, taken over
+    kept: corpus.Kept | None = None  # a model's attention over the first corpus sentences, taken over
     compared: object = None  # a pair of models' compare.Compared, taken over
 
     def files(self) -> dict[str, str]:
         """The files taken over: {name: sha256}."""
-        whole = self.result or self.counted or self.compared
+        whole = self.result or self.counted or self.compared or self.kept
         return {n: d for n, d in self.entry.files.items() if whole or names.is_picture(n)}
 
 
@@ -90,6 +93,31 @@ def corpus_key(cfg: Config, identity: str, hashes: cache.FileHashes) -> dict[str
     return {"counts": cache.key("counts", identity, [hashes(f) for f in cfg.corpus_files], *COUNTS.fingerprint())}
 
 
+def kept_key(cfg: Config, identity: str) -> dict[str, str]:
+    """The attention of the first corpus sentences (corpus.COMPARED) depends on the model, their texts and what
+    runs them."""
+    return {"attention": cache.key("attention", identity, [line.text for line in cfg.corpus[:corpus.COMPARED]],
+                                   *KEPT.fingerprint())}
+
+
+def kept(cfg: Config, identity: str, old: Manifest | None, out: Path) -> Reused | None:
+    """The previous build's attention of the first corpus sentences with this model (Reused.kept), whole,
+    unmodified and of these sentences, wherever the previous site kept it."""
+    if not cfg.corpus or not identity or old is None:
+        return None
+    wanted = kept_key(cfg, identity)
+    for entry in old.corpus:
+        if entry.keys == wanted and cache.verified(out / entry.folder, entry.files):
+            try:
+                found = corpus.Kept.from_json(_json(out / entry.folder / names.CORPUS_ATTENTION))
+            except (OSError, ValueError, KeyError, TypeError, zlib.error):
+                return None
+            texts = [line.text for line in cfg.corpus[:corpus.COMPARED]]
+            if all(0 <= k < len(texts) and texts[k] == t for k, t in zip(found.lines, found.texts)):
+                return Reused(entry, None, kept=found)
+    return None
+
+
 def live_key(identity: str) -> dict[str, str]:
     """The live page's model files depend on the model and what loads and exports it."""
     return {"export": cache.key("export", identity, *EXPORT.fingerprint())}
@@ -112,7 +140,8 @@ def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, h
 
 def compare_key(a: list[str], b: list[str]) -> dict[str, str]:
     """A pair of models' comparison depends on both models' results of every sentence (`a`, `b`: each sentence's
-    results key, reuse.keys), whatever their order (means over sentences), and on what compares them."""
+    results key, reuse.keys, then with a corpus their attention of its first sentences' key, kept_key), whatever
+    their order (means over sentences), and on what compares them."""
     return {"compare": cache.key("compare", sorted(map(list, zip(a, b))), *COMPARISON.fingerprint())}
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from . import data_folder, heads, names, offline, syntax
+from . import corpus, data_folder, heads, names, offline, syntax
 from .colours import IMPORTANCE_CMAP, SCALE_STEPS, Cell, colours, grid, head_colours, scale
 from .config import MASK, joined
 from .heads import STATISTICS, HeadSummary, Totals
@@ -97,6 +97,7 @@ class Gallery:
     title: str = ""  # the author's name for the gallery ("" for DEFAULT_NAME)
     intro: list = field(default_factory=list)  # the author's introduction: paragraphs of config.Piece
     author_files: list[str] = field(default_factory=list)  # the author's own files in the site (files:)
+    corpus_lines: int = 0  # the corpus's sentences (its first corpus.COMPARED enter each pair's D)
 
     @property
     def several(self) -> bool:
@@ -414,7 +415,8 @@ def compare_page(gallery: Gallery, i: int, j: int, compared) -> str:
         cells=[[Cell(1 - v / top) for v in row] for row in flat], top=top,
         closest=(compared.closest(0), compared.closest(1)), namesakes=compared.namesakes(),
         best_layers=compared.best_layers(), tables=[syntax.table(m.pool) for m in (a, b)],
-        plot_size=LAYER_PLOT_SIZE, plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS])
+        plot_size=LAYER_PLOT_SIZE, plot_stats=[STATISTICS[heads.INDEX[k]] for k in LAYER_PLOT_KEYS],
+        corpus_total=gallery.corpus_lines, corpus_limit=corpus.COMPARED)
 
 
 def live_page(gallery: Gallery) -> str:

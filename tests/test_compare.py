@@ -125,3 +125,103 @@ def test_the_argmax_share_and_namesakes_of_a_model_with_itself():
     assert [b for b, _ in got.best_layers()] == [1, 2]
     again = compare.Compared.from_json(json.loads(json.dumps(got.to_json())))
     assert again.to_json() == got.to_json() and again.swapped().swapped().to_json() == got.to_json()
+
+
+CORPUS_LINES = ["A dog ran in the park.", "I like green tea.", "The sun is warm today and the sky is blue.",
+                "Birds sing."]
+
+
+@pytest.fixture(scope="module")
+def corpus_site(tiny_bert, tiny_roberta, tmp_path_factory):
+    """Tiny BERT and tiny RoBERTa (other tokenizers: word by word) over the two sentences of the models sample
+    and a corpus of four, of which D takes the first three (corpus.COMPARED lowered to 3 for the test)."""
+    from bertgallery import build, config, corpus
+    from conftest import MODELS_SAMPLE
+    folder = tmp_path_factory.mktemp("compare-corpus")
+    (folder / "corpus.txt").write_text("\n".join(CORPUS_LINES) + "\n")
+    (folder / "s.yaml").write_text(MODELS_SAMPLE.format(models=json.dumps([str(tiny_bert), str(tiny_roberta)]))
+                                   + "corpus: corpus.txt\n")
+    limit, corpus.COMPARED = corpus.COMPARED, 3
+    try:
+        build.build(config.load(folder / "s.yaml"), folder / "site", build.Options(fallback=False, progress=False))
+    finally:
+        corpus.COMPARED = limit
+    return folder / "site"
+
+
+def kept_by_hand(path):
+    """The corpus attention a model's heads folder stores, decoded here: {line: (tokens, uint16 [L, H, T, T])}."""
+    import base64
+    import zlib
+    d = json.loads(path.read_text())
+    return {line: (tokens, np.frombuffer(zlib.decompress(base64.b64decode(a)), dtype="<u2").reshape(shape))
+            for line, tokens, a, shape in zip(d["lines"], d["tokens"], d["attention"], d["shapes"])}
+
+
+def test_the_divergence_takes_the_first_corpus_sentences_and_equals_a_direct_computation(corpus_site, tiny_bert,
+                                                                                          tiny_roberta):
+    bert, roberta = model.slugs([str(tiny_bert), str(tiny_roberta)])
+    found = json.loads((corpus_site / names.COMPARE / f"{bert}--{roberta}" / names.COMPARE_DATA).read_text())
+    assert (found["sentences"], found["corpus"], found["corpus_first"], found["word_level"]) == (5, 3, 3, 5)
+    texts = [json.loads((corpus_site / s / bert / names.DATA).read_text())["text"] for s in ("cat", "two")]
+    sides = {slug: [stored(corpus_site, s, slug) for s in ("cat", "two")] for slug in (bert, roberta)}
+    for slug in (bert, roberta):
+        kept = kept_by_hand(corpus_site / "heads" / slug / names.CORPUS_ATTENTION)
+        assert sorted(kept) == [0, 1, 2]  # the fourth line is not taken
+        sides[slug] += [kept[k] for k in range(3)]
+    per = []
+    for k, text in enumerate(texts + CORPUS_LINES[:3]):
+        merged = []
+        for slug, folder in ((bert, tiny_bert), (roberta, tiny_roberta)):
+            tokens, att = sides[slug][k]
+            token_word = compare.words_of(text, model.tokenizer(model.Resolved(str(folder), "")))
+            merged.append(words(att.reshape(-1, len(tokens), len(tokens)).astype(float), token_word))
+        per.append(direct(*merged))
+    assert np.allclose(np.array(found["divergence"]).reshape(6, 4), np.mean(per, axis=0), rtol=0, atol=2e-6)
+    # without the corpus the mean would be another: the corpus sentences count
+    assert not np.allclose(np.mean(per[:2], axis=0), np.mean(per, axis=0), rtol=0, atol=1e-4)
+    page = " ".join((corpus_site / names.COMPARE / f"{bert}--{roberta}" / names.PAGE).read_text().split())
+    assert "It rests on 5 sentences, 2 of the gallery and 3 of its corpus (its first 3 of 4; D takes a corpus's " \
+           "first 3 at most)" in page
+
+
+def test_the_stored_corpus_attention_is_the_models_own_for_each_sentence_alone(corpus_site, tiny_bert):
+    """Run in a padded batch, each corpus sentence's stored attention is what the model gives it alone."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    net = AutoModel.from_pretrained(tiny_bert, attn_implementation="eager").eval()
+    kept = kept_by_hand(corpus_site / "heads" / model.slugs([str(tiny_bert)])[0] / names.CORPUS_ATTENTION)
+    for k, (tokens, att) in kept.items():
+        enc = tok(CORPUS_LINES[k], return_tensors="pt")
+        with torch.no_grad():
+            alone = torch.stack(net(**enc, output_attentions=True).attentions, 1)[0].numpy()
+        assert tokens == tok.convert_ids_to_tokens(enc["input_ids"][0])
+        assert np.abs(att.astype(float) - np.rint(alone * 10000)).max() <= 1
+
+
+@pytest.mark.slow  # MiniLM over the sentences and the corpus: about 5 s
+def test_adding_a_model_to_a_gallery_with_a_corpus_runs_only_that_model(corpus_site, tiny_bert, tiny_roberta,
+                                                                        tmp_path, monkeypatch):
+    """The other models' corpus attention is taken over from their heads folders: their pair is not compared
+    again and no other model's corpus is run."""
+    import shutil
+
+    from bertgallery import build, config, corpus
+    from conftest import MODELS_SAMPLE
+    shutil.copytree(corpus_site.parent, tmp_path / "g")
+    ran, alone, real = [], [], corpus.count_and_keep
+    monkeypatch.setattr(corpus, "count_and_keep", lambda loaded, *a, **k: ran.append(loaded.info.name) or
+                        real(loaded, *a, **k))
+    monkeypatch.setattr(corpus, "attention", lambda loaded, *a: alone.append(loaded.info.name))
+    monkeypatch.setattr(corpus, "COMPARED", 3)
+    (tmp_path / "g" / "s.yaml").write_text(MODELS_SAMPLE.format(models=json.dumps(
+        [str(tiny_bert), str(tiny_roberta), "minilm"])) + "corpus: corpus.txt\n")
+    summary = build.build(config.load(tmp_path / "g" / "s.yaml"), tmp_path / "g" / "site",
+                          build.Options(fallback=False, progress=False))
+    assert (ran, alone, summary.rebuilt) == (["minilm"], [], 2)  # its counts and attention in one pass
+    bert, roberta, minilm = model.slugs([str(tiny_bert), str(tiny_roberta), "minilm"])
+    pair = f"{names.COMPARE}/{bert}--{roberta}/{names.COMPARE_DATA}"
+    assert (tmp_path / "g" / "site" / pair).read_bytes() == (corpus_site / pair).read_bytes()
+    assert json.loads((tmp_path / "g" / "site" / names.COMPARE / f"{bert}--{minilm}" /
+                       names.COMPARE_DATA).read_text())["corpus"] == 3

@@ -142,3 +142,23 @@ def test_one_sentence_a_line_reads_alike_everywhere():
     text = "# about\n  # indented comment\n\nFirst  one.\n   \nSecond.\n"
     for stream in (io.BytesIO(text.encode()), io.StringIO(text)):  # a file or standard input; a replaced sys.stdin
         assert list(config.read_lines(stream, "x", 10**6, "", 10**6, "")) == [(4, "First one."), (6, "Second.")]
+
+
+def test_the_attention_kept_for_comparing_is_the_same_from_the_counting_pass_and_on_its_own(tiny, monkeypatch):
+    """The first COMPARED lines are batched apart in the counting pass as attention() batches them, so their
+    16-bit attention is the same to the bit whichever pass kept it (a model added to a gallery of one runs
+    attention() alone, a forced build the counting pass); a line too long for the model is left out of both."""
+    monkeypatch.setattr(corpus, "COMPARED", 4)
+    texts = MIXED[:3] + ["word " * 600] + MIXED[3:]
+    counted, kept = corpus.count_and_keep(tiny, lines(texts), corpus.COMPARED, progress=False)
+    alone = corpus.attention(tiny, lines(texts)[:corpus.COMPARED])
+    assert kept.lines == alone.lines == [0, 1, 2] and kept.texts == MIXED[:3] and kept.tokens == alone.tokens
+    assert all(np.array_equal(a, b) for a, b in zip(kept.attention, alone.attention))
+    assert all(a.dtype == np.uint16 and a.shape == (2, 3, len(t), len(t)) for a, t in zip(kept.attention, kept.tokens))
+    again = corpus.Kept.from_json(json.loads(json.dumps(kept.to_json())))
+    assert again.lines == kept.lines and all(np.array_equal(a, b) for a, b in zip(again.attention, kept.attention))
+    # the counts are the plain counting pass's
+    plain = corpus.count(tiny, lines(texts), progress=False)
+    assert counted.totals.sentences == plain.totals.sentences == len(texts) - 1
+    assert np.allclose(np.array(counted.totals.to_json()["sums"], dtype=float),
+                       np.array(plain.totals.to_json()["sums"], dtype=float), rtol=1e-5, atol=1e-6, equal_nan=True)
