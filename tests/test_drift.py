@@ -24,7 +24,7 @@ def test_the_example_compares_the_offline_model_with_minilm_over_everyday_and_ga
     texts = [s.text for s in cfg.sentences]
     assert len(texts) == 35 == len(set(texts))  # 30 + 8, three of them in both files
     assert set(texts) == {t for t, _ in offline.everyday_sentences()} | \
-        {s.text for s in config.load(ROOT / "sentences.yaml").sentences}
+        {s.text for s in config.load(ROOT / "sentences.yaml").sentences if not s.pair}  # pairs came after the drift
 
 
 @pytest.mark.slow

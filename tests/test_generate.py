@@ -25,7 +25,7 @@ def test_build_prints_a_short_summary(tiny_bert, tmp_path, monkeypatch, capfd):
     monkeypatch.chdir(tmp_path)
     assert generate.main(["--model", str(tiny_bert), "--top-k", "3", "--quiet"]) == 0
     r = capfd.readouterr()
-    assert r.out.startswith("built 1 of 1 sentences, 8 images")  # 6 heads, the overview, the rollout
+    assert r.out.startswith("built 1 of 1 sentences, 9 images")  # 6 heads, the overview (wide, narrow), the rollout
     assert str(tmp_path / "site" / "index.html") in r.out
     assert r.err == ""  # no library chatter
     data = json.loads((tmp_path / "site" / "the-cat-sat-on-the-mask" / "data.json").read_text())

@@ -272,6 +272,6 @@ def test_the_head_it_opens_on_is_the_same_from_a_result_read_back_from_data_json
     stats = [heads.HeadStats(1, h + 1, tuple(values[0, h])) for h in range(4)]
     mask = Mask(3, [Prediction("cat", 0.5)], importance=np.array([[1.0, -2.0, 0.3000001, 0.3000004]]))
     result = Result("a [MASK].", ["[CLS]", "a", "[MASK]", "."], [mask], "a cat.", stats, 1, 4, [0], (1, 1, 1),
-                    (1, 1), (0, 0, 1, 1, 0, 0))
+                    (1, 1), (0, 0, 1, 1, 0, 0), (1, 1), (0, 0, 1, 1, 0, 0))
     again = Result.from_json(result.to_json(ModelInfo("m", 1, 4)))
     assert result.first_look() == again.first_look() == heads.FirstLook(1, 3, "supports")
