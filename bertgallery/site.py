@@ -141,6 +141,12 @@ def maps_of(pair: bool) -> tuple:
     return tuple(s for s in MAPS if pair or not s.pairs)
 
 
+def has_pairs(totals: Totals) -> bool:
+    """Whether some sentence counted in `totals` was a pair: only then do the statistics of pairs only get a
+    column and a map on the heads page."""
+    return any(totals.counts[..., heads.INDEX[s.key]].any() for s in STATISTICS if s.pairs)
+
+
 def stat_maps(result: Result) -> list[tuple[str, list[list[Cell]]]]:
     """(label, layers x heads cells) for each statistic drawn as a map."""
     values = result.values()
@@ -150,10 +156,11 @@ def stat_maps(result: Result) -> list[tuple[str, list[list[Cell]]]]:
 def mean_maps(totals: Totals) -> list[tuple[str, list[list[Cell]]]]:
     """The gallery means as maps; a statistic not on the 0-1 scale is drawn against its largest head."""
     maps = []
+    pairs = has_pairs(totals)
     for stat in DRAWN:
-        values = totals.means[..., heads.INDEX[stat.key]]
-        if stat.pairs and np.all(np.isnan(values)):  # a gallery without a sentence pair
+        if stat.pairs and not pairs:
             continue
+        values = totals.means[..., heads.INDEX[stat.key]]
         if stat.scale == "relative":
             if np.all(np.isnan(values)):
                 continue
@@ -360,8 +367,7 @@ def _heads_common(gallery: Gallery, shown: Shown) -> dict:
 def heads_index(gallery: Gallery, shown: Shown, means: list[HeadSummary], syn: Syntax) -> str:
     held = {t for m in means for t in m.tag_counts}  # the filter offers only tags some head has
     tag_names = [t for t in heads.TAGS if t in held] + sorted({t for h in syn.heads for t in h.tags})
-    # a statistic of pairs only has a column where some sentence was a pair
-    pairs = any(shown.totals.counts[..., heads.INDEX[s.key]].any() for s in STATISTICS if s.pairs)
+    pairs = has_pairs(shown.totals)
     return _env().get_template("heads.html").render(
         syntax=syn, pool=shown.pool, totals=shown.totals, colour=table_colours(means),
         columns=[(k, s) for k, s in enumerate(STATISTICS) if pairs or not s.pairs],
