@@ -436,11 +436,11 @@ def test_the_largest_inputs_within_the_bounds_build_in_bounded_memory(case, tmp_
     if case.startswith("100"):
         model = save_bert(tmp_path / "model", hidden_size=48, num_hidden_layers=12, num_attention_heads=12,
                           intermediate_size=96)
-        text, images = " ".join(["[MASK] word word word word"] * 100) + ".", 144 + 2
+        text, images = " ".join(["[MASK] word word word word"] * 100) + ".", 144 + 3  # the heads, the overview (wide and narrow), the rollout
     else:
         model = save_bert(tmp_path / "model", hidden_size=256, num_hidden_layers=6, num_attention_heads=256,
                           intermediate_size=64)
-        text, images = "The cat sat on the [MASK].", 1536 + 2
+        text, images = "The cat sat on the [MASK].", 1536 + 3
     code, printed, peak = build_limited(limit, "--text", "-", "--model", model, "--out", tmp_path / "site",
                                         "--print", "json", stdin=text + "\n")
     assert code == 0 and printed.startswith(f"built 1 of 1 sentences, {images} images") \
