@@ -19,8 +19,7 @@ ENCODER = "minilm"  # the pip-installed all-MiniLM-L6-v2 itself: attention only,
 ARTEFACT = data_folder("models", "offline-minilm-mlm.safetensors") / "offline-minilm-mlm.safetensors"
 EVERYDAY = ARTEFACT.with_name("everyday.tsv")  # cloze sentences for judging the model, never trained on
 DESCRIPTION = ("all-MiniLM-L6-v2 fine-tuned for masked-word prediction (6 layers × 12 heads): the encoder "
-               "itself was trained further by models/train_offline.py, so its attention is partly ours, not "
-               "MiniLM's alone")
+               "itself was trained further, so its attention is partly that training's, not MiniLM's alone")
 
 
 # the compare page of examples/compare.yaml (python models/attention_drift.py prints it): per layer, the share of
