@@ -206,7 +206,8 @@
       "it again to let go. " :
       "Hover over, tab to or click a token to see its weights as numbers (left: the attending token; right: the " +
       "token attended to); click again or press Esc to let go. In the tokens, ↑/↓ move, ←/→ change sides. ") +
-      "A head square adds or removes its head (Space too); a double click or Enter shows that head alone."));
+      (touch ? "A tap on a head square adds or removes its head; a double tap shows that head alone." :
+      "A head square adds or removes its head (Space too); a double click or Enter shows that head alone.")));
     var view = ui.view = root.appendChild(el("div", { "class": "bg-view" }));
     ui.columns = [view.appendChild(el("div", { "class": "bg-from", role: "group", "aria-label": "Attending tokens" }))];
     var svg = ui.svg = view.appendChild(document.createElementNS(NS, "svg"));

@@ -508,15 +508,38 @@ def test_beside_the_explorer_the_overview_is_the_narrow_picture_at_1_to_1(base_s
     page.close()
 
 
-def test_the_help_text_speaks_of_taps_on_a_touch_screen(site, browser):
+def test_on_a_touch_screen_the_words_speak_of_taps_and_the_taps_do_what_they_say(site, browser):
     context = browser.new_context(viewport={"width": PHONE, "height": 800}, has_touch=True, is_mobile=True)
     page = context.new_page()
     page.goto((site / "cat" / "index.html").as_uri())
     help_text = page.locator(".bg-help").inner_text()
-    assert help_text.startswith("Tap a token") and "Hover" not in help_text
+    assert help_text.startswith("Tap a token") and "double tap shows that head alone" in help_text
+    assert not re.search(r"Hover|click|Enter|Space|Esc", help_text), help_text  # no mouse, no keyboard
+    caption = page.locator(".overview figcaption").first.inner_text()
+    assert "press and hold a tile" in caption and "Ctrl" not in caption, caption
+    # what the words promise, by taps: a tap adds a head, a double tap keeps only that one
+    squares = page.locator(".bg-head")
+    squares.nth(0).tap()
+    page.wait_for_timeout(600)  # two taps this far apart are two taps, not a double tap
+    squares.nth(1).tap()
+    page.wait_for_function("document.querySelectorAll('.bg-head[aria-pressed=true]').length === 3")
+    squares.nth(1).tap()
+    squares.nth(1).tap()
+    page.wait_for_function("document.querySelectorAll('.bg-head[aria-pressed=true]').length === 1")
+    assert state(page)[1] == ["2"]
+    assert page.locator(".bg-head").nth(1).evaluate("q => getComputedStyle(q).touchAction") == "manipulation"
+    # a tile of the overview, tapped, chooses its head (and is the picture's link, for press and hold)
+    tile = page.locator(".launcher a").nth(4)  # layer 2, head 2 of 2 x 3
+    assert tile.get_attribute("href").endswith(".png")
+    tile.tap()
+    page.wait_for_function("location.hash.startsWith('#l=2&h=2')")
+    assert state(page)[:2] == ("1", ["2"])
     context.close()
     page = open_page(browser, (site / "cat" / "index.html").as_uri())
-    assert page.locator(".bg-help").inner_text().startswith("Hover over")
+    help_text = page.locator(".bg-help").inner_text()
+    assert help_text.startswith("Hover over") and "a double click or Enter shows that head alone" in help_text
+    caption = page.locator(".overview figcaption").first.inner_text()
+    assert "Ctrl- or ⌘-click" in caption and "press and hold" not in caption, caption
     page.close()
 
 
