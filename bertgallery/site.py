@@ -431,16 +431,30 @@ def compare_page(gallery: Gallery, i: int, j: int, compared) -> str:
         corpus_total=gallery.corpus_lines, corpus_limit=corpus.COMPARED)
 
 
+# the live page's pair example where the gallery has no pair of its own (sentences.yaml's first pair)
+EXAMPLE_PAIR = ("John gave Mary a book.", "[MASK] thanked him for it.")
+
+
+def live_examples(gallery: Gallery) -> list[tuple[str, str]]:
+    """The sentences the live page offers as (text, pair): the gallery's first sentence, and its first pair (or
+    EXAMPLE_PAIR), so a reader sees that a second sentence can be given."""
+    results = [e.result for e in gallery.models[0].entries]
+    first = results[0]
+    pair = next(((r.text, r.pair) for r in results if r.pair), EXAMPLE_PAIR)
+    return [(first.text, first.pair)] + ([pair] if pair != (first.text, first.pair) else [])
+
+
 def live_page(gallery: Gallery) -> str:
     """The "Try your own sentence" page: its settings for live-page.js in one attribute (as data-models)."""
     import json
     live = gallery.live
+    examples = live_examples(gallery)
     steps = scale(gallery.colormap)
     settings = {"model": live.model, "topK": live.top_k, "base": "", "colors": [c for c, _ in steps],
                 "light": [light for _, light in steps], "headColours": head_colours(live.heads),
                 "names": names.for_js(), "heads": live.heads_pages,
-                "example": gallery.models[0].entries[0].result.text}
-    return _env().get_template("live.html").render(**_common(gallery, "../"), page=live,
+                "example": examples[0]}
+    return _env().get_template("live.html").render(**_common(gallery, "../"), page=live, examples=examples,
                                                    settings=json.dumps(settings, ensure_ascii=False))
 
 

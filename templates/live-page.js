@@ -197,7 +197,16 @@
   });
   window.addEventListener("popstate", function () { fromAddress("replace"); });
 
-  text.value = settings.example;
+  document.querySelectorAll(".live-example").forEach(function (b) {  // an example: both fields, and its run
+    b.addEventListener("click", function () {
+      text.value = b.getAttribute("data-text");
+      pair.value = b.getAttribute("data-pair");
+      form.requestSubmit();
+    });
+  });
+
+  text.value = settings.example[0];
+  pair.value = settings.example[1];
   load().catch(fail);
   fromAddress("replace");
 })();

@@ -415,3 +415,38 @@ def test_the_live_page_passes_the_audit_at_both_widths(live_site, browser, width
     page.page.screenshot(path=str(ARTIFACTS / f"live-{width}.png"), full_page=True)
     page.errors = []
     page.close()
+
+
+@pytest.mark.xdist_group("live-site")
+def test_the_pair_example_fills_both_fields_and_runs_as_a_pair(live_site, browser):
+    """The page offers the gallery's first sentence and a pair (this gallery has none: site.EXAMPLE_PAIR); the
+    pair's button fills both fields and runs them as [CLS] A [SEP] B [SEP], with the explorer's segment filter."""
+    from bertgallery.site import EXAMPLE_PAIR
+    page = Page(browser, (live_site / names.LIVE / names.PAGE).as_uri(), live_site.as_uri())
+    tab = page.page
+    assert tab.input_value("#live-text") == "The cat sat on the [MASK] and looked around."
+    assert tab.input_value("#live-pair") == ""
+    examples = tab.locator(".live-example")
+    assert examples.count() == 2 and "a pair" in examples.nth(1).inner_text()
+    page.ready()
+    examples.nth(1).click()
+    text, pair = EXAMPLE_PAIR
+    assert page.shown(text)
+    assert (tab.input_value("#live-text"), tab.input_value("#live-pair")) == (text, pair)
+    assert tab.evaluate("bertGalleryTry.sentence.pair") == pair
+    assert tab.evaluate("bertGalleryLive.last.tokenTypes.indexOf(1) > 0")  # B's tokens are segment 1
+    assert tab.locator(".bg-filter input").count() == 5  # All, A→A, B→B, A→B, B→A
+    assert "&p=" in tab.evaluate("location.hash")
+    page.close()
+
+
+def test_the_examples_are_the_first_sentence_and_the_gallerys_own_first_pair():
+    from types import SimpleNamespace as NS
+    from bertgallery.site import EXAMPLE_PAIR, live_examples
+
+    def of(*sentences):
+        return NS(models=[NS(entries=[NS(result=NS(text=t, pair=p)) for t, p in sentences])])
+    assert live_examples(of(("A [MASK].", ""), ("B.", "[MASK] C."), ("D.", "E [MASK]."))) == \
+        [("A [MASK].", ""), ("B.", "[MASK] C.")]
+    assert live_examples(of(("A [MASK].", ""))) == [("A [MASK].", ""), EXAMPLE_PAIR]
+    assert live_examples(of(("B.", "[MASK] C."), ("A [MASK].", ""))) == [("B.", "[MASK] C.")]  # it is the pair
