@@ -623,6 +623,26 @@ def test_the_heads_table_shows_every_column_at_1280_without_a_box_of_its_own(sit
     page.close()
 
 
+def test_on_a_phone_every_card_value_says_which_column_it_is(site, browser):
+    """At 375 px the heads table is cards: each value has its column's title written above it (data-label,
+    from the same names as the titles); at 1280 px the columns' titles say it, and the cells carry none."""
+    from bertgallery.heads import STATISTICS
+    labels = """r => [...r.cells].slice(1).map(c => [c.dataset.label,
+        getComputedStyle(c, '::before').content, getComputedStyle(c, '::before').display])"""
+    page = open_page(browser, (site / "heads" / "index.html").as_uri(), PHONE)
+    titles = page.eval_on_selector_all("table.heads thead th", "ths => ths.map(t => t.textContent.trim())")[1:]
+    assert titles[:-1] == [s.short for s in STATISTICS if not s.pairs]
+    for row in page.locator("table.heads tbody tr").all():
+        got = row.evaluate(labels)
+        assert [g[0] for g in got] == titles, got
+        assert all(content in (f'"{t}"', f'"{t}" ": "', f'"{t}: "') and display != "none"
+                   for (t, content, display) in got), got
+    page.close()
+    page = open_page(browser, (site / "heads" / "index.html").as_uri())
+    assert all(content == "none" for _, content, _ in page.locator("table.heads tbody tr").first.evaluate(labels))
+    page.close()
+
+
 def test_no_page_scrolls_sideways_on_a_phone(site, browser):
     """At 375 px (the audit's slow run checks it too): wide pictures and tables scroll in their own boxes."""
     for path in ("index.html", "cat/index.html", "long-word/index.html", "i-mask-to-the-mask-every-day/index.html",
