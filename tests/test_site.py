@@ -467,9 +467,9 @@ def test_the_heads_table_shows_a_standard_error_only_where_it_reaches_the_digits
     shown = hidden = 0
     for k, row in enumerate(rows):
         shown_stats = [stat for stat in STATISTICS if not stat.pairs]  # the sample has no sentence pair
-        cells = re.findall(r'<td data-value="[^"]*"(?: class="c\d+")?>(.*?)</td>', row, re.S)[1:1 + len(shown_stats)]
-        assert len(cells) == len(shown_stats)
-        for stat, cell in zip(shown_stats, cells):
+        cells = re.findall(r'<td data-label="([^"]*)" data-value="[^"]*"(?: class="c\d+")?>(.*?)</td>', row, re.S)
+        assert [label for label, _ in cells[:-1]] == [stat.short for stat in shown_stats]  # a phone's card says it
+        for stat, (_, cell) in zip(shown_stats, cells):
             values = [p["heads"][k][stat.key] for p in pages if p["heads"][k][stat.key] is not None]
             se = np.std(values, ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.nan
             error = re.search(r"<small> ±(\d\.\d\d)</small>", cell)
