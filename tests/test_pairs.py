@@ -281,6 +281,16 @@ def test_bad_pairs_on_the_command_line_are_one_line_and_exit_2(tmp_path, tiny_be
         (["--text", "The cat.", "--pair", "It sat."], "", "--text has no [MASK] in either segment"),
         (["--text", long_a, "--pair", long_b, "--model", str(tiny_bert), "--no-fallback"], "",
          "is 604 tokens long as a pair: 300 in the sentence, 301 in its pair and 3 special tokens"),
+        # standard input's lines are named as they are numbered there: blank lines and # comments counted
+        (["--text", "-"], "The [MASK] sat.\n\n# a note\nThe cat.\tIt sat.\n",
+         "error: --text -: line 4 has no [MASK] in either segment"),
+        (["--text", "The [MASK] sat.", "--text", "-"], "\nThe dog [MASK].\n\tIt sat.\n",
+         "error: --text -: line 3 has a tab but no text before it"),
+        (["--text", "The [MASK] sat.", "--text", "The cat."], "", "error: --text 2 has no [MASK]"),
+        (["--text", "-", "--model", str(tiny_bert), "--no-fallback"], f"The [MASK] sat.\n\n{long_a}\t{long_b}\n",
+         "error: --text -: line 3 is 604 tokens long as a pair"),
+        (["--text", "-", "--model", str(tiny_bert), "--no-fallback"], "The [MASK] sat.\n# x\nA cat.\tIt [SEP] [MASK].\n",
+         "error: --text -: line 3 holds [SEP] in its pair"),
     ]
     for args, stdin, said in cases:
         r = run_cli(*args, "--out", tmp_path / "site", cwd=tmp_path, stdin=stdin)
@@ -355,3 +365,44 @@ def test_the_compare_pages_words_of_a_pair_are_as_and_then_bs(tiny_bert, tiny_ro
         for w, q in zip(words.tolist(), sequence):
             # a special token is in no word (nor is a byte-level BPE's lone space before <mask>)
             assert (w < 0 if q is None else w < 0 or (w >= 7) == bool(q)), (folder, words, sequence)
+
+
+def test_a_special_token_written_in_a_segment_is_one_line_naming_it(tiny_bert, tiny_roberta):
+    """[SEP], [CLS] or RoBERTa's </s> and <mask> written in a segment would be read as that token: a sequence
+    the model was never given in training, or a mask the sentence does not count. [MASK] (whatever the model's
+    own token) and [UNK] are text to write; RoBERTa's tokenizer reads [SEP] as plain text."""
+    bert, roberta = loaded(tiny_bert), loaded(tiny_roberta)
+    cases = [
+        (bert, "The cat sat. [SEP] It was [MASK].", "", "X holds [SEP], which", "as the sentence's pair ('pair:'"),
+        (bert, "The cat sat. [SEP] It was.", B, "X holds [SEP] in its text, which", "a pair has two"),
+        (bert, A, "[CLS] It was [MASK].", "X holds [CLS] in its pair, one of", "write the sentence without it"),
+        (bert, A, "It was [PAD] [MASK].", "X holds [PAD] in its pair, one of", "write the sentence without it"),
+        (roberta, "The <mask> sat on the [MASK].", "", "X holds <mask>, ", "own mask token: write each mask as [MASK]"),
+        (roberta, A, "It was <mask> [MASK].", "X holds <mask> in its pair, ", "own mask token"),
+        (roberta, A, "It </s> was [MASK].", "X holds </s> in its pair, which", "a pair has two"),
+    ]
+    for m, text, pair, start, said in cases:
+        with pytest.raises(ConfigError) as e:
+            model.predict(m, text, 3, "X ", pair)
+        assert str(e.value).startswith(start) and said in str(e.value) and "\n" not in str(e.value), (text, pair)
+    for m, text in ((bert, "The [UNK] sat on the [MASK]."), (roberta, "The [SEP] sat on the [MASK].")):
+        assert len(model.predict(m, text, 3, pair=B).masks) == 2
+
+
+def test_a_mask_split_between_the_segments_is_text_in_both_and_an_encoder_fills_none(tiny_bert):
+    """'[MA' at the end of A and 'SK]' at the start of B are no mask (the tokenizer reads each segment on its
+    own): the encoder without a masked-LM head, which fills no mask, and a masked LM both write the segments
+    back as they were, less the masks that are one."""
+    encoder = model.load("minilm", fallback=False, device="cpu")
+    for m in (encoder, loaded(tiny_bert)):
+        run = model.predict(m, "The [MASK] cat [MA", 2, pair="SK] sat.")
+        assert run.filled_pair == "SK] sat." and run.filled.endswith(" cat [MA")
+        assert len(run.masks) == (0 if m is encoder else 1)
+    run = model.predict(encoder, "The cat.", 2, pair="It [MASK] [MASK].")
+    assert (run.filled, run.filled_pair, run.masks) == ("The cat.", "It [MASK] [MASK].", [])
+
+
+def test_a_pair_of_masks_alone_is_read(tiny_bert):
+    r = api.analyse("[MASK]", pair="[MASK]", model=str(tiny_bert), top_k=2)
+    assert r.tokens == ["[CLS]", "[MASK]", "[SEP]", "[MASK]", "[SEP]"] and r.segments == [0, 0, 0, 1, 1]
+    assert len(r.masks) == 2
