@@ -406,3 +406,46 @@ def test_a_pair_of_masks_alone_is_read(tiny_bert):
     r = api.analyse("[MASK]", pair="[MASK]", model=str(tiny_bert), top_k=2)
     assert r.tokens == ["[CLS]", "[MASK]", "[SEP]", "[MASK]", "[SEP]"] and r.segments == [0, 0, 0, 1, 1]
     assert len(r.masks) == 2
+
+
+def test_a_pairs_only_tag_is_a_share_of_the_pairs(pair_site):
+    """cross-segment held in the one pair of two sentences: 100 % of the pairs, not 50 % of the sentences; a
+    tag of every sentence stays a share of all of them. The heads page says which is which."""
+    tokens = ["[CLS]", "the", "cat", "sat", ".", "[SEP]", "it", "was", "[MASK]", ".", "[SEP]"]
+    across = np.zeros((11, 11))  # every token gives the other segment's first word all its attention
+    across[[0, 1, 2, 3, 4, 5], 6] = 1.0
+    across[[6, 7, 8, 9, 10], 1] = 1.0
+    totals = heads.Totals.empty(1, 1)
+    for segments in ([0] * 6 + [1] * 5, None):
+        values = np.array(heads.head_stats(across[None, None], tokens, segments=segments)[0].values)
+        totals.add(values.reshape(1, 1, -1), 11)
+    (head,) = heads.summaries(totals)
+    assert head.tag_counts["cross-segment"] == 1 and head.tag_shares["cross-segment"] == 1.0
+    assert all(head.tag_shares[t] == head.tag_counts[t] / 2 for t in head.tag_counts if t != "cross-segment")
+    folder, _ = pair_site
+    page = (folder / "site" / names.HEADS / names.PAGE).read_text(encoding="utf-8")
+    assert "(for cross-segment, the share of the sentence pairs)" in page
+
+
+def test_the_offline_models_pair_note_says_what_bench_pairs_measured():
+    """The note each pair's page prints for the offline model, and the README, give docs/pairs.md's table as it
+    is (bench/pairs.py's run): the log-probabilities as a pair, from B alone and as one sentence, and that no
+    head earned the tag; not a claim the run did not make (that no head reaches across at all)."""
+    import re
+    from pathlib import Path
+
+    from bertgallery import offline
+    root = Path(__file__).resolve().parent.parent
+    table = dict(re.findall(r"^\| (pair, token types 0 and 1|one sentence, A B|B alone)[^|]*\| (−\d\.\d\d) \|",
+                            (root / "docs" / "pairs.md").read_text(encoding="utf-8"), re.M))
+    assert len(table) == 3
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    for said in (offline.PAIRS, readme):
+        for value, how in ((table["pair, token types 0 and 1"], "read as a pair"), (table["B alone"], "from"),
+                           (table["one sentence, A B"], "with the two read as one sentence")):
+            assert f"{value} {how}" in said, (value, how)
+        assert "never trained on a second segment" in said and "cross-segment" in said
+    assert "reaches across" not in offline.PAIRS and "stay within their own segment" not in readme
+    note = model.pair_note(type("M", (), {"info": type("I", (), {"name": offline.NAME})})(),
+                           ["[CLS]", "a", "[SEP]", "b", "[SEP]"], [0, 0, 0, 1, 1], [True, False, True, False, True], True)
+    assert note.endswith(offline.PAIRS)
