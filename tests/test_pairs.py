@@ -322,6 +322,8 @@ def test_analyse_takes_a_pair(tiny_bert):
         api.analyse(A, pair=3, model=str(tiny_bert))
     with pytest.raises(ValueError, match="no \\[MASK\\] in either segment"):
         api.analyse("The cat.", pair="It sat.", model=str(tiny_bert))
+    with pytest.raises(ValueError, match="^the sentence holds \\[SEP\\] in its pair, which"):
+        api.analyse(A, pair="It [SEP] was [MASK].", model=str(tiny_bert))
 
 
 def test_the_filter_on_a_built_pair_page_draws_the_lines_the_data_gives(pair_site, browser):  # noqa: F811
