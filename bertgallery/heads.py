@@ -139,7 +139,7 @@ STATISTICS = (
               "cross-segment", 0.5,
               "at 0.5 a token gives the other segment more than everything on its own side, [CLS] and [SEP] "
               "included: the head reaches across rather than within", pairs=True),
-    Statistic("breadth", "Breadth (entropy ÷ ln T)", "breadth", "entropy ÷ ln T",
+    Statistic("breadth", "Breadth (how spread out)", "breadth", "entropy ÷ ln T",
               "how spread out the attention is, from 0 "
               "(one token) to 1 (every token alike); ln T is the largest possible entropy", _breadth, "broad", 0.78,
               "Clark et al.'s broad heads reach about 3.8 nats on 128-token inputs, and 3.8 ÷ ln 128 ≈ 0.78; "

@@ -19,8 +19,7 @@ ENCODER = "minilm"  # the pip-installed all-MiniLM-L6-v2 itself: attention only,
 ARTEFACT = data_folder("models", "offline-minilm-mlm.safetensors") / "offline-minilm-mlm.safetensors"
 EVERYDAY = ARTEFACT.with_name("everyday.tsv")  # cloze sentences for judging the model, never trained on
 DESCRIPTION = ("all-MiniLM-L6-v2 fine-tuned for masked-word prediction (6 layers × 12 heads): the encoder "
-               "itself was trained further by models/train_offline.py, so its attention is partly ours, not "
-               "MiniLM's alone")
+               "itself was trained further, so its attention is partly that training's, not MiniLM's alone")
 
 
 # the compare page of examples/compare.yaml (python models/attention_drift.py prints it): per layer, the share of
@@ -30,11 +29,12 @@ DRIFT = (("1", "82.2 %", "0.015"), ("2", "82.4 %", "0.055"), ("3", "79.0 %", "0.
          ("5", "81.1 %", "0.091"), ("6", "62.9 %", "0.134"), ("all", "78.0 %", "0.071"))
 
 
-# what bench/pairs.py measured of it on sentence pairs (docs/pairs.md), for each pair's page
-PAIRS = ("this model was never trained on a second segment (its masked-word training, models/train_offline.py, saw "
-         "single sentences only); on 24 pairs whose first segment decides the masked word (bench/pairs.py), the "
-         "word's mean log-probability was −2.26 read as a pair, −4.23 from the second segment alone and −2.15 with "
-         "the two read as one sentence, and no head earned the cross-segment tag on any of them")
+# what bench/pairs.py measured of it on sentence pairs (docs/pairs.md), for each pair's page (which names no
+# file: a visitor of the published site has neither the README nor bench/)
+PAIRS = ("this model was never trained on a second segment (its masked-word training saw single sentences only); "
+         "on 24 pairs whose first segment decides the masked word, the word's mean log-probability was −2.26 read as "
+         "a pair, −4.23 from the second segment alone and −2.15 with the two read as one sentence, and no head earned "
+         "the cross-segment tag on any of them")
 
 
 class OfflineModelMissing(ConfigError):

@@ -121,8 +121,14 @@ def _env() -> Environment:
     env.filters["number"] = lambda v, digits=2: "–" if v != v else f"{v:.{digits}f}"
     env.filters["sort_key"] = sort_key
     env.filters["filled"] = lambda result: joined(result.filled, result.filled_pair)
+    env.filters["all_of"] = all_of
     env.globals.update(names=names, STATISTICS=STATISTICS, MAPS=MAPS, rules=syntax)
     return env
+
+
+def all_of(count: int, noun: str) -> str:
+    """ "Both masks" for two, "All 3 masks" for more: a page never says "All 2"."""
+    return f"Both {noun}" if count == 2 else f"All {count} {noun}"
 
 
 def sort_key(value: float) -> str:
@@ -165,7 +171,7 @@ def mean_maps(totals: Totals) -> list[tuple[str, list[list[Cell]]]]:
             if np.all(np.isnan(values)):
                 continue
             values = values / (np.nanmax(values) or 1.0)
-        maps.append((stat.label + (" (÷ the largest)" if stat.scale == "relative" else ""), grid(values)))
+        maps.append((stat.label + (" (the highest head = 1)" if stat.scale == "relative" else ""), grid(values)))
     return maps
 
 

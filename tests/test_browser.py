@@ -195,7 +195,7 @@ def test_overview_tiles_and_map_cells_select_their_head(site, browser):
     # the importance for the prediction
     cell = maps.last.locator("tbody tr").nth(1).locator("td a").nth(2)
     assert cell.get_attribute("href") == "Attention_Layer2_Head3.png"
-    assert re.fullmatch(r"Layer 2, head 3, Breadth \(entropy ÷ ln T\) \d\.\d\d", cell.get_attribute("aria-label"))
+    assert re.fullmatch(r"Layer 2, head 3, Breadth \(how spread out\) \d\.\d\d", cell.get_attribute("aria-label"))
     cell.click()
     assert state(page)[:2] == ("1", ["3"])
     assert page.errors == []
@@ -473,6 +473,38 @@ def test_144_heads_on_a_phone_tap_targets_and_no_sideways_scroll(base_site, brow
     count, bad = small_targets(page)
     assert count > 144 * 2 and bad == [], bad[:5]
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE
+    page.close()
+
+
+def overview_at(page):
+    """The overview's picture as drawn: (its file, drawn width, natural width), and whether every tile's link
+    lies inside it."""
+    img = page.locator(".overview-frame img").first
+    frame, tiles = img.bounding_box(), page.locator(".launcher a")
+    first, last = tiles.first.bounding_box(), tiles.last.bounding_box()
+    inside = (frame["x"] < first["x"] and last["x"] + last["width"] <= frame["x"] + frame["width"] and
+              frame["y"] < first["y"] and last["y"] + last["height"] <= frame["y"] + frame["height"])
+    return (img.evaluate("i => i.currentSrc.split('/').pop()"), img.evaluate("i => i.getBoundingClientRect().width"),
+            img.evaluate("i => i.naturalWidth"), inside)
+
+
+@pytest.mark.xdist_group("base-site")
+def test_beside_the_explorer_the_overview_is_the_narrow_picture_at_1_to_1(base_site, browser):
+    """At 1280 px the overview sits in a column beside the explorer: the narrow picture, drawn 1:1 (the wide one,
+    scaled into the column, drew its labels about 4 px tall), its tiles under their links; at 800 px, below the
+    explorer, the wide one."""
+    page = open_page(browser, (base_site / "cat" / "index.html").as_uri(), 1280)
+    all_images_decoded(page)
+    src, drawn, natural, inside = overview_at(page)
+    assert (src, drawn, inside) == ("overview-narrow.png", natural, True)
+    explorer, column = page.locator("#explore").bounding_box(), page.locator(".overviews").bounding_box()
+    assert column["x"] >= explorer["x"] + explorer["width"] and column["width"] <= natural + 1  # beside, as wide
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    page.close()
+    page = open_page(browser, (base_site / "cat" / "index.html").as_uri(), 800)
+    all_images_decoded(page)
+    src, drawn, natural, inside = overview_at(page)
+    assert src == "overview.png" and inside and drawn <= natural
     page.close()
 
 

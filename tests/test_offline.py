@@ -83,6 +83,9 @@ def test_unreachable_hub_model_falls_back_with_a_banner(tmp_path, no_hub):
     assert record == {"name": "offline", "about": offline.DESCRIPTION} and "fine-tuned" in record["about"]
     statistics = (tmp_path / "site" / "heads" / "statistics.html").read_text()
     assert '<h2 id="offline-model">' in statistics and "62.9 %" in statistics
+    # how it was made, on the page itself: a visitor of the published site has no README nor models/ folder
+    assert "It was made by giving MiniLM" in statistics and "README" not in statistics
+    assert ".py" not in statistics.split('<h2 id="offline-model">')[1].split("<h2")[0]
     assert len(list((tmp_path / "site" / "cat").glob("Attention_*.png"))) == 72
     # the fallback is part of what the site was built from: --no-fallback is not "up to date" with it
     before = {p: p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()}

@@ -448,6 +448,7 @@ def test_the_offline_models_pair_note_says_what_bench_pairs_measured():
             assert f"{value} {how}" in said, (value, how)
         assert "never trained on a second segment" in said and "cross-segment" in said
     assert "reaches across" not in offline.PAIRS and "stay within their own segment" not in readme
+    assert not any(name in offline.PAIRS for name in ("README", ".py", "bench/"))  # the page's reader has none
     note = model.pair_note(type("M", (), {"info": type("I", (), {"name": offline.NAME})})(),
                            ["[CLS]", "a", "[SEP]", "b", "[SEP]"], [0, 0, 0, 1, 1], [True, False, True, False, True], True)
     assert note.endswith(offline.PAIRS)

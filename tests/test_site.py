@@ -236,8 +236,8 @@ def test_sentence_page_content(sample):
         assert re.match(rf"Layer {l}, head {h}( \([^)]*\))?: ‘[^’]+’ → ‘[^’]+’ \d\.\d\d, ", unescape(label))
     overview = next(i for i in links.imgs if i["src"] == "overview.png")
     assert Image.open(out / "cat" / "overview.png").size == (int(overview["width"]), int(overview["height"]))
-    narrow = re.search(r'<source media="\(max-width: 600px\)" srcset="overview-narrow.png" width="(\d+)" height="(\d+)">',
-                       html)  # the phone's picture, with its own size
+    narrow = re.search(r'<source media="\(max-width: 600px\), \(min-width: 1000px\)" srcset="overview-narrow.png" '
+                       r'width="(\d+)" height="(\d+)">', html)  # a phone's and the explorer's column's, its own size
     assert narrow and Image.open(out / "cat" / "overview-narrow.png").size == tuple(map(int, narrow.groups()))
 
 
@@ -377,6 +377,52 @@ def test_alt_text_comes_from_the_strongest_pairs_in_data_json(sample):
         (i, j, w) = h["strongest"][0]
         alt = alts[f"Attention_Layer{h['layer']}_Head{h['head']}.png"]
         assert f"‘{data['tokens'][i]}’ → ‘{data['tokens'][j]}’ {w:.2f}" in alt
+
+
+class Words(HTMLParser):
+    """What a reader reads of a page: its text and the labels a screen reader says, never script or style."""
+    def __init__(self):
+        super().__init__()
+        self.words, self.hidden = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.hidden += tag in ("script", "style")
+        self.words += [v for k, v in attrs if k in ("alt", "title", "aria-label", "data-name") and v]
+
+    def handle_endtag(self, tag):
+        self.hidden -= tag in ("script", "style")
+
+    def handle_data(self, data):
+        if not self.hidden:
+            self.words.append(data)
+
+
+def words(page: Path) -> str:
+    w = Words()
+    w.feed(page.read_text(encoding="utf-8"))
+    return " ".join(" ".join(w.words).split())
+
+
+# a formula's signs and units, for the statistics page (one link away from every map that needs one)
+FORMULA = ("÷", "|I|", "ln T", "nats of", "log p(")
+
+
+def test_the_pages_speak_plainly_and_the_statistics_page_keeps_the_formulas(sample):
+    """Issue 27: a student reads plain words on the pages; the formulas are on the statistics page. No page sends
+    a visitor of the published site to the README (not on the site); a count of two is "both"."""
+    out, _ = sample
+    stats_page = out / names.HEADS / names.STATISTICS_PAGE
+    for page in out.rglob("*.html"):
+        text = words(page)
+        assert "README" not in text, page
+        assert not re.search(r"\b[Aa]ll 2\b", text), page
+        if page != stats_page:
+            assert [f for f in FORMULA if f in text] == [], page
+    formulas = words(stats_page)
+    assert "entropy ÷ ln T" in formulas and "log p(w | sentence)" in formulas
+    two = words(out / "i-mask-to-the-mask-every-day" / "index.html")
+    assert "Both masks are predicted from the same single pass" in two and "the other's answer" in two
+    assert site.all_of(3, "masks") == "All 3 masks" and site.all_of(2, "heads") == "Both heads"
 
 
 def test_every_page_has_a_plain_title_and_one_main(sample):
