@@ -24,23 +24,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+from xdist_groups import pytest_collection_modifyitems  # noqa: E402,F401  (--dist loadgroup's groups kept)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "offline_model: uses the real offline model (the pip-installed MiniLM "
                                        "encoder and models/offline-minilm-mlm.safetensors)")
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """Keep `--dist loadgroup` grouping. pytest-xdist 3.8 puts a test in its xdist_group by writing
-    "test_id@group" to the item's `_nodeid`, which pytest 9.2 no longer reads (its ids are structured:
-    pytest-xdist issue 1386), so every group was spread over both workers and each built the group's
-    fixtures. Until xdist writes the new id itself, this copies its id over (a no-op where they agree)."""
-    if not config.getoption("loadgroup", False):
-        return
-    for item in items:
-        grouped = item.__dict__.get("_nodeid")
-        if grouped and grouped != item.nodeid:
-            item._id = type(item._id).parse(grouped)
 
 
 CHROMIUM = "/usr/bin/chromium"
