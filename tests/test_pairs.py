@@ -15,7 +15,7 @@ from bertgallery import api, build, config, heads, model, names, parser, render
 from bertgallery.config import ConfigError
 from bertgallery.views import read_view
 from conftest import run_cli, write_yaml
-from test_explorer import browser, drawn, expected_lines  # noqa: F401  (the module's Chromium)
+from test_explorer import drawn, expected_lines
 from test_browser import open_page
 
 pytestmark = pytest.mark.xdist_group("pairs")  # one worker builds the pair site and loads the tiny models
@@ -326,7 +326,7 @@ def test_analyse_takes_a_pair(tiny_bert):
         api.analyse(A, pair="It [SEP] was [MASK].", model=str(tiny_bert))
 
 
-def test_the_filter_on_a_built_pair_page_draws_the_lines_the_data_gives(pair_site, browser):  # noqa: F811
+def test_the_filter_on_a_built_pair_page_draws_the_lines_the_data_gives(pair_site, browser):
     """On the built page of a pair: All · A→A · B→B · A→B · B→A, each drawing the lines its segments let
     through (counted against view-data.js), the four adding up to All, and the filter kept in the address."""
     folder, _ = pair_site
