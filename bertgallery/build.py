@@ -257,13 +257,12 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
     from tqdm import tqdm
 
     from . import measure
-    numbers = {s.slug: i for i, s in enumerate(cfg.sentences, start=1)}
     # the bar only on a terminal (None): logs and pipes get just the summary line
     for s in tqdm(todo, desc=f"sentences ({loaded.info.name})", unit="sentence", disable=None if progress else True,
                   file=sys.stderr, leave=False):
         result, files, attention = measure.sentence(
             loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
-            culprit=f"{cfg.path}:{s.line}: sentence {numbers[s.slug]} ",
+            culprit=f"{s.where} ",
             have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset(), pair=s.pair)
         yield s, result, files, views.quantized(attention)
 

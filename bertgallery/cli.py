@@ -251,19 +251,19 @@ def run() -> None:
     sys.exit(main())
 
 
-def texts(given: list[str], pairs: list[str | None] | None = None) -> list[tuple[str, str | None]]:
+def texts(given: list[str], pairs: list[str | None] | None = None) -> list[config.Given]:
     """The --text sentences, each with its --pair (None: none); '-' stands for the lines of standard input
     (blank ones and # comments skipped; a tab before a line's pair)."""
     out = []
     pairs = (pairs or []) + [None] * (len(given) - len(pairs or []))
-    for text, pair in zip(given, pairs):
+    for k, (text, pair) in enumerate(zip(given, pairs), start=1):
         if text == "-":
             stdin = sys.stdin
             if stdin is None:
                 raise ConfigError("--text -: there is no standard input to read")
             out += config.stdin_texts(getattr(stdin, "buffer", stdin))  # bytes: a non-UTF-8 line is named
         else:
-            out.append((text, pair))
+            out.append(config.Given(text, pair, f"--text {k}" if len(given) > 1 else "--text"))
     return out
 
 

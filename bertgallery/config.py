@@ -56,8 +56,17 @@ class Sentence:
     pair: str = ""  # the second segment ([CLS] text [SEP] pair [SEP]); "" for a single sentence
     title: str = ""
     note: str = ""
-    line: int = 0  # where it is in the file, for error messages
+    line: int = 0  # where it is in the file
     question: str = ""  # for the reader, shown under the sentence
+    where: str = ""  # how an error names it: "s.yaml:3: sentence 2", "--text 2", "--text -: line 4"
+
+
+@dataclass(frozen=True)
+class Given:
+    """A sentence from the command line: its text, its pair (None: none) and how an error names it."""
+    text: str
+    pair: str | None = None
+    where: str = "--text"
 
 
 @dataclass(frozen=True)
@@ -355,8 +364,8 @@ def check_unicode(text: str, culprit: str) -> None:
                           "lone surrogate (bytes that are not UTF-8, or an escape such as \\udce9)")
 
 
-def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, str, int, str]:
-    """(text, pair, id, title, note, line, question) of one list item: a plain string or a mapping."""
+def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, str, int, str, str]:
+    """(text, pair, id, title, note, line, question, where) of one list item: a plain string or a mapping."""
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         values = {}
@@ -378,9 +387,10 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, str, in
     else:
         text = _scalar(path, node, f"sentence {index}", str)
         values = {}
-    text, pair = check_pair(text, values.get("pair"), f"{path}:{line}: sentence {index}")
+    where = f"{path}:{line}: sentence {index}"
+    text, pair = check_pair(text, values.get("pair"), where)
     return text, pair, values.get("id", ""), values.get("title", ""), values.get("note", ""), line, \
-        " ".join(values.get("question", "").split())
+        " ".join(values.get("question", "").split()), where
 
 
 def check_text(text: str, culprit: str, masked: bool = True) -> str:
@@ -442,11 +452,11 @@ class Slugs:
 
 
 def _add(cfg: "Config", slugs: Slugs, text: str, pair: str, sid: str, title: str, note: str, line: int,
-         question: str = "") -> None:
+         question: str, where: str) -> None:
     """A sentence, with a folder name of its own (a pair's: from both segments)."""
     slug = slugs.new(slugify(sid or f"{text} {pair}", fallback=f"sentence-{len(cfg.sentences) + 1}"))
     cfg.sentences.append(Sentence(text=text, slug=slug, pair=pair, title=title, note=note, line=line,
-                                  question=question))
+                                  question=question, where=where))
 
 
 def too_many(count: int, where: str) -> ConfigError:
@@ -455,24 +465,23 @@ def too_many(count: int, where: str) -> ConfigError:
                        "over more sentences, name them as a corpus")
 
 
-def from_texts(texts: list[str | tuple[str, str | None]]) -> "Config":
-    """A configuration of the sentences given with --text (each a text, or (text, its pair or None)), the
-    other settings their defaults."""
+def from_texts(texts: list[Given]) -> "Config":
+    """A configuration of the sentences given with --text, the other settings their defaults."""
     cfg, slugs = Config(path=Path("--text")), Slugs()
     if len(texts) > MAX_SENTENCES:
         raise too_many(len(texts), "--text")
     for i, given in enumerate(texts, start=1):
-        text, pair = given if isinstance(given, tuple) else (given, None)
-        _add(cfg, slugs, *check_pair(text, pair, f"--text {i}" if len(texts) > 1 else "--text"), "", "", "", i)
+        _add(cfg, slugs, *check_pair(given.text, given.pair, given.where), "", "", "", i, "", given.where)
     if not cfg.sentences:
         raise ConfigError("--text -: standard input held no sentences")
     return cfg
 
 
-def stdin_texts(stream) -> list[tuple[str, str | None]]:
+def stdin_texts(stream) -> list[Given]:
     """The sentences of --text -, one a line, read with the sentences file's bounds as they arrive: a stream
-    that never ends (yes ... |) stops at the first bound it passes. A tab parts a line's two segments:
-    (text, pair), or (text, None) for a line without one; a second tab is an error naming the line."""
+    that never ends (yes ... |) stops at the first bound it passes. A tab parts a line's two segments (text and
+    pair); a second tab is an error naming the line. Each is named by its line of standard input, blank lines
+    and # comments counted."""
     out = []
     for number, text in read_lines(
             stream, "--text -: standard input", MAX_BYTES, f"--text -: standard input is larger than "
@@ -487,7 +496,7 @@ def stdin_texts(stream) -> list[tuple[str, str | None]]:
             missing = "no text before" if not parts[0] else "nothing after"
             raise ConfigError(f"--text -: line {number} has a tab but {missing} it; a tab parts a sentence from "
                               "its pair")
-        out.append((parts[0], parts[1] if len(parts) == 2 else None))
+        out.append(Given(parts[0], parts[1] if len(parts) == 2 else None, f"--text -: line {number}"))
     return out
 
 

@@ -326,6 +326,9 @@ class HeadSummary:
     mean: tuple
     stderr: tuple
     tag_counts: dict  # tag -> in how many sentences it held (only tags that held at least once)
+    # tag -> the share of the sentences its statistic applies to in which it held: of the pairs, for one of
+    # pairs only (cross-segment), else of every sentence
+    tag_shares: dict
 
     def __getitem__(self, key: str) -> float:
         return self.mean[INDEX[key]]
@@ -334,9 +337,15 @@ class HeadSummary:
 def summaries(totals: Totals) -> list[HeadSummary]:
     means, errors = totals.means, totals.stderr
     layers, heads = means.shape[:2]
-    return [HeadSummary(l + 1, h + 1, tuple(float(v) for v in means[l, h]), tuple(float(v) for v in errors[l, h]),
-                        {tag: int(n) for tag, n in zip(TAGS, totals.tag_counts[l, h]) if n})
-            for l in range(layers) for h in range(heads)]
+    applies = totals.counts[..., [INDEX[s.key] for s in TAGGED]]  # [layers, heads, tags]
+    out = []
+    for l in range(layers):
+        for h in range(heads):
+            held = {tag: int(n) for tag, n in zip(TAGS, totals.tag_counts[l, h]) if n}
+            out.append(HeadSummary(l + 1, h + 1, tuple(float(v) for v in means[l, h]),
+                                   tuple(float(v) for v in errors[l, h]), held,
+                                   {tag: n / int(applies[l, h, TAGS.index(tag)]) for tag, n in held.items()}))
+    return out
 
 
 def per_layer(totals: Totals, keys: tuple[str, ...]) -> np.ndarray:

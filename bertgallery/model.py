@@ -675,12 +675,40 @@ def pair_note(model: Model, tokens: list[str], segments_: list[int] | None, spec
     return said + (f"; {offline.PAIRS}" if name == offline.NAME else "")
 
 
+def typed_specials(model: Model, text: str, pair: str, culprit: str) -> None:
+    """One line if a segment holds one of the tokenizer's special tokens as written ([SEP], [CLS], RoBERTa's
+    </s> or <mask>): the tokenizer would read it as that token, and the model would be given a sequence it was
+    never trained on ([SEP] inside a segment, all of it one token type) or a mask the sentence does not count.
+    [MASK] is the sentences' own mask, whatever the model's; [UNK] stands for any unknown character anyway."""
+    tok, name = model.tokenizer, model.info.name
+    allowed = {tok.unk_token_id} | ({tok.mask_token_id} if tok.mask_token == MASK else set())
+    special = set(tok.all_special_ids) - allowed
+    for segment, where in ((text, " in its text" if pair else ""), (pair, " in its pair")):
+        if not segment:
+            continue
+        found = next((i for i in tok(segment, add_special_tokens=False)["input_ids"] if i in special), None)
+        if found is None:
+            continue
+        token = tok.convert_ids_to_tokens(found)
+        if found == tok.mask_token_id:
+            raise ConfigError(f"{culprit}holds {token}{where}, {name}'s own mask token: write each mask as {MASK}, "
+                              "whatever the model (the gallery gives the model its own token in its place)")
+        if found == tok.sep_token_id:
+            raise ConfigError(f"{culprit}holds {token}{where}, which {name}'s tokenizer places itself between two "
+                              "segments: " + ("a pair has two, its text and its pair" if pair else
+                                              "give the second segment as the sentence's pair ('pair:' in the "
+                                              "sentences file, --pair after --text, or a tab in a line of --text -)"))
+        raise ConfigError(f"{culprit}holds {token}{where}, one of {name}'s special tokens, which its tokenizer "
+                          "places itself: write the sentence without it")
+
+
 def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = "") -> Run:
     """One forward pass over a sentence (and its pair, the second segment): ranked predictions for every mask
     and all attention maps."""
     import torch
 
     tok = model.tokenizer
+    typed_specials(model, text, pair, culprit)
     enc = encode(tok, text, pair, return_tensors="pt", truncation=False, return_special_tokens_mask=True)
     special_mask = enc.pop("special_tokens_mask")[0].tolist()
     ids = enc["input_ids"][0]
@@ -704,6 +732,7 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = 
     note = mixing.reason_unsupported(model.net)
     mixed = None if note else mixing.compute(model.net, out.hidden_states, out.attentions)[0]
     flow = None if note else mixing.contribution_rollout(mixed.contributions)
+    written = text.count(MASK) + pair.count(MASK)  # each segment's own: "…[MA" + "SK]…" is none
     positions = (ids == tok.mask_token_id).nonzero().flatten().tolist() if model.masked_lm else []  # fills none
     masks = []
     if positions:
@@ -719,7 +748,7 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = 
     marked = [bool(m) and i != tok.mask_token_id for m, i in zip(special_mask, ids.tolist())]
     parts = segments(enc, marked) if pair else None
     # a model that fills no mask: the sentence as written
-    fills = [m.predictions[0].token for m in masks] if model.masked_lm else [MASK] * (text + pair).count(MASK)
+    fills = [m.predictions[0].token for m in masks] if model.masked_lm else [MASK] * written
     filled, filled_pair = fill_pair(text, pair, fills)
     return Run(tokens=tokens, masks=masks, filled=filled.text, attention=attention, special=special, inputs=enc,
                mixing=mixed, mixing_note=note or "", segments=parts, filled_pair=filled_pair.text if pair else "",

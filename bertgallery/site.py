@@ -377,6 +377,7 @@ def heads_index(gallery: Gallery, shown: Shown, means: list[HeadSummary], syn: S
     return _env().get_template("heads.html").render(
         syntax=syn, pool=shown.pool, totals=shown.totals, colour=table_colours(means),
         columns=[(k, s) for k, s in enumerate(STATISTICS) if pairs or not s.pairs],
+        pair_tags=[s.tag for s in STATISTICS if s.pairs and s.tag] if pairs else [],
         tag_names=tag_names, shown_stderr=SHOWN_STDERR,
         corpus_sentences=shown.corpus_sentences, left_out=shown.corpus_left_out,
         **_heads_common(gallery, shown), means=means, pages=shown.entries, plot_size=LAYER_PLOT_SIZE,

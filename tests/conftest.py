@@ -24,9 +24,36 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+from xdist_groups import pytest_collection_modifyitems  # noqa: E402,F401  (--dist loadgroup's groups kept)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "offline_model: uses the real offline model (the pip-installed MiniLM "
                                        "encoder and models/offline-minilm-mlm.safetensors)")
+
+
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium (never a downloaded one), driven by Playwright: one for each test worker's session.
+    A launch and Playwright's driver cost a second or two of CPU, and a module's own browser was launched
+    again each time a worker came back to the module; Playwright's sync API also refuses a second driver
+    beside a running one, so every browser test takes this one and opens its own pages."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        yield b
+        b.close()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -61,10 +88,33 @@ def tiny_bert(tmp_path_factory) -> Path:
     return save_bert(tmp_path_factory.mktemp("tiny-bert"), **TINY_SHAPE)
 
 
+def shared(tmp_path_factory, name: str, make) -> Path:
+    """The folder `make(folder)` fills, made once for the whole run instead of once in each test worker:
+    under pytest-xdist the first worker to ask makes it, under a lock, beside the workers' own temporary
+    folders (pytest-xdist's recipe for session fixtures), and the others wait for it and share it. Its
+    users must not change it."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    import fcntl
+    import shutil
+    root = tmp_path_factory.getbasetemp().parent  # this run's, above each worker's own
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker that failed left
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sample_bert(tmp_path_factory) -> Path:
-    """The sample gallery's model (SAMPLE_SHAPE), random weights."""
-    return save_bert(tmp_path_factory.mktemp("sample-bert"), **SAMPLE_SHAPE)
+    """The sample gallery's model (SAMPLE_SHAPE), random weights; one for the run (`shared`)."""
+    return shared(tmp_path_factory, "sample-bert", lambda folder: save_bert(folder, **SAMPLE_SHAPE))
 
 
 @pytest.fixture(scope="session")
@@ -149,8 +199,9 @@ def base_site(base_shaped_bert, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_site(sample_bert, tmp_path_factory) -> Path:
-    """Built once for the whole session; tests must not change it."""
-    return build_sample(tmp_path_factory.mktemp("sample"), sample_bert)
+    """Built once for the whole run, by whichever test worker needs it first (`shared`): some seventy tests
+    in both workers read it, and its build takes seconds. Tests must not change it."""
+    return shared(tmp_path_factory, "sample", lambda folder: build_sample(folder, sample_bert)) / "site"
 
 
 def file_hashes(folder: Path) -> dict:

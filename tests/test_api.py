@@ -119,38 +119,32 @@ def test_the_model_is_loaded_once_and_pictures_are_the_sites(tiny_bert, sample_s
     assert same.head(1, 2).png == (sample_site / "cat" / "Attention_Layer1_Head2.png").read_bytes()
 
 
-def test_the_inline_view_works_alone_in_a_browser_and_twice_on_a_page(tiny_bert, tmp_path):
+def test_the_inline_view_works_alone_in_a_browser_and_twice_on_a_page(tiny_bert, tmp_path, browser):
     """_repr_html_ saved into a page: no console error, no request beyond the page itself; hovering a token
     in one view changes that view only."""
-    from test_browser import CHROMIUM  # skips where Debian's chromium is missing
-    from playwright.sync_api import sync_playwright
     a = analyse("The cat sat on the [MASK].", model=str(tiny_bert))
     b = analyse("I [MASK] to the [MASK] every day.", model=str(tiny_bert))
     html = a._repr_html_() + b._repr_html_()
     assert "<link" not in html and "src=" not in html  # nothing to fetch
     page_file = tmp_path / "notebook.html"
     page_file.write_text(f"<!doctype html><html lang='en'><body>{html}</body></html>", encoding="utf-8")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync"])
-        page = browser.new_page()
-        errors, requests = [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(page_file.as_uri())
-        views = page.locator(".bg-explorer")
-        assert views.count() == 2
-        before = [views.nth(k).locator(".bg-status").inner_text() for k in (0, 1)]
-        views.nth(1).locator(".bg-from .bg-tok").nth(1).hover()
-        after = [views.nth(k).locator(".bg-status").inner_text() for k in (0, 1)]
-        assert after[0] == before[0] and after[1] != before[1] and "i →" in after[1]
-        views.nth(0).locator(".bg-head").nth(1).dispatch_event("dblclick")
-        assert views.nth(0).locator(".bg-head[aria-pressed=true]").count() == 1
-        assert views.nth(1).locator(".bg-head[aria-pressed=true]").count() == 1
-        assert errors == [] and requests == [page_file.as_uri()]
-        browser.close()
+    page = browser.new_page()
+    errors, requests = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(page_file.as_uri())
+    views = page.locator(".bg-explorer")
+    assert views.count() == 2
+    before = [views.nth(k).locator(".bg-status").inner_text() for k in (0, 1)]
+    views.nth(1).locator(".bg-from .bg-tok").nth(1).hover()
+    after = [views.nth(k).locator(".bg-status").inner_text() for k in (0, 1)]
+    assert after[0] == before[0] and after[1] != before[1] and "i →" in after[1]
+    views.nth(0).locator(".bg-head").nth(1).dispatch_event("dblclick")
+    assert views.nth(0).locator(".bg-head[aria-pressed=true]").count() == 1
+    assert views.nth(1).locator(".bg-head[aria-pressed=true]").count() == 1
+    assert errors == [] and requests == [page_file.as_uri()]
+    page.close()
 
 
 def by_definition(folder, text: str) -> dict:

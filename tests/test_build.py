@@ -13,6 +13,8 @@ import pytest
 from bertgallery import build, cache, config, model, reuse, site
 from conftest import ROOT, file_hashes, save_bert, site_files
 
+pytestmark = pytest.mark.xdist_group("build")  # one worker builds the three-sentence site (`pristine`)
+
 THREE = """model: {model}
 sentences:
   - {{id: a, text: "The cat sat on the [MASK]."}}

@@ -80,6 +80,7 @@ def words(a: np.ndarray, token_word: np.ndarray) -> np.ndarray:
     return rows / rows.sum(-1, keepdims=True)
 
 
+@pytest.mark.xdist_group("models-sites")  # one worker builds the sites of several models
 def test_the_divergence_matrix_is_a_direct_numpy_computation_on_the_stored_attention(models_sites, tiny_bert,
                                                                                       tiny_roberta):
     site_folder = models_sites["three"][0]

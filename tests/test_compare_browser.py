@@ -7,7 +7,6 @@ import pytest
 
 from bertgallery import model, names
 from test_browser import ARTIFACTS, all_images_decoded, audit, open_page  # noqa: F401  (skips without Chromium)
-from test_browser import browser  # noqa: F401  (the module's browser fixture)
 
 
 def pages(tiny_bert, tiny_roberta):
@@ -18,6 +17,7 @@ def pages(tiny_bert, tiny_roberta):
             "heads": f"{names.HEADS}/{minilm}/{names.PAGE}"}
 
 
+@pytest.mark.xdist_group("models-sites")  # one worker builds the sites of several models
 def test_the_several_model_pages_fit_a_phone(models_sites, tiny_bert, tiny_roberta, browser):
     """The cheap check of the default run: at 375 px no page scrolls sideways (a model named by a folder's long
     path once widened the sentence page by its explorer's model menu)."""
@@ -31,6 +31,7 @@ def test_the_several_model_pages_fit_a_phone(models_sites, tiny_bert, tiny_rober
 
 @pytest.mark.slow  # axe-core on ten pages: about 20 s
 @pytest.mark.parametrize("width", [375, 1280])
+@pytest.mark.xdist_group("models-sites")
 def test_the_several_model_pages_fit_the_width_and_pass_the_audit(models_sites, tiny_bert, tiny_roberta, browser,
                                                                   width):
     site = models_sites["three"][0]

@@ -108,17 +108,6 @@ def write_page(folder, views, models=None, body=""):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync"])
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def three(tmp_path_factory):
     """Three models: a 2 x 3 BERT-like one, a 3 x 4 one with other tokens and value norms, and a sentence pair
     (2 x 3) with segments, norms and contributions."""
@@ -536,6 +525,7 @@ def test_the_explorer_comes_right_after_the_predictions_with_the_overview_beside
     page.close()
 
 
+@pytest.mark.xdist_group("models-sites")  # one worker builds the sites of several models
 def test_several_models_the_overview_shown_is_the_explorers_model_and_links_carry_model_and_head(
         models_sites, tiny_bert, tiny_roberta, browser):
     """A sentence page of three models: the overview beside the explorer is the shown model's (the others are
@@ -680,6 +670,7 @@ def test_the_notebook_view_takes_the_notebooks_theme_variables(tiny_bert, tmp_pa
     page.close()
 
 
+@pytest.mark.xdist_group("models-sites")
 def test_a_built_page_of_three_models_switches_models_without_new_svg_nodes(models_sites, tiny_bert, tiny_roberta,
                                                                             browser):
     """The sentence page of a real gallery of three models (issue 24): the explorer gets one view per model in

@@ -6,7 +6,6 @@ The tiny model has random weights (drawn wide, so that its predictions are not n
 mechanics, not quality; tests/test_live.py measures the real offline model against its Python run."""
 import functools
 import json
-import os
 import re
 import shutil
 import threading
@@ -223,23 +222,6 @@ def test_a_model_that_is_not_wordpiece_gets_one_line_and_the_rest_builds(tiny_ro
 
 
 # ---------------------------------------------------------------- the page in Chromium
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu",
-                                                              "--disable-background-networking", "--no-first-run"])
-        yield b
-        b.close()
-
-
 class Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

@@ -60,6 +60,7 @@ def no_comparing(monkeypatch):
     monkeypatch.setattr(compare.Pair, "add", refuse)
 
 
+@pytest.mark.xdist_group("models-sites")  # one worker builds the sites of several models
 def test_the_gallery_of_three_models_has_a_folder_per_model_and_a_compare_page_per_pair(models_sites, tiny_bert,
                                                                                          tiny_roberta):
     site, summary, _ = models_sites["three"]
@@ -89,6 +90,7 @@ def test_the_gallery_of_three_models_has_a_folder_per_model_and_a_compare_page_p
             {names.PAGE, names.COMPARE_DATA, names.COMPARE_PLOT}
 
 
+@pytest.mark.xdist_group("models-sites")
 def test_every_link_of_the_three_model_site_leads_to_a_file(models_sites):
     site = models_sites["three"][0]
     for page in site.rglob("*.html"):
@@ -99,6 +101,7 @@ def test_every_link_of_the_three_model_site_leads_to_a_file(models_sites):
             assert (page.parent / unquote(parsed.path)).resolve().is_file(), f"{page.relative_to(site)}: {url}"
 
 
+@pytest.mark.xdist_group("models-sites")
 def test_the_sentence_page_shows_the_predictions_side_by_side_with_their_agreement(models_sites, tiny_bert,
                                                                                     tiny_roberta):
     site = models_sites["three"][0]
@@ -120,6 +123,7 @@ def test_the_sentence_page_shows_the_predictions_side_by_side_with_their_agreeme
     assert all(p["token"] in index for d in (bert, roberta) for m in d["masks"] for p in m["predictions"][:3])
 
 
+@pytest.mark.xdist_group("models-sites")
 def test_one_model_then_two_moves_the_first_models_files_and_computes_only_the_second(models_sites, tiny_bert,
                                                                                       tiny_roberta):
     one, _, ran_one = models_sites["one"]
@@ -130,6 +134,7 @@ def test_one_model_then_two_moves_the_first_models_files_and_computes_only_the_s
     assert (two / "cat" / bert / names.DATA).read_bytes() == (one / "cat" / names.DATA).read_bytes()
 
 
+@pytest.mark.xdist_group("models-sites")
 def test_adding_a_model_computes_only_its_results_and_keeps_the_other_pairs_comparison(models_sites, tiny_bert,
                                                                                          tiny_roberta):
     two = models_sites["two"][0]
@@ -143,6 +148,7 @@ def test_adding_a_model_computes_only_its_results_and_keeps_the_other_pairs_comp
             (two / "cat" / slug / "Attention_Layer1_Head1.png").read_bytes()
 
 
+@pytest.mark.xdist_group("models-sites")
 def test_removing_a_model_removes_its_files_and_runs_nothing(models_sites, tiny_bert, tiny_roberta, tmp_path,
                                                             no_model, no_comparing):
     summary, site = rebuild(models_sites["three"][0], tmp_path, [tiny_bert, "minilm"])
@@ -156,6 +162,7 @@ def test_removing_a_model_removes_its_files_and_runs_nothing(models_sites, tiny_
     assert not [e for e in manifest["sentences"] + manifest["corpus"] + manifest["compare"] if roberta in e["folder"]]
 
 
+@pytest.mark.xdist_group("models-sites")
 def test_reordering_the_models_recomputes_nothing(models_sites, tiny_bert, tiny_roberta, tmp_path, no_model,
                                                  no_comparing):
     summary, site = rebuild(models_sites["three"][0], tmp_path, ["minilm", tiny_roberta, tiny_bert])
@@ -168,6 +175,7 @@ def test_reordering_the_models_recomputes_nothing(models_sites, tiny_bert, tiny_
     assert links(site / "cat" / names.PAGE).scripts[0] == f"{minilm}/{names.VIEW_DATA}"
 
 
+@pytest.mark.xdist_group("models-sites")
 def test_a_rebuild_of_several_models_with_nothing_changed_writes_nothing(models_sites, tmp_path, tiny_bert,
                                                                         tiny_roberta, no_model, no_comparing):
     summary, site = rebuild(models_sites["three"][0], tmp_path, [tiny_bert, tiny_roberta, "minilm"])
@@ -213,6 +221,7 @@ def forced_equal(site: Path, tmp_path: Path, models: list, computed: int) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("models-sites")
 def test_adding_a_model_gives_what_a_forced_build_gives(models_sites, tiny_bert, tiny_roberta, tmp_path):
     summary, forced = rebuild(models_sites["two"][0], tmp_path, [tiny_bert, tiny_roberta, "minilm"], force=True)
     assert summary.rebuilt == 6
@@ -220,27 +229,32 @@ def test_adding_a_model_gives_what_a_forced_build_gives(models_sites, tiny_bert,
 
 
 @pytest.mark.slow  # about 5 s: two builds
+@pytest.mark.xdist_group("models-sites")
 def test_removing_a_model_gives_what_a_forced_build_gives(models_sites, tiny_bert, tiny_roberta, tmp_path):
     forced_equal(models_sites["three"][0], tmp_path, [tiny_bert, tiny_roberta], 0)
 
 
+@pytest.mark.xdist_group("models-sites")
 def test_removing_all_but_one_model_gives_the_one_model_layout_a_forced_build_gives(models_sites, tiny_roberta,
                                                                                      tmp_path):
     forced_equal(models_sites["two"][0], tmp_path, [tiny_roberta], 0)
 
 
 @pytest.mark.slow  # about 5 s: two builds
+@pytest.mark.xdist_group("models-sites")
 def test_reordering_the_models_gives_what_a_forced_build_gives(models_sites, tiny_bert, tiny_roberta, tmp_path):
     forced_equal(models_sites["two"][0], tmp_path, [tiny_roberta, tiny_bert], 0)
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("models-sites")
 def test_reordering_three_models_gives_what_a_forced_build_gives(models_sites, tiny_bert, tiny_roberta, tmp_path):
     """The encoder without a masked-LM head first: the first masked LM, whose predictions the index shows, moves."""
     forced_equal(models_sites["three"][0], tmp_path, ["minilm", tiny_roberta, tiny_bert], 0)
 
 
 @pytest.mark.slow  # about 5 s: two builds
+@pytest.mark.xdist_group("models-sites")
 def test_replacing_a_model_gives_what_a_forced_build_gives(models_sites, tiny_bert, tiny_roberta, sample_bert,
                                                            tmp_path):
     """tiny BERT replaced by another random BERT of its shape and tokenizer (other weights): only it runs."""

@@ -15,7 +15,7 @@ from bertgallery import api, build, config, heads, model, names, parser, render
 from bertgallery.config import ConfigError
 from bertgallery.views import read_view
 from conftest import run_cli, write_yaml
-from test_explorer import browser, drawn, expected_lines  # noqa: F401  (the module's Chromium)
+from test_explorer import drawn, expected_lines
 from test_browser import open_page
 
 pytestmark = pytest.mark.xdist_group("pairs")  # one worker builds the pair site and loads the tiny models
@@ -281,6 +281,16 @@ def test_bad_pairs_on_the_command_line_are_one_line_and_exit_2(tmp_path, tiny_be
         (["--text", "The cat.", "--pair", "It sat."], "", "--text has no [MASK] in either segment"),
         (["--text", long_a, "--pair", long_b, "--model", str(tiny_bert), "--no-fallback"], "",
          "is 604 tokens long as a pair: 300 in the sentence, 301 in its pair and 3 special tokens"),
+        # standard input's lines are named as they are numbered there: blank lines and # comments counted
+        (["--text", "-"], "The [MASK] sat.\n\n# a note\nThe cat.\tIt sat.\n",
+         "error: --text -: line 4 has no [MASK] in either segment"),
+        (["--text", "The [MASK] sat.", "--text", "-"], "\nThe dog [MASK].\n\tIt sat.\n",
+         "error: --text -: line 3 has a tab but no text before it"),
+        (["--text", "The [MASK] sat.", "--text", "The cat."], "", "error: --text 2 has no [MASK]"),
+        (["--text", "-", "--model", str(tiny_bert), "--no-fallback"], f"The [MASK] sat.\n\n{long_a}\t{long_b}\n",
+         "error: --text -: line 3 is 604 tokens long as a pair"),
+        (["--text", "-", "--model", str(tiny_bert), "--no-fallback"], "The [MASK] sat.\n# x\nA cat.\tIt [SEP] [MASK].\n",
+         "error: --text -: line 3 holds [SEP] in its pair"),
     ]
     for args, stdin, said in cases:
         r = run_cli(*args, "--out", tmp_path / "site", cwd=tmp_path, stdin=stdin)
@@ -312,9 +322,11 @@ def test_analyse_takes_a_pair(tiny_bert):
         api.analyse(A, pair=3, model=str(tiny_bert))
     with pytest.raises(ValueError, match="no \\[MASK\\] in either segment"):
         api.analyse("The cat.", pair="It sat.", model=str(tiny_bert))
+    with pytest.raises(ValueError, match="^the sentence holds \\[SEP\\] in its pair, which"):
+        api.analyse(A, pair="It [SEP] was [MASK].", model=str(tiny_bert))
 
 
-def test_the_filter_on_a_built_pair_page_draws_the_lines_the_data_gives(pair_site, browser):  # noqa: F811
+def test_the_filter_on_a_built_pair_page_draws_the_lines_the_data_gives(pair_site, browser):
     """On the built page of a pair: All · A→A · B→B · A→B · B→A, each drawing the lines its segments let
     through (counted against view-data.js), the four adding up to All, and the filter kept in the address."""
     folder, _ = pair_site
@@ -355,3 +367,88 @@ def test_the_compare_pages_words_of_a_pair_are_as_and_then_bs(tiny_bert, tiny_ro
         for w, q in zip(words.tolist(), sequence):
             # a special token is in no word (nor is a byte-level BPE's lone space before <mask>)
             assert (w < 0 if q is None else w < 0 or (w >= 7) == bool(q)), (folder, words, sequence)
+
+
+def test_a_special_token_written_in_a_segment_is_one_line_naming_it(tiny_bert, tiny_roberta):
+    """[SEP], [CLS] or RoBERTa's </s> and <mask> written in a segment would be read as that token: a sequence
+    the model was never given in training, or a mask the sentence does not count. [MASK] (whatever the model's
+    own token) and [UNK] are text to write; RoBERTa's tokenizer reads [SEP] as plain text."""
+    bert, roberta = loaded(tiny_bert), loaded(tiny_roberta)
+    cases = [
+        (bert, "The cat sat. [SEP] It was [MASK].", "", "X holds [SEP], which", "as the sentence's pair ('pair:'"),
+        (bert, "The cat sat. [SEP] It was.", B, "X holds [SEP] in its text, which", "a pair has two"),
+        (bert, A, "[CLS] It was [MASK].", "X holds [CLS] in its pair, one of", "write the sentence without it"),
+        (bert, A, "It was [PAD] [MASK].", "X holds [PAD] in its pair, one of", "write the sentence without it"),
+        (roberta, "The <mask> sat on the [MASK].", "", "X holds <mask>, ", "own mask token: write each mask as [MASK]"),
+        (roberta, A, "It was <mask> [MASK].", "X holds <mask> in its pair, ", "own mask token"),
+        (roberta, A, "It </s> was [MASK].", "X holds </s> in its pair, which", "a pair has two"),
+    ]
+    for m, text, pair, start, said in cases:
+        with pytest.raises(ConfigError) as e:
+            model.predict(m, text, 3, "X ", pair)
+        assert str(e.value).startswith(start) and said in str(e.value) and "\n" not in str(e.value), (text, pair)
+    for m, text in ((bert, "The [UNK] sat on the [MASK]."), (roberta, "The [SEP] sat on the [MASK].")):
+        assert len(model.predict(m, text, 3, pair=B).masks) == 2
+
+
+def test_a_mask_split_between_the_segments_is_text_in_both_and_an_encoder_fills_none(tiny_bert):
+    """'[MA' at the end of A and 'SK]' at the start of B are no mask (the tokenizer reads each segment on its
+    own): the encoder without a masked-LM head, which fills no mask, and a masked LM both write the segments
+    back as they were, less the masks that are one."""
+    encoder = model.load("minilm", fallback=False, device="cpu")
+    for m in (encoder, loaded(tiny_bert)):
+        run = model.predict(m, "The [MASK] cat [MA", 2, pair="SK] sat.")
+        assert run.filled_pair == "SK] sat." and run.filled.endswith(" cat [MA")
+        assert len(run.masks) == (0 if m is encoder else 1)
+    run = model.predict(encoder, "The cat.", 2, pair="It [MASK] [MASK].")
+    assert (run.filled, run.filled_pair, run.masks) == ("The cat.", "It [MASK] [MASK].", [])
+
+
+def test_a_pair_of_masks_alone_is_read(tiny_bert):
+    r = api.analyse("[MASK]", pair="[MASK]", model=str(tiny_bert), top_k=2)
+    assert r.tokens == ["[CLS]", "[MASK]", "[SEP]", "[MASK]", "[SEP]"] and r.segments == [0, 0, 0, 1, 1]
+    assert len(r.masks) == 2
+
+
+def test_a_pairs_only_tag_is_a_share_of_the_pairs(pair_site):
+    """cross-segment held in the one pair of two sentences: 100 % of the pairs, not 50 % of the sentences; a
+    tag of every sentence stays a share of all of them. The heads page says which is which."""
+    tokens = ["[CLS]", "the", "cat", "sat", ".", "[SEP]", "it", "was", "[MASK]", ".", "[SEP]"]
+    across = np.zeros((11, 11))  # every token gives the other segment's first word all its attention
+    across[[0, 1, 2, 3, 4, 5], 6] = 1.0
+    across[[6, 7, 8, 9, 10], 1] = 1.0
+    totals = heads.Totals.empty(1, 1)
+    for segments in ([0] * 6 + [1] * 5, None):
+        values = np.array(heads.head_stats(across[None, None], tokens, segments=segments)[0].values)
+        totals.add(values.reshape(1, 1, -1), 11)
+    (head,) = heads.summaries(totals)
+    assert head.tag_counts["cross-segment"] == 1 and head.tag_shares["cross-segment"] == 1.0
+    assert all(head.tag_shares[t] == head.tag_counts[t] / 2 for t in head.tag_counts if t != "cross-segment")
+    folder, _ = pair_site
+    page = (folder / "site" / names.HEADS / names.PAGE).read_text(encoding="utf-8")
+    assert "(for cross-segment, the share of the sentence pairs)" in page
+
+
+def test_the_offline_models_pair_note_says_what_bench_pairs_measured():
+    """The note each pair's page prints for the offline model, and the README, give docs/pairs.md's table as it
+    is (bench/pairs.py's run): the log-probabilities as a pair, from B alone and as one sentence, and that no
+    head earned the tag; not a claim the run did not make (that no head reaches across at all)."""
+    import re
+    from pathlib import Path
+
+    from bertgallery import offline
+    root = Path(__file__).resolve().parent.parent
+    table = dict(re.findall(r"^\| (pair, token types 0 and 1|one sentence, A B|B alone)[^|]*\| (−\d\.\d\d) \|",
+                            (root / "docs" / "pairs.md").read_text(encoding="utf-8"), re.M))
+    assert len(table) == 3
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    for said in (offline.PAIRS, readme):
+        for value, how in ((table["pair, token types 0 and 1"], "read as a pair"), (table["B alone"], "from"),
+                           (table["one sentence, A B"], "with the two read as one sentence")):
+            assert f"{value} {how}" in said, (value, how)
+        assert "never trained on a second segment" in said and "cross-segment" in said
+    assert "reaches across" not in offline.PAIRS and "stay within their own segment" not in readme
+    assert not any(name in offline.PAIRS for name in ("README", ".py", "bench/"))  # the page's reader has none
+    note = model.pair_note(type("M", (), {"info": type("I", (), {"name": offline.NAME})})(),
+                           ["[CLS]", "a", "[SEP]", "b", "[SEP]"], [0, 0, 0, 1, 1], [True, False, True, False, True], True)
+    assert note.endswith(offline.PAIRS)
