@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, mixing, offline
+from . import attribution, checks, mixing, offline
 from .cache import FileHashes, key
 from .config import MASK, MAX_MODELS, ConfigError, slugify, too_many_models
 
@@ -71,6 +71,7 @@ class Run:
     segments: list[int] | None = None  # a pair's: 0 (A) or 1 (B) per token (segments()); None for one sentence
     filled_pair: str = ""  # the pair with its masks filled in, as `filled` is the text
     pair_note: str = ""  # what the model saw of a pair, in one line for the page
+    importance: np.ndarray | None = None  # [masks, layers, heads]: the gradient importance, when predict ran it
 
 
 # tokens a sentence at most, whatever the model takes: its head pictures stay legible (4 px a token) within
@@ -675,10 +676,12 @@ def pair_note(model: Model, tokens: list[str], segments_: list[int] | None, spec
     return said + (f"; {offline.PAIRS}" if name == offline.NAME else "")
 
 
-def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = "") -> Run:
+def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = "", importance: str = "") -> Run:
     """One forward pass over a sentence (and its pair, the second segment): ranked predictions for every mask
-    and all attention maps."""
+    and all attention maps; with importance "gradient" (where the model's family allows it), each mask's
+    gradient head importance from the same pass (attribution.gated), not from a second one."""
     import torch
+    from contextlib import nullcontext
 
     tok = model.tokenizer
     enc = encode(tok, text, pair, return_tensors="pt", truncation=False, return_special_tokens_mask=True)
@@ -694,20 +697,28 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = 
         raise ConfigError(f"{culprit}is {len(ids)} tokens long; {model.info.name} accepts at most {model.max_tokens}"
                           f"{model.bound}")
     enc = enc.to(next(model.net.parameters()).device)
+    positions = (ids == tok.mask_token_id).nonzero().flatten().tolist() if model.masked_lm else []  # fills none
+    # the vocabulary projection (BERT-base: a quarter of a 12-token pass) only where a mask is
+    gating = importance == "gradient" and bool(positions) and attribution.reason_unsupported(model.net) is None
+    only = model.net.get_output_embeddings() is not None and model.masked_lm
     try:
-        out = model.net(**enc, **mixing.FLAGS)
+        with attribution.gated(model.net, positions) if gating else \
+                attribution.masks_only(model.net, positions) if only else nullcontext() as gates:
+            out = model.net(**enc, **mixing.FLAGS)
     except (RuntimeError, IndexError, ValueError) as e:  # a model folder whose parts do not fit together
         raise ConfigError(f"{culprit}could not be run through {model.info.name}: {checks.first_line(e)}") from None
     if out.attentions is None or any(a is None for a in out.attentions):
         raise ConfigError(f"model {model.info.name} does not return attention weights")
-    attention = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
+    attentions = [a.detach() for a in out.attentions]  # the graph stays for the importance's backward passes
+    hidden = [h.detach() for h in out.hidden_states]
+    attention = torch.stack([a[0] for a in attentions]).float().cpu().numpy()
     note = mixing.reason_unsupported(model.net)
-    mixed = None if note else mixing.compute(model.net, out.hidden_states, out.attentions)[0]
+    mixed = None if note else mixing.compute(model.net, hidden, attentions)[0]
     flow = None if note else mixing.contribution_rollout(mixed.contributions)
-    positions = (ids == tok.mask_token_id).nonzero().flatten().tolist() if model.masked_lm else []  # fills none
     masks = []
     if positions:
-        probs = torch.softmax(out.logits[0, positions].float(), dim=-1)
+        logits = out.logits[0] if only or gating else out.logits[0, positions]  # [masks, vocabulary]
+        probs = torch.softmax(logits.detach().float(), dim=-1)
         values, indices = (t.cpu() for t in probs.topk(min(top_k, probs.shape[-1]), dim=-1))
         masks = [Mask(index=pos, target=idxs[0], predictions=[Prediction(_word(tok, i), float(p))
                                                               for p, i in zip(vals.tolist(), idxs)],
@@ -721,6 +732,8 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = 
     # a model that fills no mask: the sentence as written
     fills = [m.predictions[0].token for m in masks] if model.masked_lm else [MASK] * (text + pair).count(MASK)
     filled, filled_pair = fill_pair(text, pair, fills)
+    scores = attribution.gradient_scores(gates, out.logits, [m.target for m in masks]) if gating else None
     return Run(tokens=tokens, masks=masks, filled=filled.text, attention=attention, special=special, inputs=enc,
                mixing=mixed, mixing_note=note or "", segments=parts, filled_pair=filled_pair.text if pair else "",
-               pair_note=pair_note(model, tokens, parts, marked, typed(enc, model.net)) if pair else "")
+               pair_note=pair_note(model, tokens, parts, marked, typed(enc, model.net)) if pair else "",
+               importance=scores)
