@@ -698,9 +698,10 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = 
                           f"{model.bound}")
     enc = enc.to(next(model.net.parameters()).device)
     positions = (ids == tok.mask_token_id).nonzero().flatten().tolist() if model.masked_lm else []  # fills none
-    # the vocabulary projection (BERT-base: a quarter of a 12-token pass) only where a mask is
-    gating = importance == "gradient" and bool(positions) and attribution.reason_unsupported(model.net) is None
-    only = model.net.get_output_embeddings() is not None and model.masked_lm
+    # the vocabulary projection (BERT-base: a quarter of a 12-token pass) only where a mask is, in the families
+    # whose output embeddings attribution.py knows to take the hidden states [batch, T, d]
+    only = model.masked_lm and attribution.reason_unsupported(model.net) is None
+    gating = only and importance == "gradient" and bool(positions)
     try:
         with attribution.gated(model.net, positions) if gating else \
                 attribution.masks_only(model.net, positions) if only else nullcontext() as gates:
@@ -717,7 +718,7 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = 
     flow = None if note else mixing.contribution_rollout(mixed.contributions)
     masks = []
     if positions:
-        logits = out.logits[0] if only or gating else out.logits[0, positions]  # [masks, vocabulary]
+        logits = out.logits[0] if only else out.logits[0, positions]  # [masks, vocabulary]
         probs = torch.softmax(logits.detach().float(), dim=-1)
         values, indices = (t.cpu() for t in probs.topk(min(top_k, probs.shape[-1]), dim=-1))
         masks = [Mask(index=pos, target=idxs[0], predictions=[Prediction(_word(tok, i), float(p))
