@@ -104,6 +104,10 @@ def quiet() -> None:
 
     from tqdm import TqdmWarning
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # torch's OpenMP threads sleep between operations instead of spinning (read once, when torch loads): with
+    # the drawing workers and other programs sharing the cores, spinning threads burnt a third of a build's CPU
+    # time (docs/speed.md)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # in a notebook without ipywidgets, importing huggingface_hub (tqdm.auto) warns in red; its bars are off anyway
     warnings.filterwarnings("ignore", "IProgress not found", TqdmWarning)
     import transformers
