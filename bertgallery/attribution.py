@@ -176,18 +176,52 @@ def head_importance(net, inputs: dict, positions: list[int], targets: list[int] 
 
 
 def _gradient(net, inputs, positions, targets) -> np.ndarray:
-    """One forward pass with the gates as leaves of the graph, then one backward pass per mask (the
-    graph is kept between them): masks are few, and each needs its own gradient."""
+    """One forward pass with the gates as leaves of the graph, then one backward pass per mask."""
+    with gated(net, positions) as gates:
+        logits = net(**inputs).logits  # [1, masks, vocabulary]: keep_masks dropped the other positions
+        return gradient_scores(gates, logits, targets)
+
+
+@contextmanager
+def gated(net, positions: list[int]):
+    """The model runs with a gate of 1 on every head, a leaf of the autograd graph (x · 1 is x exactly: the
+    pass's attention, hidden states and logits are the ungated model's), and the vocabulary projection sees only
+    the mask positions: so one forward pass gives the predictions, the mixing analyses and, by
+    gradient_scores, the gradient importance (model.predict). Yields the gates [layers, heads]."""
     import torch
 
     shape = (net.config.num_hidden_layers, net.config.num_attention_heads)
     like = next(net.parameters())  # gates in the model's dtype, on its device
     with torch.enable_grad(), _frozen(net):  # model.load turned gradients off for the whole process
         gates = torch.ones(shape, dtype=like.dtype, device=like.device, requires_grad=True)
-        log_p = _log_probs(net, inputs, positions, targets, lambda layer, rows: gates[layer][None])[0]
-        scores = [torch.autograd.grad(log_p[k], gates, retain_graph=k + 1 < len(positions))[0]
-                  for k in range(len(positions))]
+        with _hooked(net, positions, lambda layer, rows: gates[layer][None]):
+            yield gates
+
+
+def gradient_scores(gates, logits, targets: list[int] | None) -> np.ndarray:
+    """I[m, l, h] from a pass run under gated(): `logits` its output [1, masks, vocabulary] as the model returned
+    it (indexed here, where the graph is recorded), `targets` the token scored at each mask (None: the top-1).
+    One backward pass per mask, the graph kept between them: masks are few, and each needs its own gradient."""
+    import torch
+
+    with torch.enable_grad():
+        log_p = torch.log_softmax(logits[0], dim=-1)
+        targets = log_p.argmax(-1) if targets is None else torch.as_tensor(targets)
+        log_p = log_p[torch.arange(len(targets)), targets]
+        scores = [torch.autograd.grad(log_p[k], gates, retain_graph=k + 1 < len(log_p))[0]
+                  for k in range(len(log_p))]
     return (torch.stack(scores) * gates.detach()).double().cpu().numpy()  # xi * d/dxi; xi = 1 here
+
+
+@contextmanager
+def masks_only(net, positions: list[int]):
+    """The vocabulary projection sees only the mask positions, in any family: logits [batch, masks, vocabulary]."""
+    handle = net.get_output_embeddings().register_forward_pre_hook(lambda module, args: (args[0][:, positions],
+                                                                                          *args[1:]))
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _ablation(net, inputs, positions, targets) -> np.ndarray:
@@ -252,5 +286,7 @@ def explain(net, run, method: str) -> Explanation:
     reason = reason_unsupported(net)
     if reason:
         return Explanation(flow, None, reason)
+    if method == "gradient" and run.importance is not None:  # predict's pass computed it
+        return Explanation(flow, run.importance)
     return Explanation(flow, head_importance(net, run.inputs, [m.index for m in run.masks],
                                              [m.target for m in run.masks], method))

@@ -21,7 +21,7 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
     """One sentence's (or sentence pair's: `pair` is its second segment) Result and its attention [layers,
     heads, T, T]. `after_torch(run, masks)` is called once torch is done with the sentence (the forward pass and
     importance): the build starts drawing there."""
-    run = model.predict(loaded, text, top_k, culprit, pair)
+    run = model.predict(loaded, text, top_k, culprit, pair, importance)
     why = attribution.explain(loaded.net, run, importance)
     # each mask made whole once: its predictions with its importance and rollout
     masks = [replace(m, rollout=why.rollout[k], importance=None if why.importance is None else why.importance[k])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, mixing, offline
+from . import attribution, checks, mixing, offline
 from .cache import FileHashes, key
 from .config import MASK, MAX_MODELS, ConfigError, slugify, too_many_models
 
@@ -71,6 +71,7 @@ class Run:
     segments: list[int] | None = None  # a pair's: 0 (A) or 1 (B) per token (segments()); None for one sentence
     filled_pair: str = ""  # the pair with its masks filled in, as `filled` is the text
     pair_note: str = ""  # what the model saw of a pair, in one line for the page
+    importance: np.ndarray | None = None  # [masks, layers, heads]: the gradient importance, when predict ran it
 
 
 # tokens a sentence at most, whatever the model takes: its head pictures stay legible (4 px a token) within
@@ -103,6 +104,10 @@ def quiet() -> None:
 
     from tqdm import TqdmWarning
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # torch's OpenMP threads sleep between operations instead of spinning (read once, when torch loads): with
+    # the drawing workers and other programs sharing the cores, spinning threads burnt a third of a build's CPU
+    # time (docs/speed.md)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # in a notebook without ipywidgets, importing huggingface_hub (tqdm.auto) warns in red; its bars are off anyway
     warnings.filterwarnings("ignore", "IProgress not found", TqdmWarning)
     import transformers
@@ -702,10 +707,12 @@ def typed_specials(model: Model, text: str, pair: str, culprit: str) -> None:
                           "places itself: write the sentence without it")
 
 
-def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = "") -> Run:
+def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = "", importance: str = "") -> Run:
     """One forward pass over a sentence (and its pair, the second segment): ranked predictions for every mask
-    and all attention maps."""
+    and all attention maps; with importance "gradient" (where the model's family allows it), each mask's
+    gradient head importance from the same pass (attribution.gated), not from a second one."""
     import torch
+    from contextlib import nullcontext
 
     tok = model.tokenizer
     typed_specials(model, text, pair, culprit)
@@ -722,21 +729,30 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = 
         raise ConfigError(f"{culprit}is {len(ids)} tokens long; {model.info.name} accepts at most {model.max_tokens}"
                           f"{model.bound}")
     enc = enc.to(next(model.net.parameters()).device)
+    positions = (ids == tok.mask_token_id).nonzero().flatten().tolist() if model.masked_lm else []  # fills none
+    # the vocabulary projection (BERT-base: a quarter of a 12-token pass) only where a mask is, in the families
+    # whose output embeddings attribution.py knows to take the hidden states [batch, T, d]
+    only = model.masked_lm and attribution.reason_unsupported(model.net) is None
+    gating = only and importance == "gradient" and bool(positions)
     try:
-        out = model.net(**enc, **mixing.FLAGS)
+        with attribution.gated(model.net, positions) if gating else \
+                attribution.masks_only(model.net, positions) if only else nullcontext() as gates:
+            out = model.net(**enc, **mixing.FLAGS)
     except (RuntimeError, IndexError, ValueError) as e:  # a model folder whose parts do not fit together
         raise ConfigError(f"{culprit}could not be run through {model.info.name}: {checks.first_line(e)}") from None
     if out.attentions is None or any(a is None for a in out.attentions):
         raise ConfigError(f"model {model.info.name} does not return attention weights")
-    attention = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
+    attentions = [a.detach() for a in out.attentions]  # the graph stays for the importance's backward passes
+    hidden = [h.detach() for h in out.hidden_states]
+    attention = torch.stack([a[0] for a in attentions]).float().cpu().numpy()
     note = mixing.reason_unsupported(model.net)
-    mixed = None if note else mixing.compute(model.net, out.hidden_states, out.attentions)[0]
+    mixed = None if note else mixing.compute(model.net, hidden, attentions)[0]
     flow = None if note else mixing.contribution_rollout(mixed.contributions)
     written = text.count(MASK) + pair.count(MASK)  # each segment's own: "…[MA" + "SK]…" is none
-    positions = (ids == tok.mask_token_id).nonzero().flatten().tolist() if model.masked_lm else []  # fills none
     masks = []
     if positions:
-        probs = torch.softmax(out.logits[0, positions].float(), dim=-1)
+        logits = out.logits[0] if only else out.logits[0, positions]  # [masks, vocabulary]
+        probs = torch.softmax(logits.detach().float(), dim=-1)
         values, indices = (t.cpu() for t in probs.topk(min(top_k, probs.shape[-1]), dim=-1))
         masks = [Mask(index=pos, target=idxs[0], predictions=[Prediction(_word(tok, i), float(p))
                                                               for p, i in zip(vals.tolist(), idxs)],
@@ -750,6 +766,8 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = 
     # a model that fills no mask: the sentence as written
     fills = [m.predictions[0].token for m in masks] if model.masked_lm else [MASK] * written
     filled, filled_pair = fill_pair(text, pair, fills)
+    scores = attribution.gradient_scores(gates, out.logits, [m.target for m in masks]) if gating else None
     return Run(tokens=tokens, masks=masks, filled=filled.text, attention=attention, special=special, inputs=enc,
                mixing=mixed, mixing_note=note or "", segments=parts, filled_pair=filled_pair.text if pair else "",
-               pair_note=pair_note(model, tokens, parts, marked, typed(enc, model.net)) if pair else "")
+               pair_note=pair_note(model, tokens, parts, marked, typed(enc, model.net)) if pair else "",
+               importance=scores)

@@ -203,6 +203,31 @@ def test_each_family_gives_importance_and_rollout_in_the_pipeline(fixture, reque
         np.testing.assert_array_equal(m.contribution_rollout, before.contribution_rollout)
 
 
+@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_distilbert"])
+def test_the_importance_from_the_prediction_pass_equals_a_pass_of_its_own(fixture, request):
+    """model.predict with importance "gradient" scores the heads in its own forward pass (gates of 1): the same
+    predictions, attention and contributions as a plain predict, and the same scores as head_importance's own
+    pass, within rounding."""
+    loaded = model.load(str(request.getfixturevalue(fixture)), fallback=False)
+    text = f"The cat sat on the {MASK} and looked {MASK} ."
+    one, plain = model.predict(loaded, text, top_k=3, importance="gradient"), model.predict(loaded, text, top_k=3)
+    assert plain.importance is None and one.importance.shape == (2, loaded.info.layers, loaded.info.heads)
+    separate = attribution.head_importance(loaded.net, plain.inputs, [m.index for m in plain.masks],
+                                           [m.target for m in plain.masks])
+    assert np.abs(separate).max() > 0
+    np.testing.assert_allclose(one.importance, separate, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(one.attention, plain.attention, atol=1e-7)
+    for a, b in zip(one.masks, plain.masks):
+        assert (a.index, a.target, [p.token for p in a.predictions]) == (b.index, b.target,
+                                                                         [p.token for p in b.predictions])
+        np.testing.assert_allclose([p.probability for p in a.predictions], [p.probability for p in b.predictions],
+                                   rtol=1e-5)
+        np.testing.assert_allclose(a.contribution_rollout, b.contribution_rollout, atol=1e-7)
+    np.testing.assert_allclose(attribution.explain(loaded.net, one, "gradient").importance, separate, rtol=1e-5,
+                               atol=1e-7)
+    assert not torch.is_grad_enabled() and not any(m._forward_pre_hooks for m in loaded.net.modules())
+
+
 def test_an_unsupported_family_gets_a_one_line_reason():
     from transformers import AlbertConfig, AlbertForMaskedLM
     torch.manual_seed(0)
