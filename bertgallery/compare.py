@@ -219,22 +219,14 @@ class Pair:
 def words_of(text: str, tokenizer, pair: str = "") -> np.ndarray | None:
     """Each of the tokenizer's tokens of `text` (and of `pair`, its second segment; each [MASK] written as its
     mask token) aligned to the words of the sentence as written (spaCy's tokenizer, [MASK] one word; a pair's
-    words are A's, then B's), as syntax.align does; None if they cannot be."""
-    from .model import encode, fill
+    words are A's, then B's) by syntax.token_words, as the syntax is; None if they cannot be."""
+    from .model import fill
     from .parser import Parse, load_parser
-    from .syntax import align
-    enc = encode(tokenizer, text, pair, return_offsets_mapping=True, return_special_tokens_mask=True)
-    special = [bool(m) and i != tokenizer.mask_token_id for m, i in zip(enc["special_tokens_mask"], enc["input_ids"])]
-    sequence = enc.sequence_ids(0) if pair else [0] * len(special)
-    out, words = np.full(len(special), -1, dtype=np.int64), 0
-    for k, segment in enumerate((text, pair) if pair else (text,)):
-        doc = load_parser().tokenizer(segment)
-        found = [t for t in doc if not t.is_space]
-        parsed = Parse([t.text for t in found], [[t.idx, t.idx + len(t.text)] for t in found], [], [], [])
-        aligned = align(parsed, fill(segment, [MASK] * segment.count(MASK)), segment, enc["offset_mapping"],
-                        [sp or q != k for sp, q in zip(special, sequence)], tokenizer.mask_token or MASK)
-        if isinstance(aligned, str):
-            return None
-        out[aligned >= 0] = aligned[aligned >= 0] + words
-        words += len(found)
-    return out
+    from .syntax import token_words
+    segments = []
+    for segment in (text, pair) if pair else (text,):
+        found = [t for t in load_parser().tokenizer(segment) if not t.is_space]
+        segments.append((Parse([t.text for t in found], [[t.idx, t.idx + len(t.text)] for t in found], [], [], []),
+                         fill(segment, [MASK] * segment.count(MASK))))
+    aligned = token_words(tokenizer, text, pair, segments)
+    return None if isinstance(aligned, str) else aligned

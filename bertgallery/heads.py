@@ -99,7 +99,7 @@ class Statistic:
     threshold: float = 0.0
     why: str = ""  # the reason for the threshold
     scale: str = "unit"  # "unit": a 0-1 share, drawn as a map; "relative": drawn against the largest; "": not drawn
-    pairs: bool = False  # of sentence pairs only: NaN for a single sentence, whose page draws no map of it
+    pairs_only: bool = False  # of sentence pairs only: NaN for a single sentence (applicable() leaves it out)
 
 
 STATISTICS = (
@@ -138,7 +138,7 @@ STATISTICS = (
               "B to A, the special tokens left out on both sides; only sentence pairs count", _cross,
               "cross-segment", 0.5,
               "at 0.5 a token gives the other segment more than everything on its own side, [CLS] and [SEP] "
-              "included: the head reaches across rather than within", pairs=True),
+              "included: the head reaches across rather than within", pairs_only=True),
     Statistic("breadth", "Breadth (how spread out)", "breadth", "entropy ÷ ln T",
               "how spread out the attention is, from 0 "
               "(one token) to 1 (every token alike); ln T is the largest possible entropy", _breadth, "broad", 0.78,
@@ -155,6 +155,12 @@ KEYS = tuple(s.key for s in STATISTICS)
 INDEX = {key: i for i, key in enumerate(KEYS)}
 TAGGED = tuple(s for s in STATISTICS if s.tag)
 TAGS = tuple(s.tag for s in TAGGED)
+
+
+def applicable(stats, pairs: bool) -> tuple:
+    """The one rule of where a statistic applies: `stats` less those of pairs only, unless there are pairs
+    (a sentence page: the sentence is one, Result.segments; a gallery's: Totals.has_pairs)."""
+    return tuple(s for s in stats if pairs or not s.pairs_only)
 
 
 # The head a sentence's explorer opens on (first_look): a head worth a first look looks mostly at other words,
@@ -287,6 +293,11 @@ class Totals:
         self.counts += known
         with np.errstate(invalid="ignore"):
             self.tag_counts += np.stack([values[..., INDEX[s.key]] >= s.threshold for s in TAGGED], axis=-1)
+
+    @property
+    def has_pairs(self) -> bool:
+        """Whether some sentence counted was a pair: a statistic of pairs only counts the pairs alone."""
+        return any(self.counts[..., INDEX[s.key]].any() for s in STATISTICS if s.pairs_only)
 
     def merge(self, other: "Totals") -> "Totals":
         return Totals(self.sentences + other.sentences, self.tokens + other.tokens, self.sums + other.sums,

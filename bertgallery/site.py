@@ -142,30 +142,17 @@ def signed_number(value: float, digits: int = 3) -> str:
     return f"{value:+.{digits}f}".replace("-", "−")
 
 
-def maps_of(pair: bool) -> tuple:
-    """The statistics a sentence page draws as maps: MAPS, less those of pairs only on a single sentence's."""
-    return tuple(s for s in MAPS if pair or not s.pairs)
-
-
-def has_pairs(totals: Totals) -> bool:
-    """Whether some sentence counted in `totals` was a pair: only then do the statistics of pairs only get a
-    column and a map on the heads page."""
-    return any(totals.counts[..., heads.INDEX[s.key]].any() for s in STATISTICS if s.pairs)
-
-
 def stat_maps(result: Result) -> list[tuple[str, list[list[Cell]]]]:
     """(label, layers x heads cells) for each statistic drawn as a map."""
     values = result.values()
-    return [(stat.label, grid(values[..., heads.INDEX[stat.key]])) for stat in maps_of(result.segments is not None)]
+    return [(stat.label, grid(values[..., heads.INDEX[stat.key]]))
+            for stat in heads.applicable(MAPS, result.segments is not None)]
 
 
 def mean_maps(totals: Totals) -> list[tuple[str, list[list[Cell]]]]:
     """The gallery means as maps; a statistic not on the 0-1 scale is drawn against its largest head."""
     maps = []
-    pairs = has_pairs(totals)
-    for stat in DRAWN:
-        if stat.pairs and not pairs:
-            continue
+    for stat in heads.applicable(DRAWN, totals.has_pairs):
         values = totals.means[..., heads.INDEX[stat.key]]
         if stat.scale == "relative":
             if np.all(np.isnan(values)):
@@ -373,11 +360,11 @@ def _heads_common(gallery: Gallery, shown: Shown) -> dict:
 def heads_index(gallery: Gallery, shown: Shown, means: list[HeadSummary], syn: Syntax) -> str:
     held = {t for m in means for t in m.tag_counts}  # the filter offers only tags some head has
     tag_names = [t for t in heads.TAGS if t in held] + sorted({t for h in syn.heads for t in h.tags})
-    pairs = has_pairs(shown.totals)
+    shown_stats = heads.applicable(STATISTICS, shown.totals.has_pairs)
     return _env().get_template("heads.html").render(
         syntax=syn, pool=shown.pool, totals=shown.totals, colour=table_colours(means),
-        columns=[(k, s) for k, s in enumerate(STATISTICS) if pairs or not s.pairs],
-        pair_tags=[s.tag for s in STATISTICS if s.pairs and s.tag] if pairs else [],
+        columns=[(heads.INDEX[s.key], s) for s in shown_stats],
+        pair_tags=[s.tag for s in shown_stats if s.pairs_only and s.tag],
         tag_names=tag_names, shown_stderr=SHOWN_STDERR,
         corpus_sentences=shown.corpus_sentences, left_out=shown.corpus_left_out,
         **_heads_common(gallery, shown), means=means, pages=shown.entries, plot_size=LAYER_PLOT_SIZE,
@@ -390,6 +377,7 @@ def head_page(gallery: Gallery, shown: Shown, means: list[HeadSummary], syn: Syn
     cell = min(e.result.head_size[2] for e in shown.entries)  # never upscaled; 13 px at least (render.layout)
     above = [best for best in syn.heads[i].best if best[1] > best[2]]  # accuracy over the relation's baseline
     return _env().get_template("head.html").render(syntax=syn.heads[i], above=above, cell=cell,
+        stats=heads.applicable(STATISTICS, shown.totals.has_pairs),
         **_heads_common(gallery, shown), layer=mean.layer, head=mean.head, mean=mean,
         rows=[(e, e.result.heads[i], e.alts[i]) for e in shown.entries],
         prev=means[i - 1] if i else None, next=means[i + 1] if i + 1 < len(means) else None)

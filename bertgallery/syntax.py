@@ -54,6 +54,28 @@ def align(parsed: Parse, filled: Filled, text: str, offsets, special, mask_token
     return token_word
 
 
+def token_words(tokenizer, text: str, pair: str, segments: list[tuple[Parse, Filled]],
+                length: int | None = None) -> np.ndarray | str:
+    """Each of the tokenizer's tokens of `text` (and of `pair`, its second segment) -> its word (-1: none), the
+    words those of each segment's (Parse, Filled), in turn: A's, then B's, each segment aligned to its own
+    tokens; or why they cannot be ("segment B: ..." of a pair). `length`: the tokens the attention has."""
+    enc = encode(tokenizer, text, pair, return_offsets_mapping=True, return_special_tokens_mask=True)
+    ids = enc["input_ids"]
+    if length is not None and len(ids) != length:
+        raise ValueError(f"{len(ids)} tokens but attention over {length}")
+    special = [bool(m) and i != tokenizer.mask_token_id for m, i in zip(enc["special_tokens_mask"], ids)]
+    sequence = enc.sequence_ids(0) if pair else [0] * len(ids)
+    token_word, words = np.full(len(ids), -1, dtype=np.int64), 0
+    for k, (segment, (parsed, filled)) in enumerate(zip((text, pair) if pair else (text,), segments)):
+        others = [sp or q != k for sp, q in zip(special, sequence)]  # the other segment's tokens count as special
+        found = align(parsed, filled, segment, enc["offset_mapping"], others, tokenizer.mask_token or MASK)
+        if isinstance(found, str):
+            return f"segment {'AB'[k]}: {found}" if pair else found
+        token_word[found >= 0] = found[found >= 0] + words
+        words += len(parsed.words)
+    return token_word
+
+
 def word_attention(attention: np.ndarray, token_word: np.ndarray, n_words: int) -> np.ndarray:
     """[L, H, T, T] token attention -> [L, H, W, W]: to a word, the sum over its tokens; from a word, the mean;
     tokens in no word ([CLS], [SEP]) dropped and each row renormalised (a row with nothing left: uniform)."""
@@ -107,13 +129,7 @@ def sentence_syntax(text: str, fills: list[str], tokenizer, attention: np.ndarra
         return _pair_syntax(text, pair, fills, tokenizer, attention)
     filled = fill(text, fills)
     parsed = parsed or parse([filled.text])[0]
-    enc = tokenizer(text.replace(MASK, tokenizer.mask_token), return_offsets_mapping=True,
-                    return_special_tokens_mask=True)
-    ids = enc["input_ids"]
-    if len(ids) != attention.shape[-1]:
-        raise ValueError(f"{len(ids)} tokens but attention over {attention.shape[-1]}")
-    special = [bool(m) and i != tokenizer.mask_token_id for m, i in zip(enc["special_tokens_mask"], ids)]
-    token_word = align(parsed, filled, text, enc["offset_mapping"], special, tokenizer.mask_token)
+    token_word = token_words(tokenizer, text, "", [(parsed, filled)], attention.shape[-1])
     if isinstance(token_word, str):
         return token_word
     attends = most_attended(word_attention(attention, token_word, len(parsed.words)))
@@ -125,26 +141,14 @@ def _pair_syntax(text: str, pair: str, fills: list[str], tokenizer, attention: n
     (B's indices, heads and character spans shifted past A's, the filled text A and B joined by a space)."""
     filled = fill_pair(text, pair, fills)
     parses = parse([f.text for f in filled])
-    enc = encode(tokenizer, text, pair, return_offsets_mapping=True, return_special_tokens_mask=True)
-    ids = enc["input_ids"]
-    if len(ids) != attention.shape[-1]:
-        raise ValueError(f"{len(ids)} tokens but attention over {attention.shape[-1]}")
-    special = [bool(m) and i != tokenizer.mask_token_id for m, i in zip(enc["special_tokens_mask"], ids)]
-    sequence = enc.sequence_ids(0)
-    token_word = np.full(len(ids), -1, dtype=np.int64)
-    words = 0
-    for k, (segment, f, parsed) in enumerate(zip((text, pair), filled, parses)):
-        found = align(parsed, f, segment, enc["offset_mapping"], [sp or q != k for sp, q in zip(special, sequence)],
-                      tokenizer.mask_token)
-        if isinstance(found, str):
-            return f"segment {'AB'[k]}: {found}"
-        token_word[found >= 0] = found[found >= 0] + words
-        words += len(parsed.words)
+    token_word = token_words(tokenizer, text, pair, list(zip(parses, filled)), attention.shape[-1])
+    if isinstance(token_word, str):
+        return token_word
     a, b = parses
     shift = len(filled[0].text) + 1
     joined = Parse(a.words + b.words, a.spans + [[s + shift, e + shift] for s, e in b.spans],
                    a.heads + [h + len(a.words) for h in b.heads], a.relations + b.relations, a.pos + b.pos)
-    attends = most_attended(word_attention(attention, token_word, words))
+    attends = most_attended(word_attention(attention, token_word, len(joined.words)))
     return SentenceSyntax(**vars(joined), filled=f"{filled[0].text} {filled[1].text}", token_word=token_word.tolist(),
                           attends=attends)
 

@@ -179,8 +179,8 @@ def test_overview_tiles_and_map_cells_select_their_head(site, browser):
     page.keyboard.press("Enter")
     assert state(page)[:2] == ("0", ["2"])
     maps = page.locator("table.stat-map")
-    from bertgallery import site as pages
-    assert maps.count() == len(pages.maps_of(False)) + 1  # what each head looks at, and
+    from bertgallery import heads, site as pages
+    assert maps.count() == len(heads.applicable(pages.MAPS, False)) + 1  # what each head looks at, and
     # the importance for the prediction
     cell = maps.last.locator("tbody tr").nth(1).locator("td a").nth(2)
     assert cell.get_attribute("href") == "Attention_Layer2_Head3.png"
@@ -599,7 +599,7 @@ def test_the_heads_table_shows_every_column_at_1280_without_a_box_of_its_own(sit
     right = page.evaluate("document.querySelector('main').getBoundingClientRect().right")
     edges = page.eval_on_selector_all("table.heads thead th", "ths => ths.map(t => t.getBoundingClientRect().right)")
     from bertgallery.heads import STATISTICS
-    columns = 2 + sum(not s.pairs for s in STATISTICS)  # the head, the statistics (no pair in the sample), the tags
+    columns = 2 + sum(not s.pairs_only for s in STATISTICS)  # the head, the statistics (no pair in the sample), the tags
     assert len(edges) == columns and max(edges) <= right, (edges, right)
     page.close()
     page = open_page(browser, (site / "heads" / "index.html").as_uri(), PHONE)
@@ -620,7 +620,7 @@ def test_on_a_phone_every_card_value_says_which_column_it_is(site, browser):
         getComputedStyle(c, '::before').content, getComputedStyle(c, '::before').display])"""
     page = open_page(browser, (site / "heads" / "index.html").as_uri(), PHONE)
     titles = page.eval_on_selector_all("table.heads thead th", "ths => ths.map(t => t.textContent.trim())")[1:]
-    assert titles[:-1] == [s.short for s in STATISTICS if not s.pairs]
+    assert titles[:-1] == [s.short for s in STATISTICS if not s.pairs_only]
     for row in page.locator("table.heads tbody tr").all():
         got = row.evaluate(labels)
         assert [g[0] for g in got] == titles, got

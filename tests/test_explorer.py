@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from bertgallery import api, colours, names, site
+from bertgallery.heads import applicable
 from bertgallery.views import VIEW_PREFIX
 from conftest import ROOT, working_folder
 from test_browser import AXE, CHROMIUM, open_page, state  # noqa: F401  (skips where Chromium is missing)
@@ -468,7 +469,7 @@ def test_the_sentence_page_links_the_heads_page_and_marks_the_chosen_head(sample
             .filter(k => k >= 0))""")
     grids = marked()
     # layer 2 head 3: the sixth of six
-    assert len(grids) == 1 + len(site.maps_of(False)) + 1 and all(g == [5] for g in grids)
+    assert len(grids) == 1 + len(applicable(site.MAPS, False)) + 1 and all(g == [5] for g in grids)
     top = page.locator("ol.top-heads a").first
     layer, head = int(top.get_attribute("data-layer")), int(top.get_attribute("data-head"))
     assert top.get_attribute("href") == f"#l={layer}&h={head}"  # the link is the explorer's address of its head

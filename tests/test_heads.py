@@ -205,6 +205,20 @@ def test_one_table_drives_keys_tags_and_maps():
         assert not stat.tag or stat.why  # every threshold says where it comes from
 
 
+def test_a_statistic_of_pairs_only_applies_where_some_sentence_is_a_pair():
+    """heads.applicable and Totals.has_pairs: the one rule every page's maps, columns and means follow."""
+    uniform = np.full((1, 1, len(TOKENS), len(TOKENS)), 1 / len(TOKENS))
+    single = heads.statistics(heads.sentence(uniform, TOKENS))
+    pair = heads.statistics(heads.sentence(uniform, TOKENS, segments=[0] * 5 + [1] * 5))
+    totals = heads.Totals.empty(1, 1)
+    totals.add(single, len(TOKENS))
+    assert not totals.has_pairs
+    assert [s.key for s in heads.applicable(heads.STATISTICS, totals.has_pairs)] == \
+        [k for k in heads.KEYS if k != "cross"]
+    totals.add(pair, len(TOKENS))
+    assert totals.has_pairs and heads.applicable(heads.STATISTICS, True) == heads.STATISTICS
+
+
 def test_describe_names_the_strongest_pairs():
     a = np.zeros((3, 3))
     a[1, 0], a[2, 1], a[0, 0] = 0.9, 0.7, 0.5

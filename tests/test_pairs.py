@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 import shutil
 
 import numpy as np
@@ -427,6 +428,8 @@ def test_a_pairs_only_tag_is_a_share_of_the_pairs(pair_site):
     folder, _ = pair_site
     page = (folder / "site" / names.HEADS / names.PAGE).read_text(encoding="utf-8")
     assert "(for cross-segment, the share of the sentence pairs)" in page
+    lead = (folder / "site" / names.HEADS / names.HEAD_PAGE.format(layer=1, head=1)).read_text(encoding="utf-8")
+    assert re.search(r"Averaged over the gallery: [^<]*, across \d", lead)  # a head's page gives it too
 
 
 def test_the_offline_models_pair_note_says_what_bench_pairs_measured():

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 import golden_tree
-from bertgallery import config, names, site
+from bertgallery import config, heads, names, site
 from conftest import build_sample, site_files, working_folder
 
 class Links(HTMLParser):
@@ -329,16 +329,17 @@ def test_stat_maps_show_every_heads_statistic_in_its_colour(sample):
         assert unescape(name) == re.search(r"<caption>(.*?)</caption>", table)[1].replace("&amp;", "&")
     values = [v.split() for v, _, _ in tables]
     tables = [t for _, _, t in tables]
+    single = heads.applicable(site.MAPS, False)  # the sample has no sentence pair
     assert [re.search(r"<caption>(.*?)</caption>", t)[1] for t in tables] == \
-        [escape(stat.label, quote=False) for stat in site.maps_of(False)]
-    assert [stat.key for stat in site.maps_of(False)] == ["prev", "next", "self", "cls", "sep", "cls_norm", "sep_norm",
-                                                          "punct", "breadth"]
-    assert [s.key for s in site.MAPS if s.pairs] == ["cross"]  # a pair's page draws it too (tests/test_pairs.py)
+        [escape(stat.label, quote=False) for stat in single]
+    assert [stat.key for stat in single] == ["prev", "next", "self", "cls", "sep", "cls_norm", "sep_norm", "punct",
+                                             "breadth"]
+    assert [s.key for s in site.MAPS if s.pairs_only] == ["cross"]  # a pair's page draws it too (tests/test_pairs.py)
     ln_t = math.log(len(data["tokens"]))
-    for stat, table in zip(site.maps_of(False), tables):
+    for stat, table in zip(single, tables):
         cells = re.findall(r'<td class="c(\d+)">([^<]*)</td>', table)
         assert len(cells) == len(data["heads"])  # layer-major, like data.json
-        for (step, text), stats, precise in zip(cells, data["heads"], values[site.maps_of(False).index(stat)]):
+        for (step, text), stats, precise in zip(cells, data["heads"], values[single.index(stat)]):
             value = stats["entropy"] / ln_t if stat.key == "breadth" else stats[stat.key]
             assert precise == f"{value:.2f}"
             assert int(step) == round(value * (site.SCALE_STEPS - 1)), (stat.key, stats)
@@ -466,7 +467,7 @@ def test_the_heads_table_shows_a_standard_error_only_where_it_reaches_the_digits
     assert len(rows) == 6
     shown = hidden = 0
     for k, row in enumerate(rows):
-        shown_stats = [stat for stat in STATISTICS if not stat.pairs]  # the sample has no sentence pair
+        shown_stats = [stat for stat in STATISTICS if not stat.pairs_only]  # the sample has no sentence pair
         cells = re.findall(r'<td data-label="([^"]*)" data-value="[^"]*"(?: class="c\d+")?>(.*?)</td>', row, re.S)
         assert [label for label, _ in cells[:-1]] == [stat.short for stat in shown_stats]  # a phone's card says it
         for stat, (_, cell) in zip(shown_stats, cells):
