@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import names
+from .model import refused_specials
 
 FORMAT = 1
 REGISTRY = "bertGalleryLiveData"
@@ -344,6 +345,12 @@ def _character_classes(backend) -> dict:
     return _TABLES[key]
 
 
+def refused(tokenizer) -> list[int]:
+    """The special tokens the live page refuses as written in a sentence, as the build does (model's
+    refused_specials); the page's mask is the model's own token, which it writes for [MASK]."""
+    return sorted(refused_specials(tokenizer) - {tokenizer.mask_token_id})
+
+
 def _tokenizer(tokenizer, family: str, net) -> tuple[dict, list[str]]:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
@@ -386,8 +393,9 @@ def _tokenizer(tokenizer, family: str, net) -> tuple[dict, list[str]]:
                     else norm["strip_accents"], chinese=norm["handle_chinese_chars"], cleanText=norm["clean_text"])
     return dict(settings, unk=model["unk_token"], prefix=model["continuing_subword_prefix"],
                 maxWordChars=model["max_input_chars_per_word"], cls=cls, sep=sep, mask=tokenizer.mask_token_id,
-                maskToken=tokenizer.mask_token, added=added, maxTokens=max_tokens(net, tokenizer),
-                tokenTypes=family == "bert", chars=_character_classes(backend)), words
+                maskToken=tokenizer.mask_token, added=added, refused=refused(tokenizer),
+                maxTokens=max_tokens(net, tokenizer), tokenTypes=family == "bert",
+                chars=_character_classes(backend)), words
 
 
 # --- the files ---------------------------------------------------------------------------------------------

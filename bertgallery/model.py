@@ -680,14 +680,20 @@ def pair_note(model: Model, tokens: list[str], segments_: list[int] | None, spec
     return said + (f"; {offline.PAIRS}" if name == offline.NAME else "")
 
 
-def typed_specials(model: Model, text: str, pair: str, culprit: str) -> None:
-    """One line if a segment holds one of the tokenizer's special tokens as written ([SEP], [CLS], RoBERTa's
-    </s> or <mask>): the tokenizer would read it as that token, and the model would be given a sequence it was
-    never trained on ([SEP] inside a segment, all of it one token type) or a mask the sentence does not count.
-    [MASK] is the sentences' own mask, whatever the model's; [UNK] stands for any unknown character anyway."""
-    tok, name = model.tokenizer, model.info.name
+def refused_specials(tok) -> set[int]:
+    """The ids of the tokenizer's own special tokens that a segment may not hold as written ([SEP], [CLS],
+    [PAD], RoBERTa's </s> or <mask>): all of them but [MASK], the sentences' own mask, whatever the model's, and
+    [UNK], which stands for any unknown character anyway. The live page refuses the same (live.py exports them)."""
     allowed = {tok.unk_token_id} | ({tok.mask_token_id} if tok.mask_token == MASK else set())
-    special = set(tok.all_special_ids) - allowed
+    return set(tok.all_special_ids) - allowed
+
+
+def typed_specials(model: Model, text: str, pair: str, culprit: str) -> None:
+    """One line if a segment holds one of the tokenizer's special tokens as written: the tokenizer would read
+    it as that token, and the model would be given a sequence it was never trained on ([SEP] inside a segment,
+    all of it one token type) or a mask the sentence does not count."""
+    tok, name = model.tokenizer, model.info.name
+    special = refused_specials(tok)
     for segment, where in ((text, " in its text" if pair else ""), (pair, " in its pair")):
         if not segment:
             continue

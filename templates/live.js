@@ -476,8 +476,26 @@
       return best.map(function (id) { return { token: vocab[id], id: id, probability: Math.exp(logits[id] - max) / sum }; });
     }
 
+    // A special token written in a segment ([SEP], [CLS], [PAD]: spec.refused, those the build refuses, from
+    // live.py) would be read as that token: a sequence the model was never trained on. The build's one line, for
+    // the page's fields. The framing is skipped: [CLS] first, and each segment's last token, its [SEP].
+    function typedSpecial(enc) {
+      var ids = enc.ids, types = enc.tokenTypes, spec = model.tok.spec, isPair = types[types.length - 1] === 1;
+      for (var i = 1; i < ids.length - 1; i++) {
+        if (types[i + 1] !== types[i] || spec.refused.indexOf(ids[i]) < 0) continue;
+        var said = (types[i] ? "The second sentence" : "The text") + " holds " + vocabOf(ids[i]) + ", ";
+        if (ids[i] !== spec.sep)
+          throw new LiveError("special", said + "one of the model's special tokens, which its tokenizer places " +
+                              "itself: write the sentence without it.");
+        throw new LiveError("special", said + "which the model's tokenizer places itself between two segments: " +
+                            (isPair ? "a pair has two, the text and the second sentence." :
+                             "give the second segment in the second field (Second sentence)."));
+      }
+    }
+
     function run(text, pair, topK) {
       var start = performance.now(), spec = model.tok.spec, enc = tokenize(text, pair);
+      typedSpecial(enc);
       if (enc.ids.indexOf(spec.mask) < 0)
         throw new LiveError("no-mask", "There is no " + spec.maskToken + " in the text: write " + spec.maskToken +
                             " where the model should guess a word.");

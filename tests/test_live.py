@@ -301,6 +301,36 @@ def test_bad_input_gets_a_message(tiny_page):
     assert all(re.fullmatch(r"[A-Z].*[.?!]", m) for _, m in [tiny_page.error("x"), tiny_page.error("[MASK] " * 600)])
 
 
+def test_a_special_token_written_in_a_segment_gets_the_builds_one_line(tiny_page, tokenizer):
+    """[SEP], [CLS] or [PAD] typed in either field would be read as that token, a sequence the model was never
+    given in training: refused as the build refuses it (model.refused_specials), a single sentence's [SEP] sent
+    to the second field. [MASK] and [UNK] are text to write; tokenize() still reads them all as Python does."""
+    from bertgallery import model
+    assert sorted(tokenizer.convert_ids_to_tokens(live.refused(tokenizer))) == ["[CLS]", "[PAD]", "[SEP]"]
+    assert set(live.refused(tokenizer)) == model.refused_specials(tokenizer)
+    sep = "which the model's tokenizer places itself between two segments: "
+    other = "one of the model's special tokens, which its tokenizer places itself: write the sentence without it."
+    cases = [
+        ("The cat sat. [SEP] It was [MASK].", None, f"The text holds [SEP], {sep}give the second segment in the "
+                                                    "second field (Second sentence)."),
+        ("The cat [MASK].[SEP]", None, f"The text holds [SEP], {sep}give the second segment in the second field "
+                                       "(Second sentence)."),
+        ("The cat sat. [SEP]", "It was [MASK].", f"The text holds [SEP], {sep}a pair has two, the text and the "
+                                                 "second sentence."),
+        ("[MASK]", "[MASK] [SEP] x", f"The second sentence holds [SEP], {sep}a pair has two, the text and the "
+                                     "second sentence."),
+        ("[CLS] The cat [MASK].", None, f"The text holds [CLS], {other}"),
+        ("The cat sat.", "It was [PAD] [MASK].", f"The second sentence holds [PAD], {other}"),
+        ("No mask, but [SEP].", None, f"The text holds [SEP], {sep}give the second segment in the second field "
+                                      "(Second sentence)."),
+    ]
+    for text, pair, said in cases:
+        assert tiny_page.error(text, pair) == ["special", said], (text, pair)
+    assert len(tiny_page.run("The [UNK] sat on the [MASK].", "It was [MASK]")["masks"]) == 2
+    assert tiny_page.tokenize([("[MASK]", "[MASK] [SEP] x")])[0]["ids"] == \
+        python_encoding(tokenizer, "[MASK]", "[MASK] [SEP] x")[0]
+
+
 def test_run_before_load_says_so_and_a_missing_file_is_named(tokenizer, browser, tmp_path):
     files = live.export(tiny_net("distilbert"), tokenizer, chunk_bytes=400_000)
     site = write_site(tmp_path / "site", files)

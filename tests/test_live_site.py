@@ -323,6 +323,11 @@ def test_typing_a_sentence_shows_the_python_runs_predictions_and_the_explorer(li
     assert again.page.inner_text("#live-error") == ("There is no [MASK] in the text: write [MASK] where the model "
                                                      "should guess a word.")
     assert again.page.locator("#live-predictions").is_hidden() and again.page.evaluate("location.hash") == hash_
+    again.type("The cat sat. [SEP] It was [MASK].")  # as the build: a typed [SEP] belongs in the second field
+    again.page.wait_for_function("document.getElementById('live-error').textContent.indexOf('[SEP]') >= 0")
+    assert again.page.inner_text("#live-error") == (
+        "The text holds [SEP], which the model's tokenizer places itself between two segments: give the second "
+        "segment in the second field (Second sentence).")
     again.close()
 
 
