@@ -56,7 +56,6 @@ class Sentence:
     pair: str = ""  # the second segment ([CLS] text [SEP] pair [SEP]); "" for a single sentence
     title: str = ""
     note: str = ""
-    line: int = 0  # where it is in the file
     question: str = ""  # for the reader, shown under the sentence
     where: str = ""  # how an error names it: "s.yaml:3: sentence 2", "--text 2", "--text -: line 4"
 
@@ -364,8 +363,8 @@ def check_unicode(text: str, culprit: str) -> None:
                           "lone surrogate (bytes that are not UTF-8, or an escape such as \\udce9)")
 
 
-def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, str, int, str, str]:
-    """(text, pair, id, title, note, line, question, where) of one list item: a plain string or a mapping."""
+def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, str, str, str]:
+    """(text, pair, id, title, note, question, where) of one list item: a plain string or a mapping."""
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         values = {}
@@ -389,7 +388,7 @@ def _sentence(path: Path, node, index: int) -> tuple[str, str, str, str, str, in
         values = {}
     where = f"{path}:{line}: sentence {index}"
     text, pair = check_pair(text, values.get("pair"), where)
-    return text, pair, values.get("id", ""), values.get("title", ""), values.get("note", ""), line, \
+    return text, pair, values.get("id", ""), values.get("title", ""), values.get("note", ""), \
         " ".join(values.get("question", "").split()), where
 
 
@@ -451,11 +450,11 @@ class Slugs:
         return slug
 
 
-def _add(cfg: "Config", slugs: Slugs, text: str, pair: str, sid: str, title: str, note: str, line: int,
-         question: str, where: str) -> None:
+def _add(cfg: "Config", slugs: Slugs, text: str, pair: str, sid: str, title: str, note: str, question: str,
+         where: str) -> None:
     """A sentence, with a folder name of its own (a pair's: from both segments)."""
     slug = slugs.new(slugify(sid or f"{text} {pair}", fallback=f"sentence-{len(cfg.sentences) + 1}"))
-    cfg.sentences.append(Sentence(text=text, slug=slug, pair=pair, title=title, note=note, line=line,
+    cfg.sentences.append(Sentence(text=text, slug=slug, pair=pair, title=title, note=note,
                                   question=question, where=where))
 
 
@@ -470,8 +469,8 @@ def from_texts(texts: list[Given]) -> "Config":
     cfg, slugs = Config(path=Path("--text")), Slugs()
     if len(texts) > MAX_SENTENCES:
         raise too_many(len(texts), "--text")
-    for i, given in enumerate(texts, start=1):
-        _add(cfg, slugs, *check_pair(given.text, given.pair, given.where), "", "", "", i, "", given.where)
+    for given in texts:
+        _add(cfg, slugs, *check_pair(given.text, given.pair, given.where), "", "", "", "", given.where)
     if not cfg.sentences:
         raise ConfigError("--text -: standard input held no sentences")
     return cfg

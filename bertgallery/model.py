@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -718,7 +719,6 @@ def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = 
     and all attention maps; with importance "gradient" (where the model's family allows it), each mask's
     gradient head importance from the same pass (attribution.gated), not from a second one."""
     import torch
-    from contextlib import nullcontext
 
     tok = model.tokenizer
     typed_specials(model, text, pair, culprit)

@@ -23,7 +23,8 @@ sentences:
 """)
     assert cfg.models == ["bert-base-uncased"] and cfg.top_k == 5 and cfg.colormap == "viridis"
     a, b = cfg.sentences
-    assert (a.text, a.slug, a.title, a.line) == ("The cat sat on the [MASK].", "the-cat-sat-on-the-mask", "", 3)
+    assert (a.text, a.slug, a.title, a.where) == ("The cat sat on the [MASK].", "the-cat-sat-on-the-mask", "",
+                                                f"{cfg.path}:3: sentence 1")
     assert (b.text, b.slug, b.title, b.note) == ("A [MASK] ran.", "dog-run", "Dogs", "a note")
 
 
