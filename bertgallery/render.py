@@ -154,9 +154,7 @@ def _figure(tokens: list[str], cmap_name: str):
     n = len(tokens)
     im = ax.imshow(np.zeros((n, n)), cmap=colormap(cmap_name), vmin=0.0, vmax=1.0,
                    interpolation="nearest", aspect="auto")
-    at, labels = labelled(tokens, lay.cell)
-    ax.set_xticks(at, labels, rotation=90, fontsize=lay.font)
-    ax.set_yticks(at, labels, fontsize=lay.font)
+    _label(ax, tokens, lay)
     # no tick marks or frame: they would overlap the image, which is repainted per head (see HeadRenderer)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
@@ -166,6 +164,34 @@ def _figure(tokens: list[str], cmap_name: str):
     colour_scale(fig, lay.cbar, cmap_name, lay.font, horizontal=True)
     title = fig.text(lay.ax[0] + lay.ax[2] / 2, lay.title_y, "", ha="center", va="top", fontsize=lay.font + 3)
     return fig, ax, im, title
+
+
+def _label(ax, tokens: list[str], lay: Layout) -> None:
+    """The tokens along both axes of a head figure (again on a kept figure of the same layout: its ticks are
+    reused, which is most of what making a figure costs)."""
+    at, labels = labelled(tokens, lay.cell)
+    ax.set_xticks(at, labels, rotation=90, fontsize=lay.font)
+    ax.set_yticks(at, labels, fontsize=lay.font)
+
+
+# head figures a process keeps, one per layout: the next sentence of a layout relabels one instead of making it
+FIGURES = 4
+_figures: dict[tuple, tuple] = {}
+
+
+def _kept_figure(tokens: list[str], cmap_name: str):
+    """_figure's figure, labelled with these tokens, from the ones this process keeps."""
+    lay = layout(tokens)
+    key = (lay, len(tokens), cmap_name)
+    kept = _figures.get(key)
+    if kept is None:
+        if len(_figures) >= FIGURES:
+            _figures.clear()
+        kept = _figures[key] = _figure(tokens, cmap_name)
+    else:
+        _label(kept[1], tokens, lay)
+        kept[3].set_text("")  # the last head's title: not part of the figure without data
+    return kept
 
 
 def boundary(segments: list[int] | None) -> int | None:
@@ -201,9 +227,13 @@ def render_head_slow(attn: np.ndarray, tokens: list[str], layer: int, head: int,
     return pixels
 
 
-# zlib level of the part of a head picture compressed per head (the rest, compressed once, takes level 9): 8 is
-# 8 % smaller than 7 at 12 tokens and 20 % at 48, for twice the time; 9 saves 1-2 % more for twice that again
-MAP_LEVEL = 8
+def map_level(row_bytes: int) -> int:
+    """zlib level of the part of a head picture compressed per head, its heat map's rows (the rest, compressed
+    once, takes level 9). Level 7 takes half the time of 8 and makes that part 3-4 % larger while a row is at
+    most 512 bytes (up to about 30 tokens); past that, 9-29 % larger (at 36-64 tokens): level 7 tries 256
+    earlier places of a match, and on a wider row the copy in the row above lies beyond them (level 8: 1,024).
+    9 saves 1-2 % more than 8 for twice the time again. Measured in docs/speed.md, "Third round"."""
+    return 7 if row_bytes <= 512 else 8
 # title bands a process keeps (a few hundred bytes each): every title of a few hundred layouts
 TITLES = 20_000
 _titles: dict[tuple, Deflated] = {}
@@ -221,7 +251,7 @@ class HeadRenderer:
     tests/test_render.py checks the result against a full draw of a new figure."""
 
     def __init__(self, tokens: list[str], cmap: str, at: int | None = None):
-        self.fig, self.ax, self.im, self.title = _figure(tokens, cmap)
+        self.fig, self.ax, self.im, self.title = _kept_figure(tokens, cmap)
         lay = self.lay = layout(tokens)
         self.im.set_visible(False)
         draw_quietly(self.fig)
@@ -235,6 +265,7 @@ class HeadRenderer:
         top, bottom = lay.top, lay.top + self.side
         self.bar, self.columns = deflated(rows(index[lay.title_band:top]), 9), deflated(rows(index[bottom:]), 9)
         self.map_rows = rows(index[top:bottom])
+        self.level = map_level(self.map_rows.shape[1])
         self.line = boundary_lines(lay, at)  # a pair's: the line between its segments, over every head's cells
         self.white = self.palette.indices(np.array([[BOUNDARY_RGB]], dtype=np.uint8))[0, 0]
         # a title's pixels follow from its font, where it is drawn and the canvas's size; its grey indices are the
@@ -256,23 +287,35 @@ class HeadRenderer:
             _titles[key] = band
         return band
 
+    def cells(self, attention: np.ndarray) -> np.ndarray:
+        """Palette indices of the cells of any number of heads' maps (..., n, n), in one pass over them all."""
+        flat = attention.reshape(-1, attention.shape[-1])  # 2-D: to_rgba would take 3-D data for colours
+        return self.palette.indices(self.im.to_rgba(flat, bytes=True)[..., :3]).reshape(attention.shape)
+
+    def pngs(self, attention: np.ndarray, jobs: list[tuple[int, int]]) -> list[tuple[str, bytes]]:
+        """(file name, PNG) of each (layer, head) in `jobs` of a sentence's attention (layers, heads, n, n)."""
+        picked = np.stack([attention[layer - 1, head - 1] for layer, head in jobs]) if jobs else attention[:0, 0]
+        return [(head_png(layer, head), self._png(cells, layer, head))
+                for cells, (layer, head) in zip(self.cells(picked), jobs)]
+
     def png(self, attn: np.ndarray, layer: int, head: int) -> bytes:
+        return self._png(self.cells(attn), layer, head)
+
+    def _png(self, cells: np.ndarray, layer: int, head: int) -> bytes:
         lay = self.lay
-        cells = self.palette.indices(self.im.to_rgba(attn, bytes=True)[..., :3])
         # painted over in place: every head paints every cell
         self.map_rows[:, 1 + lay.left:1 + lay.left + self.side] = cells.repeat(lay.cell, 0).repeat(lay.cell, 1)
         if self.line:
             self.map_rows[self.line[0] - lay.top, 1 + lay.left:1 + lay.left + self.side] = self.white
             self.map_rows[:, 1 + self.line[1]] = self.white
-        parts = [self._title(layer, head), self.bar, deflated(self.map_rows, MAP_LEVEL), self.columns]
+        parts = [self._title(layer, head), self.bar, deflated(self.map_rows, self.level), self.columns]
         return assemble(lay.width, lay.height, self.palette, parts)
 
 
 def _draw_heads(args) -> list[tuple[str, bytes]]:
     """Draw the PNGs of the heads listed in `jobs`: (file name, PNG bytes) of each."""
     attention, tokens, cmap, jobs, at = args
-    renderer = HeadRenderer(tokens, cmap, at)
-    return [(head_png(layer, head), renderer.png(attention[layer - 1, head - 1], layer, head)) for layer, head in jobs]
+    return HeadRenderer(tokens, cmap, at).pngs(attention, jobs)
 
 
 def _worker_start(parent: int) -> None:
