@@ -281,7 +281,7 @@ class HeadRenderer:
             self.title.set_text(head_title(layer, head))
             self.fig.draw_artist(self.title)
             pixels = np.asarray(self.fig.canvas.buffer_rgba())[:self.lay.title_band, :, :3]
-            band = deflated(rows(self.palette.indices(pixels)), 9)
+            band = deflated(rows(self.palette.indices(pixels)), 8)  # 1 byte more than 9, half the time
             if len(_titles) >= TITLES:
                 _titles.clear()
             _titles[key] = band
@@ -388,13 +388,20 @@ class Workers:
 OVERVIEW_TILE = 0.62  # inches per head
 
 
-def _tile(n: int) -> tuple[int, int]:
-    """(tokens a cell, cells a side) of one head's tile in the overview: a tile is OVERVIEW_TILE inches, so
-    past that many tokens each cell is the mean of a block of them, and the mosaic matplotlib resamples stays
-    small whatever the tokens (1,536 heads of 124 tokens made a 26-million-cell mosaic)."""
-    room = round(OVERVIEW_TILE * DPI)
+def _tile(n: int, room: int = round(OVERVIEW_TILE * DPI)) -> tuple[int, int]:
+    """(tokens a cell, cells a side) of one head's tile in the overview: a tile has room for `room` cells
+    (OVERVIEW_TILE inches of pixels), so past that many tokens each cell is the mean of a block of them, and the
+    mosaic matplotlib resamples stays small whatever the tokens (1,536 heads of 124 tokens made a 26-million-cell
+    mosaic)."""
     block = -(-n // room) if n > room else 1
     return block, -(-n // block)
+
+
+def _room(heads: int, narrow: bool) -> int:
+    """Cells a side of an overview tile has room for: one a pixel in the wide one, where matplotlib resamples
+    the mosaic past that; NARROW_CELL pixels a cell in the narrow one."""
+    tile = round(overview_frame(heads, narrow).tile * DPI)
+    return max(1, tile // NARROW_CELL) if narrow else tile
 
 
 def _gap(n: int) -> int:
@@ -405,6 +412,11 @@ def _gap(n: int) -> int:
 # the overview for phones: as wide as a 375-px screen leaves the page (16 px margins), 1:1, so its 8-pt labels are
 # 11 px tall (the wide one, scaled down to a phone, drew them 4 px tall); no colour bar, the same tiles smaller
 NARROW_WIDTH = 343
+# the narrow overview's cells are drawn nearest-neighbour, each the colour map's colour (a palette PNG, as the wide
+# one's are up to 62 tokens), and at least this many pixels wide: where a tile has less room, blocks of tokens are
+# averaged first. Resampled by matplotlib (a Hanning filter, thousands of blended colours) it was an RGB PNG 4-5
+# times larger, and no sharper. Measured in docs/speed.md, "Third round".
+NARROW_CELL = 2
 
 
 @dataclass(frozen=True)
@@ -439,7 +451,7 @@ def overview_grid(layers: int, heads: int, n: int, narrow: bool = False) -> tupl
     picture for the first four, of the mosaic for the gaps)."""
     f = overview_frame(heads, narrow)
     width, height = (v / DPI for v in overview_size(layers, heads, narrow))
-    m = _tile(n)[1]
+    m = _tile(n, _room(heads, narrow))[1]
     gap = _gap(m)
     return (f.left / width, 1 - (f.bottom + layers * f.tile) / height, heads * f.tile / width, layers * f.tile / height,
             gap / (heads * (m + gap) - gap), gap / (layers * (m + gap) - gap))
@@ -470,7 +482,7 @@ def _overview_figure(layers: int, heads: int, m: int, cmap: str, narrow: bool = 
     bottom = f.bottom  # the top margin takes the rounding of the picture's height
     ax = fig.add_axes((f.left / width, bottom / height, heads * tile / width, layers * tile / height))
     im = ax.imshow(np.zeros((layers * step - gap, heads * step - gap), dtype=np.float32), cmap=colormap(cmap),
-                   vmin=0.0, vmax=1.0, interpolation="antialiased", aspect="auto")
+                   vmin=0.0, vmax=1.0, interpolation="nearest" if narrow else "antialiased", aspect="auto")
     centres = [i * step + (m - 1) / 2 for i in range(max(layers, heads))]
     # a narrow overview of many heads labels every other column: "H10" is wider than its tile
     every = 2 if narrow and tile * DPI < 24 else 1
@@ -492,10 +504,10 @@ def _overview_figure(layers: int, heads: int, m: int, cmap: str, narrow: bool = 
     return fig, im, fig.canvas.copy_from_bbox(fig.bbox), palette
 
 
-def _mosaic(attention: np.ndarray) -> tuple[np.ndarray, int]:
+def _mosaic(attention: np.ndarray, narrow: bool = False) -> tuple[np.ndarray, int]:
     """The overview's tiles side by side, white (NaN) between them, and the cells a tile's side."""
     layers, heads, n, _ = attention.shape
-    block, m = _tile(n)
+    block, m = _tile(n, _room(heads, narrow))
     gap = _gap(m)
     step = m + gap
     mosaic = np.full((layers * step - gap, heads * step - gap), np.nan, dtype=np.float32)
@@ -515,7 +527,7 @@ def render_overview(attention: np.ndarray, cmap: str, narrow: bool = False) -> b
     overview_frame). The labels and the colour bar are the same for every sentence of a model: drawn once, and
     per sentence only the mosaic (nothing else lies inside its axes, so drawing it last changes no pixel)."""
     layers, heads = attention.shape[:2]
-    mosaic, m = _mosaic(attention)
+    mosaic, m = _mosaic(attention, narrow)
     key = (layers, heads, m, cmap, narrow)
     if key not in _overviews:
         if len(_overviews) >= 8:
