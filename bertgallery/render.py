@@ -234,6 +234,8 @@ def map_level(row_bytes: int) -> int:
     earlier places of a match, and on a wider row the copy in the row above lies beyond them (level 8: 1,024).
     9 saves 1-2 % more than 8 for twice the time again. Measured in docs/speed.md, "Third round"."""
     return 7 if row_bytes <= 512 else 8
+
+
 # title bands a process keeps (a few hundred bytes each): every title of a few hundred layouts
 TITLES = 20_000
 _titles: dict[tuple, Deflated] = {}
@@ -247,7 +249,8 @@ class HeadRenderer:
     they are compressed once (png.Deflated) and joined into each head's PNG. The heat map is filled in directly:
     the layout puts every cell on whole pixels, so imshow's nearest-neighbour picture is each cell's colour-map
     colour repeated over a cell x cell block. matplotlib draws each title once per process: its compressed band is
-    kept under everything that places its pixels, so the next sentence of the same layout reuses it.
+    kept under everything that places its pixels, so the next sentence of the same layout reuses it, and its
+    figure too (_kept_figure), relabelled.
     tests/test_render.py checks the result against a full draw of a new figure."""
 
     def __init__(self, tokens: list[str], cmap: str, at: int | None = None):
