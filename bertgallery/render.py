@@ -239,6 +239,10 @@ def map_level(row_bytes: int) -> int:
 # title bands a process keeps (a few hundred bytes each): every title of a few hundred layouts
 TITLES = 20_000
 _titles: dict[tuple, Deflated] = {}
+# titles' pixels a process keeps (a few KB each), by font and where in a pixel they fall: drawn once for every
+# layout of that font (the sentences' longest labels move the map, and the title with it, by whole pixels)
+INKS = 2_000
+_inks: dict[tuple, tuple[int, np.ndarray]] = {}
 
 
 class HeadRenderer:
@@ -272,23 +276,45 @@ class HeadRenderer:
         self.line = boundary_lines(lay, at)  # a pair's: the line between its segments, over every head's cells
         self.white = self.palette.indices(np.array([[BOUNDARY_RGB]], dtype=np.uint8))[0, 0]
         # a title's pixels follow from its font, where it is drawn and the canvas's size; its grey indices are the
-        # same in every palette
+        # same in every palette. Moved by whole pixels (another layout of the font), its pixels move alike
         x, y = self.title.get_transform().transform(self.title.get_position())
         self.title_key = (lay.font, float(x), float(y), lay.width, lay.height, lay.title_band)
+        self.title_x = int(np.floor(x))
+        # (only where nothing but the title is in its band: else the band is this layout's alone)
+        self.band_blank = bool((index[:lay.title_band] == self.white).all())
+        self.ink_key = (lay.font, round(float(x) - self.title_x, 6), round(lay.height - float(y), 6), lay.title_band)
 
     def _title(self, layer: int, head: int) -> Deflated:
         key = (*self.title_key, layer, head)
         band = _titles.get(key)
         if band is None:
-            self.fig.canvas.restore_region(self.background)
-            self.title.set_text(head_title(layer, head))
-            self.fig.draw_artist(self.title)
-            pixels = np.asarray(self.fig.canvas.buffer_rgba())[:self.lay.title_band, :, :3]
-            band = deflated(rows(self.palette.indices(pixels)), 8)  # 1 byte more than 9, half the time
+            at, ink = self._ink(layer, head)
+            index = np.full((self.lay.title_band, self.lay.width), self.white, dtype=np.uint8)
+            index[:, self.title_x + at:self.title_x + at + ink.shape[1]] = ink
+            band = deflated(rows(index), 8)  # 1 byte more than 9, half the time
             if len(_titles) >= TITLES:
                 _titles.clear()
             _titles[key] = band
         return band
+
+    def _ink(self, layer: int, head: int) -> tuple[int, np.ndarray]:
+        """A title's columns that are not white, as palette indices, and where they begin from self.title_x."""
+        key = (*self.ink_key, layer, head)
+        kept = _inks.get(key) if self.band_blank else None
+        if kept is not None and 0 <= self.title_x + kept[0] <= self.lay.width - kept[1].shape[1]:
+            return kept
+        self.fig.canvas.restore_region(self.background)
+        self.title.set_text(head_title(layer, head))
+        self.fig.draw_artist(self.title)
+        index = self.palette.indices(np.asarray(self.fig.canvas.buffer_rgba())[:self.lay.title_band, :, :3])
+        inked = np.nonzero((index != self.white).any(axis=0))[0]
+        first, last = (inked[0], inked[-1] + 1) if len(inked) else (0, 0)
+        kept = (int(first) - self.title_x, index[:, first:last].copy())
+        if self.band_blank:
+            if len(_inks) >= INKS:
+                _inks.clear()
+            _inks[key] = kept
+        return kept
 
     def cells(self, attention: np.ndarray) -> np.ndarray:
         """Palette indices of the cells of any number of heads' maps (..., n, n), in one pass over them all."""
