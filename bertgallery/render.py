@@ -154,9 +154,7 @@ def _figure(tokens: list[str], cmap_name: str):
     n = len(tokens)
     im = ax.imshow(np.zeros((n, n)), cmap=colormap(cmap_name), vmin=0.0, vmax=1.0,
                    interpolation="nearest", aspect="auto")
-    at, labels = labelled(tokens, lay.cell)
-    ax.set_xticks(at, labels, rotation=90, fontsize=lay.font)
-    ax.set_yticks(at, labels, fontsize=lay.font)
+    _label(ax, tokens, lay)
     # no tick marks or frame: they would overlap the image, which is repainted per head (see HeadRenderer)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
@@ -166,6 +164,34 @@ def _figure(tokens: list[str], cmap_name: str):
     colour_scale(fig, lay.cbar, cmap_name, lay.font, horizontal=True)
     title = fig.text(lay.ax[0] + lay.ax[2] / 2, lay.title_y, "", ha="center", va="top", fontsize=lay.font + 3)
     return fig, ax, im, title
+
+
+def _label(ax, tokens: list[str], lay: Layout) -> None:
+    """The tokens along both axes of a head figure (again on a kept figure of the same layout: its ticks are
+    reused, which is most of what making a figure costs)."""
+    at, labels = labelled(tokens, lay.cell)
+    ax.set_xticks(at, labels, rotation=90, fontsize=lay.font)
+    ax.set_yticks(at, labels, fontsize=lay.font)
+
+
+# head figures a process keeps, one per layout: the next sentence of a layout relabels one instead of making it
+FIGURES = 4
+_figures: dict[tuple, tuple] = {}
+
+
+def _kept_figure(tokens: list[str], cmap_name: str):
+    """_figure's figure, labelled with these tokens, from the ones this process keeps."""
+    lay = layout(tokens)
+    key = (lay, len(tokens), cmap_name)
+    kept = _figures.get(key)
+    if kept is None:
+        if len(_figures) >= FIGURES:
+            _figures.clear()
+        kept = _figures[key] = _figure(tokens, cmap_name)
+    else:
+        _label(kept[1], tokens, lay)
+        kept[3].set_text("")  # the last head's title: not part of the figure without data
+    return kept
 
 
 def boundary(segments: list[int] | None) -> int | None:
@@ -201,12 +227,22 @@ def render_head_slow(attn: np.ndarray, tokens: list[str], layer: int, head: int,
     return pixels
 
 
-# zlib level of the part of a head picture compressed per head (the rest, compressed once, takes level 9): 8 is
-# 8 % smaller than 7 at 12 tokens and 20 % at 48, for twice the time; 9 saves 1-2 % more for twice that again
-MAP_LEVEL = 8
+def map_level(row_bytes: int) -> int:
+    """zlib level of the part of a head picture compressed per head, its heat map's rows (the rest, compressed
+    once, takes level 9). Level 7 takes half the time of 8 and makes that part 3-4 % larger while a row is at
+    most 512 bytes (up to about 30 tokens); past that, 9-29 % larger (at 36-64 tokens): level 7 tries 256
+    earlier places of a match, and on a wider row the copy in the row above lies beyond them (level 8: 1,024).
+    9 saves 1-2 % more than 8 for twice the time again. Measured in docs/speed.md, "Third round"."""
+    return 7 if row_bytes <= 512 else 8
+
+
 # title bands a process keeps (a few hundred bytes each): every title of a few hundred layouts
 TITLES = 20_000
 _titles: dict[tuple, Deflated] = {}
+# titles' pixels a process keeps (a few KB each), by font and where in a pixel they fall: drawn once for every
+# layout of that font (the sentences' longest labels move the map, and the title with it, by whole pixels)
+INKS = 2_000
+_inks: dict[tuple, tuple[int, np.ndarray]] = {}
 
 
 class HeadRenderer:
@@ -217,11 +253,12 @@ class HeadRenderer:
     they are compressed once (png.Deflated) and joined into each head's PNG. The heat map is filled in directly:
     the layout puts every cell on whole pixels, so imshow's nearest-neighbour picture is each cell's colour-map
     colour repeated over a cell x cell block. matplotlib draws each title once per process: its compressed band is
-    kept under everything that places its pixels, so the next sentence of the same layout reuses it.
+    kept under everything that places its pixels, so the next sentence of the same layout reuses it, and its
+    figure too (_kept_figure), relabelled.
     tests/test_render.py checks the result against a full draw of a new figure."""
 
     def __init__(self, tokens: list[str], cmap: str, at: int | None = None):
-        self.fig, self.ax, self.im, self.title = _figure(tokens, cmap)
+        self.fig, self.ax, self.im, self.title = _kept_figure(tokens, cmap)
         lay = self.lay = layout(tokens)
         self.im.set_visible(False)
         draw_quietly(self.fig)
@@ -235,44 +272,79 @@ class HeadRenderer:
         top, bottom = lay.top, lay.top + self.side
         self.bar, self.columns = deflated(rows(index[lay.title_band:top]), 9), deflated(rows(index[bottom:]), 9)
         self.map_rows = rows(index[top:bottom])
+        self.level = map_level(self.map_rows.shape[1])
         self.line = boundary_lines(lay, at)  # a pair's: the line between its segments, over every head's cells
         self.white = self.palette.indices(np.array([[BOUNDARY_RGB]], dtype=np.uint8))[0, 0]
         # a title's pixels follow from its font, where it is drawn and the canvas's size; its grey indices are the
-        # same in every palette
+        # same in every palette. Moved by whole pixels (another layout of the font), its pixels move alike
         x, y = self.title.get_transform().transform(self.title.get_position())
         self.title_key = (lay.font, float(x), float(y), lay.width, lay.height, lay.title_band)
+        self.title_x = int(np.floor(x))
+        # (only where nothing but the title is in its band: else the band is this layout's alone)
+        self.band_blank = bool((index[:lay.title_band] == self.white).all())
+        self.ink_key = (lay.font, round(float(x) - self.title_x, 6), round(lay.height - float(y), 6), lay.title_band)
 
     def _title(self, layer: int, head: int) -> Deflated:
         key = (*self.title_key, layer, head)
         band = _titles.get(key)
         if band is None:
-            self.fig.canvas.restore_region(self.background)
-            self.title.set_text(head_title(layer, head))
-            self.fig.draw_artist(self.title)
-            pixels = np.asarray(self.fig.canvas.buffer_rgba())[:self.lay.title_band, :, :3]
-            band = deflated(rows(self.palette.indices(pixels)), 9)
+            at, ink = self._ink(layer, head)
+            index = np.full((self.lay.title_band, self.lay.width), self.white, dtype=np.uint8)
+            index[:, self.title_x + at:self.title_x + at + ink.shape[1]] = ink
+            band = deflated(rows(index), 8)  # 1 byte more than 9, half the time
             if len(_titles) >= TITLES:
                 _titles.clear()
             _titles[key] = band
         return band
 
+    def _ink(self, layer: int, head: int) -> tuple[int, np.ndarray]:
+        """A title's columns that are not white, as palette indices, and where they begin from self.title_x."""
+        key = (*self.ink_key, layer, head)
+        kept = _inks.get(key) if self.band_blank else None
+        if kept is not None and 0 <= self.title_x + kept[0] <= self.lay.width - kept[1].shape[1]:
+            return kept
+        self.fig.canvas.restore_region(self.background)
+        self.title.set_text(head_title(layer, head))
+        self.fig.draw_artist(self.title)
+        index = self.palette.indices(np.asarray(self.fig.canvas.buffer_rgba())[:self.lay.title_band, :, :3])
+        inked = np.nonzero((index != self.white).any(axis=0))[0]
+        first, last = (inked[0], inked[-1] + 1) if len(inked) else (0, 0)
+        kept = (int(first) - self.title_x, index[:, first:last].copy())
+        if self.band_blank:
+            if len(_inks) >= INKS:
+                _inks.clear()
+            _inks[key] = kept
+        return kept
+
+    def cells(self, attention: np.ndarray) -> np.ndarray:
+        """Palette indices of the cells of any number of heads' maps (..., n, n), in one pass over them all."""
+        flat = attention.reshape(-1, attention.shape[-1])  # 2-D: to_rgba would take 3-D data for colours
+        return self.palette.indices(self.im.to_rgba(flat, bytes=True)[..., :3]).reshape(attention.shape)
+
+    def pngs(self, attention: np.ndarray, jobs: list[tuple[int, int]]) -> list[tuple[str, bytes]]:
+        """(file name, PNG) of each (layer, head) in `jobs` of a sentence's attention (layers, heads, n, n)."""
+        picked = np.stack([attention[layer - 1, head - 1] for layer, head in jobs]) if jobs else attention[:0, 0]
+        return [(head_png(layer, head), self._png(cells, layer, head))
+                for cells, (layer, head) in zip(self.cells(picked), jobs)]
+
     def png(self, attn: np.ndarray, layer: int, head: int) -> bytes:
+        return self._png(self.cells(attn), layer, head)
+
+    def _png(self, cells: np.ndarray, layer: int, head: int) -> bytes:
         lay = self.lay
-        cells = self.palette.indices(self.im.to_rgba(attn, bytes=True)[..., :3])
         # painted over in place: every head paints every cell
         self.map_rows[:, 1 + lay.left:1 + lay.left + self.side] = cells.repeat(lay.cell, 0).repeat(lay.cell, 1)
         if self.line:
             self.map_rows[self.line[0] - lay.top, 1 + lay.left:1 + lay.left + self.side] = self.white
             self.map_rows[:, 1 + self.line[1]] = self.white
-        parts = [self._title(layer, head), self.bar, deflated(self.map_rows, MAP_LEVEL), self.columns]
+        parts = [self._title(layer, head), self.bar, deflated(self.map_rows, self.level), self.columns]
         return assemble(lay.width, lay.height, self.palette, parts)
 
 
 def _draw_heads(args) -> list[tuple[str, bytes]]:
     """Draw the PNGs of the heads listed in `jobs`: (file name, PNG bytes) of each."""
     attention, tokens, cmap, jobs, at = args
-    renderer = HeadRenderer(tokens, cmap, at)
-    return [(head_png(layer, head), renderer.png(attention[layer - 1, head - 1], layer, head)) for layer, head in jobs]
+    return HeadRenderer(tokens, cmap, at).pngs(attention, jobs)
 
 
 def _worker_start(parent: int) -> None:
@@ -345,13 +417,20 @@ class Workers:
 OVERVIEW_TILE = 0.62  # inches per head
 
 
-def _tile(n: int) -> tuple[int, int]:
-    """(tokens a cell, cells a side) of one head's tile in the overview: a tile is OVERVIEW_TILE inches, so
-    past that many tokens each cell is the mean of a block of them, and the mosaic matplotlib resamples stays
-    small whatever the tokens (1,536 heads of 124 tokens made a 26-million-cell mosaic)."""
-    room = round(OVERVIEW_TILE * DPI)
+def _tile(n: int, room: int = round(OVERVIEW_TILE * DPI)) -> tuple[int, int]:
+    """(tokens a cell, cells a side) of one head's tile in the overview: a tile has room for `room` cells
+    (OVERVIEW_TILE inches of pixels), so past that many tokens each cell is the mean of a block of them, and the
+    mosaic matplotlib resamples stays small whatever the tokens (1,536 heads of 124 tokens made a 26-million-cell
+    mosaic)."""
     block = -(-n // room) if n > room else 1
     return block, -(-n // block)
+
+
+def _room(heads: int, narrow: bool) -> int:
+    """Cells a side of an overview tile has room for: one a pixel in the wide one, where matplotlib resamples
+    the mosaic past that; NARROW_CELL pixels a cell in the narrow one."""
+    tile = round(overview_frame(heads, narrow).tile * DPI)
+    return max(1, tile // NARROW_CELL) if narrow else tile
 
 
 def _gap(n: int) -> int:
@@ -362,6 +441,11 @@ def _gap(n: int) -> int:
 # the overview for phones: as wide as a 375-px screen leaves the page (16 px margins), 1:1, so its 8-pt labels are
 # 11 px tall (the wide one, scaled down to a phone, drew them 4 px tall); no colour bar, the same tiles smaller
 NARROW_WIDTH = 343
+# the narrow overview's cells are drawn nearest-neighbour, each the colour map's colour (a palette PNG, as the wide
+# one's are up to 62 tokens), and at least this many pixels wide: where a tile has less room, blocks of tokens are
+# averaged first. Resampled by matplotlib (a Hanning filter, thousands of blended colours) it was an RGB PNG 4-5
+# times larger, and no sharper. Measured in docs/speed.md, "Third round".
+NARROW_CELL = 2
 
 
 @dataclass(frozen=True)
@@ -396,7 +480,7 @@ def overview_grid(layers: int, heads: int, n: int, narrow: bool = False) -> tupl
     picture for the first four, of the mosaic for the gaps)."""
     f = overview_frame(heads, narrow)
     width, height = (v / DPI for v in overview_size(layers, heads, narrow))
-    m = _tile(n)[1]
+    m = _tile(n, _room(heads, narrow))[1]
     gap = _gap(m)
     return (f.left / width, 1 - (f.bottom + layers * f.tile) / height, heads * f.tile / width, layers * f.tile / height,
             gap / (heads * (m + gap) - gap), gap / (layers * (m + gap) - gap))
@@ -427,7 +511,7 @@ def _overview_figure(layers: int, heads: int, m: int, cmap: str, narrow: bool = 
     bottom = f.bottom  # the top margin takes the rounding of the picture's height
     ax = fig.add_axes((f.left / width, bottom / height, heads * tile / width, layers * tile / height))
     im = ax.imshow(np.zeros((layers * step - gap, heads * step - gap), dtype=np.float32), cmap=colormap(cmap),
-                   vmin=0.0, vmax=1.0, interpolation="antialiased", aspect="auto")
+                   vmin=0.0, vmax=1.0, interpolation="nearest" if narrow else "antialiased", aspect="auto")
     centres = [i * step + (m - 1) / 2 for i in range(max(layers, heads))]
     # a narrow overview of many heads labels every other column: "H10" is wider than its tile
     every = 2 if narrow and tile * DPI < 24 else 1
@@ -449,10 +533,10 @@ def _overview_figure(layers: int, heads: int, m: int, cmap: str, narrow: bool = 
     return fig, im, fig.canvas.copy_from_bbox(fig.bbox), palette
 
 
-def _mosaic(attention: np.ndarray) -> tuple[np.ndarray, int]:
+def _mosaic(attention: np.ndarray, narrow: bool = False) -> tuple[np.ndarray, int]:
     """The overview's tiles side by side, white (NaN) between them, and the cells a tile's side."""
     layers, heads, n, _ = attention.shape
-    block, m = _tile(n)
+    block, m = _tile(n, _room(heads, narrow))
     gap = _gap(m)
     step = m + gap
     mosaic = np.full((layers * step - gap, heads * step - gap), np.nan, dtype=np.float32)
@@ -472,7 +556,7 @@ def render_overview(attention: np.ndarray, cmap: str, narrow: bool = False) -> b
     overview_frame). The labels and the colour bar are the same for every sentence of a model: drawn once, and
     per sentence only the mosaic (nothing else lies inside its axes, so drawing it last changes no pixel)."""
     layers, heads = attention.shape[:2]
-    mosaic, m = _mosaic(attention)
+    mosaic, m = _mosaic(attention, narrow)
     key = (layers, heads, m, cmap, narrow)
     if key not in _overviews:
         if len(_overviews) >= 8:

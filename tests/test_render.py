@@ -120,6 +120,30 @@ def test_the_grid_the_page_lays_over_the_overview_finds_its_tiles(layers, heads,
         assert width <= render.NARROW_WIDTH and (pitch_x >= 24) == (heads <= 13)
 
 
+
+@pytest.mark.parametrize("n", [12, 24])
+def test_the_narrow_overview_is_a_palette_picture_of_whole_cells(n):
+    """Issue 29: its cells are drawn nearest-neighbour, each exactly a colour-map colour, at least
+    render.NARROW_CELL pixels wide (24 tokens: blocks of 2 x 2 averaged), so it is a palette PNG, not an RGB one
+    of blended colours (176 KB at 12 tokens)."""
+    a = attention(12, 12, n, seed=3)
+    png = render.render_overview(a, "viridis", narrow=True)
+    assert Image.open(io.BytesIO(png)).mode == "P" and len(png) < 40 * 1024
+    img = decode(png)
+    left, top, w, h, column_gap, _ = render.overview_grid(12, 12, n, narrow=True)
+    width, height = img.shape[1], img.shape[0]
+    m = render._tile(n, render._room(12, True))[1]
+    assert m == 12 and column_gap == pytest.approx(1 / (12 * 13 - 1))
+    # the first tile, read back: its cells' colours are the colour map's colours of the (averaged) attention
+    tile = img[round(top * height):, round(left * width):][:round(h * height / 12), :round(w * width / 12)]
+    block = n // 12
+    means = a[0, 0].reshape(12, block, 12, block).mean(axis=(1, 3))
+    colours = render.colormap("viridis")(means, bytes=True)[..., :3].astype(int)
+    pitch = w * width / (12 * 13 - 1)  # pixels a cell
+    for i, j in ((0, 0), (5, 7), (11, 11)):
+        y, x = int((i + 0.5) * pitch), int((j + 0.5) * pitch)
+        assert tuple(tile[y, x]) == tuple(colours[i, j]), (i, j)
+
 # ---------------------------------------------------------------- every picture bounded (issue 23)
 def test_every_picture_is_within_20_million_pixels():
     """At the bounds (1,024 tokens, 30-character labels, 256 layers, 1,536 heads, 512 masks): a 512-token
