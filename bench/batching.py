@@ -6,8 +6,9 @@ on a shared machine counts less than in wall time) of a sentence run alone again
 groups of 2, 4, 8 and 16 (padded to the longest), taken in turn in each round; the median over rounds of each
 group size's CPU seconds a sentence and of its ratio to the same round's one-at-a-time. Then sentences of
 mixed lengths (6 to 30 tokens) in groups of model.BATCH, as they come and sorted by length (model.groups).
-Set OMP_NUM_THREADS to compare torch's thread counts; the peak memory of the process (ru_maxrss) after each
-size says what a group holds.
+Set OMP_NUM_THREADS to compare torch's thread counts. With --memory 8x64 (sentences x tokens): only the peak
+memory (ru_maxrss) one such group adds to the process after the model is loaded; run it in a fresh process for
+each shape.
 """
 from __future__ import annotations
 
@@ -55,24 +56,33 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sentences", type=int, default=16, help="sentences a round (a multiple of 16)")
     ap.add_argument("--importance", default="gradient", choices=("gradient", ""))
+    ap.add_argument("--memory", default="", help="SENTENCESxTOKENS: the peak memory of one such group only")
     args = ap.parse_args()
     import torch
     with tempfile.TemporaryDirectory() as tmp:
         loaded = model.load(str(make_model(Path(tmp) / "model")), fallback=False)
+    if args.memory:
+        count, tokens = map(int, args.memory.split("x"))
+        group = [model.encoded(loaded, sentence(i, tokens - 2)) for i in range(count)]
+        model.run(loaded, [model.encoded(loaded, sentence(0, 4))], 5, args.importance)  # torch's first-run buffers
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        model.run(loaded, group, 5, args.importance)
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        print(f"a group of {count} sentences of {tokens} tokens: peak memory +{grown / 1024:.0f} MB")
+        return
     print(f"BERT-base shape, 12-token one-mask sentences, importance {args.importance or 'none'}, "
           f"{torch.get_num_threads()} torch threads (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')}), "
           f"{args.rounds} rounds of {args.sentences}")
     encoded = [model.encoded(loaded, sentence(i)) for i in range(args.sentences)]
     in_groups(loaded, encoded[:4], 2, args.importance)  # warm-up
-    seconds, peaks = {n: [] for n in SIZES}, {}
+    seconds = {n: [] for n in SIZES}
     for r in range(args.rounds):
         for n in (SIZES if r % 2 else SIZES[::-1]):  # which goes first alternates
             seconds[n].append(cpu(lambda: in_groups(loaded, encoded, n, args.importance)) / args.sentences)
-            peaks[n] = max(peaks.get(n, 0), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     for n in SIZES:
         ratio = statistics.median(a / b for a, b in zip(seconds[1], seconds[n]))
         print(f"  groups of {n:2}: {statistics.median(seconds[n]) * 1000:6.0f} CPU ms a sentence, "
-              f"{ratio:4.2f}x less than one at a time (peak RSS so far {peaks[n]} MB)")
+              f"{ratio:4.2f}x less than one at a time")
     rng = random.Random(0)
     mixed = [model.encoded(loaded, sentence(i, rng.randrange(4, 29), rng.choice((1, 1, 2))))
              for i in range(args.sentences)]
