@@ -5,7 +5,8 @@ the gradient importance (the build's default), in this process: the CPU time (ti
 on a shared machine counts less than in wall time) of a sentence run alone against the same sentences in
 groups of 2, 4, 8 and 16 (padded to the longest), taken in turn in each round; the median over rounds of each
 group size's CPU seconds a sentence and of its ratio to the same round's one-at-a-time. Then sentences of
-mixed lengths (6 to 30 tokens) in groups of model.BATCH, as they come and sorted by length (model.groups).
+mixed lengths (6 to 30 tokens) and masks (1 or 2) in groups of model.BATCH, as they come and as
+model.groups sorts them.
 Set OMP_NUM_THREADS to compare torch's thread counts. With --memory 8x64 (sentences x tokens): only the peak
 memory (ru_maxrss) one such group adds to the process after the model is loaded; run it in a fresh process for
 each shape.
@@ -87,11 +88,12 @@ def main():
     mixed = [model.encoded(loaded, sentence(i, rng.randrange(4, 29), rng.choice((1, 1, 2))))
              for i in range(args.sentences)]
     lengths = [len(e.ids) for e in mixed]
-    times = {"one at a time": [], "as they come": [], "sorted by length (model.groups)": []}
+    times = {"one at a time": [], "as they come": [], "by masks, then length (model.groups)": []}
     orders = {"one at a time": [[i] for i in range(len(mixed))],
               "as they come": [list(range(k, min(len(mixed), k + model.BATCH)))
                                for k in range(0, len(mixed), model.BATCH)],
-              "sorted by length (model.groups)": model.groups(lengths, loaded.info.layers * loaded.info.heads)}
+              "by masks, then length (model.groups)": model.groups(lengths, [len(e.positions) for e in mixed],
+                                                                    loaded.info.layers * loaded.info.heads)}
     for r in range(args.rounds):
         for name in (times if r % 2 else list(times)[::-1]):
             times[name].append(cpu(lambda: in_groups(loaded, mixed, 0, args.importance, orders[name])) / len(mixed))

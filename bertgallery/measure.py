@@ -75,7 +75,8 @@ def sentences(loaded: model.Model, wanted: list[Wanted], top_k: int, cmap: str, 
     sentences cost less than one each), in the groups' order. Every sentence is tokenized and checked first, so
     a bad one is named before any is run; only one group's runs are held at a time."""
     encoded = [model.encoded(loaded, w.text, w.culprit, w.pair) for w in wanted]
-    for group in model.groups([len(e.ids) for e in encoded], loaded.info.layers * loaded.info.heads):
+    for group in model.groups([len(e.ids) for e in encoded], [len(e.positions) for e in encoded],
+                              loaded.info.layers * loaded.info.heads):
         runs = model.run(loaded, [encoded[i] for i in group], top_k, importance)
         for i, run in zip(group, runs):
             yield (i, *_sentence(loaded, run, cmap, importance, workers, wanted[i].have))

@@ -750,22 +750,25 @@ def encoded(model: Model, text: str, culprit: str = "", pair: str = "") -> Encod
     return Encoded(text, pair, culprit, enc.to(next(model.net.parameters()).device), ids, marked, positions)
 
 
-# sentences a forward pass at most (model.groups): on BERT-base's shape, 12-token sentences cost 0.26 CPU s each
-# one at a time and ... in a padded batch of this many (docs/speed.md, third round)
+# sentences a forward pass at most (groups()): a 12-token one-mask BERT-base sentence with its gradient importance
+# took 450 CPU ms alone, 186 in a group of 8 and 175 in one of 16 (bench/batching.py; docs/speed.md, third round)
 BATCH = 8
-# tokens a pass at most, padding included: with the graph kept for the importance, about 3 MB a token for BERT-base
+# tokens a pass at most, padding included, as in one sentence of 512: the memory a group holds (with the graph
+# kept for the importance) stays what the longest sentence a model takes holds alone
 BATCH_TOKENS = 512
 
 
-def groups(lengths: list[int], heads: int) -> list[list[int]]:
-    """The sentences' indices (by their tokens' `lengths`) in groups run as one padded batch: similar lengths
-    together (the padding is wasted work), at most BATCH sentences, BATCH_TOKENS tokens padded and
-    MAX_WEIGHTS attention weights a group (memory stays bounded whatever the sentences)."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+def groups(lengths: list[int], masks: list[int], heads: int) -> list[list[int]]:
+    """The sentences' indices (by their tokens' `lengths` and their numbers of `masks`) in groups run as one
+    padded batch: sentences of as many masks together (a group takes one backward pass over all of it for each
+    mask of the sentence with the most), then of similar length (the padding is wasted work); at most BATCH
+    sentences, BATCH_TOKENS tokens padded and MAX_WEIGHTS attention weights a group (memory stays bounded
+    whatever the sentences)."""
+    order = sorted(range(len(lengths)), key=lambda i: (masks[i], lengths[i]))
     out, group = [], []
     for i in order:
-        size = len(group) + 1
-        if group and (size > BATCH or size * lengths[i] > BATCH_TOKENS or size * heads * lengths[i] ** 2 > MAX_WEIGHTS):
+        size, longest = len(group) + 1, max([lengths[i]] + [lengths[k] for k in group])  # padded to the longest
+        if group and (size > BATCH or size * longest > BATCH_TOKENS or size * heads * longest ** 2 > MAX_WEIGHTS):
             out.append(group)
             group = []
         group.append(i)

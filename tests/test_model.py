@@ -205,7 +205,8 @@ def test_a_group_of_sentences_run_at_once_gives_each_what_it_gets_alone(fixture,
 def test_groups_put_similar_lengths_together_within_their_bounds(monkeypatch):
     monkeypatch.setattr(model, "BATCH", 3)
     monkeypatch.setattr(model, "BATCH_TOKENS", 40)
-    assert model.groups([12, 5, 30, 6, 7, 13], heads=144) == [[1, 3, 4], [0, 5], [2]]  # 3 x 13 > 40: 30 alone
-    assert model.groups([], heads=144) == []
+    assert model.groups([12, 5, 30, 6, 7, 13], [1] * 6, heads=144) == [[1, 3, 4], [0, 5], [2]]  # 3 x 13 > 40
+    assert model.groups([12, 5, 30, 6, 7, 13], [1, 2, 1, 1, 2, 1], heads=144) == [[3, 0, 5], [2], [1, 4]]  # 5 not padded to 30
+    assert model.groups([], [], heads=144) == []
     big = model.tokens_for(144)  # a sentence of the most weights a pass may hold runs alone
-    assert model.groups([big, big, 10], heads=144) == [[2], [0], [1]]
+    assert model.groups([big, big, 10], [1, 1, 1], heads=144) == [[2], [0], [1]]
