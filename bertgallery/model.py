@@ -751,8 +751,9 @@ def encoded(model: Model, text: str, culprit: str = "", pair: str = "") -> Encod
 
 
 # sentences a forward pass at most (groups()): a 12-token one-mask BERT-base sentence with its gradient importance
-# took 450 CPU ms alone, 186 in a group of 8 and 175 in one of 16 (bench/batching.py; docs/speed.md, third round)
-BATCH = 8
+# took 450 CPU ms alone, 150-190 in a group of 8 or 16 with one torch thread; with two on a loaded machine,
+# 3.5 CPU s alone, 0.89 in a group of 8 and 0.51 in one of 16 (bench/batching.py; docs/speed.md, third round)
+BATCH = 16
 # tokens a pass at most, padding included, as in one sentence of 512: the memory a group holds (with the graph
 # kept for the importance) stays what the longest sentence a model takes holds alone
 BATCH_TOKENS = 512
