@@ -177,8 +177,8 @@ def _same_run(a: model.Run, b: model.Run, rtol: float) -> None:
 
 
 @pytest.mark.parametrize("fixture", ["sample_bert", "tiny_roberta"])
-@pytest.mark.parametrize("importance", ["gradient", ""])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("importance", "dtype"), [("gradient", torch.float32), ("", torch.float32),
+                                                   ("gradient", torch.float64)])  # float64: the mixing too
 def test_a_group_of_sentences_run_at_once_gives_each_what_it_gets_alone(fixture, importance, dtype, request):
     """model.run over sentences of different lengths, numbers of masks and a pair, padded into one batch, gives
     each sentence the Run (predictions, attention, mixing, gradient importance from its own gates) that a pass
