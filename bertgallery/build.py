@@ -252,19 +252,21 @@ def _text(path: Path) -> str:
 
 
 def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, progress: bool):
-    """Yields (sentence, result, {file name: content}, its 16-bit attention) for each sentence in `todo`, one at
-    a time, so memory stays flat however many there are; without the pictures it takes over from `reused`."""
+    """Yields (sentence, result, {file name: content}, its 16-bit attention) for each sentence in `todo`, a group
+    at a time (measure.sentences), so memory stays flat however many there are; without the pictures it takes
+    over from `reused`."""
     from tqdm import tqdm
 
     from . import measure
+    wanted = [measure.Wanted(s.text, s.pair, f"{s.where} ",
+                             frozenset(reused[s.slug].files()) if s.slug in reused else frozenset()) for s in todo]
     # the bar only on a terminal (None): logs and pipes get just the summary line
-    for s in tqdm(todo, desc=f"sentences ({loaded.info.name})", unit="sentence", disable=None if progress else True,
-                  file=sys.stderr, leave=False):
-        result, files, attention = measure.sentence(
-            loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
-            culprit=f"{s.where} ",
-            have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset(), pair=s.pair)
-        yield s, result, files, views.quantized(attention)
+    with tqdm(total=len(todo), desc=f"sentences ({loaded.info.name})", unit="sentence",
+              disable=None if progress else True, file=sys.stderr, leave=False) as bar:
+        for i, result, files, attention in measure.sentences(loaded, wanted, cfg.top_k, cfg.colormap,
+                                                             cfg.importance, workers):
+            bar.update()
+            yield todo[i], result, files, views.quantized(attention)
 
 
 def _live_model(cfg: Config, options: Options, hashes) -> model.Resolved | None:

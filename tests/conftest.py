@@ -294,12 +294,13 @@ def models_sites(tiny_bert, tiny_roberta, tmp_path_factory) -> dict:
     import shutil
 
     from bertgallery import build, config, measure
-    folder, runs, real, sites, previous = tmp_path_factory.mktemp("models"), [], measure.sentence, {}, None
+    folder, runs, real, sites, previous = tmp_path_factory.mktemp("models"), [], measure.sentences, {}, None
 
     def counting(loaded, *args, **kwargs):
-        runs.append(loaded.info.name)
-        return real(loaded, *args, **kwargs)
-    measure.sentence = counting
+        for found in real(loaded, *args, **kwargs):
+            runs.append(loaded.info.name)
+            yield found
+    measure.sentences = counting
     try:
         for step, models in (("one", [tiny_bert]), ("two", [tiny_bert, tiny_roberta]),
                              ("three", [tiny_bert, tiny_roberta, "minilm"])):
@@ -314,5 +315,5 @@ def models_sites(tiny_bert, tiny_roberta, tmp_path_factory) -> dict:
             sites[step] = (here / "site", summary, list(runs))
             previous = here / "site"
     finally:
-        measure.sentence = real
+        measure.sentences = real
     return sites

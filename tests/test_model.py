@@ -143,3 +143,70 @@ def test_a_sentence_is_bounded_by_its_attention_weights(tmp_path):
         model.predict(wide, "word " * 199 + "[MASK]", 3, culprit="s.yaml:2: sentence 1 ")
     assert model.predict(wide, "word " * 150 + "[MASK]", 3).attention.shape == (6, 256, 153, 153)
     assert model.tokens_for(144) == 527 and model.tokens_for(384) == 322 and model.tokens_for(6) == 1024
+
+
+BATCHED = [("The [MASK] sat on the mat and looked around the quiet room for a while .", ""),  # the longest
+           ("A [MASK] .", ""),
+           ("I [MASK] to the [MASK] every [MASK] .", ""),  # three masks
+           ("No mask in this one .", ""),
+           ("The cat [MASK] .", "It [MASK] on the mat .")]  # a pair
+
+
+def _same_run(a: model.Run, b: model.Run, rtol: float) -> None:
+    """Every number of two runs within `rtol` of each other; where float32 sums in another order move the last
+    digits of a small number that is a difference of large ones (contributions, importance), within rtol of the
+    array's largest."""
+    assert (a.tokens, a.special, a.filled, a.filled_pair, a.segments, a.pair_note, a.text, a.pair) == \
+        (b.tokens, b.special, b.filled, b.filled_pair, b.segments, b.pair_note, b.text, b.pair)
+
+    def close(x, y):
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol * np.abs(y).max())
+    close(a.attention, b.attention)
+    assert [(m.index, m.target, [p.token for p in m.predictions]) for m in a.masks] == \
+        [(m.index, m.target, [p.token for p in m.predictions]) for m in b.masks]
+    for m, n in zip(a.masks, b.masks):
+        np.testing.assert_allclose([p.probability for p in m.predictions], [p.probability for p in n.predictions],
+                                   rtol=rtol)
+        close(m.contribution_rollout, n.contribution_rollout)
+    np.testing.assert_allclose(a.mixing.norms, b.mixing.norms, rtol=rtol)
+    close(a.mixing.contributions, b.mixing.contributions)
+    assert (a.importance is None) == (b.importance is None)
+    if a.importance is not None:
+        assert a.importance.shape == (len(a.masks), *a.attention.shape[:2]) and np.abs(a.importance).max() > 0
+        close(a.importance, b.importance)
+
+
+@pytest.mark.parametrize("fixture", ["sample_bert", "tiny_roberta"])
+@pytest.mark.parametrize(("importance", "dtype"), [("gradient", torch.float32), ("", torch.float32),
+                                                   ("gradient", torch.float64)])  # float64: the mixing too
+def test_a_group_of_sentences_run_at_once_gives_each_what_it_gets_alone(fixture, importance, dtype, request):
+    """model.run over sentences of different lengths, numbers of masks and a pair, padded into one batch, gives
+    each sentence the Run (predictions, attention, mixing, gradient importance from its own gates) that a pass
+    over it alone gives: within float32's rounding (rtol 1e-5), and in float64 within 1e-10, which only a batch
+    whose sentences do not mix can give; the padding's attention in the real tokens' rows is exactly 0."""
+    loaded = model.load(str(request.getfixturevalue(fixture)), fallback=False)
+    loaded.net.to(dtype)
+    mask = loaded.tokenizer.mask_token
+    sentences = [model.encoded(loaded, text, "", pair) for text, pair in BATCHED]
+    lengths = [len(s.ids) for s in sentences]
+    assert len(set(lengths)) == len(lengths) and mask  # every row padded differently
+    together = model.run(loaded, sentences, 4, importance)
+    for s, run in zip(sentences, together):
+        _same_run(run, model.run(loaded, [s], 4, importance)[0], 1e-5 if dtype == torch.float32 else 1e-10)
+    assert [len(r.masks) for r in together] == [1, 1, 3, 0, 2] and together[4].segments
+    with torch.no_grad():
+        out = loaded.net(**model._padded(loaded.tokenizer, sentences), output_attentions=True)
+    for row, t in enumerate(lengths):
+        for layer in out.attentions:
+            assert layer.shape[-1] == max(lengths) and not layer[row, :, :t, t:].any()
+    assert not torch.is_grad_enabled() and not any(m._forward_pre_hooks for m in loaded.net.modules())
+
+
+def test_groups_put_similar_lengths_together_within_their_bounds(monkeypatch):
+    monkeypatch.setattr(model, "BATCH", 3)
+    monkeypatch.setattr(model, "BATCH_TOKENS", 40)
+    assert model.groups([12, 5, 30, 6, 7, 13], [1] * 6, heads=144) == [[1, 3, 4], [0, 5], [2]]  # 3 x 13 > 40
+    assert model.groups([12, 5, 30, 6, 7, 13], [1, 2, 1, 1, 2, 1], heads=144) == [[3, 0, 5], [2], [1, 4]]  # 5 not padded to 30
+    assert model.groups([], [], heads=144) == []
+    big = model.tokens_for(144)  # a sentence of the most weights a pass may hold runs alone
+    assert model.groups([big, big, 10], [1, 1, 1], heads=144) == [[2], [0], [1]]
