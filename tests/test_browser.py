@@ -10,7 +10,9 @@ import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.parse import urljoin, urlparse
+from urllib.request import urlopen
 
 import pytest
 
@@ -314,14 +316,24 @@ class Quiet(SimpleHTTPRequestHandler):
         pass
 
 
+def status(url: str) -> int:
+    try:
+        with urlopen(url, timeout=30) as response:
+            return response.status
+    except HTTPError as e:
+        return e.code
+
+
 def test_every_link_resolves_under_a_sub_path(site, browser, tmp_path):
-    """As on GitHub Pages: the site served at http://host/repo-name/."""
+    """As on GitHub Pages: the site served at http://host/repo-name/. Each page is read in Chromium, with the
+    links its scripts make, in a small window (only its links are read: a quarter less CPU than at 1280 x 900);
+    the files it names are fetched by Python (Playwright's request API took twice the CPU)."""
     shutil.copytree(site, tmp_path / "repo-name")
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/repo-name/"
     try:
-        page = working_tab(browser)
+        page = working_tab(browser, 400, 300)
         seen, todo, checked = set(), [base + "index.html"], 0
         while todo:
             url = todo.pop()
@@ -338,7 +350,7 @@ def test_every_link_resolves_under_a_sub_path(site, browser, tmp_path):
                     todo.append(target)
                 elif target not in seen:
                     seen.add(target)
-                    assert page.request.get(target).status == 200, (url, link)
+                    assert status(target) == 200, (url, link)
                     checked += 1
         assert checked > 10 and len([u for u in seen if urlparse(u).path.endswith(".html")]) >= 4 + 2 + 6
     finally:
