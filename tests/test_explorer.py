@@ -403,13 +403,10 @@ def css_rgb(colour: str) -> tuple:
     return tuple(v * 255 for v in values) if colour.startswith("color(") else tuple(values)
 
 
-def pixel(page, selector, x_fraction=0.5, y_fraction=0.5):
-    """The colour a selector's element shows at a point, read from a screenshot (what the reader sees)."""
-    from io import BytesIO
-
-    from PIL import Image
+def pixel(page, image, selector, x_fraction=0.5, y_fraction=0.5):
+    """The colour a selector's element shows at a point of `image`, the page's screenshot (what the reader
+    sees)."""
     box = page.locator(selector).bounding_box()
-    image = Image.open(BytesIO(page.screenshot())).convert("RGB")
     return image.getpixel((int(box["x"] + box["width"] * x_fraction), int(box["y"] + box["height"] * y_fraction)))
 
 
@@ -423,9 +420,13 @@ def test_hidden_token_bars_are_visible(three, browser, scheme):
     widths = bars.evaluate_all("bs => bs.map(b => b.getBoundingClientRect().width)")
     k = int(np.argmax(widths))
     assert widths[k] > 10
-    bar = pixel(page, f".bg-from .bg-tok >> nth={k} >> .bg-gone", 0.9)
-    track = pixel(page, f".bg-from .bg-tok >> nth={k} >> .bg-bar", 0.02)  # the part of the bar not filled
-    background = pixel(page, ".bg-lines", 0.5, 0.0 + 1 / 1000)  # between the columns, above the lines' start
+    from io import BytesIO
+
+    from PIL import Image
+    shot = Image.open(BytesIO(page.screenshot())).convert("RGB")  # one for the three colours
+    bar = pixel(page, shot, f".bg-from .bg-tok >> nth={k} >> .bg-gone", 0.9)
+    track = pixel(page, shot, f".bg-from .bg-tok >> nth={k} >> .bg-bar", 0.02)  # the part of the bar not filled
+    background = pixel(page, shot, ".bg-lines", 0.5, 0.0 + 1 / 1000)  # between the columns, above the lines' start
     assert contrast(bar, background) >= 3 and contrast(bar, track) >= 3, (bar, track, background)
 
 
@@ -592,14 +593,21 @@ def test_screenshots_and_axe_in_both_colour_schemes(three, sample_site, browser,
         page.close()
 
 
+@pytest.fixture(scope="module")
+def notebook_html(tiny_bert) -> str:
+    """What a notebook shows for a sentence (the model run, its parse and the page: 0.6 s), for the three
+    themes' tests."""
+    from bertgallery import analyse
+    return analyse("The cat sat on the [MASK].", model=str(tiny_bert))._repr_html_()
+
+
 @pytest.mark.parametrize("theme, scheme", [(("#111318", "#d8dadf"), "light"), (("#ffffff", "#1f1f1f"), "dark")])
-def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, browser, theme, scheme):
+def test_the_notebook_view_takes_the_notebooks_colours(notebook_html, tmp_path, browser, theme, scheme):
     """In a notebook the explorer follows the notebook's theme, not the system's: inside a dark page (JupyterLab
     dark, VS Code dark) with the system light, and inside a light page with the system dark, its text is the
     page's text colour, the head colours are lifted for a dark background, and axe-core finds nothing serious."""
-    from bertgallery import analyse
     from test_browser import audit
-    html = analyse("The cat sat on the [MASK].", model=str(tiny_bert))._repr_html_()
+    html = notebook_html
     background, ink = theme
     page_file = tmp_path / "notebook.html"
     page_file.write_text(f"<!doctype html><html lang='en'><head><title>A notebook</title></head>"
@@ -624,13 +632,12 @@ def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, brow
      (255, 255, 255)),  # JupyterLab's dark theme
     pytest.param("--vscode-editor-foreground: #cccccc; --vscode-editor-background: #1f1f1f", (204, 204, 204),
                  marks=pytest.mark.slow)])  # VS Code's: the same rule, another variable (3 s more)
-def test_the_notebook_view_takes_the_notebooks_theme_variables(tiny_bert, tmp_path, browser, variables, ink):
+def test_the_notebook_view_takes_the_notebooks_theme_variables(notebook_html, tmp_path, browser, variables, ink):
     """A dark notebook whose output does not set a text colour (VS Code's outputs say prefers-color-scheme: light
     whatever the theme): the view's text, its tables' text and the explorer's take the theme's variables, never a
     dark default on the dark background; its table rules are the theme's; axe-core finds nothing serious."""
-    from bertgallery import analyse
     from test_browser import audit
-    html = analyse("The cat sat on the [MASK].", model=str(tiny_bert))._repr_html_()
+    html = notebook_html
     background = re.search(r"(?:layout-color0|editor-background): (#\w+)", variables)[1]
     page_file = tmp_path / "notebook.html"
     page_file.write_text(f"<!doctype html><html lang='en' style='{variables}'><head><title>A notebook</title></head>"
