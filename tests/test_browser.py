@@ -10,7 +10,9 @@ import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.parse import urljoin, urlparse
+from urllib.request import urlopen
 
 import pytest
 
@@ -30,13 +32,62 @@ def site(sample_site):
     return sample_site
 
 
-def open_page(browser, url, width=1280):
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    page.errors, page.requests = [], []
+# A new page costs about as much CPU as loading one into it (half a second: Playwright makes a context and
+# Chromium starts a renderer), so the tests take turns in this worker's tabs instead of opening their own:
+# the working tab (open_page), and one tab for each page that tests only read (read_page). Tests leave them open.
+TABS = {}  # (browser, None) -> the working tab; (browser, url, width, height) -> a page loaded for reading
+
+
+def new_tab(browser, width, height):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.errors, page.exceptions, page.requests, page.scheme = [], [], [], "light"  # (Playwright's default scheme)
     page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("pageerror", lambda e: (page.errors.append(str(e)), page.exceptions.append(str(e))))
     page.on("request", lambda r: page.requests.append(r.url))
+    return page
+
+
+def working_tab(browser, width=1280, height=900, scheme="light"):
+    """This worker's working tab at this viewport and colour scheme, the mouse off the page; recorded from here
+    on: the console's errors and the scripts' (errors), the scripts' alone (exceptions), the requests. A tab
+    whose history is long is replaced: history.length stops at 50, and tests count on it."""
+    page = TABS.get((browser, None))
+    if page is None or page.is_closed() or page.evaluate("history.length") > 25:
+        if page is not None and not page.is_closed():
+            page.close()
+        page = TABS[(browser, None)] = new_tab(browser, width, height)
+    else:
+        page.mouse.move(-1, -1)  # where the last test left it, the new page would be hovered
+        if page.viewport_size != {"width": width, "height": height}:
+            page.set_viewport_size({"width": width, "height": height})
+    if page.scheme != scheme:
+        page.emulate_media(color_scheme=scheme)
+        page.scheme = scheme
+    for recorded in (page.errors, page.exceptions, page.requests):
+        recorded.clear()
+    return page
+
+
+def open_page(browser, url, width=1280, height=900, scheme="light"):
+    """`url` loaded afresh in the working tab: always a new document (an address that differs from the tab's
+    only in its #hash is loaded again, not scrolled to), the tab's state from the last test gone."""
+    page = working_tab(browser, width, height, scheme)
+    if page.url.split("#")[0] == url.split("#")[0]:
+        page.goto("about:blank")
+    for recorded in (page.errors, page.exceptions, page.requests):
+        recorded.clear()
     page.goto(url)
+    return page
+
+
+def read_page(browser, url, width=1280, height=900):
+    """`url` at this viewport, loaded once for every test that only reads it (in this worker): a test that
+    takes it must leave it as it found it (no click, hover, key or script that changes it)."""
+    key = (browser, url, width, height)
+    page = TABS.get(key)
+    if page is None or page.is_closed():
+        page = TABS[key] = new_tab(browser, width, height)
+        page.goto(url)
     return page
 
 
@@ -62,7 +113,6 @@ def test_from_file_url(site, browser):
     assert all_images_decoded(page) == []
     assert page.errors == []
     assert all(url.startswith("file://") for url in page.requests), page.requests
-    page.close()
 
 
 def test_numbers_on_hover_and_focus_and_pinning(site, browser):
@@ -91,7 +141,6 @@ def test_numbers_on_hover_and_focus_and_pinning(site, browser):
     assert page.evaluate("document.activeElement.closest('.bg-to') !== null")
     assert ": on ←" in page.locator(".bg-status").inner_text()
     assert page.errors == []
-    page.close()
 
 
 def test_several_heads_means_and_their_legend(site, browser):
@@ -114,7 +163,6 @@ def test_several_heads_means_and_their_legend(site, browser):
     page.check(".bg-mode input[value=all]")
     assert "the mean of all 6 heads" in page.locator(".bg-status").inner_text()
     assert page.errors == []
-    page.close()
 
 
 def test_the_address_holds_the_view_and_back_walks_through_views(site, browser):
@@ -128,7 +176,6 @@ def test_the_address_holds_the_view_and_back_walks_through_views(site, browser):
     page.wait_for_function("location.hash.startsWith('#l=2')")
     assert state(page)[0] == "1"
     assert page.errors == []
-    page.close()
 
 
 def test_history_has_only_real_changes_and_back_returns_to_the_first_view(site, browser):
@@ -148,19 +195,17 @@ def test_history_has_only_real_changes_and_back_returns_to_the_first_view(site, 
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "bg-picture"
     assert page.errors == []
-    page.close()
 
 
 def test_the_heads_page_has_few_tab_stops_and_tables_that_break_between_words(site, browser):
     for width in (1280, 375):
-        page = open_page(browser, (site / "heads" / "index.html").as_uri(), width)
+        page = read_page(browser, (site / "heads" / "index.html").as_uri(), width)
         assert visible_tab_stops(page) <= 60
         cell = page.locator("table.stat-map td a").first
         assert re.fullmatch(r"Layer 1, head 1, .+ \d\.\d\d", cell.get_attribute("aria-label"))
         heights = page.eval_on_selector_all("table.heads thead th, table.clark tbody td",
                                             "cs => cs.map(c => c.getBoundingClientRect().height)")
         assert max(heights) < 60, max(heights)  # one line a cell: no word broken letter by letter
-        page.close()
 
 
 def test_overview_tiles_and_map_cells_select_their_head(site, browser):
@@ -188,7 +233,6 @@ def test_overview_tiles_and_map_cells_select_their_head(site, browser):
     cell.click()
     assert state(page)[:2] == ("1", ["3"])
     assert page.errors == []
-    page.close()
 
 
 def test_hidden_special_tokens_say_how_much_was_removed(site, browser):
@@ -204,7 +248,6 @@ def test_hidden_special_tokens_say_how_much_was_removed(site, browser):
     widths = page.eval_on_selector_all(".bg-from .bg-tok .bg-gone", "gs => gs.map(g => g.style.width)")
     assert any(w not in ("", "0.0%") for w in widths)
     assert "hide=1" in page.evaluate("location.hash")
-    page.close()
 
 
 def test_heads_table_sorts_and_filters(site, browser):
@@ -217,7 +260,6 @@ def test_heads_table_sorts_and_filters(site, browser):
     shown = page.locator("table.heads tbody tr:visible").count()
     assert shown == sum("broad" in t.split("|") for t in tags)
     assert page.errors == []
-    page.close()
 
 
 def visible_tab_stops(page):
@@ -227,14 +269,14 @@ def visible_tab_stops(page):
 
 @pytest.mark.xdist_group("base-site")  # one worker builds the 144-head site
 def test_a_144_head_page_has_few_tab_stops(base_site, browser):
-    page = open_page(browser, (base_site / "cat" / "index.html").as_uri())
+    page = read_page(browser, (base_site / "cat" / "index.html").as_uri())
     assert page.locator(".launcher a").count() == 144
     stops = visible_tab_stops(page)
     assert stops <= 60, stops
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to the content"
+    page.evaluate("document.activeElement.blur()")  # as it was, for the other tests that read this page
     assert page.errors == []
-    page.close()
 
 
 def audit(page):
@@ -259,7 +301,6 @@ def test_accessibility_audit_and_screenshots(site, browser, width):
         assert page.evaluate("document.documentElement.scrollWidth") <= width, name  # wide tables scroll inside
         assert page.errors == [], name
         if name == "long-word":  # the same page as the sentence's: only its width was in question
-            page.close()
             continue
         assert audit(page) == [], name  # (axe reads the style sheets itself: from file:// that logs errors)
         if name == "sentence":
@@ -268,7 +309,6 @@ def test_accessibility_audit_and_screenshots(site, browser, width):
             page.check(".bg-hide")
             page.locator(".bg-from .bg-tok").nth(3).hover()
             assert audit(page) == [], "special tokens hidden"
-        page.close()
 
 
 class Quiet(SimpleHTTPRequestHandler):
@@ -276,14 +316,24 @@ class Quiet(SimpleHTTPRequestHandler):
         pass
 
 
+def status(url: str) -> int:
+    try:
+        with urlopen(url, timeout=30) as response:
+            return response.status
+    except HTTPError as e:
+        return e.code
+
+
 def test_every_link_resolves_under_a_sub_path(site, browser, tmp_path):
-    """As on GitHub Pages: the site served at http://host/repo-name/."""
+    """As on GitHub Pages: the site served at http://host/repo-name/. Each page is read in Chromium, with the
+    links its scripts make, in a small window (only its links are read: a quarter less CPU than at 1280 x 900);
+    the files it names are fetched by Python (Playwright's request API took twice the CPU)."""
     shutil.copytree(site, tmp_path / "repo-name")
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/repo-name/"
     try:
-        page = browser.new_page()
+        page = working_tab(browser, 400, 300)
         seen, todo, checked = set(), [base + "index.html"], 0
         while todo:
             url = todo.pop()
@@ -300,10 +350,9 @@ def test_every_link_resolves_under_a_sub_path(site, browser, tmp_path):
                     todo.append(target)
                 elif target not in seen:
                     seen.add(target)
-                    assert page.request.get(target).status == 200, (url, link)
+                    assert status(target) == 200, (url, link)
                     checked += 1
         assert checked > 10 and len([u for u in seen if urlparse(u).path.endswith(".html")]) >= 4 + 2 + 6
-        page.close()
     finally:
         server.shutdown()
 
@@ -334,12 +383,11 @@ def test_the_lens_changes_the_numbers_on_a_built_page_and_the_address_restores_i
         assert np.abs(rows[lens] - rows["weights"]).max() > 0.02  # the lens makes a difference here
         address = page.evaluate("location.href")
         assert f"lens={lens}" in address
-        again = open_page(browser, address)
-        assert again.locator(f".bg-lens input[value={lens}]").is_checked()
-        assert again.locator(".bg-heads").is_visible() == (lens != "contributions")
-        again.close()
+        assert page.errors == []
+        page = open_page(browser, address)  # the address opened again: a new document, the lens from it
+        assert page.locator(f".bg-lens input[value={lens}]").is_checked()
+        assert page.locator(".bg-heads").is_visible() == (lens != "contributions")
     assert page.errors == []
-    page.close()
 
 
 AUTHOR_KEYS = """title: "Week 3: <b>heads</b> & masks"
@@ -441,10 +489,9 @@ def small_targets(page, selector=TARGETS):
 @pytest.mark.parametrize("width", [1280, PHONE])
 def test_tap_targets_are_24_px_or_spaced_out(site, browser, width):
     for path in ("cat/index.html", "heads/index.html"):
-        page = open_page(browser, (site / path).as_uri(), width)
+        page = read_page(browser, (site / path).as_uri(), width)
         count, bad = small_targets(page)
         assert count > 20 and bad == [], (path, bad[:5])
-        page.close()
 
 
 @pytest.mark.xdist_group("base-site")
@@ -462,7 +509,6 @@ def test_144_heads_on_a_phone_tap_targets_and_no_sideways_scroll(base_site, brow
     count, bad = small_targets(page)
     assert count > 144 * 2 and bad == [], bad[:5]
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE
-    page.close()
 
 
 def overview_at(page):
@@ -482,19 +528,17 @@ def test_beside_the_explorer_the_overview_is_the_narrow_picture_at_1_to_1(base_s
     """At 1280 px the overview sits in a column beside the explorer: the narrow picture, drawn 1:1 (the wide one,
     scaled into the column, drew its labels about 4 px tall), its tiles under their links; at 800 px, below the
     explorer, the wide one."""
-    page = open_page(browser, (base_site / "cat" / "index.html").as_uri(), 1280)
-    all_images_decoded(page)
+    page = read_page(browser, (base_site / "cat" / "index.html").as_uri(), 1280)
+    all_images_decoded(page)  # (every picture loaded: nothing else changes)
     src, drawn, natural, inside = overview_at(page)
     assert (src, drawn, inside) == ("overview-narrow.png", natural, True)
     explorer, column = page.locator("#explore").bounding_box(), page.locator(".overviews").bounding_box()
     assert column["x"] >= explorer["x"] + explorer["width"] and column["width"] <= natural + 1  # beside, as wide
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
-    page.close()
     page = open_page(browser, (base_site / "cat" / "index.html").as_uri(), 800)
     all_images_decoded(page)
     src, drawn, natural, inside = overview_at(page)
     assert src == "overview.png" and inside and drawn <= natural
-    page.close()
 
 
 def test_on_a_touch_screen_the_words_speak_of_taps_and_the_taps_do_what_they_say(site, browser):
@@ -529,7 +573,6 @@ def test_on_a_touch_screen_the_words_speak_of_taps_and_the_taps_do_what_they_say
     assert help_text.startswith("Hover over") and "a double click or Enter shows that head alone" in help_text
     caption = page.locator(".overview figcaption").first.inner_text()
     assert "Ctrl- or ⌘-click" in caption and "press and hold" not in caption, caption
-    page.close()
 
 
 PARSE_GEOMETRY = """(svg) => {
@@ -568,14 +611,14 @@ def test_the_parse_labels_sit_on_their_own_arcs_and_touch_nothing(site, browser)
     from bertgallery import parser
     drawn = [parser.svg(p, f"p{i}") for i, p in enumerate(parser.parse([LONG_PARSE, "I can't see it, can you?"]))]
     drawn.append((site / "cat" / "Parse.svg").read_text(encoding="utf-8"))
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = working_tab(browser)
+    page.goto("about:blank")  # (set_content writes into the tab's document: not into a gallery page's)
     for svg in drawn:
         page.set_content(f'<!doctype html><body style="font: 16px system-ui">{svg}</body>')
         found = page.eval_on_selector("svg", PARSE_GEOMETRY)
         assert found["labels"] == found["lines"] > 3
         assert (found["crossing"], found["touching"], found["astray"], found["words"]) == ([], [], [], []), found
-    page.close()
-    page = open_page(browser, (site / "cat" / "index.html").as_uri(), PHONE)
+    page = read_page(browser, (site / "cat" / "index.html").as_uri(), PHONE)
     box = page.locator(".parse")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE
     assert box.evaluate("b => getComputedStyle(b).overflowX") == "auto"
@@ -583,11 +626,10 @@ def test_the_parse_labels_sit_on_their_own_arcs_and_touch_nothing(site, browser)
                         "b.scrollWidth > b.clientWidth")  # all of it shows, or it scrolls inside
     rows = page.eval_on_selector_all("table.arcs tbody tr", "rs => rs.map(r => r.getBoundingClientRect().height)")
     assert rows and max(rows) < 40, rows  # one line a row: the full lists of heads are on demand
-    page.close()
 
 
 def test_the_heads_table_shows_every_column_at_1280_without_a_box_of_its_own(site, browser):
-    page = open_page(browser, (site / "heads" / "index.html").as_uri())
+    page = read_page(browser, (site / "heads" / "index.html").as_uri())
     table = page.locator("table.heads")
     # no ancestor scrolls or clips it: the page's own scroll bar is the only one
     clipping = table.evaluate("""t => { const out = [];
@@ -601,15 +643,13 @@ def test_the_heads_table_shows_every_column_at_1280_without_a_box_of_its_own(sit
     from bertgallery.heads import STATISTICS
     columns = 2 + sum(not s.pairs_only for s in STATISTICS)  # the head, the statistics (no pair in the sample), the tags
     assert len(edges) == columns and max(edges) <= right, (edges, right)
-    page.close()
-    page = open_page(browser, (site / "heads" / "index.html").as_uri(), PHONE)
+    page = read_page(browser, (site / "heads" / "index.html").as_uri(), PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE
     first = page.locator("table.heads tbody tr").first
     cells = first.evaluate("r => [...r.cells].map(c => c.getBoundingClientRect())"
                            ".map(b => [b.left, b.top, b.right, b.bottom])")
     assert all(c[2] <= PHONE for c in cells)  # every statistic shows
     assert cells[-1][1] >= max(c[3] for c in cells[:-1]) - 1  # the tags on their own line, under the numbers
-    page.close()
 
 
 def test_on_a_phone_every_card_value_says_which_column_it_is(site, browser):
@@ -618,7 +658,7 @@ def test_on_a_phone_every_card_value_says_which_column_it_is(site, browser):
     from bertgallery.heads import STATISTICS
     labels = """r => [...r.cells].slice(1).map(c => [c.dataset.label,
         getComputedStyle(c, '::before').content, getComputedStyle(c, '::before').display])"""
-    page = open_page(browser, (site / "heads" / "index.html").as_uri(), PHONE)
+    page = read_page(browser, (site / "heads" / "index.html").as_uri(), PHONE)
     titles = page.eval_on_selector_all("table.heads thead th", "ths => ths.map(t => t.textContent.trim())")[1:]
     assert titles[:-1] == [s.short for s in STATISTICS if not s.pairs_only]
     for row in page.locator("table.heads tbody tr").all():
@@ -626,17 +666,15 @@ def test_on_a_phone_every_card_value_says_which_column_it_is(site, browser):
         assert [g[0] for g in got] == titles, got
         assert all(content in (f'"{t}"', f'"{t}" ": "', f'"{t}: "') and display != "none"
                    for (t, content, display) in got), got
-    page.close()
-    page = open_page(browser, (site / "heads" / "index.html").as_uri())
+    page = read_page(browser, (site / "heads" / "index.html").as_uri())
     assert all(content == "none" for _, content, _ in page.locator("table.heads tbody tr").first.evaluate(labels))
-    page.close()
 
 
 def test_no_page_scrolls_sideways_on_a_phone(site, browser):
     """At 375 px (the audit's slow run checks it too): wide pictures and tables scroll in their own boxes."""
     for path in ("index.html", "cat/index.html", "long-word/index.html", "i-mask-to-the-mask-every-day/index.html",
                  "heads/index.html", "heads/layer1-head2.html"):
-        page = open_page(browser, (site / path).as_uri(), PHONE)
+        read = path in ("cat/index.html", "heads/index.html")  # the pages other tests read at this width
+        page = (read_page if read else open_page)(browser, (site / path).as_uri(), PHONE)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE, path
         assert page.errors == [], path
-        page.close()

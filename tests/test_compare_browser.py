@@ -26,7 +26,6 @@ def test_the_several_model_pages_fit_a_phone(models_sites, tiny_bert, tiny_rober
         page = open_page(browser, (site / path).as_uri(), 375)
         assert page.evaluate("document.documentElement.scrollWidth") <= 375, name
         assert page.errors == [], name
-        page.close()
 
 
 @pytest.mark.slow  # axe-core on ten pages: about 20 s
@@ -43,4 +42,3 @@ def test_the_several_model_pages_fit_the_width_and_pass_the_audit(models_sites, 
         assert page.evaluate("document.documentElement.scrollWidth") <= width, name
         assert page.errors == [], name
         assert audit(page) == [], name
-        page.close()

@@ -205,7 +205,6 @@ def test_drawing_creates_no_svg_nodes_after_the_first_draw(three, browser):
         assert svg_nodes(page) == nodes
     assert page.evaluate("window.added") == 0
     assert drawn(page) > 0 and page.errors == []
-    page.close()
 
 
 def test_lines_drawn_per_segment_filter_match_the_data(three, browser):
@@ -239,7 +238,6 @@ def test_lines_drawn_per_segment_filter_match_the_data(three, browser):
     page.goto(url + "#l=1&h=1&f=AB")
     assert not page.locator(".bg-filter").is_visible() and "f=" not in page.evaluate("location.hash")
     assert page.errors == []
-    page.close()
 
 
 def test_several_heads_keep_every_heads_lines_visible(tmp_path, browser):
@@ -262,7 +260,6 @@ def test_several_heads_keep_every_heads_lines_visible(tmp_path, browser):
     assert sum(slots[0]) == sum(slots[1]) > 0
     ys = page.eval_on_selector_all(".bg-slot path", "ps => ps.map(p => p.getAttribute('d')).filter(d => d)")
     assert len(set(ys)) == len(ys)  # no head's lines lie on another's
-    page.close()
 
 
 def test_head_squares_react_at_once_and_the_only_head_says_why_it_stays(three, browser):
@@ -287,7 +284,6 @@ def test_head_squares_react_at_once_and_the_only_head_says_why_it_stays(three, b
     page.wait_for_function("document.querySelectorAll('.bg-head[aria-pressed=true]').length === 1 && "
                            "document.querySelector('.bg-head[aria-pressed=true]').textContent === '2'")
     assert page.errors == []
-    page.close()
 
 
 def test_the_model_switch_keeps_or_clamps_the_view_and_the_address_holds_it(three, browser):
@@ -317,7 +313,6 @@ def test_the_model_switch_keeps_or_clamps_the_view_and_the_address_holds_it(thre
     page.wait_for_function("location.hash.startsWith('#m=m1')")
     assert page.locator(".bg-model").input_value() == "1" and page.locator(".bg-lens input[value=value]").is_checked()
     assert page.errors == []
-    page.close()
 
 
 def test_lenses_change_the_numbers_and_contributions_step_the_heads_aside(three, browser):
@@ -360,7 +355,6 @@ def test_lenses_change_the_numbers_and_contributions_step_the_heads_aside(three,
         ["attention weights", "value-weighted"]
     assert page.locator(".bg-lens input[value=weights]").is_checked() and page.locator(".bg-heads").is_visible()
     assert page.errors == []
-    page.close()
 
 
 def test_a_non_view_address_such_as_the_skip_links_keeps_the_view(sample_site, browser):
@@ -391,7 +385,6 @@ def test_a_non_view_address_such_as_the_skip_links_keeps_the_view(sample_site, b
     page.wait_for_function("location.hash.startsWith('#l=2')")
     assert state(page) == before
     assert page.errors == []
-    page.close()
 
 
 def contrast(a, b) -> float:
@@ -410,13 +403,10 @@ def css_rgb(colour: str) -> tuple:
     return tuple(v * 255 for v in values) if colour.startswith("color(") else tuple(values)
 
 
-def pixel(page, selector, x_fraction=0.5, y_fraction=0.5):
-    """The colour a selector's element shows at a point, read from a screenshot (what the reader sees)."""
-    from io import BytesIO
-
-    from PIL import Image
+def pixel(page, image, selector, x_fraction=0.5, y_fraction=0.5):
+    """The colour a selector's element shows at a point of `image`, the page's screenshot (what the reader
+    sees)."""
     box = page.locator(selector).bounding_box()
-    image = Image.open(BytesIO(page.screenshot())).convert("RGB")
     return image.getpixel((int(box["x"] + box["width"] * x_fraction), int(box["y"] + box["height"] * y_fraction)))
 
 
@@ -425,17 +415,19 @@ def test_hidden_token_bars_are_visible(three, browser, scheme):
     """WCAG 1.4.11: the bar under each attending token (its share on [CLS]/[SEP]) has at least 3:1 against the
     explorer's background, in light and dark (today #eceef1 on white was 1.2:1)."""
     url, _ = three
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
-    page.goto(url + "#m=m2&l=1&h=3&hide=1")
+    page = open_page(browser, url + "#m=m2&l=1&h=3&hide=1", scheme=scheme)
     bars = page.locator(".bg-from .bg-tok .bg-gone")
     widths = bars.evaluate_all("bs => bs.map(b => b.getBoundingClientRect().width)")
     k = int(np.argmax(widths))
     assert widths[k] > 10
-    bar = pixel(page, f".bg-from .bg-tok >> nth={k} >> .bg-gone", 0.9)
-    track = pixel(page, f".bg-from .bg-tok >> nth={k} >> .bg-bar", 0.02)  # the part of the bar not filled
-    background = pixel(page, ".bg-lines", 0.5, 0.0 + 1 / 1000)  # between the columns, above the lines' start
+    from io import BytesIO
+
+    from PIL import Image
+    shot = Image.open(BytesIO(page.screenshot())).convert("RGB")  # one for the three colours
+    bar = pixel(page, shot, f".bg-from .bg-tok >> nth={k} >> .bg-gone", 0.9)
+    track = pixel(page, shot, f".bg-from .bg-tok >> nth={k} >> .bg-bar", 0.02)  # the part of the bar not filled
+    background = pixel(page, shot, ".bg-lines", 0.5, 0.0 + 1 / 1000)  # between the columns, above the lines' start
     assert contrast(bar, background) >= 3 and contrast(bar, track) >= 3, (bar, track, background)
-    page.close()
 
 
 def test_the_lines_take_a_fair_share_of_a_wide_box_and_tap_targets_are_24_px(three, browser):
@@ -450,7 +442,6 @@ def test_the_lines_take_a_fair_share_of_a_wide_box_and_tap_targets_are_24_px(thr
         sizes = page.eval_on_selector_all(".bg-head:not([hidden]), .bg-tok:not([hidden])",
                                           "es => es.map(e => [e.getBoundingClientRect().width, e.getBoundingClientRect().height])")
         assert min(w for w, _ in sizes) >= 24 and min(h for _, h in sizes) >= 24, width
-        page.close()
 
 
 def test_the_sentence_page_links_the_heads_page_and_marks_the_chosen_head(sample_site, browser):
@@ -481,7 +472,6 @@ def test_the_sentence_page_links_the_heads_page_and_marks_the_chosen_head(sample
     assert all(g == [(layer - 1) * 3 + k for k in range(3)] for g in marked())
     assert page.locator(".bg-picture").is_hidden()
     assert page.errors == []
-    page.close()
     # a head's page links each sentence's page with that head in the address
     html = (sample_site / "heads" / "layer1-head2.html").read_text(encoding="utf-8")
     assert 'href="../cat/index.html#l=1&amp;h=2"' in html
@@ -489,7 +479,6 @@ def test_the_sentence_page_links_the_heads_page_and_marks_the_chosen_head(sample
     page.locator("figcaption a").first.click()
     page.wait_for_load_state()
     assert state(page)[:2] == ("0", ["2"])
-    page.close()
 
 
 def boxes(page):
@@ -510,8 +499,7 @@ def test_the_explorer_comes_right_after_the_predictions_with_the_overview_beside
     the predictions (only the heading and the sentence saying which head it opens on come between), and within
     the first screen of the page at 1280 x 900 and, with one mask, at 375 x 800. At 1000 px and wider the
     overview stands beside the explorer, on a phone below it; the lines still take a fair share of the view."""
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.goto((sample_site / slug / "index.html").as_uri())
+    page = open_page(browser, (sample_site / slug / "index.html").as_uri(), width, height)
     b = boxes(page)
     gap = b["explorer"]["top"] - b["predictions"]["bottom"]
     assert 0 < gap <= 0.4 * height, b
@@ -523,7 +511,6 @@ def test_the_explorer_comes_right_after_the_predictions_with_the_overview_beside
     else:
         assert b["overview"]["top"] >= b["explorer"]["bottom"], b
     assert page.evaluate("document.documentElement.scrollWidth") <= width
-    page.close()
 
 
 @pytest.mark.xdist_group("models-sites")  # one worker builds the sites of several models
@@ -554,7 +541,6 @@ def test_several_models_the_overview_shown_is_the_explorers_model_and_links_carr
     assert page.locator(".bg-picture").get_attribute("href") == f"../heads/{roberta}/layer{layer}-head{head}.html"
     b = boxes(page)
     assert b["overview"]["left"] >= b["explorer"]["right"]
-    page.close()
     html = (site_folder / "heads" / roberta / f"layer{layer}-head{head}.html").read_text(encoding="utf-8")
     assert f'href="../../cat/index.html#m={roberta}&amp;l={layer}&amp;h={head}"' in html
     page = open_page(browser, (site_folder / "heads" / roberta / f"layer{layer}-head{head}.html").as_uri())
@@ -562,7 +548,6 @@ def test_several_models_the_overview_shown_is_the_explorers_model_and_links_carr
     page.wait_for_load_state()
     assert page.locator(".bg-model").input_value() == "1" and state(page)[:2] == (str(int(layer) - 1), [head])
     assert page.errors == []
-    page.close()
 
 
 def test_the_heads_page_sorts_numbers_largest_first_and_filters_by_tags_some_head_has(sample_site, browser):
@@ -581,7 +566,6 @@ def test_the_heads_page_sorts_numbers_largest_first_and_filters_by_tags_some_hea
     assert offered and all(any(t in row for row in tags) for t in offered)
     assert set(offered) == {t for row in tags for t in row if t}
     assert page.errors == []
-    page.close()
 
 
 @pytest.mark.slow  # a minute of screenshots and axe runs: .ci/run's second step
@@ -609,23 +593,27 @@ def test_screenshots_and_axe_in_both_colour_schemes(three, sample_site, browser,
         page.close()
 
 
+@pytest.fixture(scope="module")
+def notebook_html(tiny_bert) -> str:
+    """What a notebook shows for a sentence (the model run, its parse and the page: 0.6 s), for the three
+    themes' tests."""
+    from bertgallery import analyse
+    return analyse("The cat sat on the [MASK].", model=str(tiny_bert))._repr_html_()
+
+
 @pytest.mark.parametrize("theme, scheme", [(("#111318", "#d8dadf"), "light"), (("#ffffff", "#1f1f1f"), "dark")])
-def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, browser, theme, scheme):
+def test_the_notebook_view_takes_the_notebooks_colours(notebook_html, tmp_path, browser, theme, scheme):
     """In a notebook the explorer follows the notebook's theme, not the system's: inside a dark page (JupyterLab
     dark, VS Code dark) with the system light, and inside a light page with the system dark, its text is the
     page's text colour, the head colours are lifted for a dark background, and axe-core finds nothing serious."""
-    from bertgallery import analyse
     from test_browser import audit
-    html = analyse("The cat sat on the [MASK].", model=str(tiny_bert))._repr_html_()
+    html = notebook_html
     background, ink = theme
     page_file = tmp_path / "notebook.html"
     page_file.write_text(f"<!doctype html><html lang='en'><head><title>A notebook</title></head>"
                          f"<body style='background: {background}; color: {ink}'><main>{html}</main></body></html>",
                          encoding="utf-8")
-    page = browser.new_page(viewport={"width": 1000, "height": 900}, color_scheme=scheme)
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(page_file.as_uri())
+    page = open_page(browser, page_file.as_uri(), 1000, 900, scheme)
     page.locator(".bg-from .bg-tok").nth(2).hover()
     body = page.evaluate("getComputedStyle(document.body).color")
     assert page.evaluate("getComputedStyle(document.querySelector('.bg-from .bg-tok')).color") == body
@@ -636,8 +624,7 @@ def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, brow
     for square in page.eval_on_selector_all(".bg-head:not([hidden])", "qs => qs.map(q => getComputedStyle(q).borderTopColor)"):
         assert contrast(css_rgb(square), css_rgb(background)) >= 4.5, square  # its number is in that colour too
     page.screenshot(path=str(ARTIFACTS / f"notebook-{'dark' if dark else 'light'}.png"))
-    assert audit(page) == [] and errors == []
-    page.close()
+    assert audit(page) == [] and page.exceptions == []  # (axe logs errors on the console, reading from file://)
 
 
 @pytest.mark.parametrize("variables, ink", [
@@ -645,19 +632,17 @@ def test_the_notebook_view_takes_the_notebooks_colours(tiny_bert, tmp_path, brow
      (255, 255, 255)),  # JupyterLab's dark theme
     pytest.param("--vscode-editor-foreground: #cccccc; --vscode-editor-background: #1f1f1f", (204, 204, 204),
                  marks=pytest.mark.slow)])  # VS Code's: the same rule, another variable (3 s more)
-def test_the_notebook_view_takes_the_notebooks_theme_variables(tiny_bert, tmp_path, browser, variables, ink):
+def test_the_notebook_view_takes_the_notebooks_theme_variables(notebook_html, tmp_path, browser, variables, ink):
     """A dark notebook whose output does not set a text colour (VS Code's outputs say prefers-color-scheme: light
     whatever the theme): the view's text, its tables' text and the explorer's take the theme's variables, never a
     dark default on the dark background; its table rules are the theme's; axe-core finds nothing serious."""
-    from bertgallery import analyse
     from test_browser import audit
-    html = analyse("The cat sat on the [MASK].", model=str(tiny_bert))._repr_html_()
+    html = notebook_html
     background = re.search(r"(?:layout-color0|editor-background): (#\w+)", variables)[1]
     page_file = tmp_path / "notebook.html"
     page_file.write_text(f"<!doctype html><html lang='en' style='{variables}'><head><title>A notebook</title></head>"
                          f"<body style='background: {background}'><main>{html}</main></body></html>", encoding="utf-8")
-    page = browser.new_page(viewport={"width": 1000, "height": 900}, color_scheme="light")
-    page.goto(page_file.as_uri())
+    page = open_page(browser, page_file.as_uri(), 1000, 900)
     for selector in (".bg-notebook > p", ".bg-ranking td", ".bg-ranking caption", ".bg-from .bg-tok", ".bg-status"):
         colour = page.evaluate(f"getComputedStyle(document.querySelector('{selector}')).color")
         assert css_rgb(colour) == ink, (selector, colour)
@@ -668,7 +653,6 @@ def test_the_notebook_view_takes_the_notebooks_theme_variables(tiny_bert, tmp_pa
             == "rgb(66, 66, 66)"
     page.screenshot(path=str(ARTIFACTS / f"notebook-{'jupyterlab' if 'jp-' in variables else 'vscode'}-dark.png"))
     assert audit(page) == []
-    page.close()
 
 
 @pytest.mark.xdist_group("models-sites")
@@ -701,4 +685,3 @@ def test_a_built_page_of_three_models_switches_models_without_new_svg_nodes(mode
     assert page.locator(".bg-model").input_value() == "1"
     assert page.evaluate("location.hash").startswith(f"#m={roberta}&l=2&h=2")
     assert page.errors == []
-    page.close()
