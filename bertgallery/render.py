@@ -247,11 +247,16 @@ def _draw_heads(args) -> list[tuple[str, bytes]]:
     renderer = HeadRenderer(tokens, cmap, at)
     drawn = [(head_png(layer, head), renderer.png(attention[layer - 1, head - 1], layer, head)) for layer, head in jobs]
     del renderer
-    # a figure is a web of reference cycles that only a full collection frees, and Python's own ran too seldom: a
-    # worker grew by 1 MB a sentence (37 MB to 60 MB over a 20-sentence build). With what the worker was forked
-    # with frozen (_worker_start), this walks only the sentence's objects: 2 ms, not 75
-    gc.collect()
+    if _forked:
+        # a figure is a web of reference cycles that only a full collection frees, and Python's own ran too
+        # seldom: a worker grew by 1 MB a sentence (37 MB to 60 MB over a 20-sentence build). With what the worker
+        # was forked with frozen (_worker_start), this walks only the sentence's objects: 2 ms, not 75. (In the
+        # build's own process, build._compute collects after each sentence.)
+        gc.collect()
     return drawn
+
+
+_forked = False  # this process is one of a build's workers (_worker_start)
 
 
 def _worker_start(parent: int) -> None:
@@ -262,6 +267,8 @@ def _worker_start(parent: int) -> None:
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+    global _forked
+    _forked = True
     # what the build held when it forked this process stays: no collection needs to walk it, and one that did
     # would write to every object's header, copying the pages shared with the build into this process
     gc.freeze()
