@@ -10,6 +10,7 @@ torch is never imported.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from itertools import chain, combinations
 from pathlib import Path
 
-from . import cache, corpus, heads, model, names, output, reuse, site, syntax, views
+from . import cache, corpus, heads, model, names, output, png, reuse, site, syntax, views
 from .config import Config, ConfigError, Sentence
 from .manifest import Entry, Manifest
 from .records import Result
@@ -89,11 +90,14 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
         several = len(resolved) > 1
         folders = model.slugs([r.spec for r in resolved]) if several else [""]
         plans = [reuse.plan(cfg, r.identity, old, out, hashes) for r in resolved]
-        from . import parser, plots, render  # matplotlib; the workers fork before torch starts its threads
+        from . import parser
         drawing = any(s.slug not in reused for reused, _, todo in plans for s in todo)  # others take theirs over
         # spaCy loads in a process of its own while the model does
         parsing = any(todo or (cfg.corpus and counted is None) for _, counted, todo in plans)
-        with output.Staging(out) as staging, render.Workers(enabled=drawing) as workers, \
+        if parsing:  # a model runs (else, as in a rebuild with nothing to do, matplotlib's figures are not needed)
+            from . import render  # matplotlib; the workers fork before torch starts its threads
+        with output.Staging(out) as staging, \
+                (render.Workers(enabled=drawing) if parsing else contextlib.nullcontext()) as workers, \
                 parser.Background(render.process() if parsing and render.PROCESSES > 1 else None):
             ran = [_run(cfg, r, folder, plan, old, out, hashes, staging, workers, options, several, keep)
                    for r, folder, plan in zip(resolved, folders, plans)]
@@ -107,7 +111,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
             gallery = _gallery(cfg, ran, compared, live_page)
             # one page at a time: 2,000 sentences' head pages together are hundreds of MB
             pages = {relpath: staging.write(relpath, content)
-                     for relpath, content in chain(site.pages(gallery), _plots(gallery, plots))}
+                     for relpath, content in chain(site.pages(gallery), _plots(gallery, old, out))}
             author = {f.name: staging.write(f.name, _author_file(cfg, f)) for f in cfg.files}
             manifest = Manifest([r.identity for r in ran],
                                 [Entry(names.folder(s.slug, r.folder), reuse.keys(cfg, r.identity, s.text, s.pair),
@@ -260,13 +264,21 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
     from . import measure
     wanted = [measure.Wanted(s.text, s.pair, f"{s.where} ",
                              frozenset(reused[s.slug].files()) if s.slug in reused else frozenset()) for s in todo]
-    # the bar only on a terminal (None): logs and pipes get just the summary line
-    with tqdm(total=len(todo), desc=f"sentences ({loaded.info.name})", unit="sentence",
-              disable=None if progress else True, file=sys.stderr, leave=False) as bar:
-        for i, result, files, attention in measure.sentences(loaded, wanted, cfg.top_k, cfg.colormap,
-                                                             cfg.importance, workers):
-            bar.update()
-            yield todo[i], result, files, views.quantized(attention)
+    # each sentence's figures and autograd graph are webs of reference cycles that Python's own collections freed
+    # too seldom (the build peaked at 797 MB for 4 sentences, 844 MB for 20); with the model and the libraries frozen,
+    # a collection after each sentence walks only what the sentence made
+    gc.freeze()
+    try:
+        # the bar only on a terminal (None): logs and pipes get just the summary line
+        with tqdm(total=len(todo), desc=f"sentences ({loaded.info.name})", unit="sentence",
+                  disable=None if progress else True, file=sys.stderr, leave=False) as bar:
+            for i, result, files, attention in measure.sentences(loaded, wanted, cfg.top_k, cfg.colormap,
+                                                                 cfg.importance, workers):
+                bar.update()
+                yield todo[i], result, files, views.quantized(attention)
+                gc.collect()
+    finally:
+        gc.unfreeze()  # the model must be collectable when it is let go
 
 
 def _live_model(cfg: Config, options: Options, hashes) -> model.Resolved | None:
@@ -400,19 +412,29 @@ def _gallery(cfg: Config, ran: list[Ran], compared: list, live: site.LivePage | 
                         [f.name for f in cfg.files], len(cfg.corpus))
 
 
-def _plots(gallery: site.Gallery, plots) -> list[tuple[str, bytes]]:
-    """Each model's per-layer plot on its heads page, and each pair's in its compare folder."""
+def _plots(gallery: site.Gallery, old: Manifest | None, out: Path) -> list[tuple[str, bytes]]:
+    """Each model's per-layer plot on its heads page, and each pair's in its compare folder: the previous site's
+    where it was drawn from the same means by the same code (reuse.picture), else drawn now."""
     labels = [heads.STATISTICS[heads.INDEX[k]].label for k in site.LAYER_PLOT_KEYS]
-    out = []
+
+    def plot(relpath: str, draw: str, *inputs) -> tuple[str, bytes]:
+        wanted = reuse.plot_key(draw, *[i.tolist() if hasattr(i, "tolist") else i for i in inputs])
+        found = reuse.picture(old, out, relpath, wanted)
+        if found is None:
+            from . import plots  # matplotlib's figures: only when a plot is drawn
+            found = png.keyed(getattr(plots, draw)(*inputs), wanted)
+        return relpath, found
+
+    out_ = []
     for m in gallery.models:
         means = heads.per_layer(m.totals, site.LAYER_PLOT_KEYS)
-        out += [(f"{names.heads_folder(m.folder)}/{name}",
-                 plots.render_layer_plot(means, labels, size, site.LAYER_PLOT_STYLES))
-                for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
-                                   (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
+        out_ += [plot(f"{names.heads_folder(m.folder)}/{name}", "render_layer_plot", means, labels, size,
+                      site.LAYER_PLOT_STYLES)
+                 for name, size in ((names.LAYER_PLOT, site.LAYER_PLOT_SIZE),
+                                    (names.LAYER_PLOT_NARROW, site.LAYER_PLOT_NARROW_SIZE))]
     for i, j, _ in gallery.compared:
         a, b = gallery.models[i], gallery.models[j]
-        out.append((f"{names.compare_folder(a.folder, b.folder)}/{names.COMPARE_PLOT}",
-                    plots.render_compare_plot([heads.per_layer(m.totals, site.LAYER_PLOT_KEYS) for m in (a, b)],
-                                              labels, [a.info.name, b.info.name], site.LAYER_PLOT_SIZE)))
-    return out
+        out_.append(plot(f"{names.compare_folder(a.folder, b.folder)}/{names.COMPARE_PLOT}", "render_compare_plot",
+                         [heads.per_layer(m.totals, site.LAYER_PLOT_KEYS) for m in (a, b)], labels,
+                         [a.info.name, b.info.name], site.LAYER_PLOT_SIZE))
+    return out_

@@ -12,27 +12,8 @@ from matplotlib.figure import Figure
 
 from . import names, render
 from .png import encode_png
-from .render import CMAP_LEVELS, DPI, MAX_PIXELS, colormap, fitted, label_pixels, labelled
-
-
-ROLLOUT_PANELS = 12  # masks in one rollout picture at most: more would be a scroll, not a picture
-
-
-def rollout_size(layers: int, tokens: list[str], masks: int, kinds: int = 1) -> tuple[int, int, int]:
-    """(pixels a cell, masks drawn, pixels a panel's row of labels) of the rollout picture, where each mask has
-    `kinds` panels (the attention rollout, and the contribution rollout where there is one): cells shrink below
-    14 px only to keep one mask's panels within MAX_PIXELS, and the picture holds the first masks that fit, at
-    most ROLLOUT_PANELS (the page shows every mask's last layer)."""
-    font = 8
-    label = label_pixels(tokens, font) + 16
-    n = len(tokens)
-
-    def size(cell: int, panels: int = 1) -> tuple[int, int]:
-        return 60 + n * cell + 90, panels * kinds * (layers * cell + 34) + label + 10
-    cell = fitted(min(24, max(14, 480 // n)), size)
-    width = size(cell)[0]
-    panels = max(1, min(masks, ROLLOUT_PANELS, (MAX_PIXELS // width - label - 10) // (kinds * (layers * cell + 34))))
-    return cell, panels, label
+from .render import CMAP_LEVELS, DPI, colormap, labelled
+from .sizes import ROLLOUT_PANELS, rollout_size  # noqa: F401 - ROLLOUT_PANELS: the tests' too
 
 
 def sentence(run, masks, cmap: str, workers: render.Workers) -> Callable[[], dict[str, bytes]]:

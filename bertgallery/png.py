@@ -111,6 +111,30 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+KEY = b"bert-gallery key"  # the tEXt keyword of what drew a picture (keyed, key_of)
+
+
+def keyed(png: bytes, key: str) -> bytes:
+    """The PNG with a tEXt chunk, before IEND, naming the key of everything that drew it (reuse.picture)."""
+    return png[:-12] + _chunk(b"tEXt", KEY + b"\0" + key.encode("ascii")) + png[-12:]
+
+
+def key_of(png: bytes) -> str | None:
+    """The key keyed() wrote into the PNG, or None (not a PNG, or a damaged one, or none written)."""
+    at = 8
+    if png[:at] != b"\x89PNG\r\n\x1a\n":
+        return None
+    while at + 12 <= len(png):
+        size, kind = struct.unpack(">I4s", png[at:at + 8])
+        data = png[at + 8:at + 8 + size]
+        if len(data) < size:
+            return None
+        if kind == b"tEXt" and data.startswith(KEY + b"\0"):
+            return data[len(KEY) + 1:].decode("ascii", "replace")
+        at += 12 + size
+    return None
+
+
 def assemble(width: int, height: int, palette: Palette, parts: list[Deflated]) -> bytes:
     """An 8-bit palette PNG whose image data is `parts`, in order (together every scan line of the picture)."""
     adler = 1

@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache, corpus, names
+from . import cache, corpus, names, png
 from .config import Config
 from .manifest import Entry, Manifest
 from .parser import PACKAGE as PARSER_PACKAGE
@@ -40,6 +40,8 @@ PICTURES = Shaping(("plots", "model", "attribution"), MODEL_LIBRARIES + ("matplo
 COUNTS = Shaping(("corpus",), MODEL_LIBRARIES + PARSER_LIBRARIES)
 KEPT = Shaping(("corpus",), MODEL_LIBRARIES + ("zlib",))  # the first corpus sentences' 16-bit attention, for comparing models
 COMPARISON = Shaping(("compare",), MODEL_LIBRARIES + PARSER_LIBRARIES)  # its word level: the tokenizers, spaCy's
+# the heads page's per-layer plot and a pair's: not a sentence's, drawn from the gallery's means, which the key holds
+PLOT = Shaping(("plots",), ("matplotlib", "pillow", "numpy", "zlib"))
 EXPORT = Shaping(("live", "model"), MODEL_LIBRARIES)  # the live page's model: loaded, then exported
 
 
@@ -121,6 +123,24 @@ def kept(cfg: Config, identity: str, old: Manifest | None, out: Path) -> Reused 
 def live_key(identity: str) -> dict[str, str]:
     """The live page's model files depend on the model and what loads and exports it."""
     return {"export": cache.key("export", identity, *EXPORT.fingerprint())}
+
+
+def plot_key(*inputs) -> str:
+    """A per-layer plot's key: everything it is drawn from (its means, labels, size, styles) and what draws it."""
+    return cache.key("plot", *inputs, *PLOT.fingerprint())
+
+
+def picture(old: Manifest | None, out: Path, relpath: str, wanted: str) -> bytes | None:
+    """The previous site's picture at `relpath` (one rewritten on every build, such as the per-layer plot), if
+    the manifest lists it, it is unmodified and it says (png.key_of) it was drawn under the key `wanted`: so that
+    a rebuild need not import matplotlib's figures to draw the same picture again."""
+    if old is None or relpath not in old.pages or not cache.regular_file(out / relpath):
+        return None
+    try:
+        data = (out / relpath).read_bytes()
+    except OSError:
+        return None
+    return data if cache.sha256_bytes(data) == old.pages[relpath] and png.key_of(data) == wanted else None
 
 
 def corpus_counts(cfg: Config, identity: str, old: Manifest | None, out: Path, hashes) -> Reused | None:

@@ -19,6 +19,7 @@ from .config import MASK, joined
 from .heads import STATISTICS, HeadSummary, Totals
 from .model import ModelInfo
 from .records import Result, percent
+from .sizes import rollout_size
 from .views import view_json
 
 TEMPLATES = data_folder("templates", "base.html")
@@ -204,7 +205,6 @@ def explained(result: Result) -> list[Explained | None]:
 
 def rollout_shown(result: Result) -> int:
     """How many masks (the first ones) the rollout picture shows: all, unless there are many (plots.py)."""
-    from .plots import rollout_size
     kinds = 2 if result.masks and all(m.contribution_rollout is not None for m in result.masks) else 1
     return rollout_size(result.layers, result.tokens, len(result.masks), kinds)[1] if result.masks else 0
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bertgallery import build, cache, config, model, reuse, site
+from bertgallery import build, cache, config, model, names, output, png, reuse, site
 from conftest import ROOT, file_hashes, save_bert, site_files
 
 pytestmark = pytest.mark.xdist_group("build")  # one worker builds the three-sentence site (`pristine`)
@@ -75,9 +75,23 @@ def test_nothing_changed_writes_nothing(built, no_model):
 def test_no_op_rebuild_never_imports_torch(built):
     cfg, out = built
     code = ("import sys, generate; rc = generate.main([sys.argv[1], '--out', sys.argv[2], '--quiet']); "
-            "print(rc, 'torch' in sys.modules, 'transformers' in sys.modules)")
+            "print(rc, 'torch' in sys.modules, 'transformers' in sys.modules, 'matplotlib.figure' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code, str(cfg), str(out)], cwd=ROOT, capture_output=True, text=True)
-    assert r.stdout.strip().splitlines()[-1] == "0 False False", r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "0 False False False", r.stderr
+
+
+def test_a_per_layer_plot_is_taken_over_only_under_its_key(built):
+    """The previous site's plot carries the key it was drawn under; another key, or a file changed since the
+    manifest was written, draws it again."""
+    cfg, out = built
+    old = output.read_manifest(out)
+    relpath = f"{names.HEADS}/{names.LAYER_PLOT}"
+    data = (out / relpath).read_bytes()
+    key = png.key_of(data)
+    assert key and reuse.picture(old, out, relpath, key) == data
+    assert reuse.picture(old, out, relpath, "0" * len(key)) is None and reuse.picture(None, out, relpath, key) is None
+    (out / relpath).write_bytes(data[:20] + bytes([data[20] ^ 1]) + data[21:])  # its height, under the same key
+    assert png.key_of((out / relpath).read_bytes()) == key and reuse.picture(old, out, relpath, key) is None
 
 
 def test_page_edits_rerender_no_png_and_load_no_model(built, tiny_bert, tmp_path, monkeypatch, no_model):
