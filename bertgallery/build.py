@@ -412,13 +412,20 @@ def _gallery(cfg: Config, ran: list[Ran], compared: list, live: site.LivePage | 
                         [f.name for f in cfg.files], len(cfg.corpus))
 
 
+def _plain(value):
+    """A plot's input as JSON can hold it (arrays, also inside the lists of a pair's plot), for its key."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def _plots(gallery: site.Gallery, old: Manifest | None, out: Path) -> list[tuple[str, bytes]]:
     """Each model's per-layer plot on its heads page, and each pair's in its compare folder: the previous site's
     where it was drawn from the same means by the same code (reuse.picture), else drawn now."""
     labels = [heads.STATISTICS[heads.INDEX[k]].label for k in site.LAYER_PLOT_KEYS]
 
     def plot(relpath: str, draw: str, *inputs) -> tuple[str, bytes]:
-        wanted = reuse.plot_key(draw, *[i.tolist() if hasattr(i, "tolist") else i for i in inputs])
+        wanted = reuse.plot_key(draw, *map(_plain, inputs))
         found = reuse.picture(old, out, relpath, wanted)
         if found is None:
             from . import plots  # matplotlib's figures: only when a plot is drawn
