@@ -117,11 +117,11 @@ def mixing_off():
 
 
 def bench_build(loaded, n: int) -> None:
-    """The build's whole work for one sentence (measure.sentences: the model run, importance and rollout, mixing,
+    """The build's whole work for one sentence (measure.sentence: the model run, importance and rollout, mixing,
     the statistics and syntax, the view data and data.json, the parse, every picture), with mixing on and off,
     one after the other for each sentence (which goes first alternates), median of the per-sentence ratios."""
     from bertgallery import measure
-    print(f"0. the build's per-sentence work (measure.sentences), BERT-base shape, 12-token sentences, mixing on "
+    print(f"0. the build's per-sentence work (measure.sentence), BERT-base shape, 12-token sentences, mixing on "
           f"against off, median of {n}")
     for workers_on in (False, True):
         ratios = {"wall-clock": [], "CPU time of this process": []}
@@ -132,8 +132,8 @@ def bench_build(loaded, n: int) -> None:
                 took = {}
                 for on in ((True, False) if i % 2 else (False, True)):
                     with contextlib.nullcontext() if on else mixing_off():
-                        (_, found, files, _), *took[on] = timed(lambda: next(measure.sentences(
-                            loaded, [measure.Wanted(text)], 5, "viridis", "gradient", workers)))
+                        (found, files), *took[on] = timed(lambda: measure.sentence(
+                            loaded, text, 5, "viridis", "gradient", workers))
                     assert (found.mixing is not None) == on and names.ROLLOUT in files
                 if i:
                     for k, name in enumerate(ratios):

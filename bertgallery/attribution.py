@@ -77,22 +77,10 @@ def reason_unsupported(net) -> str | None:
     return None
 
 
-def _keep(positions: list[int] | list[list[int]]):
-    """A forward pre-hook on the vocabulary projection that lets it see only the mask positions: the same in every
-    row (a list of ints), or each row's own (a list per row), gathered into one row, sentence after sentence."""
-    if positions and isinstance(positions[0], list):
-        rows = [s for s, p in enumerate(positions) for _ in p]
-        cols = [i for p in positions for i in p]
-        return lambda module, args: (args[0][rows, cols][None], *args[1:])
-    return lambda module, args: (args[0][:, positions], *args[1:])
-
-
 @contextmanager
-def _hooked(net, positions: list[int] | list[list[int]], gate, grow: frozenset = frozenset()):
+def _hooked(net, positions: list[int], gate, grow: frozenset = frozenset()):
     """Run `net` with gates and, for ablation, extra batch rows.
 
-    positions: the mask positions every batch row keeps (logits [rows, masks, vocabulary]), or each sentence's
-    own (one list per row: logits [1, all the rows' masks one after another, vocabulary], see _keep).
     gate(layer, rows) -> a [rows or 1, heads] tensor multiplying each head's context vector, or None.
     At the input of each layer in `grow`, `heads` copies of row 0 are appended to the batch: up to that
     layer a head's ablation changes nothing, so those rows share row 0's work instead of repeating it."""
@@ -119,12 +107,15 @@ def _hooked(net, positions: list[int] | list[list[int]], gate, grow: frozenset =
         h = kwargs["hidden_states"]
         return args, dict(kwargs, hidden_states=torch.cat([h, h[:1].expand(heads, -1, -1)]))
 
+    def keep_masks(module, args):  # the vocabulary projection sees only the mask positions
+        return (args[0][:, positions], *args[1:])
+
     try:
         for i, (layer, projection) in enumerate(zip(layers, projections)):
             handles.append(projection.register_forward_pre_hook(gate_hook(i)))
             if i in grow:
                 handles.append(layer.register_forward_pre_hook(grow_hook, with_kwargs=True))
-        handles.append(net.get_output_embeddings().register_forward_pre_hook(_keep(positions)))
+        handles.append(net.get_output_embeddings().register_forward_pre_hook(keep_masks))
         yield
     finally:
         for handle in handles:
@@ -186,55 +177,47 @@ def head_importance(net, inputs: dict, positions: list[int], targets: list[int] 
 
 def _gradient(net, inputs, positions, targets) -> np.ndarray:
     """One forward pass with the gates as leaves of the graph, then one backward pass per mask."""
-    with gated(net, [positions]) as gates:
-        logits = net(**inputs).logits  # [1, masks, vocabulary]: _keep dropped the other positions
-        return gradient_scores(gates, logits, [len(positions)], targets)[0]
+    with gated(net, positions) as gates:
+        logits = net(**inputs).logits  # [1, masks, vocabulary]: keep_masks dropped the other positions
+        return gradient_scores(gates, logits, targets)
 
 
 @contextmanager
-def gated(net, positions: list[list[int]]):
-    """The model runs over a batch of sentences (positions: each one's mask positions) with a gate of 1 on every
-    head of every sentence, a leaf of the autograd graph (x · 1 is x exactly: the pass's attention, hidden states
-    and logits are the ungated model's), and the vocabulary projection sees only the mask positions (logits
-    [1, every sentence's masks in turn, vocabulary]): so one forward pass gives the predictions, the mixing
-    analyses and, by gradient_scores, the gradient importance (model.run). Yields the gates [sentences, layers,
-    heads]: each sentence its own, so that its gradient is its own (a batch's rows never mix)."""
+def gated(net, positions: list[int]):
+    """The model runs with a gate of 1 on every head, a leaf of the autograd graph (x · 1 is x exactly: the
+    pass's attention, hidden states and logits are the ungated model's), and the vocabulary projection sees only
+    the mask positions: so one forward pass gives the predictions, the mixing analyses and, by
+    gradient_scores, the gradient importance (model.predict). Yields the gates [layers, heads]."""
     import torch
 
-    shape = (len(positions), net.config.num_hidden_layers, net.config.num_attention_heads)
+    shape = (net.config.num_hidden_layers, net.config.num_attention_heads)
     like = next(net.parameters())  # gates in the model's dtype, on its device
     with torch.enable_grad(), _frozen(net):  # model.load turned gradients off for the whole process
         gates = torch.ones(shape, dtype=like.dtype, device=like.device, requires_grad=True)
-        with _hooked(net, positions, lambda layer, rows: gates[:, layer]):
+        with _hooked(net, positions, lambda layer, rows: gates[layer][None]):
             yield gates
 
 
-def gradient_scores(gates, logits, masks: list[int], targets: list[int] | None) -> list[np.ndarray]:
-    """Each sentence's I[m, l, h] from a pass run under gated(): `logits` its output [1, all masks, vocabulary]
-    as the model returned it (indexed here, where the graph is recorded), `masks` each sentence's number of
-    masks, `targets` the token scored at each mask (None: the top-1). One backward pass for the k-th mask of
-    every sentence at once, the graph kept between them: the sum of their log-probabilities has, at each
-    sentence's gates, that sentence's own gradient, since no other sentence's output depends on them."""
+def gradient_scores(gates, logits, targets: list[int] | None) -> np.ndarray:
+    """I[m, l, h] from a pass run under gated(): `logits` its output [1, masks, vocabulary] as the model returned
+    it (indexed here, where the graph is recorded), `targets` the token scored at each mask (None: the top-1).
+    One backward pass per mask, the graph kept between them: masks are few, and each needs its own gradient."""
     import torch
 
-    rank = [k for n in masks for k in range(n)]  # each mask's place in its sentence
     with torch.enable_grad():
         log_p = torch.log_softmax(logits[0], dim=-1)
         targets = log_p.argmax(-1) if targets is None else torch.as_tensor(targets)
         log_p = log_p[torch.arange(len(targets)), targets]
-        most = max(masks, default=0)
-        grads = [torch.autograd.grad(log_p[[m for m, r in enumerate(rank) if r == k]].sum(), gates,
-                                     retain_graph=k + 1 < most)[0] for k in range(most)]
-    scores = (torch.stack(grads, dim=1) * gates.detach()[:, None]).double().cpu().numpy() if grads else \
-        np.zeros((len(masks), 0, *gates.shape[1:]))  # [sentences, most masks, layers, heads]; xi * d/dxi, xi = 1
-    return [scores[s, :n] for s, n in enumerate(masks)]
+        scores = [torch.autograd.grad(log_p[k], gates, retain_graph=k + 1 < len(log_p))[0]
+                  for k in range(len(log_p))]
+    return (torch.stack(scores) * gates.detach()).double().cpu().numpy()  # xi * d/dxi; xi = 1 here
 
 
 @contextmanager
-def masks_only(net, positions: list[list[int]]):
-    """The vocabulary projection sees only each sentence's mask positions, in any family whose output embeddings
-    take the hidden states [batch, T, d]: logits [1, every sentence's masks in turn, vocabulary]."""
-    handle = net.get_output_embeddings().register_forward_pre_hook(_keep(positions))
+def masks_only(net, positions: list[int]):
+    """The vocabulary projection sees only the mask positions, in any family: logits [batch, masks, vocabulary]."""
+    handle = net.get_output_embeddings().register_forward_pre_hook(lambda module, args: (args[0][:, positions],
+                                                                                          *args[1:]))
     try:
         yield
     finally:

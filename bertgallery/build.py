@@ -256,27 +256,25 @@ def _text(path: Path) -> str:
 
 
 def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, progress: bool):
-    """Yields (sentence, result, {file name: content}, its 16-bit attention) for each sentence in `todo`, a group
-    at a time (measure.sentences), so memory stays flat however many there are; without the pictures it takes
-    over from `reused`."""
+    """Yields (sentence, result, {file name: content}, its 16-bit attention) for each sentence in `todo`, one at
+    a time, so memory stays flat however many there are; without the pictures it takes over from `reused`."""
     from tqdm import tqdm
 
     from . import measure
-    wanted = [measure.Wanted(s.text, s.pair, f"{s.where} ",
-                             frozenset(reused[s.slug].files()) if s.slug in reused else frozenset()) for s in todo]
     # each sentence's figures and autograd graph are webs of reference cycles that Python's own collections freed
     # too seldom (the build peaked at 797 MB for 4 sentences, 844 MB for 20); with the model and the libraries frozen,
     # a collection after each sentence walks only what the sentence made
     gc.freeze()
     try:
         # the bar only on a terminal (None): logs and pipes get just the summary line
-        with tqdm(total=len(todo), desc=f"sentences ({loaded.info.name})", unit="sentence",
-                  disable=None if progress else True, file=sys.stderr, leave=False) as bar:
-            for i, result, files, attention in measure.sentences(loaded, wanted, cfg.top_k, cfg.colormap,
-                                                                 cfg.importance, workers):
-                bar.update()
-                yield todo[i], result, files, views.quantized(attention)
-                gc.collect()
+        for s in tqdm(todo, desc=f"sentences ({loaded.info.name})", unit="sentence",
+                      disable=None if progress else True, file=sys.stderr, leave=False):
+            result, files, attention = measure.sentence(
+                loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
+                culprit=f"{s.where} ",
+                have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset(), pair=s.pair)
+            yield s, result, files, views.quantized(attention)
+            gc.collect()
     finally:
         gc.unfreeze()  # the model must be collectable when it is let go
 

@@ -7,8 +7,7 @@ importance and rollout (attribution.py), every head's statistics (heads.py), the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -22,11 +21,7 @@ def result(loaded: model.Model, text: str, top_k: int, importance: str, culprit:
     """One sentence's (or sentence pair's: `pair` is its second segment) Result and its attention [layers,
     heads, T, T]. `after_torch(run, masks)` is called once torch is done with the sentence (the forward pass and
     importance): the build starts drawing there."""
-    return _result(loaded, model.predict(loaded, text, top_k, culprit, pair, importance), importance, after_torch)
-
-
-def _result(loaded: model.Model, run: model.Run, importance: str, after_torch=None) -> tuple[Result, np.ndarray]:
-    """result() of a model run."""
+    run = model.predict(loaded, text, top_k, culprit, pair, importance)
     why = attribution.explain(loaded.net, run, importance)
     # each mask made whole once: its predictions with its importance and rollout
     masks = [replace(m, rollout=why.rollout[k], importance=None if why.importance is None else why.importance[k])
@@ -36,7 +31,6 @@ def _result(loaded: model.Model, run: model.Run, importance: str, after_torch=No
     note = why.note
     scored = bool(masks) and not note
     tok = loaded.tokenizer
-    text, pair = run.text, run.pair
     stats = heads.head_stats(run.attention, run.tokens, tok.cls_token, tok.sep_token,
                              why.importance if scored else None,
                              None if run.mixing is None else run.mixing.norms, run.segments)
@@ -58,40 +52,18 @@ def _result(loaded: model.Model, run: model.Run, importance: str, after_torch=No
                   filled_pair=run.filled_pair, pair_note=run.pair_note), run.attention
 
 
-@dataclass
-class Wanted:
-    """A sentence the build computes: what it is, how errors name it, the pictures the previous build drew
-    under the same key (not drawn again if they are exactly this run's)."""
-    text: str
-    pair: str = ""
-    culprit: str = ""
-    have: frozenset = frozenset()
-
-
-def sentences(loaded: model.Model, wanted: list[Wanted], top_k: int, cmap: str, importance: str,
-              workers: render.Workers) -> Iterator[tuple[int, Result, dict[str, bytes | str], np.ndarray]]:
-    """(its index in `wanted`, the sentence's Result, {file name: content} of its folder, its attention) for each
-    sentence, a group at a time (model.groups: one padded forward pass and its backward passes for several
-    sentences cost less than one each), in the groups' order. Every sentence is tokenized and checked first, so
-    a bad one is named before any is run; only one group's runs are held at a time."""
-    encoded = [model.encoded(loaded, w.text, w.culprit, w.pair) for w in wanted]
-    for group in model.groups([len(e.ids) for e in encoded], [len(e.positions) for e in encoded],
-                              loaded.info.layers * loaded.info.heads):
-        runs = model.run(loaded, [encoded[i] for i in group], top_k, importance)
-        for i, run in zip(group, runs):
-            yield (i, *_sentence(loaded, run, cmap, importance, workers, wanted[i].have))
-
-
-def _sentence(loaded: model.Model, run: model.Run, cmap: str, importance: str, workers: render.Workers,
-              have: frozenset) -> tuple[Result, dict[str, bytes | str], np.ndarray]:
-    """(the sentence's Result, {file name: content} of its folder, its attention) from its model run."""
+def sentence(loaded: model.Model, text: str, top_k: int, cmap: str, importance: str, workers: render.Workers,
+             culprit: str = "", have: frozenset = frozenset(),
+             pair: str = "") -> tuple[Result, dict[str, bytes | str], np.ndarray]:
+    """(the sentence's Result, {file name: content} of its folder, its attention). `have` names the pictures
+    the previous build drew under the same key: they are not drawn again if they are exactly this run's."""
     drawing = []
 
     def draw(run, masks):  # once torch is done (the model run and importance): on 2 cores, torch and the workers slow
         # each other down more than running one after the other costs
         if names.pictures(*run.attention.shape[:2], bool(run.masks)) != have:
             drawing.append(plots.sentence(run, masks, cmap, workers))
-    found, attention = _result(loaded, run, importance, after_torch=draw)
+    found, attention = result(loaded, text, top_k, importance, culprit, after_torch=draw, pair=pair)
     found = found.stored()  # the pages of a sentence computed now are those of one taken over from its data.json
     files = {names.VIEW_DATA: views.view_data(found, attention, cmap, loaded.info.name),
              names.DATA: json.dumps(found.to_json(loaded.info), ensure_ascii=False, separators=(",", ":"))}

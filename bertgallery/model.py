@@ -60,21 +60,19 @@ class Mask:
 
 @dataclass
 class Run:
-    """One sentence's part of a forward pass (run()): what the model gave for it, on its own tokens."""
+    """One forward pass over one sentence."""
     tokens: list[str]
     masks: list[Mask]
     filled: str  # the sentence with every mask replaced by its top-1 prediction
     attention: np.ndarray  # float32 [layers, heads, T, T]; row = attending token
     special: list[int]  # positions of [CLS]/[SEP] (<s>, </s>)
-    text: str  # the sentence as written
-    pair: str  # its pair (the second segment) as written; "" for one sentence
     inputs: object = None  # the tokenizer's tensors, for the analyses that run the model again
     mixing: mixing.Mixing | None = None  # value norms and contributions, from this pass's hidden states
     mixing_note: str = ""  # why there are none, in one line for the page
     segments: list[int] | None = None  # a pair's: 0 (A) or 1 (B) per token (segments()); None for one sentence
     filled_pair: str = ""  # the pair with its masks filled in, as `filled` is the text
     pair_note: str = ""  # what the model saw of a pair, in one line for the page
-    importance: np.ndarray | None = None  # [masks, layers, heads]: the gradient importance, when run() made it
+    importance: np.ndarray | None = None  # [masks, layers, heads]: the gradient importance, when predict ran it
 
 
 # tokens a sentence at most, whatever the model takes: its head pictures stay legible (4 px a token) within
@@ -716,26 +714,17 @@ def typed_specials(model: Model, text: str, pair: str, culprit: str) -> None:
                           "places itself: write the sentence without it")
 
 
-@dataclass
-class Encoded:
-    """One sentence (and its pair) as the model takes it, checked: what run() needs of it."""
-    text: str
-    pair: str
-    culprit: str  # how an error names it
-    inputs: object  # the tokenizer's tensors [1, T], on the model's device
-    ids: list[int]
-    marked: list[bool]  # the tokenizer's special tokens, [MASK] not among them
-    positions: list[int]  # the masks the model fills ([] for an encoder without a masked-LM head)
+def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = "", importance: str = "") -> Run:
+    """One forward pass over a sentence (and its pair, the second segment): ranked predictions for every mask
+    and all attention maps; with importance "gradient" (where the model's family allows it), each mask's
+    gradient head importance from the same pass (attribution.gated), not from a second one."""
+    import torch
 
-
-def encoded(model: Model, text: str, culprit: str = "", pair: str = "") -> Encoded:
-    """A sentence tokenized and checked: a special token written in it, or more tokens than the model takes,
-    is one line naming it (ConfigError), before any sentence is run."""
     tok = model.tokenizer
     typed_specials(model, text, pair, culprit)
     enc = encode(tok, text, pair, return_tensors="pt", truncation=False, return_special_tokens_mask=True)
     special_mask = enc.pop("special_tokens_mask")[0].tolist()
-    ids = enc["input_ids"][0].tolist()
+    ids = enc["input_ids"][0]
     if len(ids) > model.max_tokens:
         if pair:
             a, b = (len(tok(s.replace(MASK, tok.mask_token or MASK), add_special_tokens=False)["input_ids"])
@@ -745,123 +734,46 @@ def encoded(model: Model, text: str, culprit: str = "", pair: str = "") -> Encod
                               f"{model.max_tokens}{model.bound}")
         raise ConfigError(f"{culprit}is {len(ids)} tokens long; {model.info.name} accepts at most {model.max_tokens}"
                           f"{model.bound}")
-    positions = [k for k, i in enumerate(ids) if i == tok.mask_token_id] if model.masked_lm else []  # fills none
-    marked = [bool(m) and i != tok.mask_token_id for m, i in zip(special_mask, ids)]
-    return Encoded(text, pair, culprit, enc.to(next(model.net.parameters()).device), ids, marked, positions)
-
-
-# sentences a forward pass at most (groups()): a 12-token one-mask BERT-base sentence with its gradient importance
-# took 450 CPU ms alone, 150-190 in a group of 8 or 16 with one torch thread; with two on a loaded machine,
-# 3.5 CPU s alone, 0.89 in a group of 8 and 0.51 in one of 16 (bench/batching.py; docs/speed.md, third round)
-BATCH = 16
-# tokens a pass at most, padding included, as in one sentence of 512: the memory a group holds (with the graph
-# kept for the importance) stays what the longest sentence a model takes holds alone
-BATCH_TOKENS = 512
-
-
-def groups(lengths: list[int], masks: list[int], heads: int) -> list[list[int]]:
-    """The sentences' indices (by their tokens' `lengths` and their numbers of `masks`) in groups run as one
-    padded batch: sentences of as many masks together (a group takes one backward pass over all of it for each
-    mask of the sentence with the most), then of similar length (the padding is wasted work); at most BATCH
-    sentences, BATCH_TOKENS tokens padded and MAX_WEIGHTS attention weights a group (memory stays bounded
-    whatever the sentences)."""
-    order = sorted(range(len(lengths)), key=lambda i: (masks[i], lengths[i]))
-    out, group = [], []
-    for i in order:
-        size, longest = len(group) + 1, max([lengths[i]] + [lengths[k] for k in group])  # padded to the longest
-        if group and (size > BATCH or size * longest > BATCH_TOKENS or size * heads * longest ** 2 > MAX_WEIGHTS):
-            out.append(group)
-            group = []
-        group.append(i)
-    return out + ([group] if group else [])
-
-
-def predict(model: Model, text: str, top_k: int, culprit: str = "", pair: str = "", importance: str = "") -> Run:
-    """One forward pass over a sentence (and its pair, the second segment): run() of it alone."""
-    return run(model, [encoded(model, text, culprit, pair)], top_k, importance)[0]
-
-
-def run(model: Model, sentences: list[Encoded], top_k: int, importance: str = "") -> list[Run]:
-    """One forward pass over a group of sentences (each maybe with its pair), padded to the longest: each
-    one's Run, ranked predictions for every mask and all attention maps on its own tokens, as a pass over it
-    alone gives them (the padding's attention weights are exactly 0 in every real token's row, and nothing
-    else mixes a batch's rows); with importance "gradient" (where the model's family allows it), each mask's
-    gradient head importance from the same pass (attribution.gated), not from a second one."""
-    import torch
-
-    tok = model.tokenizer
-    batch = _padded(tok, sentences)
-    positions = [s.positions for s in sentences]
+    enc = enc.to(next(model.net.parameters()).device)
+    positions = (ids == tok.mask_token_id).nonzero().flatten().tolist() if model.masked_lm else []  # fills none
     # the vocabulary projection (BERT-base: a quarter of a 12-token pass) only where a mask is, in the families
     # whose output embeddings attribution.py knows to take the hidden states [batch, T, d]
     only = model.masked_lm and attribution.reason_unsupported(model.net) is None
-    gating = only and importance == "gradient" and any(positions)
+    gating = only and importance == "gradient" and bool(positions)
     try:
         with attribution.gated(model.net, positions) if gating else \
                 attribution.masks_only(model.net, positions) if only else nullcontext() as gates:
-            out = model.net(**batch, **mixing.FLAGS)
+            out = model.net(**enc, **mixing.FLAGS)
     except (RuntimeError, IndexError, ValueError) as e:  # a model folder whose parts do not fit together
-        if len(sentences) > 1:  # which sentence: each alone
-            return [r for s in sentences for r in run(model, [s], top_k, importance)]
-        raise ConfigError(f"{sentences[0].culprit}could not be run through {model.info.name}: "
-                          f"{checks.first_line(e)}") from None
+        raise ConfigError(f"{culprit}could not be run through {model.info.name}: {checks.first_line(e)}") from None
     if out.attentions is None or any(a is None for a in out.attentions):
         raise ConfigError(f"model {model.info.name} does not return attention weights")
     attentions = [a.detach() for a in out.attentions]  # the graph stays for the importance's backward passes
     hidden = [h.detach() for h in out.hidden_states]
+    attention = torch.stack([a[0] for a in attentions]).float().cpu().numpy()
     note = mixing.reason_unsupported(model.net)
-    padded = batch["attention_mask"] if len(sentences) > 1 else None
-    mixed = [None] * len(sentences) if note else mixing.compute(model.net, hidden, attentions, padded)
-    first = np.cumsum([0] + [len(p) for p in positions]).tolist()  # each sentence's first row of `only` logits
-    tops = []  # each sentence's top-k (probabilities, token ids) at its masks
-    for s, sentence in enumerate(sentences):
-        if not sentence.positions:
-            tops.append(None)
-            continue
-        logits = out.logits[0, first[s]:first[s + 1]] if only else out.logits[s, sentence.positions]
-        probs = torch.softmax(logits.detach().float(), dim=-1)  # [masks, vocabulary]
-        tops.append(tuple(t.cpu() for t in probs.topk(min(top_k, probs.shape[-1]), dim=-1)))
-    scores = attribution.gradient_scores(gates, out.logits, [len(p) for p in positions], [
-        int(i) for top in tops if top is not None for i in top[1][:, 0]]) if gating else [None] * len(sentences)
-    runs = []
-    for s, (sentence, mix, top, score) in enumerate(zip(sentences, mixed, tops, scores)):
-        t = len(sentence.ids)
-        attention = torch.stack([a[s, :, :t, :t] for a in attentions]).float().cpu().numpy()
-        runs.append(_run(model, sentence, attention, top, mix, note, score if sentence.positions else None))
-    return runs
-
-
-def _padded(tok, sentences: list[Encoded]) -> dict:
-    """The group's tensors, each sentence's padded on the right to the longest (so its tokens keep their
-    positions), with the attention mask that keeps the padding out."""
-    if len(sentences) == 1:
-        return sentences[0].inputs
-    rows = [{k: v[0] for k, v in s.inputs.items()} for s in sentences]
-    return tok.pad(rows, padding=True, padding_side="right", return_tensors="pt").to(
-        next(iter(sentences[0].inputs.values())).device)
-
-
-def _run(model: Model, sentence: Encoded, attention: np.ndarray, top, mixed, note, scores) -> Run:
-    """One sentence's Run from its part of a group's pass: `top` the top-k (probabilities, ids) at its masks."""
-    tok, text, pair = model.tokenizer, sentence.text, sentence.pair
+    mixed = None if note else mixing.compute(model.net, hidden, attentions)[0]
     flow = None if note else mixing.contribution_rollout(mixed.contributions)
     written = text.count(MASK) + pair.count(MASK)  # each segment's own: "…[MA" + "SK]…" is none
     masks = []
-    if top is not None:
-        values, indices = top
+    if positions:
+        logits = out.logits[0] if only else out.logits[0, positions]  # [masks, vocabulary]
+        probs = torch.softmax(logits.detach().float(), dim=-1)
+        values, indices = (t.cpu() for t in probs.topk(min(top_k, probs.shape[-1]), dim=-1))
         masks = [Mask(index=pos, target=idxs[0], predictions=[Prediction(_word(tok, i), float(p))
                                                               for p, i in zip(vals.tolist(), idxs)],
                       contribution_rollout=None if flow is None else flow[:, pos])
-                 for pos, vals, idxs in zip(sentence.positions, values, indices.tolist())]
+                 for pos, vals, idxs in zip(positions, values, indices.tolist())]
     special_ids = set(tok.all_special_ids)
-    tokens = [tok.convert_ids_to_tokens(i) if i in special_ids else _word(tok, i) for i in sentence.ids]
+    tokens = [tok.convert_ids_to_tokens(i) if i in special_ids else _word(tok, i) for i in ids.tolist()]
     special = [i for i, t in enumerate(tokens) if t in (tok.cls_token, tok.sep_token)]
-    enc = sentence.inputs
-    parts = segments(enc, sentence.marked) if pair else None
+    marked = [bool(m) and i != tok.mask_token_id for m, i in zip(special_mask, ids.tolist())]
+    parts = segments(enc, marked) if pair else None
     # a model that fills no mask: the sentence as written
     fills = [m.predictions[0].token for m in masks] if model.masked_lm else [MASK] * written
     filled, filled_pair = fill_pair(text, pair, fills)
-    return Run(tokens=tokens, masks=masks, filled=filled.text, attention=attention, special=special, text=text,
-               pair=pair, inputs=enc, mixing=mixed, mixing_note=note or "", segments=parts, filled_pair=filled_pair.text if pair else "",
-               pair_note=pair_note(model, tokens, parts, sentence.marked, typed(enc, model.net)) if pair else "",
+    scores = attribution.gradient_scores(gates, out.logits, [m.target for m in masks]) if gating else None
+    return Run(tokens=tokens, masks=masks, filled=filled.text, attention=attention, special=special, inputs=enc,
+               mixing=mixed, mixing_note=note or "", segments=parts, filled_pair=filled_pair.text if pair else "",
+               pair_note=pair_note(model, tokens, parts, marked, typed(enc, model.net)) if pair else "",
                importance=scores)

@@ -294,13 +294,12 @@ def models_sites(tiny_bert, tiny_roberta, tmp_path_factory) -> dict:
     import shutil
 
     from bertgallery import build, config, measure
-    folder, runs, real, sites, previous = tmp_path_factory.mktemp("models"), [], measure.sentences, {}, None
+    folder, runs, real, sites, previous = tmp_path_factory.mktemp("models"), [], measure.sentence, {}, None
 
     def counting(loaded, *args, **kwargs):
-        for found in real(loaded, *args, **kwargs):
-            runs.append(loaded.info.name)
-            yield found
-    measure.sentences = counting
+        runs.append(loaded.info.name)
+        return real(loaded, *args, **kwargs)
+    measure.sentence = counting
     try:
         for step, models in (("one", [tiny_bert]), ("two", [tiny_bert, tiny_roberta]),
                              ("three", [tiny_bert, tiny_roberta, "minilm"])):
@@ -315,5 +314,5 @@ def models_sites(tiny_bert, tiny_roberta, tmp_path_factory) -> dict:
             sites[step] = (here / "site", summary, list(runs))
             previous = here / "site"
     finally:
-        measure.sentences = real
+        measure.sentence = real
     return sites
