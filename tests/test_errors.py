@@ -284,7 +284,7 @@ def _slow_config(tmp_path, model, n):
     return path
 
 
-@pytest.mark.slow  # three builds of 40 sentences, each a process of its own, interrupted
+@pytest.mark.slow  # three builds of 120 sentences, each a process of its own, interrupted
 def test_interrupted_builds_leave_the_old_site_whole(tiny_bert, tmp_path):
     """kill -9, Ctrl-C and SIGTERM to the whole process group (as a terminal, or systemd, sends them), while a
     build is writing pictures: every file of the old site stays, Ctrl-C and SIGTERM print one line (SIGTERM
@@ -300,8 +300,8 @@ def test_interrupted_builds_leave_the_old_site_whole(tiny_bert, tmp_path):
     assert generate.main([str(cfg), "--out", str(out), "--model", str(tiny_bert), "--quiet"]) == 0
     before = file_hashes(out)
     for sig in ("SIGKILL", "SIGINT", "SIGTERM"):
-        # a longer rebuild (40 sentences), interrupted once it is writing pictures, its drawing processes running
-        slow = _slow_config(tmp_path, tiny_bert, 40)
+        # a longer rebuild (120 sentences), interrupted once it is writing pictures, its drawing processes running
+        slow = _slow_config(tmp_path, tiny_bert, 120)
         proc = subprocess.Popen([sys.executable, str(ROOT / "generate.py"), str(slow), "--out", str(out),
                                  "--model", str(tiny_bert), "--quiet"], stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
@@ -311,6 +311,7 @@ def test_interrupted_builds_leave_the_old_site_whole(tiny_bert, tmp_path):
             time.sleep(0.05)
         os.killpg(proc.pid, getattr(signal, sig))
         rc = proc.wait(60)
+        assert rc != 0, f"the build was done before {sig} reached it"
         assert file_hashes(out) == before, sig  # every file of the old site, byte for byte
         if sig == "SIGINT":
             assert rc == 130
