@@ -14,6 +14,7 @@ import contextlib
 import gc
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -274,7 +275,7 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
                 culprit=f"{s.where} ",
                 have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset(), pair=s.pair)
             yield s, result, files, views.quantized(attention)
-            gc.collect()
+            _collect()
     finally:
         gc.unfreeze()  # the model must be collectable when it is let go
 
@@ -408,6 +409,18 @@ def _gallery(cfg: Config, ran: list[Ran], compared: list, live: site.LivePage | 
     shown = [gallery_model(cfg, r.info, r.folder, r.results, r.svgs, r.counted) for r in ran]
     return site.Gallery(shown, cfg.path.name, cfg.colormap, compared, live, cfg.title, cfg.intro,
                         [f.name for f in cfg.files], len(cfg.corpus))
+
+
+def _collect() -> None:
+    """gc.collect() with Ctrl-C, SIGTERM and SIGHUP held until it is done: a signal's exception raised inside an
+    object's finaliser is printed and ignored by Python, and the build went on as if never interrupted. Held,
+    the signal arrives as the collection ends, where the build can stop."""
+    held = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        gc.collect()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _plain(value):
