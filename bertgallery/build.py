@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from itertools import chain, combinations
@@ -412,15 +413,28 @@ def _gallery(cfg: Config, ran: list[Ran], compared: list, live: site.LivePage | 
 
 
 def _collect() -> None:
-    """gc.collect() with Ctrl-C, SIGTERM and SIGHUP held until it is done: a signal's exception raised inside an
-    object's finaliser is printed and ignored by Python, and the build went on as if never interrupted. Held,
-    the signal arrives as the collection ends, where the build can stop."""
-    held = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    """gc.collect() with Ctrl-C, SIGTERM and SIGHUP deferred until it is done: a signal's exception raised inside
+    an object's finaliser is printed and ignored by Python, and the build went on as if never interrupted.
+    Blocking the signals in this thread is not enough (the kernel hands a process's signal to any thread that
+    does not block it, torch's among them): their handlers note them instead, and the first one noted is handed
+    to its own handler after the collection, where the build can stop."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        gc.collect()
+        return
+    noted: list[int] = []
+    wanted = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    before = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in wanted}
     try:
         gc.collect()
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    if noted:
+        handler = before[noted[0]]
+        if callable(handler):
+            handler(noted[0], None)
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(noted[0])
 
 
 def _plain(value):
