@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from itertools import chain, combinations
 from pathlib import Path
@@ -79,7 +80,7 @@ def build(cfg: Config, out: Path, options: Options = Options()) -> Summary:
     out = output.target(out)
     _check_files_folder(cfg, out)
     output.read_manifest(out)  # refuses a folder that is not ours before the lock file goes beside it
-    with output.lock(out, options.wait):
+    with output.lock(out, options.wait), _collector():
         output.cleanup(out)
         old, before = output.read_manifest(out), output.snapshot(out)
         hashes = cache.FileHashes(old.hashes if old else None)
@@ -212,8 +213,12 @@ def _run(cfg: Config, resolved: model.Resolved, folder: str, plan, old: Manifest
                                     json.dumps(found.to_json(), separators=(",", ":")))
             kept = reuse.Reused(Entry(heads_folder, reuse.kept_key(cfg, identity),
                                       {names.CORPUS_ATTENTION: written}), None, kept=found)
+        net = weakref.ref(loaded.net)
         del loaded
         gc.collect()  # before the next model is loaded: two BERT-base models peak at about one's memory
+        if net() is not None:  # held in a reference cycle, frozen with the rest (_collector): only a full pass frees it
+            gc.unfreeze()
+            gc.collect()
     if counted and not counted_now:  # taken over from the previous site (reuse.corpus_counts checked it)
         _link(staging, out, counted.entry, heads_folder)
         counted = reuse.Reused(Entry(heads_folder, counted.entry.keys, counted.entry.files), None, counted.counted)
@@ -264,21 +269,18 @@ def _compute(cfg: Config, loaded, todo: list[Sentence], reused: dict, workers, p
 
     from . import measure
     # each sentence's figures and autograd graph are webs of reference cycles that Python's own collections freed
-    # too seldom (the build peaked at 797 MB for 4 sentences, 844 MB for 20); with the model and the libraries frozen,
-    # a collection after each sentence walks only what the sentence made
+    # too seldom (the build peaked at 797 MB for 4 sentences, 844 MB for 20); with the model and the libraries frozen
+    # (_collector), a collection after each sentence walks only what the sentence made
     gc.freeze()
-    try:
-        # the bar only on a terminal (None): logs and pipes get just the summary line
-        for s in tqdm(todo, desc=f"sentences ({loaded.info.name})", unit="sentence",
-                      disable=None if progress else True, file=sys.stderr, leave=False):
-            result, files, attention = measure.sentence(
-                loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
-                culprit=f"{s.where} ",
-                have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset(), pair=s.pair)
-            yield s, result, files, views.quantized(attention)
-            _collect()
-    finally:
-        gc.unfreeze()  # the model must be collectable when it is let go
+    # the bar only on a terminal (None): logs and pipes get just the summary line
+    for s in tqdm(todo, desc=f"sentences ({loaded.info.name})", unit="sentence",
+                  disable=None if progress else True, file=sys.stderr, leave=False):
+        result, files, attention = measure.sentence(
+            loaded, s.text, cfg.top_k, cfg.colormap, cfg.importance, workers,
+            culprit=f"{s.where} ",
+            have=frozenset(reused[s.slug].files()) if s.slug in reused else frozenset(), pair=s.pair)
+        yield s, result, files, views.quantized(attention)
+        _collect()
 
 
 def _live_model(cfg: Config, options: Options, hashes) -> model.Resolved | None:
@@ -410,6 +412,21 @@ def _gallery(cfg: Config, ran: list[Ran], compared: list, live: site.LivePage | 
     shown = [gallery_model(cfg, r.info, r.folder, r.results, r.svgs, r.counted) for r in ran]
     return site.Gallery(shown, cfg.path.name, cfg.colormap, compared, live, cfg.title, cfg.intro,
                         [f.name for f in cfg.files], len(cfg.corpus))
+
+
+@contextlib.contextmanager
+def _collector():
+    """The cyclic collector through a build: what outlives a sentence (the libraries, the model, the caller's
+    objects) is frozen as a model starts its sentences (_compute), so the collection after each sentence walks
+    only what the sentence made, and a model goes by reference counting when it is let go (a test checks it).
+    At the end, what was frozen is the collector's again, unless the caller had frozen objects of its own (a
+    test run does): then the freeze stays, or every later collection of the caller's would walk them all."""
+    thawed = gc.get_freeze_count() == 0
+    try:
+        yield
+    finally:
+        if thawed:
+            gc.unfreeze()
 
 
 def _collect() -> None:

@@ -512,6 +512,34 @@ def test_an_output_inside_the_authors_folder_or_theirs_inside_it_is_refused(buil
     assert file_hashes(out) == before
 
 
+def test_each_model_is_let_go_before_the_next_loads_and_the_callers_freeze_is_kept(tiny_bert, tiny_roberta, tmp_path,
+                                                                                   monkeypatch):
+    """The build freezes the collector's objects, the model's among them, as a model starts its sentences: a model
+    must then go by reference counting alone, before the next one loads (two BERT-base models at once would double
+    the peak). A caller's own freeze (this test run's) stays; a caller that froze nothing gets everything back."""
+    import gc
+    import weakref
+
+    alive, real = [], model.load
+
+    def load(*args, **kwargs):
+        assert not [r for r in alive if r() is not None], "the previous model is still alive"
+        loaded = real(*args, **kwargs)
+        alive.extend([weakref.ref(loaded), weakref.ref(loaded.net)])
+        return loaded
+    monkeypatch.setattr(model, "load", load)
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(f"models: [{json.dumps(str(tiny_bert))}, {json.dumps(str(tiny_roberta))}]\n"
+                   "sentences:\n  - {id: a, text: 'The cat sat on the [MASK].'}\n")
+    gc.freeze()
+    run(cfg, tmp_path / "site")
+    assert len(alive) == 4 and all(r() is None for r in alive)
+    assert gc.get_freeze_count() > 0
+    gc.unfreeze()
+    run(cfg, tmp_path / "again", force=True)
+    assert gc.get_freeze_count() == 0
+
+
 def test_ctrl_c_during_the_collection_after_a_sentence_stops_the_build():
     """A signal landing in an object's finaliser, during the build's gc.collect() after a sentence, was printed
     and ignored by Python, and the build went on (the interrupted-builds test hung on it): _collect defers the
