@@ -420,7 +420,8 @@ def _collector():
     objects) is frozen as a model starts its sentences (_compute), so the collection after each sentence walks
     only what the sentence made, and a model goes by reference counting when it is let go (a test checks it).
     At the end, what was frozen is the collector's again, unless the caller had frozen objects of its own (a
-    test run does): then the freeze stays, or every later collection of the caller's would walk them all."""
+    test run does): then the freeze stays, or every later collection of the caller's would walk them all. (A
+    model held in a reference cycle is the exception: _run unfreezes everything to free it.)"""
     thawed = gc.get_freeze_count() == 0
     try:
         yield
